@@ -1,0 +1,167 @@
+"""Typed actions a planner may propose, and the proposal that carries one with its reasons.
+
+Every action has a stable id: a hash of its content (kind, target, parameters and the
+time it was issued for), so the same decision replayed gets the same id, and the
+executor can refuse to run an id twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
+
+from gpusteward.core.cluster import Pool
+from gpusteward.core.model import Frozen
+
+
+class _ActionBase(Frozen):
+    id: str = Field(default="", description="Stable content hash; computed when empty.")
+    issued_at: AwareDatetime = Field(description="The snapshot time the action was planned on.")
+
+    @model_validator(mode="after")
+    def _stable_id(self) -> _ActionBase:
+        if not self.id:
+            object.__setattr__(self, "id", self.content_id())
+        return self
+
+    def content_id(self) -> str:
+        body = self.model_dump(mode="json", exclude={"id"})
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return f"{body['kind']}-{digest[:16]}"
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class ScaleDeployment(_ActionBase):
+    kind: Literal["scale"] = "scale"
+    deployment: str = Field(description="namespace/name")
+    replicas: int = Field(ge=0)
+    from_replicas: int | None = Field(default=None, ge=0, description="Spec when planned.")
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        return f"scale {self.deployment} {self.from_replicas} -> {self.replicas}"
+
+
+class PrewarmReplicas(_ActionBase):
+    kind: Literal["prewarm"] = "prewarm"
+    deployment: str
+    count: int = Field(ge=1)
+    ready_by: AwareDatetime | None = None
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        return f"pre-warm {self.count} replica(s) of {self.deployment}"
+
+
+class MoveDeployment(_ActionBase):
+    kind: Literal["move"] = "move"
+    deployment: str
+    to_pool: Pool | None = None
+    to_gpu_type: str | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> MoveDeployment:
+        if self.to_pool is None and self.to_gpu_type is None:
+            raise ValueError("a move needs to_pool or to_gpu_type (where to move)")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        where = ", ".join(str(x) for x in (self.to_pool, self.to_gpu_type) if x is not None)
+        return f"move {self.deployment} to {where}"
+
+
+class ConsolidateModels(_ActionBase):
+    kind: Literal["consolidate"] = "consolidate"
+    sources: tuple[str, ...] = Field(min_length=1)
+    into: str
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ConsolidateModels:
+        if self.into in self.sources:
+            raise ValueError(f"into={self.into!r} is also a source; name it only as 'into'")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.into
+
+    def describe(self) -> str:
+        return f"consolidate {', '.join(self.sources)} into {self.into}"
+
+
+class RetireModel(_ActionBase):
+    kind: Literal["retire"] = "retire"
+    deployment: str
+    delete: bool = False
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        return f"retire {self.deployment}" + (" (delete)" if self.delete else "")
+
+
+class CordonNode(_ActionBase):
+    kind: Literal["cordon"] = "cordon"
+    node: str
+    cordon: bool = True
+
+    @property
+    def target(self) -> str:
+        return self.node
+
+    def describe(self) -> str:
+        return f"{'cordon' if self.cordon else 'uncordon'} node {self.node}"
+
+
+Action = Annotated[
+    ScaleDeployment
+    | PrewarmReplicas
+    | MoveDeployment
+    | ConsolidateModels
+    | RetireModel
+    | CordonNode,
+    Field(discriminator="kind"),
+]
+ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
+ACTION_KINDS: tuple[str, ...] = ("scale", "prewarm", "move", "consolidate", "retire", "cordon")
+
+
+def parse_action(data: str | bytes) -> Action:
+    """Parse an action from JSON; raises pydantic.ValidationError naming the bad field."""
+    return ACTION_ADAPTER.validate_json(data)
+
+
+class Evidence(Frozen):
+    """One number or fact behind a proposal."""
+
+    name: str
+    value: float | int | str | bool
+    unit: str | None = None
+
+
+class Proposal(Frozen):
+    action: Action
+    reason: str = Field(min_length=1)
+    evidence: tuple[Evidence, ...] = ()
+    planner: str = "unknown"

@@ -1,0 +1,201 @@
+"""What the cluster looks like at one instant: nodes, GPUs, deployments and their metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from gpusteward.core.model import Frozen
+
+
+class Pool(StrEnum):
+    """Where a node's capacity comes from; decides price, risk and what may run there."""
+
+    ON_PREM = "on-prem"
+    CLOUD = "cloud"
+    SPOT = "spot"
+    EDGE = "edge"
+    TRAINING = "training"
+
+
+class Health(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"  # serving, but with errors worth evacuating for (ECC, XID)
+    FAILED = "failed"  # cannot serve
+
+
+class WorkloadClass(StrEnum):
+    REALTIME = "realtime"
+    BATCH = "batch"
+    TRAINING = "training"
+
+
+class Gpu(Frozen):
+    index: int = Field(ge=0)
+    type: str = Field(min_length=1, description="Product name, e.g. 'H100-80GB'.")
+    memory_gib: float = Field(gt=0)
+    health: Health = Health.HEALTHY
+    allocated_to: str | None = Field(
+        default=None, description="Replica id holding this GPU, or None when free."
+    )
+
+
+class Node(Frozen):
+    name: str = Field(min_length=1)
+    pool: Pool
+    region: str = "local"
+    price_per_gpu_hour: float = Field(ge=0, description="USD per GPU per hour.")
+    gpus: tuple[Gpu, ...]
+    cordoned: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def gpu_type(self) -> str:
+        return self.gpus[0].type if self.gpus else ""
+
+    def free_gpus(self) -> int:
+        """Healthy, unallocated GPUs on a schedulable node."""
+        if self.cordoned:
+            return 0
+        return sum(1 for g in self.gpus if g.allocated_to is None and g.health != Health.FAILED)
+
+
+class Slo(Frozen):
+    queue_delay_seconds: float = Field(gt=0, description="Target queueing delay per request.")
+    ttft_p95_seconds: float | None = Field(default=None, gt=0)
+    attainment_target: float = Field(
+        default=0.99, gt=0, le=1, description="Share of requests that must meet the delay."
+    )
+
+
+class ReplicaPhase(StrEnum):
+    PENDING = "pending"  # wanted, waiting for free GPUs
+    LOADING = "loading"  # GPUs held, cold start in progress
+    READY = "ready"
+
+
+class Replica(Frozen):
+    id: str
+    phase: ReplicaPhase
+    node: str | None = None
+    gpu_indices: tuple[int, ...] = ()
+    ready_in_seconds: float = Field(default=0.0, ge=0)
+
+
+class ModelDeployment(Frozen):
+    name: str = Field(min_length=1, description="Deployment name, unique in its namespace.")
+    namespace: str = "default"
+    model: str = Field(min_length=1)
+    version: str = "v1"
+    workload: WorkloadClass = WorkloadClass.REALTIME
+    replicas: int = Field(ge=0, description="Desired replicas (the spec).")
+    gpus_per_replica: int = Field(ge=1)
+    gpu_memory_gib_per_replica: float = Field(gt=0)
+    gpu_types: tuple[str, ...] = Field(
+        default=(), description="GPU types this model may run on; empty = any."
+    )
+    pools: tuple[Pool, ...] = Field(default=(), description="Pools allowed; empty = any.")
+    min_replicas: int = Field(default=0, ge=0)
+    max_replicas: int = Field(ge=0)
+    cold_start_seconds: float = Field(ge=0)
+    slo: Slo
+    replica_states: tuple[Replica, ...] = ()
+    retired: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ModelDeployment:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas={self.min_replicas} > max_replicas={self.max_replicas}; "
+                "set min_replicas <= max_replicas"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`, the id used by actions and metrics."""
+        return f"{self.namespace}/{self.name}"
+
+    def count(self, phase: ReplicaPhase) -> int:
+        return sum(1 for r in self.replica_states if r.phase == phase)
+
+
+class ServingMetrics(Frozen):
+    """Per-deployment serving metrics over the last observation interval."""
+
+    arrival_rate_rps: float = Field(ge=0)
+    served_rate_rps: float = Field(ge=0)
+    queue_depth: int = Field(ge=0)
+    running: int = Field(default=0, ge=0)
+    dropped: int = Field(default=0, ge=0, description="Requests timed out this interval.")
+    queue_delay_p95_seconds: float = Field(default=0.0, ge=0)
+    ttft_p95_seconds: float | None = None
+    itl_p50_seconds: float | None = None
+    kv_cache_usage: float | None = Field(default=None, ge=0, le=1)
+    gpu_utilization: float = Field(default=0.0, ge=0, le=1)
+    tensor_active: float | None = Field(default=None, ge=0, le=1)
+    memory_bandwidth_util: float | None = Field(default=None, ge=0, le=1)
+    capacity_rps: float = Field(default=0.0, ge=0, description="What ready replicas can serve.")
+    slo_attainment: float | None = Field(default=None, ge=0, le=1)
+
+
+class ModelAccounting(Frozen):
+    """Cumulative counters since the start of a run, for one deployment."""
+
+    arrived: int = 0
+    served: int = 0
+    dropped: int = 0
+    queued: int = 0
+    served_within_slo: int = 0
+    gpu_hours: float = 0.0
+    cost_usd: float = 0.0
+    queue_delay_p95_seconds: float = 0.0
+
+    @property
+    def slo_attainment(self) -> float:
+        done = self.served + self.dropped
+        return self.served_within_slo / done if done else 1.0
+
+
+class ClusterSnapshot(Frozen):
+    """One immutable observation of the whole cluster."""
+
+    at: AwareDatetime
+    nodes: tuple[Node, ...]
+    deployments: tuple[ModelDeployment, ...]
+    metrics: dict[str, ServingMetrics] = Field(
+        default_factory=dict, description="Keyed by deployment key."
+    )
+    accounting: dict[str, ModelAccounting] | None = Field(
+        default=None, description="Cumulative counters, where the backend keeps them (sim)."
+    )
+    interval_seconds: float = Field(default=60.0, gt=0)
+
+    def deployment(self, key: str) -> ModelDeployment | None:
+        for d in self.deployments:
+            if d.key == key:
+                return d
+        return None
+
+    def node(self, name: str) -> Node | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    def total_gpus(self) -> int:
+        return sum(len(n.gpus) for n in self.nodes)
+
+    def allocated_gpus(self) -> int:
+        """GPUs held by pending-or-better replicas as the spec asks (desired x per replica)."""
+        return sum(d.replicas * d.gpus_per_replica for d in self.deployments)
+
+
+def utc(dt: datetime) -> datetime:
+    """Reject naive datetimes at the edge: every time in the project is tz-aware."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt.isoformat()}: give a time zone, e.g. '+00:00'")
+    return dt

@@ -1,0 +1,99 @@
+"""The ports: one Protocol per external system or replaceable decision-maker.
+
+Every port has an embedded implementation (simulator, in-memory fake or baseline) and,
+where one exists, a real adapter. Only the composition root (`gpusteward.wiring`)
+knows which is which. All ports are synchronous; the daemon moves blocking ones off
+its event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from gpusteward.core.actions import Action, Proposal
+from gpusteward.core.approvals import ApprovalRequest
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.load import Forecast, LoadSeries
+from gpusteward.core.tick import TickRecord
+from gpusteward.core.verdicts import ActionResult, NeedsApproval, Verdict
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time, injected. `now()` is tz-aware UTC; `sleep()` may be virtual."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class ClusterSource(Protocol):
+    """Observes the cluster. Raises `ClusterUnavailable` on a transient failure."""
+
+    def snapshot(self) -> ClusterSnapshot: ...
+
+
+class Executor(Protocol):
+    """Applies one action. Idempotent per action id; `dry_run` changes nothing."""
+
+    def execute(self, action: Action, *, dry_run: bool = False) -> ActionResult: ...
+
+
+class Forecaster(Protocol):
+    """Forecasts one load series `horizon_seconds` ahead. Pure: no I/O, no clock."""
+
+    name: str
+
+    def forecast(self, series: LoadSeries, horizon_seconds: float) -> Forecast: ...
+
+
+class Planner(Protocol):
+    """Turns a snapshot and forecasts into proposals. Decides only; never acts."""
+
+    name: str
+
+    def plan(
+        self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]
+    ) -> list[Proposal]: ...
+
+
+class PolicyEngine(Protocol):
+    """Judges proposals, in order, one verdict each. Fails closed: errors deny."""
+
+    version: str
+
+    def evaluate(
+        self, proposals: Sequence[Proposal], snapshot: ClusterSnapshot
+    ) -> list[Verdict]: ...
+
+
+class ApprovalGate(Protocol):
+    """Where `NeedsApproval` verdicts wait for a human. The planner can never decide."""
+
+    def submit(
+        self, proposal: Proposal, verdict: NeedsApproval, now: datetime
+    ) -> ApprovalRequest: ...
+
+    def approved(self, now: datetime) -> list[ApprovalRequest]:
+        """Approved requests not yet handed out for execution; each is handed out once."""
+        ...
+
+
+class Journal(Protocol):
+    """Append-only record of ticks, plus the latest checkpoint to resume from."""
+
+    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
+        """Write one tick (and optionally a checkpoint) atomically: all or nothing."""
+        ...
+
+    def next_seq(self) -> int: ...
+
+    def tail(self, n: int) -> list[TickRecord]: ...
+
+    def executed_action_ids(self) -> set[str]: ...
+
+    def latest_checkpoint(self) -> bytes | None: ...

@@ -1,0 +1,43 @@
+"""The journal's unit: everything one tick saw, decided and did."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from gpusteward.core.actions import Proposal
+from gpusteward.core.approvals import ApprovalRequest
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.load import Forecast
+from gpusteward.core.model import Frozen
+from gpusteward.core.verdicts import ActionResult, Verdict
+
+
+class Stage(StrEnum):
+    OBSERVE = "observe"
+    FORECAST = "forecast"
+    PLAN = "plan"
+    GUARD = "guard"
+    APPROVE = "approve"
+    ACT = "act"
+
+
+class StageError(Frozen):
+    stage: Stage
+    error_type: str
+    message: str
+
+
+class TickRecord(Frozen):
+    seq: int = Field(ge=0, description="0-based tick number within the journal.")
+    at: AwareDatetime
+    snapshot: ClusterSnapshot | None
+    forecasts: tuple[Forecast, ...] = ()
+    planner: str = ""
+    proposals: tuple[Proposal, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    approvals: tuple[ApprovalRequest, ...] = ()
+    results: tuple[ActionResult, ...] = ()
+    errors: tuple[StageError, ...] = ()
+    dry_run: bool = False

@@ -1,0 +1,137 @@
+"""Scenario files: a cluster, its models (profile, SLO, trace), planner, guard, duration, seed.
+
+`load_scenario("quickstart")` finds a shipped scenario; any other argument is a path.
+Every problem becomes a `ScenarioError` naming the file, line, field, value and fix.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, field_validator
+
+from gpusteward.core.documents import LineMap, load_document, parse_duration
+from gpusteward.core.errors import InputError, ScenarioError
+from gpusteward.core.model import Frozen
+from gpusteward.sim.spec import ClusterSpec, FaultSpec, ModelSpec, SimSpec
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+
+
+class ReactivePlannerSpec(Frozen):
+    """Kubernetes-HPA-style target tracking (the baseline every user already has)."""
+
+    kind: Literal["reactive"] = "reactive"
+    target_utilisation: float = Field(default=0.7, gt=0, le=1)
+    tolerance: float = Field(default=0.1, ge=0, lt=1)
+    scale_down_stabilisation_seconds: float = Field(default=300.0, ge=0)
+
+
+class GuardSpec(Frozen):
+    """Guard v0: replica bounds from each deployment and an optional cluster GPU budget."""
+
+    gpu_budget: int | None = Field(default=None, ge=0, description="Max GPUs held by replicas.")
+
+
+class Scenario(Frozen):
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = 0
+    start: AwareDatetime = Field(description="Virtual start time; trace time 0 maps here.")
+    duration: str | int = Field(description="e.g. '1d', '14d', '6h' or seconds")
+    tick_seconds: float = Field(default=60.0, gt=0, le=3600, description="Daemon interval")
+    sim_step_seconds: float | None = Field(
+        default=None, gt=0, description="Simulator step; defaults to tick_seconds."
+    )
+    cluster: ClusterSpec
+    models: tuple[ModelSpec, ...] = Field(min_length=1)
+    faults: FaultSpec = FaultSpec()
+    planner: ReactivePlannerSpec = ReactivePlannerSpec()
+    guard: GuardSpec = GuardSpec()
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: str | int) -> str | int:
+        parse_duration(value)
+        return value
+
+    @property
+    def duration_seconds(self) -> float:
+        return parse_duration(self.duration)
+
+    @property
+    def end(self) -> datetime:
+        from datetime import timedelta
+
+        return self.start + timedelta(seconds=self.duration_seconds)
+
+    def sim_spec(self) -> SimSpec:
+        return SimSpec(
+            start=self.start,
+            step_seconds=self.sim_step_seconds or self.tick_seconds,
+            seed=self.seed,
+            cluster=self.cluster,
+            models=self.models,
+            faults=self.faults,
+        )
+
+
+def shipped_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def resolve_scenario_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if shipped.exists():
+        return shipped
+    raise ScenarioError(
+        f"scenario {name_or_path!r}: no such file and no shipped scenario of that name. "
+        f"Fix: give a path to a .yaml file or one of: {', '.join(shipped_scenarios())}."
+    )
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    path = resolve_scenario_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"{path}: scenario file not found. Fix: check the path, or use a shipped "
+            f"scenario: {', '.join(shipped_scenarios())}."
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}: cannot read scenario file ({e}). Fix: check the file.") from None
+    try:
+        scenario, lines = load_document(text, str(path), Scenario)
+    except InputError as e:
+        raise ScenarioError(str(e)) from None
+    return _resolve_traces(scenario, path, lines)
+
+
+def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
+    models = []
+    for i, m in enumerate(scenario.models):
+        trace_path = m.trace.file if m.trace.file.is_absolute() else path.parent / m.trace.file
+        trace_path = trace_path.resolve()
+        if not trace_path.is_file():
+            loc = ("models", i, "trace", "file")
+            raise ScenarioError(
+                f"{path}:{lines.line(loc)}: models[{i}].trace.file = '{m.trace.file}': no such "
+                f"file (looked for {trace_path}). Fix: give a CSV trace path relative to the "
+                "scenario file or an absolute path."
+            )
+        models.append(m.model_copy(update={"trace": m.trace.model_copy(update={"file": trace_path})}))
+    seen: set[str] = set()
+    for i, m in enumerate(models):
+        if m.key in seen:
+            raise ScenarioError(
+                f"{path}:{lines.line(('models', i, 'name'))}: models[{i}].name = '{m.name}': "
+                f"duplicate deployment {m.key}. Fix: give each model a unique name."
+            )
+        seen.add(m.key)
+    return scenario.model_copy(update={"models": tuple(models)})

@@ -1,0 +1,114 @@
+"""What a simulated cluster is made of: node groups, models with profiles and traces, faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from gpusteward.core.cluster import Pool, Slo, WorkloadClass
+from gpusteward.core.model import Frozen
+
+
+class NodeGroupSpec(Frozen):
+    """`count` identical nodes named `<name>-0 .. <name>-(count-1)`."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    count: int = Field(ge=1)
+    pool: Pool = Pool.ON_PREM
+    region: str = "local"
+    gpu_type: str = Field(min_length=1)
+    gpus_per_node: int = Field(ge=1, le=64)
+    gpu_memory_gib: float = Field(gt=0)
+    price_per_gpu_hour: float = Field(ge=0, description="USD per GPU per hour")
+
+
+class ClusterSpec(Frozen):
+    node_groups: tuple[NodeGroupSpec, ...] = Field(min_length=1)
+
+
+TraceFormat = Literal["servegen-total", "servegen-client", "azure-requests"]
+
+
+class TraceSpec(Frozen):
+    """A request-rate trace and how to map it onto this cluster.
+
+    - `servegen-total`: `window_start_s,total_rate_rps,active_clients` (with header).
+    - `servegen-client`: headerless `window_start_s,rate_rps,cv,dist,shape,scale`.
+    - `azure-requests`: `TIMESTAMP,ContextTokens,GeneratedTokens`, one row per request.
+    """
+
+    file: Path
+    format: TraceFormat = "servegen-total"
+    scale: float = Field(default=1.0, gt=0, description="Multiply every rate by this.")
+    burstiness_cv: float = Field(
+        default=1.0, ge=0, description="Inter-arrival CV when the trace has none (1 = Poisson)."
+    )
+    offset_seconds: float = Field(default=0.0, ge=0, description="Start this far into the trace.")
+    loop: bool = Field(default=True, description="Wrap around at the end of the trace.")
+
+
+class ProfileSpec(Frozen):
+    """Requests per second one replica serves at its SLO, per GPU type."""
+
+    throughput_rps: dict[str, float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _positive(self) -> ProfileSpec:
+        for gpu, rps in self.throughput_rps.items():
+            if rps <= 0:
+                raise ValueError(f"throughput_rps[{gpu!r}]={rps}: must be > 0 requests/s")
+        return self
+
+
+class ModelSpec(Frozen):
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    namespace: str = "serving"
+    model: str | None = Field(default=None, description="Model id; defaults to name.")
+    version: str = "v1"
+    workload: WorkloadClass = WorkloadClass.REALTIME
+    replicas: int = Field(ge=0, description="Replicas at the start.")
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(ge=1)
+    gpus_per_replica: int = Field(default=1, ge=1)
+    gpu_memory_gib: float = Field(gt=0)
+    pools: tuple[Pool, ...] = ()
+    cold_start_seconds: float = Field(ge=0)
+    queue_timeout_seconds: float = Field(default=120.0, gt=0)
+    slo: Slo
+    profile: ProfileSpec
+    trace: TraceSpec
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ModelSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas={self.min_replicas} > max_replicas={self.max_replicas}")
+        if not self.min_replicas <= self.replicas <= self.max_replicas:
+            raise ValueError(
+                f"replicas={self.replicas} outside [min_replicas={self.min_replicas}, "
+                f"max_replicas={self.max_replicas}]"
+            )
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class FaultSpec(Frozen):
+    spot_preemptions_per_node_hour: float = Field(default=0.0, ge=0)
+    spot_outage_seconds: float = Field(default=1800.0, gt=0)
+    gpu_failures_per_gpu_hour: float = Field(default=0.0, ge=0)
+    gpu_repair_seconds: float = Field(default=3600.0, gt=0)
+
+
+class SimSpec(Frozen):
+    """Everything the simulator needs; trace paths are already absolute."""
+
+    start: AwareDatetime
+    step_seconds: float = Field(gt=0)
+    seed: int = 0
+    cluster: ClusterSpec
+    models: tuple[ModelSpec, ...] = Field(min_length=1)
+    faults: FaultSpec = FaultSpec()
