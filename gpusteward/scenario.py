@@ -8,31 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AwareDatetime, Field, field_validator
 
+from agents.reactive import ReactiveConfig
 from gpusteward.core.documents import LineMap, load_document, parse_duration
 from gpusteward.core.errors import InputError, ScenarioError
 from gpusteward.core.model import Frozen
 from gpusteward.sim.spec import ClusterSpec, FaultSpec, ModelSpec, SimSpec
+from policies.bounds import BoundsConfig
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-
-
-class ReactivePlannerSpec(Frozen):
-    """Kubernetes-HPA-style target tracking (the baseline every user already has)."""
-
-    kind: Literal["reactive"] = "reactive"
-    target_utilisation: float = Field(default=0.7, gt=0, le=1)
-    tolerance: float = Field(default=0.1, ge=0, lt=1)
-    scale_down_stabilisation_seconds: float = Field(default=300.0, ge=0)
-
-
-class GuardSpec(Frozen):
-    """Guard v0: replica bounds from each deployment and an optional cluster GPU budget."""
-
-    gpu_budget: int | None = Field(default=None, ge=0, description="Max GPUs held by replicas.")
 
 
 class Scenario(Frozen):
@@ -48,8 +34,8 @@ class Scenario(Frozen):
     cluster: ClusterSpec
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     faults: FaultSpec = FaultSpec()
-    planner: ReactivePlannerSpec = ReactivePlannerSpec()
-    guard: GuardSpec = GuardSpec()
+    planner: ReactiveConfig = ReactiveConfig()
+    guard: BoundsConfig = BoundsConfig()
 
     @field_validator("duration")
     @classmethod
@@ -105,7 +91,9 @@ def load_scenario(name_or_path: str) -> Scenario:
             f"scenario: {', '.join(shipped_scenarios())}."
         ) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"{path}: cannot read scenario file ({e}). Fix: check the file.") from None
+        raise ScenarioError(
+            f"{path}: cannot read scenario file ({e}). Fix: check the file."
+        ) from None
     try:
         scenario, lines = load_document(text, str(path), Scenario)
     except InputError as e:
@@ -125,7 +113,9 @@ def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
                 f"file (looked for {trace_path}). Fix: give a CSV trace path relative to the "
                 "scenario file or an absolute path."
             )
-        models.append(m.model_copy(update={"trace": m.trace.model_copy(update={"file": trace_path})}))
+        models.append(
+            m.model_copy(update={"trace": m.trace.model_copy(update={"file": trace_path})})
+        )
     seen: set[str] = set()
     for i, m in enumerate(models):
         if m.key in seen:

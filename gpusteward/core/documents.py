@@ -88,7 +88,9 @@ def load_document(text: str, source: str, model: type[M]) -> tuple[M, LineMap]:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(e, "problem", None) or str(e)
-        raise InputError(f"{source}:{line}: not valid YAML: {problem}. Fix the syntax there.") from None
+        raise InputError(
+            f"{source}:{line}: not valid YAML: {problem}. Fix the syntax there."
+        ) from None
     lines = LineMap(root)
     if not isinstance(data, dict):
         raise InputError(
@@ -98,7 +100,17 @@ def load_document(text: str, source: str, model: type[M]) -> tuple[M, LineMap]:
     try:
         return model.model_validate(data), lines
     except ValidationError as e:
-        problems = [_explain(err, source, lines, model) for err in e.errors()]
+        errors = e.errors()
+        locs = [tuple(err["loc"]) for err in errors]
+        problems = [
+            _explain(err, source, lines, model)
+            for err in errors
+            # a container "too short after validation" only echoes its items' own errors
+            if not (
+                err["type"] == "too_short"
+                and any(len(o) > len(err["loc"]) and o[: len(err["loc"])] == err["loc"] for o in locs)
+            )
+        ]
         raise InputError("\n".join(problems)) from None
 
 
@@ -113,8 +125,13 @@ def _explain(err: Any, source: str, lines: LineMap, model: type[BaseModel]) -> s
     if kind == "extra_forbidden":
         allowed = _allowed_fields(model, loc[:-1])
         hint = f" Allowed here: {', '.join(allowed)}." if allowed else ""
-        return f"{where} = {_short(err.get('input'))}: unknown field. Fix: remove it or correct the spelling.{hint}"
-    return f"{where} = {_short(err.get('input'))}: {msg}. Fix: change {dotted(loc)} to a valid value."
+        return (
+            f"{where} = {_short(err.get('input'))}: unknown field. "
+            f"Fix: remove it or correct the spelling.{hint}"
+        )
+    return (
+        f"{where} = {_short(err.get('input'))}: {msg}. Fix: change {dotted(loc)} to a valid value."
+    )
 
 
 _UNION_TAGS = {"scale", "prewarm", "move", "consolidate", "retire", "cordon"}

@@ -1,14 +1,14 @@
 """The error hierarchy, drawn once.
 
-    GpustewardError
-    ├── InputError            bad input from a person: file, field, value and fix (exit 2)
-    │   ├── ScenarioError     a scenario file or its trace
-    │   └── SettingsError     settings / environment
-    ├── Retryable             the next tick may succeed (an API timeout, a 5xx, a 409)
-    │   └── ClusterUnavailable
-    └── Permanent             retrying the same request will not help
-        ├── ActionRejected    the backend refused an action as invalid
-        └── JournalError      the journal file cannot be used as asked
+GpustewardError
+├── InputError            bad input from a person: file, field, value and fix (exit 2)
+│   ├── ScenarioError     a scenario file or its trace
+│   └── SettingsError     settings / environment
+├── Retryable             the next tick may succeed (an API timeout, a 5xx, a 409)
+│   └── ClusterUnavailable
+└── Permanent             retrying the same request will not help
+    ├── ActionRejected    the backend refused an action as invalid
+    └── JournalError      the journal file cannot be used as asked
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import deque
+from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -38,7 +39,9 @@ class ForecastPoint(Frozen):
     @model_validator(mode="after")
     def _ordered(self) -> ForecastPoint:
         if not self.p10 <= self.p50 <= self.p90:
-            raise ValueError(f"quantiles out of order: p10={self.p10} p50={self.p50} p90={self.p90}")
+            raise ValueError(
+                f"quantiles out of order: p10={self.p10} p50={self.p50} p90={self.p90}"
+            )
         return self
 
 
@@ -59,3 +62,48 @@ class Forecast(Frozen):
             if (p.at - self.made_at).total_seconds() >= seconds_ahead:
                 return p
         return self.points[-1]
+
+
+class LoadHistory:
+    """Rolling request-rate history per deployment, one value per tick (None = not observed).
+
+    Mutable by design (the daemon's memory between ticks), pure otherwise.
+    """
+
+    def __init__(self, step_seconds: float, max_points: int) -> None:
+        if step_seconds <= 0 or max_points < 1:
+            raise ValueError("LoadHistory needs step_seconds > 0 and max_points >= 1")
+        self.step_seconds = step_seconds
+        self.max_points = max_points
+        self._start: dict[str, datetime] = {}
+        self._values: dict[str, deque[float | None]] = {}
+
+    def record(self, key: str, at: datetime, rate: float | None) -> None:
+        values = self._values.get(key)
+        if values is None:
+            self._values[key] = deque([rate], maxlen=self.max_points)
+            self._start[key] = at
+            return
+        expected = self._start[key] + timedelta(seconds=self.step_seconds * len(values))
+        missed = round((at - expected).total_seconds() / self.step_seconds)
+        for _ in range(max(0, missed)):  # ticks we did not observe are gaps, not zeros
+            self._append(key, None)
+        self._append(key, rate)
+
+    def _append(self, key: str, rate: float | None) -> None:
+        values = self._values[key]
+        if len(values) == values.maxlen:
+            self._start[key] += timedelta(seconds=self.step_seconds)
+        values.append(rate)
+
+    def tracked(self) -> list[str]:
+        return list(self._values)
+
+    def series(self, key: str) -> LoadSeries:
+        # Trusted, already-typed values: skip re-validating thousands of floats per tick.
+        return LoadSeries.model_construct(
+            key=key,
+            start=self._start[key],
+            step_seconds=self.step_seconds,
+            values=tuple(self._values[key]),
+        )

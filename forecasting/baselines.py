@@ -1,0 +1,40 @@
+"""Fast baseline forecasters. `LastValue` is the v0 default; seasonal ones come later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
+
+
+class LastValueForecaster:
+    """Predicts the last observed rate for every future step (zero band)."""
+
+    name = "last-value"
+    version = "1"
+
+    def forecast(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
+        last = series.last_observed()
+        notes: tuple[str, ...] = ()
+        if last is None:
+            last, notes = 0.0, ("no observed history; forecasting 0",)
+        steps = max(1, round(horizon_seconds / series.step_seconds))
+        points = tuple(
+            ForecastPoint(
+                at=series.end + timedelta(seconds=series.step_seconds * (i + 1)),
+                point=last,
+                p10=last,
+                p50=last,
+                p90=last,
+            )
+            for i in range(steps)
+        )
+        return Forecast(
+            key=series.key,
+            forecaster=self.name,
+            version=self.version,
+            made_at=series.end,
+            step_seconds=series.step_seconds,
+            points=points,
+            notes=notes,
+        )

@@ -1,0 +1,202 @@
+"""The `gpusteward` command line: run, status, journal, scenarios.
+
+Input errors print one message naming the input, the value and the fix, and exit 2;
+they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.errors import GpustewardError, InputError, JournalError
+from gpusteward.core.tick import TickRecord
+from gpusteward.journal import SqliteJournal
+from gpusteward.logs import configure_logging
+from gpusteward.report import actions_line, deployments_table, summary_table, tick_line
+from gpusteward.scenario import load_scenario, shipped_scenarios
+from gpusteward.settings import load_settings
+from gpusteward.wiring import build_sim_run
+
+app = typer.Typer(
+    help="gpusteward: keeps GPU inference clusters ahead of their load.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+# Not a terminal (a pipe, CI, a log file): wide enough that tables never truncate a column.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _parse_speed(value: str | None) -> float | None:
+    if value is None or value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        speed = -1.0
+    if speed <= 0:
+        raise InputError(
+            f"--speed {value!r}: expected 'max' or a positive number of virtual seconds per "
+            "real second (e.g. 600 = ten simulated minutes each second)"
+        )
+    return speed
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str | None, typer.Option(help="Shipped scenario name or YAML path.")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="sim (default) or kubernetes.")] = None,
+    speed: Annotated[str | None, typer.Option(help="'max' or virtual s per real s.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run a single tick and exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, but change nothing.")] = False,
+    journal: Annotated[Path | None, typer.Option(help="Journal file (SQLite).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: delete the journal.")] = False,
+    ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many ticks.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+) -> None:
+    """Run the daemon: observe, forecast, plan, guard, act, record — on an interval."""
+    settings = load_settings(
+        scenario=scenario,
+        backend=backend,
+        speed=_parse_speed(speed),
+        dry_run=dry_run or None,
+        journal=journal,
+        log_level=log_level,
+    )
+    configure_logging(settings.log_level, settings.log_format)
+    loaded = load_scenario(settings.scenario)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[now]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task(loaded.name, total=None, now="")
+
+    def on_tick(record: TickRecord) -> None:
+        progress.update(task, advance=1, now=record.at.strftime("%Y-%m-%d %H:%M"))
+
+    sim = build_sim_run(loaded, settings, fresh=fresh, max_ticks=ticks, on_tick=on_tick)
+    with sim.journal:
+        if sim.complete:
+            err.print(
+                f"{sim.journal_path}: this run of '{loaded.name}' is already complete; "
+                "showing its summary. Use --fresh to start over."
+            )
+        else:
+            done = sim.resumed_at_seq + 1 if sim.resumed_at_seq is not None else 0
+            if sim.resumed_at_seq is not None:
+                err.print(
+                    f"resuming '{loaded.name}' from {sim.journal_path} after tick "
+                    f"#{sim.resumed_at_seq} ({sim.clock.now():%Y-%m-%d %H:%M} UTC)"
+                )
+            progress.update(task, total=1 if once else sim.total_ticks, completed=done)
+            with progress:
+                asyncio.run(sim.daemon.run(once=once, tick_first=once))
+        stats = sim.daemon.stats
+        last = stats.last_snapshot or _last_snapshot(sim.journal)
+        title = f"{loaded.name}: {loaded.description}" if loaded.description else loaded.name
+        out.print(summary_table(last, title))
+        out.print(
+            actions_line(stats.decisions, stats.results, len(sim.journal.executed_action_ids()))
+        )
+        out.print(f"journal: {sim.journal_path} ({sim.journal.count()} ticks)")
+
+
+def _last_snapshot(journal: SqliteJournal) -> ClusterSnapshot | None:
+    for record in reversed(journal.tail(5)):
+        if record.snapshot is not None:
+            return record.snapshot
+    return None
+
+
+def _open_journal(path: Path) -> SqliteJournal:
+    if not path.exists():
+        raise JournalError(
+            f"{path}: no journal there. Fix: run `gpusteward run` first, or pass "
+            "--journal with the file a run wrote (default .gpusteward/<scenario>.db)."
+        )
+    return SqliteJournal(path)
+
+
+def _journal_option_default() -> Path:
+    """The most recently written journal under .gpusteward/ (where `run` writes them)."""
+    found = sorted(Path(".gpusteward").glob("*.db"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else Path(".gpusteward") / "quickstart.db"
+
+
+@app.command()
+def status(
+    journal: Annotated[Path | None, typer.Option(help="Journal file.")] = None,
+) -> None:
+    """Show where a run stands: its last tick, deployments, and latest actions."""
+    with _open_journal(journal or _journal_option_default()) as j:
+        records = j.tail(20)
+        if not records:
+            out.print("the journal is empty: no tick recorded yet")
+            return
+        last = records[-1]
+        out.print(
+            f"{j.count()} ticks recorded; last #{last.seq} at {last.at:%Y-%m-%d %H:%M:%S} "
+            f"UTC; planner {last.planner}{' (dry-run)' if last.dry_run else ''}"
+        )
+        snapshot = _last_snapshot(j)
+        if snapshot is not None:
+            out.print(deployments_table(snapshot))
+            out.print(summary_table(snapshot, "so far"))
+        acted = [r for r in records if r.results or r.errors]
+        for record in acted[-5:]:
+            out.print(tick_line(record))
+
+
+@app.command("journal")
+def journal_cmd(
+    tail: Annotated[int, typer.Option(min=1, help="How many ticks, newest last.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per line.")] = False,
+    journal: Annotated[Path | None, typer.Option(help="Journal file.")] = None,
+) -> None:
+    """Print the last N ticks of the journal."""
+    with _open_journal(journal or _journal_option_default()) as j:
+        for record in j.tail(tail):
+            print(record.model_dump_json() if as_json else tick_line(record))
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios."""
+    for name in shipped_scenarios():
+        s = load_scenario(name)
+        out.print(f"[bold]{name}[/bold]: {s.description} ({s.duration}, {len(s.models)} model(s))")
+
+
+def main() -> None:
+    try:
+        app()
+    except (InputError, JournalError) as e:
+        _fail(e, 2)
+    except GpustewardError as e:
+        _fail(e, 1)
+
+
+def _fail(e: Exception, code: int) -> None:
+    err.print("[red]error:[/red] ", end="")
+    err.print(str(e), markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

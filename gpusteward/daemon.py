@@ -1,0 +1,373 @@
+"""The tick loop: observe -> forecast -> plan -> guard -> approve -> act -> record.
+
+Every port is injected; the daemon knows no backend. A failing stage is logged and
+recorded, and the tick goes on with what it has (no snapshot: nothing to plan; guard
+error: everything denied). An action id is executed at most once, across restarts:
+the executed ids come from the journal. SIGINT / SIGTERM finish the current tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import signal
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+
+from gpusteward.core.actions import Proposal
+from gpusteward.core.approvals import ApprovalRequest
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.load import Forecast, LoadHistory
+from gpusteward.core.ports import (
+    ApprovalGate,
+    Clock,
+    ClusterSource,
+    Executor,
+    Forecaster,
+    Journal,
+    Planner,
+    PolicyEngine,
+)
+from gpusteward.core.tick import Stage, StageError, TickRecord
+from gpusteward.core.verdicts import (
+    ActionResult,
+    Allow,
+    Deny,
+    NeedsApproval,
+    ResultStatus,
+    RuleHit,
+    Verdict,
+)
+
+log = structlog.get_logger("gpusteward.daemon")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    interval_seconds: float = 60.0
+    dry_run: bool = False
+    forecast_horizon_seconds: float = 900.0
+    history_points: int = 11_520  # 8 days of 60 s ticks: enough for weekly seasonality
+    end: datetime | None = None  # stop once the clock reaches this (simulated runs)
+    max_ticks: int | None = None
+    offload_blocking_calls: bool = True  # real backends block; the simulator does not
+
+
+@dataclass
+class RunStats:
+    ticks: int = 0
+    proposals: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    results: Counter[str] = field(default_factory=Counter)
+    stage_errors: Counter[str] = field(default_factory=Counter)
+    last_snapshot: ClusterSnapshot | None = None
+
+
+@dataclass
+class DaemonCheckpoint:
+    """What the daemon needs to resume where a crash left it (pickled into the journal)."""
+
+    seq: int
+    at: datetime
+    history: LoadHistory
+    planner: Any
+    backend: bytes | None
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        source: ClusterSource,
+        executor: Executor,
+        forecaster: Forecaster,
+        planner: Planner,
+        policy: PolicyEngine,
+        approvals: ApprovalGate,
+        journal: Journal,
+        clock: Clock,
+        config: DaemonConfig,
+        backend_checkpoint: Callable[[], bytes] | None = None,
+        history: LoadHistory | None = None,
+        on_tick: Callable[[TickRecord], None] | None = None,
+    ) -> None:
+        self.source, self.executor, self.forecaster = source, executor, forecaster
+        self.planner, self.policy, self.approvals = planner, policy, approvals
+        self.journal, self.clock, self.config = journal, clock, config
+        self._backend_checkpoint = backend_checkpoint
+        self.history = history or LoadHistory(config.interval_seconds, config.history_points)
+        self._on_tick = on_tick
+        self._executed = journal.executed_action_ids()
+        self._stop = asyncio.Event()
+        self.stats = RunStats()
+
+    # -- the loop ---------------------------------------------------------------
+
+    def request_stop(self, reason: str = "requested") -> None:
+        if not self._stop.is_set():
+            log.info("stopping after the current tick", reason=reason)
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self, *, once: bool = False, tick_first: bool = True) -> RunStats:
+        """Tick until stopped, `end` is reached, or `max_ticks` ticks have run."""
+        self._install_signal_handlers()
+        try:
+            if not tick_first:
+                await self._wait_interval(0.0)
+            while not self.stopping and not self._past_end():
+                started = self.clock.monotonic()
+                await self.tick()
+                if once or self._done():
+                    break
+                await self._wait_interval(self.clock.monotonic() - started)
+        finally:
+            self._remove_signal_handlers()
+        return self.stats
+
+    def _past_end(self) -> bool:
+        end = self.config.end
+        return end is not None and self.clock.now() > end
+
+    def _done(self) -> bool:
+        cfg = self.config
+        if cfg.max_ticks is not None and self.stats.ticks >= cfg.max_ticks:
+            return True
+        return (
+            cfg.end is not None
+            and self.clock.now() + timedelta(seconds=cfg.interval_seconds) > cfg.end
+        )
+
+    async def _wait_interval(self, elapsed: float) -> None:
+        remaining = max(0.0, self.config.interval_seconds - elapsed)
+        sleeper = asyncio.ensure_future(self.clock.sleep(remaining))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not sleeper.done():  # stopping: a real sleep may be cut short
+            sleeper.cancel()
+        stopper.cancel()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
+
+    def _remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+    # -- one tick -----------------------------------------------------------------
+
+    async def tick(self) -> TickRecord:
+        seq = self.journal.next_seq()
+        at = self.clock.now()
+        errors: list[StageError] = []
+        snapshot = await self._stage(Stage.OBSERVE, errors, self.source.snapshot)
+        forecasts: tuple[Forecast, ...] = ()
+        proposals: list[Proposal] = []
+        verdicts: list[Verdict] = []
+        requests: list[ApprovalRequest] = []
+        results: list[ActionResult] = []
+        if snapshot is not None:
+            at = snapshot.at
+            forecasts = self._forecast(snapshot, errors)
+            by_key = {f.key: f for f in forecasts}
+            planned = await self._stage(Stage.PLAN, errors, self.planner.plan, snapshot, by_key)
+            proposals = planned or []
+            verdicts = self._guard(proposals, snapshot, errors)
+            requests = self._submit_approvals(proposals, verdicts, at, errors)
+            to_run = [p for p, v in zip(proposals, verdicts, strict=True) if isinstance(v, Allow)]
+            to_run += self._approved_and_still_valid(snapshot, at, errors, results)
+            for proposal in to_run:
+                results.append(await self._act(proposal, errors))
+        record = TickRecord(
+            seq=seq,
+            at=at,
+            snapshot=snapshot,
+            forecasts=forecasts,
+            planner=self.planner.name,
+            proposals=tuple(proposals),
+            verdicts=tuple(verdicts),
+            approvals=tuple(requests),
+            results=tuple(results),
+            errors=tuple(errors),
+            dry_run=self.config.dry_run,
+        )
+        self.journal.append(record, self._checkpoint(seq, at))
+        self._account(record)
+        return record
+
+    async def _stage(
+        self, stage: Stage, errors: list[StageError], fn: Callable[..., T], *args: Any
+    ) -> T | None:
+        try:
+            if self.config.offload_blocking_calls and stage in (Stage.OBSERVE, Stage.ACT):
+                return await asyncio.to_thread(fn, *args)
+            return fn(*args)
+        except Exception as e:
+            errors.append(StageError(stage=stage, error_type=type(e).__name__, message=str(e)))
+            log.error(
+                "stage failed; the tick goes on without it",
+                stage=stage.value,
+                error=type(e).__name__,
+                detail=str(e),
+            )
+            return None
+
+    def _forecast(
+        self, snapshot: ClusterSnapshot, errors: list[StageError]
+    ) -> tuple[Forecast, ...]:
+        for d in snapshot.deployments:
+            m = snapshot.metrics.get(d.key)
+            self.history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
+        out = []
+        for key in self.history.tracked():
+            try:
+                series = self.history.series(key)
+                out.append(self.forecaster.forecast(series, self.config.forecast_horizon_seconds))
+            except Exception as e:
+                errors.append(
+                    StageError(
+                        stage=Stage.FORECAST, error_type=type(e).__name__, message=f"{key}: {e}"
+                    )
+                )
+                log.error("forecast failed", deployment=key, error=str(e))
+        return tuple(out)
+
+    def _guard(
+        self, proposals: Sequence[Proposal], snapshot: ClusterSnapshot, errors: list[StageError]
+    ) -> list[Verdict]:
+        if not proposals:
+            return []
+        try:
+            verdicts = self.policy.evaluate(proposals, snapshot)
+            if len(verdicts) != len(proposals):
+                raise RuntimeError(f"{len(verdicts)} verdicts for {len(proposals)} proposals")
+            return verdicts
+        except Exception as e:  # fail closed
+            errors.append(
+                StageError(stage=Stage.GUARD, error_type=type(e).__name__, message=str(e))
+            )
+            log.error("guard failed; denying every proposal this tick", error=str(e))
+            hit = RuleHit(rule="guard-error", reason=f"policy evaluation failed: {e}")
+            return [Deny(action_id=p.action.id, rules=(hit,)) for p in proposals]
+
+    def _submit_approvals(
+        self,
+        proposals: Sequence[Proposal],
+        verdicts: Sequence[Verdict],
+        at: datetime,
+        errors: list[StageError],
+    ) -> list[ApprovalRequest]:
+        requests = []
+        for proposal, verdict in zip(proposals, verdicts, strict=True):
+            if isinstance(verdict, NeedsApproval) and proposal.action.id not in self._executed:
+                try:
+                    requests.append(self.approvals.submit(proposal, verdict, at))
+                except Exception as e:
+                    errors.append(
+                        StageError(stage=Stage.APPROVE, error_type=type(e).__name__, message=str(e))
+                    )
+        return requests
+
+    def _approved_and_still_valid(
+        self,
+        snapshot: ClusterSnapshot,
+        at: datetime,
+        errors: list[StageError],
+        results: list[ActionResult],
+    ) -> list[Proposal]:
+        """Approved actions, re-judged on this tick's snapshot; denied ones are superseded."""
+        try:
+            approved = self.approvals.approved(at)
+        except Exception as e:
+            errors.append(
+                StageError(stage=Stage.APPROVE, error_type=type(e).__name__, message=str(e))
+            )
+            return []
+        runnable = []
+        for request in approved:
+            verdict = self._guard([request.proposal], snapshot, errors)[0]
+            if isinstance(verdict, Deny):
+                results.append(
+                    ActionResult(
+                        action_id=request.proposal.action.id,
+                        status=ResultStatus.SUPERSEDED,
+                        message=f"approved, but the policy now denies it: {verdict.reason}",
+                        at=at,
+                    )
+                )
+            else:
+                runnable.append(request.proposal)
+        return runnable
+
+    async def _act(self, proposal: Proposal, errors: list[StageError]) -> ActionResult:
+        action = proposal.action
+        if action.id in self._executed:
+            return ActionResult(
+                action_id=action.id,
+                status=ResultStatus.DUPLICATE,
+                message="already executed; not run again",
+                at=self.clock.now(),
+            )
+        result = await self._stage(Stage.ACT, errors, self._execute, proposal)
+        if result is None:
+            return ActionResult(
+                action_id=action.id,
+                status=ResultStatus.FAILED,
+                message=errors[-1].message if errors else "failed",
+                at=self.clock.now(),
+            )
+        if result.status == ResultStatus.APPLIED:
+            self._executed.add(action.id)
+        log.info(
+            "action",
+            id=action.id,
+            what=action.describe(),
+            status=result.status.value,
+            reason=proposal.reason,
+        )
+        return result
+
+    def _execute(self, proposal: Proposal) -> ActionResult:
+        return self.executor.execute(proposal.action, dry_run=self.config.dry_run)
+
+    def _checkpoint(self, seq: int, at: datetime) -> bytes:
+        backend = self._backend_checkpoint() if self._backend_checkpoint else None
+        state = DaemonCheckpoint(
+            seq=seq, at=at, history=self.history, planner=self.planner, backend=backend
+        )
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _account(self, record: TickRecord) -> None:
+        s = self.stats
+        s.ticks += 1
+        s.proposals += len(record.proposals)
+        s.decisions.update(v.decision for v in record.verdicts)
+        s.results.update(r.status.value for r in record.results)
+        s.stage_errors.update(e.stage.value for e in record.errors)
+        if record.snapshot is not None:
+            s.last_snapshot = record.snapshot
+        if self._on_tick is not None:
+            self._on_tick(record)
+
+
+def load_checkpoint(data: bytes) -> DaemonCheckpoint:
+    """Unpickle a checkpoint this project wrote into its own journal file."""
+    state = pickle.loads(data)
+    if not isinstance(state, DaemonCheckpoint):
+        raise TypeError(f"checkpoint holds {type(state).__name__}, expected DaemonCheckpoint")
+    return state

@@ -1,0 +1,322 @@
+"""The SQLite journal: the durable, append-only record of ticks, plus the latest checkpoint.
+
+`SqliteJournal` implements the `Journal` port on one SQLite file in WAL mode. Each
+`append` is one transaction: the tick, one row per action result and the checkpoint are
+written together or not at all, so a process killed mid-write leaves every committed
+tick complete and nothing of the one in flight. This module depends only on
+`gpusteward.core`; the composition root decides where the file lives.
+
+Which action ids count as executed (`EXECUTED_STATUSES`): `applied`, and `duplicate`
+(the backend reported the id had already run). An id executed for real must never run
+again. `dry_run`, `failed` and `superseded` ids changed nothing, so they may run again
+for real; once an id is recorded as executed, a later result never downgrades it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from gpusteward.core.errors import JournalError
+from gpusteward.core.tick import TickRecord
+from gpusteward.core.verdicts import ResultStatus
+
+SCHEMA_VERSION: Final = 1
+APPLICATION_ID: Final = 0x47505354  # "GPST" in the SQLite header: marks our files.
+EXECUTED_STATUSES: Final = frozenset({ResultStatus.APPLIED, ResultStatus.DUPLICATE})
+_ZLIB_LEVEL: Final = 1  # fast: a tick is written every interval; size is secondary.
+_PAGE: Final = 256  # rows fetched per query by `ticks()`; no cursor stays open between.
+_FIX_PATH: Final = "pass another --journal path, or --fresh to start a new journal"
+
+_SCHEMA: Final = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE ticks (seq INTEGER PRIMARY KEY CHECK (seq >= 0), at TEXT NOT NULL,"
+    " record BLOB NOT NULL)",
+    "CREATE TABLE actions (action_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL)",
+    "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
+    " data BLOB NOT NULL)",
+)
+_EXECUTED_SQL: Final = ", ".join(f"'{s.value}'" for s in sorted(EXECUTED_STATUSES))
+# One row per action id. A later result replaces an earlier one, except that an
+# executed id is never downgraded (a dry run or failure after it changes nothing).
+_UPSERT_ACTION: Final = (
+    "INSERT INTO actions (action_id, seq, status) VALUES (?, ?, ?) "
+    "ON CONFLICT (action_id) DO UPDATE SET seq = excluded.seq, status = excluded.status "
+    f"WHERE actions.status NOT IN ({_EXECUTED_SQL})"
+)
+
+
+class SqliteJournal:
+    """A `Journal` on one SQLite file; safe to share between threads of one process.
+
+    `scenario_id` binds a new journal to the scenario it records; reopening it with a
+    different (non-None) id raises `JournalError`. `None` opens any journal as it is.
+    """
+
+    def __init__(self, path: Path, *, scenario_id: str | None = None) -> None:
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        conn = self._connect()
+        try:
+            self._scenario_id = self._prepare(conn, scenario_id)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # -- the Journal port ---------------------------------------------------------
+
+    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
+        """Write the tick, its action rows and the checkpoint in one transaction."""
+        _check_checkpoint(checkpoint)
+        blob = zlib.compress(record.model_dump_json().encode(), _ZLIB_LEVEL)
+        rows = [(r.action_id, record.seq, r.status.value) for r in record.results]
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    expected = _next_seq(conn)
+                    if record.seq != expected:
+                        raise JournalError(_seq_message(self._path, record.seq, expected))
+                    conn.execute(
+                        "INSERT INTO ticks (seq, at, record) VALUES (?, ?, ?)",
+                        (record.seq, record.at.isoformat(), blob),
+                    )
+                    conn.executemany(_UPSERT_ACTION, rows)
+                    if checkpoint is not None:
+                        conn.execute(
+                            "INSERT INTO checkpoint (id, seq, data) VALUES (1, ?, ?) "
+                            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, "
+                            "data = excluded.data",
+                            (record.seq, checkpoint),
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.Error as e:
+                raise self._io_error(f"appending tick seq={record.seq}", e) from e
+
+    def next_seq(self) -> int:
+        with self._lock:
+            return _next_seq(self._open_conn())
+
+    def tail(self, n: int) -> list[TickRecord]:
+        """The last `n` records, oldest first."""
+        if n < 0:
+            raise ValueError(f"tail(n={n}): expected n >= 0 (how many records to return)")
+        rows = self._query(
+            "SELECT seq, record FROM (SELECT seq, record FROM ticks ORDER BY seq DESC LIMIT ?)"
+            " ORDER BY seq",
+            (n,),
+        )
+        return [self._decode(seq, blob) for seq, blob in rows]
+
+    def executed_action_ids(self) -> set[str]:
+        rows = self._query(f"SELECT action_id FROM actions WHERE status IN ({_EXECUTED_SQL})")
+        return {str(action_id) for (action_id,) in rows}
+
+    def latest_checkpoint(self) -> bytes | None:
+        rows = self._query("SELECT data FROM checkpoint WHERE id = 1")
+        return bytes(rows[0][0]) if rows else None
+
+    # -- beyond the port ----------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def scenario_id(self) -> str | None:
+        """The scenario this journal records, as stored in the file."""
+        return self._scenario_id
+
+    def ticks(self, from_seq: int = 0) -> Iterator[TickRecord]:
+        """Every record with seq >= `from_seq`, in order; reads a page at a time."""
+        seq = from_seq
+        while True:
+            rows = self._query(
+                "SELECT seq, record FROM ticks WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, _PAGE)
+            )
+            for row_seq, blob in rows:
+                yield self._decode(row_seq, blob)
+            if len(rows) < _PAGE:
+                return
+            seq = int(rows[-1][0]) + 1
+
+    def count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM ticks")[0][0])
+
+    def close(self) -> None:
+        """Close the file; idempotent. Later calls raise `JournalError`."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SqliteJournal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteJournal({str(self._path)!r}, scenario_id={self._scenario_id!r})"
+
+    # -- opening ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: this class issues BEGIN IMMEDIATE / COMMIT itself.
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise JournalError(
+                f"journal {self._path}: cannot open ({e}); check that the directory is "
+                f"writable, or {_FIX_PATH}"
+            ) from e
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection, scenario_id: str | None) -> str | None:
+        """Create the schema in a new file, or check an existing one; returns its scenario."""
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")  # ms to wait for another writer
+            if _is_blank(conn):
+                self._create(conn, scenario_id)
+            self._check_ours(conn)
+            # WAL + synchronous=NORMAL is durable against a process crash (kill -9,
+            # OOM): a committed transaction is in the WAL file, which the OS keeps.
+            # That is what we promise. Surviving power loss would need synchronous=FULL
+            # (an fsync per commit), at a large cost per tick.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            stored = _meta(conn, "scenario_id")
+        except sqlite3.Error as e:
+            raise JournalError(
+                f"journal {self._path}: not a readable SQLite file ({e}); it may be corrupt "
+                f"or another program's file: {_FIX_PATH}"
+            ) from e
+        if scenario_id is not None and stored != scenario_id:
+            recorded = "no scenario" if stored is None else f"scenario {stored!r}"
+            raise JournalError(
+                f"journal {self._path} records {recorded}, but was opened for "
+                f"scenario {scenario_id!r}; one journal holds one scenario: {_FIX_PATH}"
+            )
+        return stored
+
+    def _create(self, conn: sqlite3.Connection, scenario_id: str | None) -> None:
+        conn.execute("PRAGMA journal_mode = WAL")  # must be set outside a transaction
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if _is_blank(conn):  # another process may have created it meanwhile
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('scenario_id', ?)", (scenario_id,)
+                )
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def _check_ours(self, conn: sqlite3.Connection) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise JournalError(
+                f"journal {self._path}: a SQLite file, but not a gpusteward journal "
+                f"(application_id={app_id:#x}, expected {APPLICATION_ID:#x}); {_FIX_PATH}"
+            )
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else None
+        if version != SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self._path}: schema version {version}, this gpusteward reads "
+                f"version {SCHEMA_VERSION}; use the gpusteward release that wrote it, "
+                f"or {_FIX_PATH}"
+            )
+
+    # -- reading ------------------------------------------------------------------
+
+    def _open_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError(f"journal {self._path} is closed; open a new SqliteJournal")
+        return self._conn
+
+    def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            conn = self._open_conn()
+            try:
+                return conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as e:
+                raise self._io_error("reading", e) from e
+
+    def _decode(self, seq: object, blob: object) -> TickRecord:
+        try:
+            if not isinstance(blob, bytes):
+                raise TypeError(f"record is {type(blob).__name__}, expected bytes")
+            return TickRecord.model_validate_json(zlib.decompress(blob))
+        except (zlib.error, TypeError, ValidationError) as e:
+            raise JournalError(
+                f"journal {self._path}: tick seq={seq} cannot be decoded ({e}); the file is "
+                f"corrupt or was written by another version: {_FIX_PATH}"
+            ) from e
+
+    def _io_error(self, doing: str, e: sqlite3.Error) -> JournalError:
+        return JournalError(
+            f"journal {self._path}: SQLite error while {doing}: {e}; check the disk and "
+            f"file permissions, or {_FIX_PATH}"
+        )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already undone it after an error."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _is_blank(conn: sqlite3.Connection) -> bool:
+    """True for a new or empty SQLite file: no tables and no application id yet."""
+    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    return bool(tables == 0 and app_id == 0)
+
+
+def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _next_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM ticks").fetchone()[0])
+
+
+def _seq_message(path: Path, seq: int, expected: int) -> str:
+    return (
+        f"journal {path}: tick seq={seq} rejected, expected seq={expected}; the journal "
+        "is append-only with no gaps: build the record with seq=journal.next_seq()"
+    )
+
+
+def _check_checkpoint(checkpoint: object) -> None:
+    if checkpoint is not None and not isinstance(checkpoint, bytes):
+        raise TypeError(
+            f"checkpoint is {type(checkpoint).__name__}, expected bytes or None; "
+            "serialise it first (e.g. model_dump_json().encode())"
+        )

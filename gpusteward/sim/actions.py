@@ -1,0 +1,149 @@
+"""How the simulator applies each kind of `Action` to its state.
+
+`apply` validates first (unknown targets fail with the known ones named) and changes
+nothing on a dry run or a failure. Effects land on the desired state; the engine's next
+step reconciles replicas towards it.
+"""
+
+from __future__ import annotations
+
+from gpusteward.core.actions import (
+    Action,
+    ConsolidateModels,
+    CordonNode,
+    MoveDeployment,
+    PrewarmReplicas,
+    RetireModel,
+    ScaleDeployment,
+)
+from gpusteward.core.verdicts import ResultStatus
+from gpusteward.sim.fleet import DeploymentState
+from gpusteward.sim.state import SimState
+
+Outcome = tuple[ResultStatus, str]
+
+
+class _Refused(Exception):
+    """An action that cannot be applied; its message goes into the FAILED result."""
+
+
+def _deployment(state: SimState, key: str, *, live: bool = True) -> DeploymentState:
+    dep = state.fleet.deployments.get(key)
+    if dep is None:
+        known = ", ".join(state.fleet.deployments)
+        raise _Refused(f"unknown deployment {key!r}; known deployments: {known}")
+    if live and dep.retired:
+        raise _Refused(f"deployment {key!r} is retired; it takes no further actions")
+    return dep
+
+
+def _scale(state: SimState, a: ScaleDeployment, dry: bool) -> str:
+    dep = _deployment(state, a.deployment)
+    if not dry:
+        dep.desired = a.replicas
+    return f"{a.deployment}: desired replicas {dep.desired if not dry else a.replicas}"
+
+
+def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool) -> str:
+    dep = _deployment(state, a.deployment)
+    target = dep.desired + a.count
+    if not dry:
+        dep.desired = target
+    return f"{a.deployment}: desired replicas {target} (+{a.count} pre-warmed)"
+
+
+def _move(state: SimState, a: MoveDeployment, dry: bool) -> str:
+    dep = _deployment(state, a.deployment)
+    gpu_types = dep.gpu_types
+    if a.to_gpu_type is not None:
+        profiled = tuple(dep.spec.profile.throughput_rps)
+        if a.to_gpu_type not in profiled:
+            raise _Refused(
+                f"{a.deployment} has no throughput profile for GPU type {a.to_gpu_type!r}; "
+                f"profiled types: {', '.join(profiled)}"
+            )
+        gpu_types = (a.to_gpu_type,)
+    pools = (a.to_pool,) if a.to_pool is not None else dep.pools
+    probe = DeploymentState(spec=dep.spec, desired=0, gpu_types=gpu_types, pools=pools)
+    if not any(probe.allows(n) for n in state.fleet.nodes):
+        raise _Refused(
+            f"no node fits {a.deployment} with pools={list(pools) or 'any'} and "
+            f"gpu types={list(gpu_types)}; nodes: "
+            + ", ".join(f"{n.name} ({n.group.pool}, {n.group.gpu_type})" for n in state.fleet.nodes)
+        )
+    if not dry:
+        dep.gpu_types, dep.pools, dep.moving = gpu_types, pools, True
+        dep.version += 1
+        state.fleet.placement_dirty = True
+    return (
+        f"{a.deployment}: now allowed on pools={list(pools) or 'any'}, gpu types={list(gpu_types)}"
+    )
+
+
+def _consolidate(state: SimState, a: ConsolidateModels, dry: bool) -> str:
+    into = _deployment(state, a.into)
+    sources = [_deployment(state, s) for s in a.sources]
+    if dry:
+        return f"{', '.join(a.sources)} would route to {a.into}"
+    for src in sources:
+        src.desired = 0
+        for origin, target in list(state.routes.items()):
+            if target == src.key:
+                state.routes[origin] = into.key
+        state.routes[src.key] = into.key
+        backlog = state.queues[src.key].take_all()
+        moved = state.queues[into.key].absorb(backlog)
+        state.tallies[src.key].arrived -= moved  # the requests now belong to `into`
+        state.tallies[into.key].arrived += moved
+    return f"{', '.join(a.sources)} routed to {a.into} and scaled to 0"
+
+
+def _retire(state: SimState, a: RetireModel, dry: bool) -> str:
+    dep = _deployment(state, a.deployment)
+    if not dry:
+        dep.desired, dep.retired = 0, True
+        dep.version += 1
+    return f"{a.deployment}: retired; its later requests are dropped"
+
+
+def _cordon(state: SimState, a: CordonNode, dry: bool) -> str:
+    index = state.fleet.node_index.get(a.node)
+    if index is None:
+        known = ", ".join(state.fleet.node_index)
+        raise _Refused(f"unknown node {a.node!r}; known nodes: {known}")
+    if not dry:
+        node = state.fleet.nodes[index]
+        node.cordoned = a.cordon
+        node.version += 1
+        state.fleet.placement_dirty = True
+    return f"node {a.node} {'cordoned' if a.cordon else 'uncordoned'}"
+
+
+def _dispatch(state: SimState, action: Action, dry: bool) -> str:
+    if isinstance(action, ScaleDeployment):
+        return _scale(state, action, dry)
+    if isinstance(action, PrewarmReplicas):
+        return _prewarm(state, action, dry)
+    if isinstance(action, MoveDeployment):
+        return _move(state, action, dry)
+    if isinstance(action, ConsolidateModels):
+        return _consolidate(state, action, dry)
+    if isinstance(action, RetireModel):
+        return _retire(state, action, dry)
+    if isinstance(action, CordonNode):
+        return _cordon(state, action, dry)
+    raise _Refused(f"the simulator cannot execute {type(action).__name__}")
+
+
+def apply(state: SimState, action: Action, *, dry_run: bool) -> Outcome:
+    """Apply one action (at most once per id); never raises for a bad target."""
+    if action.id in state.executed:
+        return ResultStatus.DUPLICATE, f"action {action.id} was executed before; nothing done"
+    try:
+        message = _dispatch(state, action, dry_run)
+    except _Refused as e:
+        return ResultStatus.FAILED, f"{action.describe()}: {e}"
+    if dry_run:
+        return ResultStatus.DRY_RUN, f"dry run, nothing changed: {message}"
+    state.executed.add(action.id)
+    return ResultStatus.APPLIED, message

@@ -1,0 +1,203 @@
+"""The simulator: advances a trace-driven GPU cluster in whole fixed steps, deterministically.
+
+One step [t, t + dt): repair and draw faults, promote replicas whose cold start is over,
+reconcile and place replicas, then per deployment: charge GPU time for Loading and Ready
+replicas, draw arrivals from the trace, and serve the queue with the capacity of the
+ready part of each replica. Every random draw comes from a generator derived from the
+spec's seed (one per model for arrivals, one per fault kind), so the same seed gives the
+same run, and a checkpoint restores it exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from gpusteward.core.actions import Action
+from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
+from gpusteward.core.errors import ScenarioError
+from gpusteward.core.verdicts import ActionResult
+from gpusteward.sim import actions
+from gpusteward.sim.faults import FaultInjector
+from gpusteward.sim.fleet import DeploymentState, Fleet
+from gpusteward.sim.queueing import ModelQueue, served_within
+from gpusteward.sim.snapshots import SnapshotBuilder
+from gpusteward.sim.spec import SimSpec
+from gpusteward.sim.state import IntervalTally, SimState, Tally
+from gpusteward.sim.traces import ArrivalTrace
+
+_CHECKPOINT_FORMAT = "gpusteward-sim/1"
+
+
+def _digest(spec: SimSpec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+
+
+def _initial_state(spec: SimSpec) -> SimState:
+    seeds = np.random.SeedSequence(spec.seed).spawn(2 + len(spec.models))
+    keys = [m.key for m in spec.models]
+    return SimState(
+        spec_digest=_digest(spec),
+        fleet=Fleet(spec.cluster.node_groups, spec.models),
+        queues={k: ModelQueue() for k in keys},
+        traces={m.key: ArrivalTrace(m.trace) for m in spec.models},
+        arrival_rngs={k: np.random.default_rng(s) for k, s in zip(keys, seeds[2:], strict=True)},
+        faults=FaultInjector(
+            spec.faults, np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
+        ),
+        tallies={k: Tally() for k in keys},
+        intervals={k: IntervalTally() for k in keys},
+    )
+
+
+class Simulator:
+    """A simulated GPU cluster on its own clock, starting at `spec.start`."""
+
+    def __init__(self, spec: SimSpec, *, _state: SimState | None = None) -> None:
+        self.spec = spec
+        self._dt = spec.step_seconds
+        self._state = _state if _state is not None else _initial_state(spec)
+        self._snapshots = SnapshotBuilder()
+        self._models = {m.key: m for m in spec.models}
+
+    # -- time -------------------------------------------------------------------------
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return self._state.step * self._dt
+
+    @property
+    def now(self) -> datetime:
+        return self.spec.start + timedelta(seconds=self.elapsed_seconds)
+
+    def advance_to(self, when: datetime) -> int:
+        """Run whole steps while now + step <= when; returns how many ran."""
+        ahead = (when - self.now).total_seconds()
+        steps = int(ahead / self._dt + 1e-9) if ahead > 0 else 0
+        for _ in range(steps):
+            self.step()
+        return steps
+
+    def step(self) -> None:
+        """Simulate one step of `spec.step_seconds`."""
+        state, dt = self._state, self._dt
+        t = state.step * dt
+        fleet = state.fleet
+        state.faults.step(fleet, t, dt)
+        fleet.promote(t)
+        fleet.reconcile(t)
+        arrivals = self._arrivals(t)
+        for key, dep in fleet.deployments.items():
+            self._serve(key, dep, t, arrivals.get(key, 0))
+        state.step += 1
+        fleet.promote(t + dt)
+
+    def _arrivals(self, t: float) -> dict[str, int]:
+        """Arrivals per receiving deployment (consolidated sources feed their target)."""
+        state = self._state
+        out: dict[str, int] = {}
+        for key, trace in state.traces.items():
+            n = trace.arrivals(t, self._dt, state.arrival_rngs[key])
+            target = state.routes.get(key, key)
+            out[target] = out.get(target, 0) + n
+        return out
+
+    def _serve(self, key: str, dep: DeploymentState, t: float, arrived: int) -> None:
+        state, dt, spec = self._state, self._dt, dep.spec
+        fleet = state.fleet
+        tally, iv, queue = state.tallies[key], state.intervals[key], state.queues[key]
+        gpu_seconds = cost = capacity = 0.0
+        throughput = spec.profile.throughput_rps
+        end = t + dt
+        for rep in dep.replicas:
+            if rep.node is None:
+                continue
+            node = fleet.nodes[rep.node]
+            gpu_seconds += spec.gpus_per_replica * dt
+            cost += spec.gpus_per_replica * dt * node.group.price_per_gpu_hour
+            ready_for = end - max(t, rep.ready_at)
+            if ready_for > 0:
+                capacity += min(ready_for, dt) * throughput[node.group.gpu_type]
+        tally.gpu_hours += gpu_seconds / 3600.0
+        tally.cost_usd += cost / 3600.0
+        tally.arrived += arrived
+        iv.steps += 1
+        iv.arrived += arrived
+        if dep.retired:
+            dropped = queue.drop_all() + arrived
+            tally.dropped += dropped
+            iv.dropped += dropped
+            iv.running = 0
+            return
+        out = queue.step(t, dt, arrived, capacity, self._models[key].queue_timeout_seconds)
+        within = served_within(out.pieces, spec.slo.queue_delay_seconds) if out.served else 0
+        tally.served += out.served
+        tally.dropped += out.dropped
+        tally.served_within_slo += within
+        tally.delays.add(out.pieces)
+        iv.served += out.served
+        iv.dropped += out.dropped
+        iv.within_slo += within
+        iv.capacity += capacity
+        iv.running = min(queue.depth, out.capacity)
+        for piece in out.pieces:
+            if piece[2] <= 0.0:
+                iv.zero_delay += piece[0]
+            else:
+                iv.pieces.append(piece)
+
+    # -- observe and act --------------------------------------------------------------
+
+    def snapshot(self) -> ClusterSnapshot:
+        """The cluster now, with metrics over the steps since the previous snapshot."""
+        return self._snapshots.build(self._state, self.now, self.elapsed_seconds, self._dt)
+
+    def execute(self, action: Action, *, dry_run: bool = False) -> ActionResult:
+        """Apply one action now; FAILED (not an exception) for an unknown target."""
+        status, message = actions.apply(self._state, action, dry_run=dry_run)
+        return ActionResult(action_id=action.id, status=status, message=message, at=self.now)
+
+    # -- inspection for tests and reports ---------------------------------------------
+
+    def phase_counts(self, key: str) -> dict[ReplicaPhase, int]:
+        """How many replicas of deployment `key` are in each phase."""
+        dep = self._state.fleet.deployments[key]
+        return {p: sum(1 for r in dep.replicas if r.phase is p) for p in ReplicaPhase}
+
+    def tally(self, key: str) -> Tally:
+        """Cumulative counters of deployment `key` (live object; do not mutate)."""
+        return self._state.tallies[key]
+
+    def queued(self, key: str) -> int:
+        return self._state.queues[key].depth
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def checkpoint(self) -> bytes:
+        """The whole run state (RNG states and executed action ids included)."""
+        return pickle.dumps((_CHECKPOINT_FORMAT, self._state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, spec: SimSpec, data: bytes) -> Simulator:
+        """A simulator that continues exactly where `checkpoint()` left off."""
+        try:
+            fmt, state = pickle.loads(data)
+        except Exception as e:
+            raise ScenarioError(
+                f"simulator checkpoint ({len(data)} bytes) cannot be read ({e}). "
+                "Fix: resume from a checkpoint written by Simulator.checkpoint(), or start fresh."
+            ) from None
+        if fmt != _CHECKPOINT_FORMAT or not isinstance(state, SimState):
+            raise ScenarioError(
+                f"simulator checkpoint has format {fmt!r}, expected {_CHECKPOINT_FORMAT!r}. "
+                "Fix: start a fresh run; this checkpoint is from another version."
+            )
+        if state.spec_digest != _digest(spec):
+            raise ScenarioError(
+                "simulator checkpoint was written for a different SimSpec (cluster, models, "
+                "seed or step changed). Fix: resume with the same scenario, or start fresh."
+            )
+        return cls(spec, _state=state)

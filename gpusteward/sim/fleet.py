@@ -1,0 +1,208 @@
+"""The simulator's mutable cluster: nodes with GPUs, deployments with replicas, and placement.
+
+Reconciling moves each deployment towards its desired replica count: missing replicas
+are created Pending, surplus ones removed (Pending first, then Loading, then Ready,
+newest first). A Pending replica starts (Loading) only on a schedulable node with enough
+free healthy GPUs of an allowed type, pool and memory: cheapest node first, then the most
+allocated (packing), then by name. After a move, replicas on nodes the deployment may no
+longer use are kept while they are needed for capacity (surge: no dip), and stopped one by
+one as matching replicas become Ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gpusteward.core.cluster import Pool, ReplicaPhase
+from gpusteward.sim.spec import ModelSpec, NodeGroupSpec
+
+_REMOVAL_ORDER = {ReplicaPhase.PENDING: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.READY: 2}
+
+
+@dataclass
+class NodeState:
+    name: str
+    group: NodeGroupSpec
+    allocated: list[str | None]  # replica id per GPU index
+    failed_until: list[float]  # GPU is FAILED while now < failed_until
+    cordoned: bool = False
+    version: int = 0  # bumped on every change, for snapshot caching
+
+    @property
+    def allocated_count(self) -> int:
+        return sum(1 for a in self.allocated if a is not None)
+
+    def free_indices(self, now: float) -> list[int]:
+        return [
+            i
+            for i, (a, f) in enumerate(zip(self.allocated, self.failed_until, strict=True))
+            if a is None and f <= now
+        ]
+
+
+@dataclass
+class ReplicaState:
+    id: str
+    seq: int
+    phase: ReplicaPhase = ReplicaPhase.PENDING
+    node: int | None = None  # index into Fleet.nodes
+    gpu_indices: tuple[int, ...] = ()
+    ready_at: float = 0.0  # seconds since start; meaningful once placed
+
+
+@dataclass
+class DeploymentState:
+    spec: ModelSpec
+    desired: int
+    gpu_types: tuple[str, ...]
+    pools: tuple[Pool, ...]
+    replicas: list[ReplicaState] = field(default_factory=list)
+    retired: bool = False
+    next_seq: int = 0
+    moving: bool = False  # replicas may sit on nodes the deployment no longer allows
+    version: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def allows(self, node: NodeState) -> bool:
+        group = node.group
+        return (
+            group.gpu_type in self.gpu_types
+            and (not self.pools or group.pool in self.pools)
+            and group.gpu_memory_gib >= self.spec.gpu_memory_gib
+        )
+
+
+class Fleet:
+    """Nodes and deployments, mutated step by step by the engine and by actions."""
+
+    def __init__(self, node_groups: tuple[NodeGroupSpec, ...], models: tuple[ModelSpec, ...]):
+        self.nodes: list[NodeState] = [
+            NodeState(
+                name=f"{g.name}-{i}",
+                group=g,
+                allocated=[None] * g.gpus_per_node,
+                failed_until=[0.0] * g.gpus_per_node,
+            )
+            for g in node_groups
+            for i in range(g.count)
+        ]
+        self.node_index = {n.name: i for i, n in enumerate(self.nodes)}
+        self.deployments: dict[str, DeploymentState] = {
+            m.key: DeploymentState(
+                spec=m,
+                desired=m.replicas,
+                gpu_types=tuple(m.profile.throughput_rps),
+                pools=m.pools,
+            )
+            for m in models
+        }
+        self.placement_dirty = True
+
+    # -- replicas ---------------------------------------------------------------------
+
+    def _new_replica(self, dep: DeploymentState) -> None:
+        dep.replicas.append(ReplicaState(id=f"{dep.spec.name}-{dep.next_seq}", seq=dep.next_seq))
+        dep.next_seq += 1
+        dep.version += 1
+        self.placement_dirty = True
+
+    def remove_replica(self, dep: DeploymentState, rep: ReplicaState) -> None:
+        """Stop a replica and free its GPUs."""
+        if rep.node is not None:
+            node = self.nodes[rep.node]
+            for i in rep.gpu_indices:
+                if node.allocated[i] == rep.id:
+                    node.allocated[i] = None
+            node.version += 1
+            self.placement_dirty = True
+        dep.replicas.remove(rep)
+        dep.version += 1
+
+    def lose_replicas_on(self, node_i: int, gpu_indices: set[int] | None = None) -> list[str]:
+        """Remove replicas using `gpu_indices` of a node (all of it when None); their ids."""
+        node = self.nodes[node_i]
+        lost = {
+            a
+            for i, a in enumerate(node.allocated)
+            if a is not None and (gpu_indices is None or i in gpu_indices)
+        }
+        for dep in self.deployments.values():
+            for rep in [r for r in dep.replicas if r.id in lost and r.node == node_i]:
+                self.remove_replica(dep, rep)
+        return sorted(lost)
+
+    def promote(self, now: float) -> None:
+        """Loading replicas whose cold start has elapsed become Ready."""
+        for dep in self.deployments.values():
+            for rep in dep.replicas:
+                if rep.phase is ReplicaPhase.LOADING and rep.ready_at <= now:
+                    rep.phase = ReplicaPhase.READY
+                    dep.version += 1
+                    if dep.moving:
+                        self.placement_dirty = True
+
+    # -- reconcile and place ----------------------------------------------------------
+
+    def reconcile(self, now: float) -> None:
+        for dep in self.deployments.values():
+            if dep.moving or len(dep.replicas) != dep.desired:
+                self._reconcile_one(dep)
+        if self.placement_dirty:
+            self.placement_dirty = False
+            self._place_pending(now)
+
+    def _matches(self, dep: DeploymentState, rep: ReplicaState) -> bool:
+        return rep.node is None or dep.allows(self.nodes[rep.node])
+
+    def _reconcile_one(self, dep: DeploymentState) -> None:
+        matching = [r for r in dep.replicas if self._matches(dep, r)]
+        old = [r for r in dep.replicas if not self._matches(dep, r)]
+        surplus = len(matching) - dep.desired
+        if surplus > 0:
+            ordered = sorted(matching, key=lambda r: (_REMOVAL_ORDER[r.phase], -r.seq))
+            for rep in ordered[:surplus]:
+                self.remove_replica(dep, rep)
+        for _ in range(-surplus):
+            self._new_replica(dep)
+        ready_matching = sum(
+            1 for r in dep.replicas if r.phase is ReplicaPhase.READY and self._matches(dep, r)
+        )
+        keep = max(0, dep.desired - ready_matching)
+        old_ready = sorted((r for r in old if r.phase is ReplicaPhase.READY), key=lambda r: r.seq)
+        for rep in [r for r in old if r.phase is not ReplicaPhase.READY] + old_ready[keep:]:
+            self.remove_replica(dep, rep)
+        dep.moving = len(old_ready[:keep]) > 0
+
+    def _place_pending(self, now: float) -> None:
+        for dep in self.deployments.values():
+            for rep in dep.replicas:
+                if rep.phase is ReplicaPhase.PENDING:
+                    self._place(dep, rep, now)
+
+    def _place(self, dep: DeploymentState, rep: ReplicaState, now: float) -> bool:
+        need = dep.spec.gpus_per_replica
+        best: tuple[float, int, str] | None = None
+        best_i = -1
+        for i, node in enumerate(self.nodes):
+            if node.cordoned or not dep.allows(node):
+                continue
+            if len(node.free_indices(now)) < need:
+                continue
+            rank = (node.group.price_per_gpu_hour, -node.allocated_count, node.name)
+            if best is None or rank < best:
+                best, best_i = rank, i
+        if best is None:
+            return False
+        node = self.nodes[best_i]
+        gpus = tuple(node.free_indices(now)[:need])
+        for g in gpus:
+            node.allocated[g] = rep.id
+        node.version += 1
+        rep.node, rep.gpu_indices = best_i, gpus
+        rep.ready_at = now + dep.spec.cold_start_seconds
+        rep.phase = ReplicaPhase.READY if rep.ready_at <= now else ReplicaPhase.LOADING
+        dep.version += 1
+        return True

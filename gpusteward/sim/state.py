@@ -1,0 +1,55 @@
+"""Everything a simulator run mutates, in one picklable object (the checkpoint's content)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gpusteward.sim.faults import FaultInjector
+from gpusteward.sim.fleet import Fleet
+from gpusteward.sim.queueing import DelayHistogram, ModelQueue, Piece
+from gpusteward.sim.traces import ArrivalTrace
+
+
+@dataclass
+class Tally:
+    """Cumulative counters of one deployment since the start of the run."""
+
+    arrived: int = 0
+    served: int = 0
+    dropped: int = 0
+    served_within_slo: int = 0
+    gpu_hours: float = 0.0
+    cost_usd: float = 0.0
+    delays: DelayHistogram = field(default_factory=DelayHistogram)
+
+
+@dataclass
+class IntervalTally:
+    """Counters of one deployment since the previous snapshot."""
+
+    steps: int = 0
+    arrived: int = 0
+    served: int = 0
+    dropped: int = 0
+    capacity: float = 0.0  # requests the ready replicas could have served
+    within_slo: int = 0
+    zero_delay: int = 0  # served without waiting (kept out of `pieces` to keep it short)
+    pieces: list[Piece] = field(default_factory=list)
+    running: int = 0  # at the end of the last step
+
+
+@dataclass
+class SimState:
+    spec_digest: str
+    fleet: Fleet
+    queues: dict[str, ModelQueue]
+    traces: dict[str, ArrivalTrace]
+    arrival_rngs: dict[str, np.random.Generator]
+    faults: FaultInjector
+    tallies: dict[str, Tally]
+    intervals: dict[str, IntervalTally]
+    step: int = 0  # whole steps simulated so far
+    routes: dict[str, str] = field(default_factory=dict)  # consolidated source -> into
+    executed: set[str] = field(default_factory=set)  # action ids applied

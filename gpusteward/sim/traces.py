@@ -1,0 +1,233 @@
+"""Request traces turned into per-step arrival counts.
+
+A `TraceSpec` names a CSV file and its format; `ArrivalTrace` loads it once into numpy
+arrays and draws how many requests arrive in one simulator step. Burstiness follows the
+trace (servegen-client rows carry their own CV) or `TraceSpec.burstiness_cv`: the count
+in a step has variance / mean close to cv^2 (1 = Poisson, 0 = deterministic).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from gpusteward.core.errors import ScenarioError
+from gpusteward.sim.spec import TraceFormat, TraceSpec
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """A ServeGen trace: one rate (and inter-arrival CV) per fixed-length window."""
+
+    window_seconds: float
+    rates: np.ndarray  # requests/s per window
+    cvs: np.ndarray | None  # inter-arrival CV per window, when the trace has one
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.window_seconds * len(self.rates)
+
+
+@dataclass(frozen=True)
+class RequestTimes:
+    """An Azure request trace: sorted arrival times in seconds since its first request."""
+
+    times: np.ndarray
+    duration_seconds: float
+
+
+def _fail(path: Path, line: int, seen: str, expected: str) -> ScenarioError:
+    return ScenarioError(
+        f"{path}:{line}: trace row {seen!r}: expected {expected}. "
+        "Fix: correct or remove that line, or set the trace's `format` to match the file."
+    )
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ScenarioError(
+            f"{path}: trace file not found. Fix: give an existing CSV path in the "
+            "model's `trace.file` (relative to the scenario file, or absolute)."
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}: cannot read trace file ({e}). Fix: check the file.") from None
+
+
+def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
+    lines = _read_lines(path)
+    header = fmt == "servegen-total"
+    expected = (
+        "`window_start_s,total_rate_rps,active_clients` with numbers"
+        if header
+        else "`window_start_s,rate_rps,cv,dist,shape,scale` (headerless; rate and cv numbers)"
+    )
+    starts: list[float] = []
+    rates: list[float] = []
+    cvs: list[float] = []
+    for no, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or (header and no == 1 and line.startswith("window_start_s")):
+            continue
+        cells = line.split(",")
+        if len(cells) < 3:
+            raise _fail(path, no, line, expected)
+        try:
+            start, rate = float(cells[0]), float(cells[1])
+            cv = 1.0 if header else float(cells[2])
+        except ValueError:
+            raise _fail(path, no, line, expected) from None
+        if not (math.isfinite(rate) and rate >= 0 and math.isfinite(cv) and cv >= 0):
+            raise _fail(path, no, line, "a finite rate >= 0 and cv >= 0")
+        if starts and start <= starts[-1]:
+            raise _fail(path, no, line, f"window_start_s increasing after {starts[-1]:g}")
+        starts.append(start)
+        rates.append(rate)
+        cvs.append(cv)
+    if not rates:
+        raise ScenarioError(
+            f"{path}: trace has no data rows. Fix: point `trace.file` at a {fmt} CSV "
+            f"with rows like {expected}."
+        )
+    window = starts[1] - starts[0] if len(starts) > 1 else 600.0
+    rate_arr = np.asarray(rates, dtype=np.float64)
+    rate_arr.setflags(write=False)
+    cv_arr = None if header else np.asarray(cvs, dtype=np.float64)
+    if cv_arr is not None:
+        cv_arr.setflags(write=False)
+    return RateTable(window_seconds=window, rates=rate_arr, cvs=cv_arr)
+
+
+def _load_azure(path: Path) -> RequestTimes:
+    lines = _read_lines(path)
+    expected = (
+        "`TIMESTAMP,ContextTokens,GeneratedTokens` with TIMESTAMP like 2023-11-16 18:17:03.97"
+    )
+    stamps: list[np.datetime64] = []
+    for no, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or (no == 1 and line.upper().startswith("TIMESTAMP")):
+            continue
+        stamp = line.split(",", 1)[0].strip().replace(" ", "T")
+        try:
+            stamps.append(np.datetime64(stamp, "ns"))
+        except ValueError:
+            raise _fail(path, no, line, expected) from None
+    if not stamps:
+        raise ScenarioError(
+            f"{path}: trace has no request rows. Fix: point `trace.file` at an Azure "
+            f"LLM inference trace with rows like {expected}."
+        )
+    ns = np.sort(np.asarray(stamps, dtype="datetime64[ns]").astype(np.int64))
+    times = (ns - ns[0]).astype(np.float64) / 1e9
+    gap = times[-1] / (len(times) - 1) if len(times) > 1 else 1.0
+    times.setflags(write=False)
+    return RequestTimes(times=times, duration_seconds=float(times[-1]) + max(gap, 1e-6))
+
+
+@lru_cache(maxsize=32)
+def _load(path: Path, fmt: TraceFormat, mtime_ns: int) -> RateTable | RequestTimes:
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    if fmt == "azure-requests":
+        return _load_azure(path)
+    return _load_servegen(path, fmt)
+
+
+def load_trace_data(path: Path, fmt: TraceFormat) -> RateTable | RequestTimes:
+    """Read and parse a trace file (cached per path, format and modification time)."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = -1
+    return _load(path, fmt, mtime)
+
+
+class ArrivalTrace:
+    """Draws per-step arrival counts from one trace; holds only a fractional carry as state."""
+
+    def __init__(self, spec: TraceSpec) -> None:
+        self.spec = spec
+        self.data = load_trace_data(spec.file, spec.format)
+        self.carry = 0.0  # fractional requests owed by deterministic rounding
+
+    def _trace_time(self, t: float) -> float | None:
+        """Where trace time `t` (seconds since start) falls in the file; None past its end."""
+        duration = self.data.duration_seconds
+        pos = t + self.spec.offset_seconds
+        if self.spec.loop:
+            return pos % duration
+        return pos if pos < duration else None
+
+    def expected(self, t: float, dt: float) -> float:
+        """Mean number of requests in [t, t + dt) for a rate trace (scale included)."""
+        data = self.data
+        if not isinstance(data, RateTable):
+            return float(self.count_requests(t, dt)) * self.spec.scale
+        pos = self._trace_time(t)
+        if pos is None:
+            return 0.0
+        return float(data.rates[int(pos // data.window_seconds)]) * self.spec.scale * dt
+
+    def count_requests(self, t: float, dt: float) -> int:
+        """Real requests of a request trace in [t, t + dt), before scaling."""
+        data = self.data
+        assert isinstance(data, RequestTimes)
+        pos = self._trace_time(t)
+        if pos is None:
+            return 0
+        times, duration = data.times, data.duration_seconds
+        end = pos + dt
+        n = 0
+        while end > pos:  # a step may wrap around the end of a looping trace
+            stop = min(end, duration)
+            n += int(np.searchsorted(times, stop, "left") - np.searchsorted(times, pos, "left"))
+            if not self.spec.loop or end <= duration:
+                break
+            pos, end = 0.0, end - duration
+        return n
+
+    def arrivals(self, t: float, dt: float, rng: np.random.Generator) -> int:
+        """Requests arriving in the step [t, t + dt), t in seconds since the start."""
+        data = self.data
+        if isinstance(data, RequestTimes):
+            return self._scaled(self.count_requests(t, dt), rng)
+        pos = self._trace_time(t)
+        if pos is None:
+            return 0
+        i = int(pos // data.window_seconds)
+        mean = float(data.rates[i]) * self.spec.scale * dt
+        if mean <= 0.0:
+            return 0
+        cv = float(data.cvs[i]) if data.cvs is not None else self.spec.burstiness_cv
+        return self._bursty(mean, cv, rng)
+
+    def _scaled(self, n: int, rng: np.random.Generator) -> int:
+        scale = self.spec.scale
+        if scale == 1.0 or n == 0:
+            return n
+        whole = math.floor(scale)
+        extra = int(rng.binomial(n, scale - whole)) if scale > whole else 0
+        return n * whole + extra
+
+    def _deterministic(self, mean: float) -> int:
+        total = mean + self.carry
+        n = math.floor(total)
+        self.carry = total - n
+        return n
+
+    def _bursty(self, mean: float, cv: float, rng: np.random.Generator) -> int:
+        """A count with E = mean and Var / E ~= cv^2."""
+        c2 = cv * cv
+        if c2 == 0.0:
+            return self._deterministic(mean)
+        if c2 < 1.0:  # under-dispersed: a deterministic part plus a Poisson part
+            return self._deterministic(mean * (1.0 - c2)) + int(rng.poisson(mean * c2))
+        if c2 == 1.0:
+            return int(rng.poisson(mean))
+        extra = c2 - 1.0  # over-dispersed: Poisson with a gamma-distributed rate
+        return int(rng.poisson(rng.gamma(mean / extra, extra)))
