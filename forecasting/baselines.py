@@ -19,13 +19,11 @@ class LastValueForecaster:
         if last is None:
             last, notes = 0.0, ("no observed history; forecasting 0",)
         steps = max(1, round(horizon_seconds / series.step_seconds))
+        end, step = series.end, timedelta(seconds=series.step_seconds)
+        # One value repeated: valid by construction, so skip per-point validation.
         points = tuple(
-            ForecastPoint(
-                at=series.end + timedelta(seconds=series.step_seconds * (i + 1)),
-                point=last,
-                p10=last,
-                p50=last,
-                p90=last,
+            ForecastPoint.model_construct(
+                at=end + step * (i + 1), point=last, p10=last, p50=last, p90=last
             )
             for i in range(steps)
         )

@@ -72,11 +72,14 @@ class RunStats:
 
 @dataclass
 class DaemonCheckpoint:
-    """What the daemon needs to resume where a crash left it (pickled into the journal)."""
+    """What the daemon needs to resume where a crash left it (pickled into the journal).
+
+    The load history is not in it: it is derived from the journal's snapshots on resume
+    (`history_from_journal`), which keeps the per-tick checkpoint small.
+    """
 
     seq: int
     at: datetime
-    history: LoadHistory
     planner: Any
     backend: bytes | None
 
@@ -230,9 +233,7 @@ class Daemon:
     def _forecast(
         self, snapshot: ClusterSnapshot, errors: list[StageError]
     ) -> tuple[Forecast, ...]:
-        for d in snapshot.deployments:
-            m = snapshot.metrics.get(d.key)
-            self.history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
+        observe_load(self.history, snapshot)
         out = []
         for key in self.history.tracked():
             try:
@@ -347,9 +348,7 @@ class Daemon:
 
     def _checkpoint(self, seq: int, at: datetime) -> bytes:
         backend = self._backend_checkpoint() if self._backend_checkpoint else None
-        state = DaemonCheckpoint(
-            seq=seq, at=at, history=self.history, planner=self.planner, backend=backend
-        )
+        state = DaemonCheckpoint(seq=seq, at=at, planner=self.planner, backend=backend)
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _account(self, record: TickRecord) -> None:
@@ -363,6 +362,22 @@ class Daemon:
             s.last_snapshot = record.snapshot
         if self._on_tick is not None:
             self._on_tick(record)
+
+
+def observe_load(history: LoadHistory, snapshot: ClusterSnapshot) -> None:
+    """Append each deployment's arrival rate at this snapshot to the history."""
+    for d in snapshot.deployments:
+        m = snapshot.metrics.get(d.key)
+        history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
+
+
+def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:
+    """Rebuild the load history from the last recorded snapshots (used when resuming)."""
+    history = LoadHistory(config.interval_seconds, config.history_points)
+    for record in journal.tail(config.history_points):
+        if record.snapshot is not None:
+            observe_load(history, record.snapshot)
+    return history
 
 
 def load_checkpoint(data: bytes) -> DaemonCheckpoint:

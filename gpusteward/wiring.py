@@ -19,7 +19,7 @@ from gpusteward.approvals import InMemoryApprovalGate
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
 from gpusteward.core.tick import TickRecord
-from gpusteward.daemon import Daemon, DaemonConfig, load_checkpoint
+from gpusteward.daemon import Daemon, DaemonConfig, history_from_journal, load_checkpoint
 from gpusteward.journal import SqliteJournal
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
@@ -77,6 +77,14 @@ def build_sim_run(
         remove_journal(path)
     journal = SqliteJournal(path, scenario_id=scenario_id(scenario))
     spec = scenario.sim_spec()
+    config = DaemonConfig(
+        interval_seconds=interval,
+        dry_run=settings.dry_run,
+        forecast_horizon_seconds=settings.forecast_horizon_seconds,
+        end=scenario.end,
+        max_ticks=max_ticks,
+        offload_blocking_calls=False,  # the simulator never blocks
+    )
     planner = ReactivePlanner(scenario.planner)
     history = None
     resumed_at: int | None = None
@@ -87,21 +95,14 @@ def build_sim_run(
             raise JournalError(f"{path}: checkpoint has no simulator state. Fix: run with --fresh.")
         simulator = Simulator.restore(spec, state.backend)
         clock = VirtualClock(state.at, speed=settings.speed)
-        planner, history, resumed_at = state.planner, state.history, state.seq
+        planner, resumed_at = state.planner, state.seq
+        history = history_from_journal(journal, config)
         log.info("resuming from checkpoint", journal=str(path), seq=state.seq, at=str(state.at))
     else:
         simulator = Simulator(spec)
         clock = VirtualClock(scenario.start, speed=settings.speed)
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
-    config = DaemonConfig(
-        interval_seconds=interval,
-        dry_run=settings.dry_run,
-        forecast_horizon_seconds=settings.forecast_horizon_seconds,
-        end=scenario.end,
-        max_ticks=max_ticks,
-        offload_blocking_calls=False,  # the simulator never blocks
-    )
     daemon = Daemon(
         source=cluster,
         executor=cluster,

@@ -106,12 +106,13 @@ def load_document(text: str, source: str, model: type[M]) -> tuple[M, LineMap]:
             _explain(err, source, lines, model)
             for err in errors
             # a container "too short after validation" only echoes its items' own errors
-            if not (
-                err["type"] == "too_short"
-                and any(len(o) > len(err["loc"]) and o[: len(err["loc"])] == err["loc"] for o in locs)
-            )
+            if not (err["type"] == "too_short" and _has_deeper(tuple(err["loc"]), locs))
         ]
         raise InputError("\n".join(problems)) from None
+
+
+def _has_deeper(loc: Loc, locs: list[Loc]) -> bool:
+    return any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
 
 
 def _explain(err: Any, source: str, lines: LineMap, model: type[BaseModel]) -> str:

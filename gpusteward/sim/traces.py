@@ -155,6 +155,19 @@ class ArrivalTrace:
         self.data = load_trace_data(spec.file, spec.format)
         self.carry = 0.0  # fractional requests owed by deterministic rounding
 
+    def __getstate__(self) -> dict[str, object]:
+        # Checkpoints carry only the mutable carry; the data is re-read (and cached) on load.
+        return {"spec": self.spec, "carry": self.carry}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        spec = state["spec"]
+        assert isinstance(spec, TraceSpec)
+        self.spec = spec
+        self.data = load_trace_data(spec.file, spec.format)
+        carry = state["carry"]
+        assert isinstance(carry, float)
+        self.carry = carry
+
     def _trace_time(self, t: float) -> float | None:
         """Where trace time `t` (seconds since start) falls in the file; None past its end."""
         duration = self.data.duration_seconds
