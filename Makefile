@@ -18,6 +18,7 @@ demo: $(STAMP)  ## the daemon on the simulated cluster, fed by a real ServeGen t
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

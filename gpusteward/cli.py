@@ -88,7 +88,16 @@ def run(
     task = progress.add_task(loaded.name, total=None, now="")
 
     def on_tick(record: TickRecord) -> None:
-        progress.update(task, advance=1, now=record.at.strftime("%Y-%m-%d %H:%M"))
+        when = record.at.strftime("%Y-%m-%d %H:%M")
+        progress.update(task, advance=1, now=when)
+        if not err.is_terminal:  # no bar in a pipe or a log: a line every 10 % instead
+            done, total = progress.tasks[0].completed, progress.tasks[0].total or 0
+            if total and int(done * 10 // total) != int((done - 1) * 10 // total):
+                err.print(
+                    f"{loaded.name}: {done / total:.0%} ({int(done)}/{int(total)} ticks, "
+                    f"simulated time {when})",
+                    highlight=False,
+                )
 
     sim = build_sim_run(loaded, settings, fresh=fresh, max_ticks=ticks, on_tick=on_tick)
     with sim.journal:
