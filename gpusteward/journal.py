@@ -26,11 +26,10 @@ from pydantic import ValidationError
 
 from gpusteward.core.errors import JournalError
 from gpusteward.core.tick import TickRecord
-from gpusteward.core.verdicts import ResultStatus
+from gpusteward.core.verdicts import EXECUTED_STATUSES
 
 SCHEMA_VERSION: Final = 1
 APPLICATION_ID: Final = 0x47505354  # "GPST" in the SQLite header: marks our files.
-EXECUTED_STATUSES: Final = frozenset({ResultStatus.APPLIED, ResultStatus.DUPLICATE})
 _ZLIB_LEVEL: Final = 1  # fast: a tick is written every interval; size is secondary.
 _PAGE: Final = 256  # rows fetched per query by `ticks()`; no cursor stays open between.
 _FIX_PATH: Final = "pass another --journal path, or --fresh to start a new journal"

@@ -38,14 +38,10 @@ from gpusteward.core.errors import ClusterUnavailable, JournalError
 from gpusteward.core.load import Forecast, ForecastPoint
 from gpusteward.core.ports import Clock
 from gpusteward.core.tick import TickRecord
-from gpusteward.core.verdicts import ActionResult, Allow, ResultStatus, RuleHit
+from gpusteward.core.verdicts import EXECUTED_STATUSES, ActionResult, Allow, ResultStatus, RuleHit
 
 T0: Final = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
 """Default time of built values: a Monday noon, UTC."""
-
-# Mirrors gpusteward.journal.EXECUTED_STATUSES (this module may not import it); the
-# journal conformance suite checks that both journals agree.
-_EXECUTED: Final = frozenset({ResultStatus.APPLIED, ResultStatus.DUPLICATE})
 
 
 # -- journal ----------------------------------------------------------------------
@@ -82,7 +78,7 @@ class InMemoryJournal:
                 )
             self._records.append(body)
             for result in record.results:
-                if self._actions.get(result.action_id) not in _EXECUTED:
+                if self._actions.get(result.action_id) not in EXECUTED_STATUSES:
                     self._actions[result.action_id] = result.status
             if checkpoint is not None:
                 self._checkpoint = checkpoint
@@ -103,7 +99,7 @@ class InMemoryJournal:
     def executed_action_ids(self) -> set[str]:
         with self._lock:
             self._check_open()
-            return {a for a, status in self._actions.items() if status in _EXECUTED}
+            return {a for a, status in self._actions.items() if status in EXECUTED_STATUSES}
 
     def latest_checkpoint(self) -> bytes | None:
         with self._lock:

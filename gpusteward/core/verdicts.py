@@ -60,6 +60,11 @@ class ResultStatus(StrEnum):
     SUPERSEDED = "superseded"  # re-validation found the world changed
 
 
+# Statuses that mean the action ran for real (DUPLICATE: the backend says it ran before).
+# Such an id must never run again; dry-run, failed and superseded ids may.
+EXECUTED_STATUSES = frozenset({ResultStatus.APPLIED, ResultStatus.DUPLICATE})
+
+
 class ActionResult(Frozen):
     action_id: str
     status: ResultStatus
