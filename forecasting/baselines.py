@@ -1,7 +1,9 @@
-"""Fast baseline forecasters. `LastValue` is the v0 default; seasonal ones come later."""
+"""The last-value forecaster behind the `Forecaster` port (the other baselines are array
+methods in `forecasting.methods`, used by `forecasting.auto`)."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
@@ -14,7 +16,10 @@ class LastValueForecaster:
     version = "1"
 
     def forecast(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
-        last = series.last_observed()
+        last = next(
+            (v for v in reversed(series.values) if v is not None and math.isfinite(v) and v >= 0),
+            None,
+        )
         notes: tuple[str, ...] = ()
         if last is None:
             last, notes = 0.0, ("no observed history; forecasting 0",)
@@ -35,4 +40,5 @@ class LastValueForecaster:
             step_seconds=series.step_seconds,
             points=points,
             notes=notes,
+            fallback=bool(notes),
         )

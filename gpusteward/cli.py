@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gpusteward.cli_policy import policy_app
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError
 from gpusteward.core.tick import TickRecord
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 # Not a terminal (a pipe, CI, a log file): wide enough that tables never truncate a column.
+app.add_typer(policy_app, name="policy")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import pickle
 import signal
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,13 +23,14 @@ import structlog
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.load import Forecast, LoadHistory
+from gpusteward.core.load import Forecast, LoadHistory, LoadSeries
 from gpusteward.core.ports import (
     ApprovalGate,
     Clock,
     ClusterSource,
     Executor,
     Forecaster,
+    GuardInputs,
     Journal,
     Planner,
     PolicyEngine,
@@ -39,6 +40,7 @@ from gpusteward.core.verdicts import (
     ActionResult,
     Allow,
     Deny,
+    ExecutedAction,
     NeedsApproval,
     ResultStatus,
     RuleHit,
@@ -58,6 +60,7 @@ class DaemonConfig:
     end: datetime | None = None  # stop once the clock reaches this (simulated runs)
     max_ticks: int | None = None
     offload_blocking_calls: bool = True  # real backends block; the simulator does not
+    recent_actions_seconds: float = 86_400.0  # how far back the guard sees executed actions
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Daemon:
         config: DaemonConfig,
         backend_checkpoint: Callable[[], bytes] | None = None,
         history: LoadHistory | None = None,
+        recent: Sequence[ExecutedAction] = (),
         on_tick: Callable[[TickRecord], None] | None = None,
     ) -> None:
         self.source, self.executor, self.forecaster = source, executor, forecaster
@@ -106,6 +110,7 @@ class Daemon:
         self.journal, self.clock, self.config = journal, clock, config
         self._backend_checkpoint = backend_checkpoint
         self.history = history or LoadHistory(config.interval_seconds, config.history_points)
+        self.recent: deque[ExecutedAction] = deque(recent)
         self._on_tick = on_tick
         self._executed = journal.executed_action_ids()
         self._stop = asyncio.Event()
@@ -186,14 +191,17 @@ class Daemon:
         results: list[ActionResult] = []
         if snapshot is not None:
             at = snapshot.at
-            forecasts = self._forecast(snapshot, errors)
+            series = self._observe_load(snapshot)
+            forecasts = self._forecast(series, errors)
             by_key = {f.key: f for f in forecasts}
             planned = await self._stage(Stage.PLAN, errors, self.planner.plan, snapshot, by_key)
             proposals = planned or []
-            verdicts = self._guard(proposals, snapshot, errors)
+            self._prune_recent(at)
+            inputs = GuardInputs(forecasts=by_key, load=series, recent=tuple(self.recent))
+            verdicts = self._guard(proposals, snapshot, inputs, errors)
             requests = self._submit_approvals(proposals, verdicts, at, errors)
             to_run = [p for p, v in zip(proposals, verdicts, strict=True) if isinstance(v, Allow)]
-            to_run += self._approved_and_still_valid(snapshot, at, errors, results)
+            to_run += self._approved_and_still_valid(snapshot, inputs, at, errors, results)
             for proposal in to_run:
                 results.append(await self._act(proposal, errors))
         record = TickRecord(
@@ -230,15 +238,17 @@ class Daemon:
             )
             return None
 
-    def _forecast(
-        self, snapshot: ClusterSnapshot, errors: list[StageError]
-    ) -> tuple[Forecast, ...]:
+    def _observe_load(self, snapshot: ClusterSnapshot) -> dict[str, LoadSeries]:
         observe_load(self.history, snapshot)
+        return {key: self.history.series(key) for key in self.history.tracked()}
+
+    def _forecast(
+        self, series: Mapping[str, LoadSeries], errors: list[StageError]
+    ) -> tuple[Forecast, ...]:
         out = []
-        for key in self.history.tracked():
+        for key, one in series.items():
             try:
-                series = self.history.series(key)
-                out.append(self.forecaster.forecast(series, self.config.forecast_horizon_seconds))
+                out.append(self.forecaster.forecast(one, self.config.forecast_horizon_seconds))
             except Exception as e:
                 errors.append(
                     StageError(
@@ -248,13 +258,22 @@ class Daemon:
                 log.error("forecast failed", deployment=key, error=str(e))
         return tuple(out)
 
+    def _prune_recent(self, now: datetime) -> None:
+        horizon = now - timedelta(seconds=self.config.recent_actions_seconds)
+        while self.recent and self.recent[0].at < horizon:
+            self.recent.popleft()
+
     def _guard(
-        self, proposals: Sequence[Proposal], snapshot: ClusterSnapshot, errors: list[StageError]
+        self,
+        proposals: Sequence[Proposal],
+        snapshot: ClusterSnapshot,
+        inputs: GuardInputs,
+        errors: list[StageError],
     ) -> list[Verdict]:
         if not proposals:
             return []
         try:
-            verdicts = self.policy.evaluate(proposals, snapshot)
+            verdicts = self.policy.evaluate(proposals, snapshot, inputs)
             if len(verdicts) != len(proposals):
                 raise RuntimeError(f"{len(verdicts)} verdicts for {len(proposals)} proposals")
             return verdicts
@@ -287,6 +306,7 @@ class Daemon:
     def _approved_and_still_valid(
         self,
         snapshot: ClusterSnapshot,
+        inputs: GuardInputs,
         at: datetime,
         errors: list[StageError],
         results: list[ActionResult],
@@ -301,7 +321,7 @@ class Daemon:
             return []
         runnable = []
         for request in approved:
-            verdict = self._guard([request.proposal], snapshot, errors)[0]
+            verdict = self._guard([request.proposal], snapshot, inputs, errors)[0]
             if isinstance(verdict, Deny):
                 results.append(
                     ActionResult(
@@ -334,6 +354,7 @@ class Daemon:
             )
         if result.status == ResultStatus.APPLIED:
             self._executed.add(action.id)
+            self.recent.append(ExecutedAction(action=action, at=result.at))
         log.info(
             "action",
             id=action.id,
@@ -378,6 +399,18 @@ def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:
         if record.snapshot is not None:
             observe_load(history, record.snapshot)
     return history
+
+
+def recent_from_journal(journal: Journal, config: DaemonConfig) -> list[ExecutedAction]:
+    """Executed actions of the last `recent_actions_seconds`, from the journal (on resume)."""
+    ticks = int(config.recent_actions_seconds // config.interval_seconds) + 1
+    out = []
+    for record in journal.tail(ticks):
+        by_id = {p.action.id: p.action for p in record.proposals}
+        for r in record.results:
+            if r.status == ResultStatus.APPLIED and r.action_id in by_id:
+                out.append(ExecutedAction(action=by_id[r.action_id], at=r.at))
+    return out
 
 
 def load_checkpoint(data: bytes) -> DaemonCheckpoint:

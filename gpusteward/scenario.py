@@ -12,11 +12,13 @@ from pathlib import Path
 from pydantic import AwareDatetime, Field, field_validator
 
 from agents.reactive import ReactiveConfig
+from agents.registry import PlannerConfig
+from forecasting.auto import AutoForecasterConfig, LastValueConfig
 from gpusteward.core.documents import LineMap, load_document, parse_duration
 from gpusteward.core.errors import InputError, ScenarioError
 from gpusteward.core.model import Frozen
 from gpusteward.sim.spec import ClusterSpec, FaultSpec, ModelSpec, SimSpec
-from policies.bounds import BoundsConfig
+from policies.document import PACKS_DIR
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
@@ -34,8 +36,14 @@ class Scenario(Frozen):
     cluster: ClusterSpec
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     faults: FaultSpec = FaultSpec()
-    planner: ReactiveConfig = ReactiveConfig()
-    guard: BoundsConfig = BoundsConfig()
+    planner: PlannerConfig = ReactiveConfig()
+    forecaster: AutoForecasterConfig | LastValueConfig = Field(
+        default=AutoForecasterConfig(), discriminator="kind"
+    )
+    policy: str = Field(
+        default="default",
+        description="Shipped policy pack name, or a policy YAML path relative to this file",
+    )
 
     @field_validator("duration")
     @classmethod
@@ -124,4 +132,23 @@ def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
                 f"duplicate deployment {m.key}. Fix: give each model a unique name."
             )
         seen.add(m.key)
-    return scenario.model_copy(update={"models": tuple(models)})
+    policy = _resolve_policy(scenario.policy, path, lines)
+    return scenario.model_copy(update={"models": tuple(models), "policy": str(policy)})
+
+
+def shipped_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
+
+
+def _resolve_policy(value: str, path: Path, lines: LineMap) -> Path:
+    if value.endswith((".yaml", ".yml")) or "/" in value:
+        candidate = Path(value) if Path(value).is_absolute() else path.parent / value
+    else:
+        candidate = PACKS_DIR / f"{value}.yaml"
+    if not candidate.is_file():
+        raise ScenarioError(
+            f"{path}:{lines.line(('policy',))}: policy = {value!r}: no such policy file "
+            f"(looked for {candidate.resolve()}). Fix: name a shipped pack "
+            f"({', '.join(shipped_packs())}) or a YAML path relative to the scenario."
+        )
+    return candidate.resolve()

@@ -13,19 +13,29 @@ from pathlib import Path
 
 import structlog
 
-from agents.reactive import ReactivePlanner
+from agents.registry import make_planner
+from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from gpusteward.approvals import InMemoryApprovalGate
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
+from gpusteward.core.ports import Forecaster, Planner
 from gpusteward.core.tick import TickRecord
-from gpusteward.daemon import Daemon, DaemonConfig, history_from_journal, load_checkpoint
+from gpusteward.core.verdicts import ExecutedAction
+from gpusteward.daemon import (
+    Daemon,
+    DaemonConfig,
+    history_from_journal,
+    load_checkpoint,
+    recent_from_journal,
+)
+from gpusteward.foresight import TraceOutlook
 from gpusteward.journal import SqliteJournal
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
-from policies.bounds import BoundsPolicy
+from policies.engine import RulePolicyEngine, load_policy
 
 log = structlog.get_logger("gpusteward.wiring")
 
@@ -51,6 +61,17 @@ def scenario_id(scenario: Scenario) -> str:
 
 def default_journal_path(scenario: Scenario) -> Path:
     return Path(".gpusteward") / f"{scenario.name}.db"
+
+
+def load_policy_file(path: Path) -> RulePolicyEngine:
+    """Read and compile a policy file; every problem is an `InputError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SettingsError(
+            f"{path}: cannot read policy file ({e}). Fix: check the path."
+        ) from None
+    return RulePolicyEngine(load_policy(text, str(path)))
 
 
 def remove_journal(path: Path) -> None:
@@ -85,8 +106,9 @@ def build_sim_run(
         max_ticks=max_ticks,
         offload_blocking_calls=False,  # the simulator never blocks
     )
-    planner = ReactivePlanner(scenario.planner)
+    planner = build_planner(scenario)
     history = None
+    recent: list[ExecutedAction] = []
     resumed_at: int | None = None
     checkpoint = journal.latest_checkpoint()
     if checkpoint is not None:
@@ -97,6 +119,7 @@ def build_sim_run(
         clock = VirtualClock(state.at, speed=settings.speed)
         planner, resumed_at = state.planner, state.seq
         history = history_from_journal(journal, config)
+        recent = recent_from_journal(journal, config)
         log.info("resuming from checkpoint", journal=str(path), seq=state.seq, at=str(state.at))
     else:
         simulator = Simulator(spec)
@@ -106,16 +129,36 @@ def build_sim_run(
     daemon = Daemon(
         source=cluster,
         executor=cluster,
-        forecaster=LastValueForecaster(),
+        forecaster=build_forecaster(scenario),
         planner=planner,
-        policy=BoundsPolicy(scenario.guard),
+        policy=load_policy_file(Path(scenario.policy)),
         approvals=InMemoryApprovalGate(),
         journal=journal,
         clock=clock,
         config=config,
         backend_checkpoint=simulator.checkpoint,
         history=history,
+        recent=recent,
         on_tick=on_tick,
     )
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
     return SimRun(scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete)
+
+
+def build_planner(scenario: Scenario) -> Planner:
+    """The scenario's planner, with capacity priors from the model profiles; the oracle and
+    static-peak planners also get the future load from the scenario's traces."""
+    spec = scenario.sim_spec()
+    priors = {m.key: dict(m.profile.throughput_rps) for m in spec.models}
+    outlook = None
+    if scenario.planner.kind in ("oracle", "static-peak"):
+        outlook = TraceOutlook(spec, scenario.duration_seconds)
+    return make_planner(scenario.planner, priors, outlook)
+
+
+def build_forecaster(scenario: Scenario) -> Forecaster:
+    """A fresh forecaster: its state is a cache, rebuilt from the history after a resume."""
+    config = scenario.forecaster
+    if isinstance(config, AutoForecasterConfig):
+        return AutoForecaster(config)
+    return LastValueForecaster()

@@ -51,6 +51,8 @@ class ScaleDeployment(_ActionBase):
         return self.deployment
 
     def describe(self) -> str:
+        if self.from_replicas is None:
+            return f"scale {self.deployment} to {self.replicas}"
         return f"scale {self.deployment} {self.from_replicas} -> {self.replicas}"
 
 

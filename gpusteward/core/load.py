@@ -53,6 +53,11 @@ class Forecast(Frozen):
     step_seconds: float = Field(gt=0)
     points: tuple[ForecastPoint, ...]
     notes: tuple[str, ...] = Field(default=(), description="e.g. why a baseline was used.")
+    fallback: bool = Field(
+        default=False,
+        description="True when a baseline stood in because the history was short, degenerate "
+        "or the chosen forecaster failed; `notes` say why.",
+    )
 
     def at_or_after(self, seconds_ahead: float) -> ForecastPoint | None:
         """The first point at least `seconds_ahead` past `made_at` (the last one if none)."""

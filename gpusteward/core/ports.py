@@ -9,6 +9,7 @@ its event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -17,7 +18,7 @@ from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.tick import TickRecord
-from gpusteward.core.verdicts import ActionResult, NeedsApproval, Verdict
+from gpusteward.core.verdicts import ActionResult, ExecutedAction, NeedsApproval, Verdict
 
 
 @runtime_checkable
@@ -61,13 +62,30 @@ class Planner(Protocol):
     ) -> list[Proposal]: ...
 
 
+@dataclass(frozen=True)
+class GuardInputs:
+    """What the guard may consult beside the snapshot; all computed by the daemon, never
+    taken from a planner. Empty by default (a policy that needs a missing value denies)."""
+
+    forecasts: Mapping[str, Forecast] = field(default_factory=dict)
+    load: Mapping[str, LoadSeries] = field(default_factory=dict)
+    recent: Sequence[ExecutedAction] = ()
+
+
 class PolicyEngine(Protocol):
-    """Judges proposals, in order, one verdict each. Fails closed: errors deny."""
+    """Judges proposals, in order, one verdict each. Fails closed: errors deny.
+
+    Proposals earlier in the batch that were allowed count against the budgets and
+    limits of later ones.
+    """
 
     version: str
 
     def evaluate(
-        self, proposals: Sequence[Proposal], snapshot: ClusterSnapshot
+        self,
+        proposals: Sequence[Proposal],
+        snapshot: ClusterSnapshot,
+        inputs: GuardInputs | None = None,
     ) -> list[Verdict]: ...
 
 

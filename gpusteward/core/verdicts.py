@@ -7,21 +7,34 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
+from gpusteward.core.actions import Action
 from gpusteward.core.model import Frozen
+
+RuleMode = Literal["enforce", "warn", "audit"]
+Effect = Literal["allow", "deny", "needs_approval"]
 
 
 class RuleHit(Frozen):
-    """One rule that decided (or contributed to) a verdict, with the values it saw."""
+    """One rule that decided (or contributed to) a verdict, with the values it saw.
+
+    `effect` is what the rule asked for; `mode` says whether it was enforced or only
+    recorded (`warn`: logged and recorded; `audit`: recorded) without changing the verdict.
+    """
 
     rule: str
     reason: str
     values: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    effect: Effect | None = None
+    mode: RuleMode = "enforce"
 
 
 class _VerdictBase(Frozen):
     action_id: str
     policy_version: str = "v0"
     rules: tuple[RuleHit, ...] = ()
+    shadow: tuple[RuleHit, ...] = Field(
+        default=(), description="warn / audit rules that fired: would-be outcomes, not enforced"
+    )
 
     @property
     def reason(self) -> str:
@@ -70,3 +83,11 @@ class ActionResult(Frozen):
     status: ResultStatus
     message: str = ""
     at: AwareDatetime
+
+
+class ExecutedAction(Frozen):
+    """An action that ran (for cooldowns, rate limits and step-per-hour rules)."""
+
+    action: Action
+    at: AwareDatetime
+    status: ResultStatus = ResultStatus.APPLIED

@@ -18,9 +18,17 @@ from gpusteward.testing import (
     StaticPlanner,
     make_snapshot,
 )
-from policies.bounds import BoundsPolicy
+from policies.document import PACKS_DIR
+from policies.engine import RulePolicyEngine, load_policy
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
+DEFAULT_PACK = PACKS_DIR / "default.yaml"
+
+
+def default_policy() -> RulePolicyEngine:
+    return RulePolicyEngine(load_policy(DEFAULT_PACK.read_text(), str(DEFAULT_PACK)))
+
+
 LLM = "default/llm-chat"
 
 
@@ -45,7 +53,7 @@ def _daemon(
         executor=executor or RecordingExecutor(),
         forecaster=LastValueForecaster(),
         planner=planner,
-        policy=policy or BoundsPolicy(),
+        policy=policy or default_policy(),
         approvals=approvals or InMemoryApprovalGate(),
         journal=journal or InMemoryJournal(),
         clock=clock,
@@ -91,7 +99,7 @@ def test_a_guard_that_raises_denies_everything_that_tick() -> None:
     class Broken:
         version = "broken"
 
-        def evaluate(self, proposals, snapshot):  # type: ignore[no-untyped-def]
+        def evaluate(self, proposals, snapshot, inputs=None):  # type: ignore[no-untyped-def]
             raise ZeroDivisionError("rule bug")
 
     executor = RecordingExecutor()
@@ -141,7 +149,7 @@ def test_the_loop_stops_at_the_end_time_of_a_simulated_run() -> None:
         executor=RecordingExecutor(),
         forecaster=LastValueForecaster(),
         planner=StaticPlanner([]),
-        policy=BoundsPolicy(),
+        policy=default_policy(),
         approvals=InMemoryApprovalGate(),
         journal=journal,
         clock=clock,

@@ -1,0 +1,192 @@
+"""Baseline planners to compare against: static peak, Knative-KPA-like, Dynamo-like, oracle.
+
+- static peak: a fixed replica count sized once for the run's peak load (+ headroom).
+- KPA-like: replicas = ceil(demand / (per-replica capacity x target utilisation)) over a
+  60 s stable window; panic mode when the demand over the (shorter) panic window reaches
+  200 % of ready capacity: then it never scales down until the panic has been quiet
+  for a stable window. Scale-down is limited to halving per step (Knative's default).
+- Dynamo-like: the last observed load, converted to replicas, is a floor; above it a
+  +/-1 reactive loop on utilisation and queue.
+- oracle: perfect knowledge of the load; replicas = fewest whose capacity at SLO covers
+  the highest load until a new replica would be ready (each started exactly one cold
+  start early). A lower bound on GPU-hours, not a target for attainment.
+Capacities come from `CapacityModel` (priors from the model profile, refined online).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from agents.capacity import CapacityModel, Priors
+from agents.scaling import LoadOutlook, ev, live_demand, scale_proposal
+from gpusteward.core.actions import Proposal
+from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
+from gpusteward.core.load import Forecast
+from gpusteward.core.model import Frozen
+
+
+class StaticPeakConfig(Frozen):
+    kind: Literal["static-peak"] = "static-peak"
+    headroom: float = Field(default=0.0, ge=0, description="Over the peak: 0.2 = 20 %.")
+
+
+class KpaConfig(Frozen):
+    kind: Literal["kpa"] = "kpa"
+    target_utilisation: float = Field(default=0.7, gt=0, le=1)
+    stable_window_seconds: float = Field(default=60.0, gt=0)
+    panic_window_seconds: float = Field(default=6.0, gt=0)
+    panic_threshold: float = Field(default=2.0, gt=1, description="Demand / ready capacity.")
+    max_scale_down_rate: float = Field(default=2.0, ge=1)
+
+
+class DynamoConfig(Frozen):
+    kind: Literal["dynamo"] = "dynamo"
+    scale_up_utilisation: float = Field(default=0.9, gt=0, le=1)
+    scale_down_utilisation: float = Field(default=0.6, ge=0, lt=1)
+
+
+class OracleConfig(Frozen):
+    kind: Literal["oracle"] = "oracle"
+
+
+class StaticPeakPlanner:
+    name = "static-peak"
+
+    def __init__(self, config: StaticPeakConfig, priors: Priors, outlook: LoadOutlook) -> None:
+        self.config, self.outlook = config, outlook
+        self.capacity = CapacityModel(priors)
+
+    def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        out = []
+        for d in snapshot.deployments:
+            if d.retired:
+                continue
+            peak = self.outlook.overall_peak(d.key) * (1 + self.config.headroom)
+            want = self.capacity.replicas_for(snapshot, d, peak)
+            p = scale_proposal(
+                self.name,
+                snapshot.at,
+                d,
+                want,
+                f"static pool sized for the run's peak {peak:.2f} req/s",
+                [ev("peak_rate", peak, "req/s")],
+            )
+            if p is not None:
+                out.append(p)
+        return out
+
+
+class KpaPlanner:
+    name = "kpa"
+
+    def __init__(self, config: KpaConfig, priors: Priors) -> None:
+        self.config = config
+        self.capacity = CapacityModel(priors)
+        self._panic_until: dict[str, datetime] = {}
+
+    def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        cfg = self.config
+        self.capacity.observe(snapshot)
+        out = []
+        for d in snapshot.deployments:
+            m = snapshot.metrics.get(d.key)
+            if d.retired or m is None:
+                continue
+            # With one observation per tick, both windows see the tick's average demand.
+            demand = live_demand(m, snapshot.interval_seconds)
+            want = self.capacity.replicas_for(snapshot, d, demand / cfg.target_utilisation)
+            ready_cap = m.capacity_rps
+            panicking = ready_cap > 0 and demand / ready_cap >= cfg.panic_threshold
+            if panicking or (ready_cap == 0 and demand > 0):
+                self._panic_until[d.key] = snapshot.at + timedelta(
+                    seconds=cfg.stable_window_seconds
+                )
+            in_panic = snapshot.at < self._panic_until.get(d.key, snapshot.at)
+            if in_panic or panicking:
+                want = max(want, d.replicas)
+            else:
+                want = max(want, math.floor(d.replicas / cfg.max_scale_down_rate))
+            p = scale_proposal(
+                self.name,
+                snapshot.at,
+                d,
+                max(want, 1 if demand > 0 else 0),
+                f"KPA: demand {demand:.2f} req/s at {cfg.target_utilisation:.0%} target"
+                + (" (panic mode)" if in_panic or panicking else ""),
+                [ev("demand", demand, "req/s"), ev("ready_capacity", ready_cap, "req/s")],
+            )
+            if p is not None:
+                out.append(p)
+        return out
+
+
+class DynamoPlanner:
+    name = "dynamo"
+
+    def __init__(self, config: DynamoConfig, priors: Priors) -> None:
+        self.config = config
+        self.capacity = CapacityModel(priors)
+
+    def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        cfg = self.config
+        self.capacity.observe(snapshot)
+        out = []
+        for d in snapshot.deployments:
+            m = snapshot.metrics.get(d.key)
+            if d.retired or m is None:
+                continue
+            floor = self.capacity.replicas_for(snapshot, d, m.arrival_rate_rps)
+            ready = d.count(ReplicaPhase.READY)
+            step = 0
+            if m.queue_depth > 0 or m.gpu_utilization >= cfg.scale_up_utilisation:
+                step = 1
+            elif ready and m.gpu_utilization < cfg.scale_down_utilisation:
+                step = -1
+            want = max(floor, d.replicas + step)
+            p = scale_proposal(
+                self.name,
+                snapshot.at,
+                d,
+                want,
+                f"Dynamo-like: last-value floor {floor}, utilisation "
+                f"{m.gpu_utilization:.0%} ({step:+d})",
+                [ev("floor_replicas", floor), ev("gpu_utilization", m.gpu_utilization)],
+            )
+            if p is not None:
+                out.append(p)
+        return out
+
+
+class OraclePlanner:
+    name = "oracle"
+
+    def __init__(self, config: OracleConfig, priors: Priors, outlook: LoadOutlook) -> None:
+        self.config, self.outlook = config, outlook
+        self.capacity = CapacityModel(priors)
+
+    def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        out = []
+        for d in snapshot.deployments:
+            if d.retired:
+                continue
+            until = snapshot.at + timedelta(
+                seconds=d.cold_start_seconds + snapshot.interval_seconds
+            )
+            load = self.outlook.peak_rate(d.key, snapshot.at, until)
+            want = self.capacity.replicas_for(snapshot, d, load)
+            p = scale_proposal(
+                self.name,
+                snapshot.at,
+                d,
+                want,
+                f"oracle: peak load {load:.2f} req/s before {until:%H:%M:%S}",
+                [ev("known_peak", load, "req/s")],
+            )
+            if p is not None:
+                out.append(p)
+        return out

@@ -1,0 +1,138 @@
+"""Per-replica capacity at SLO, learned online, and how many replicas a demand needs.
+
+A replica's capacity depends on its GPU type. The prior (requests/s per replica per GPU
+type, from the model's profile) is refined every tick from the observed capacity of the
+ready replicas: when they all share one GPU type the estimate moves towards the observed
+per-replica value; with mixed types every type's estimate is scaled by the ratio of
+observed to predicted. `replicas_for` adds replicas in the order a scheduler keeps and
+places them: the replicas that exist first, then free GPUs from the cheapest allowed node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    Health,
+    ModelDeployment,
+    ReplicaPhase,
+    ServingMetrics,
+)
+
+Priors = Mapping[str, Mapping[str, float]]
+"""deployment key -> GPU type -> requests/s one replica serves at its SLO."""
+
+_KEEP_ORDER = {ReplicaPhase.READY: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.PENDING: 2}
+
+
+class CapacityModel:
+    """Learned requests/s per replica, per deployment and GPU type (small; pickles)."""
+
+    def __init__(self, priors: Priors | None = None, learning_rate: float = 0.2) -> None:
+        self.estimates: dict[str, dict[str, float]] = {
+            k: dict(v) for k, v in (priors or {}).items()
+        }
+        self.learning_rate = learning_rate
+        self.observations: Counter[str] = Counter()
+
+    def observe(self, snapshot: ClusterSnapshot) -> None:
+        for d in snapshot.deployments:
+            m = snapshot.metrics.get(d.key)
+            if m is not None:
+                self._observe_one(snapshot, d, m)
+
+    def _observe_one(self, snap: ClusterSnapshot, d: ModelDeployment, m: ServingMetrics) -> None:
+        types = ready_types(snap, d)
+        if not types or m.capacity_rps <= 0:
+            return
+        est = self.estimates.setdefault(d.key, {})
+        if len(types) == 1:
+            ((gpu, n),) = types.items()
+            observed = m.capacity_rps / n
+            old = est.get(gpu)
+            est[gpu] = observed if old is None else old + self.learning_rate * (observed - old)
+        else:
+            predicted = sum(est.get(t, 0.0) * n for t, n in types.items())
+            if predicted <= 0:
+                per = m.capacity_rps / sum(types.values())
+                for t in types:
+                    est.setdefault(t, per)
+                return
+            factor = 1 + self.learning_rate * (m.capacity_rps / predicted - 1)
+            for t in types:
+                if t in est:
+                    est[t] *= factor
+        self.observations[d.key] += 1
+
+    def per_replica(self, key: str, gpu_type: str) -> float:
+        est = self.estimates.get(key, {})
+        if gpu_type in est:
+            return est[gpu_type]
+        return min(est.values()) if est else 0.0
+
+    def mean_per_replica(self, key: str) -> float:
+        est = self.estimates.get(key, {})
+        return sum(est.values()) / len(est) if est else 0.0
+
+    def ladder(self, snap: ClusterSnapshot, d: ModelDeployment, limit: int) -> list[float]:
+        """Capacity of the 1st, 2nd, ... replica, up to `limit` replicas."""
+        out: list[float] = []
+        node_type = {n.name: n.gpu_type for n in snap.nodes}
+        kept = sorted(d.replica_states, key=lambda r: _KEEP_ORDER[r.phase])
+        for r in kept:
+            if len(out) >= limit:
+                return out
+            if r.node is not None:
+                out.append(self.per_replica(d.key, node_type.get(r.node, "")))
+        for gpu_type in free_slots(snap, d):
+            if len(out) >= limit:
+                break
+            out.append(self.per_replica(d.key, gpu_type))
+        fallback = self.mean_per_replica(d.key)
+        out.extend([fallback] * (limit - len(out)))
+        return out
+
+    def replicas_for(self, snap: ClusterSnapshot, d: ModelDeployment, demand_rps: float) -> int:
+        """Fewest replicas whose summed capacity covers `demand_rps` (max_replicas at most)."""
+        if demand_rps <= 0:
+            return 0
+        total = 0.0
+        for i, cap in enumerate(self.ladder(snap, d, d.max_replicas), start=1):
+            total += cap
+            if total >= demand_rps:
+                return i
+        return d.max_replicas
+
+    def capacity_of(self, snap: ClusterSnapshot, d: ModelDeployment, replicas: int) -> float:
+        return sum(self.ladder(snap, d, replicas))
+
+
+def ready_types(snap: ClusterSnapshot, d: ModelDeployment) -> Counter[str]:
+    node_type = {n.name: n.gpu_type for n in snap.nodes}
+    return Counter(
+        node_type.get(r.node, "")
+        for r in d.replica_states
+        if r.phase is ReplicaPhase.READY and r.node is not None
+    )
+
+
+def free_slots(snap: ClusterSnapshot, d: ModelDeployment) -> list[str]:
+    """GPU type of each replica that could still be placed, cheapest node first."""
+    slots: list[tuple[float, int, str, str]] = []
+    for n in snap.nodes:
+        if n.cordoned or not n.gpus:
+            continue
+        if d.gpu_types and n.gpu_type not in d.gpu_types:
+            continue
+        if d.pools and n.pool not in d.pools:
+            continue
+        if n.gpus[0].memory_gib < d.gpu_memory_gib_per_replica:
+            continue
+        free = sum(1 for g in n.gpus if g.allocated_to is None and g.health != Health.FAILED)
+        allocated = sum(1 for g in n.gpus if g.allocated_to is not None)
+        for _ in range(free // d.gpus_per_replica):
+            slots.append((n.price_per_gpu_hour, -allocated, n.name, n.gpu_type))
+    slots.sort()
+    return [s[3] for s in slots]

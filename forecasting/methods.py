@@ -1,0 +1,218 @@
+"""Point-forecast methods on arrays, vectorised over many forecast origins at once.
+
+A method maps a rate array `y` (NaN = missing) and origins `o` to paths: row i holds
+the forecast of `y[o_i], y[o_i + 1], ...` made from `y[:o_i]` only. The same code serves
+rolling backtests (thousands of origins) and the live forecaster (one origin).
+Pure numpy: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+def ffill(y: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN with the last observed value; leading NaN take the first observed."""
+    n = len(y)
+    if n == 0:
+        return y.astype(np.float64)
+    mask = ~np.isnan(y)
+    if not mask.any():
+        return np.zeros(n)
+    idx = np.where(mask, np.arange(n), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = y[idx]
+    first = int(np.argmax(mask))
+    out[:first] = y[first]
+    return out
+
+
+class PointMethod(Protocol):
+    """A point forecaster over arrays; `lookback(steps)` = how much history one origin needs."""
+
+    @property
+    def name(self) -> str: ...
+
+    def lookback(self, steps: int) -> int: ...
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LastValue:
+    name: str = "last-value"
+
+    def lookback(self, steps: int) -> int:
+        return 1
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        last = ffill(y)[origins - 1]
+        return np.repeat(last[:, None], steps, axis=1)
+
+
+@dataclass(frozen=True)
+class RecentMean:
+    """Mean of the observed values in the last `window` steps (last value if none)."""
+
+    window: int
+    name: str = "recent-mean"
+
+    def lookback(self, steps: int) -> int:
+        return self.window
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        obs = ~np.isnan(y)
+        csum = np.concatenate(([0.0], np.cumsum(np.where(obs, y, 0.0))))
+        ccount = np.concatenate(([0], np.cumsum(obs)))
+        lo = np.maximum(origins - self.window, 0)
+        total, count = csum[origins] - csum[lo], ccount[origins] - ccount[lo]
+        last = ffill(y)[origins - 1]
+        mean = np.where(count > 0, total / np.maximum(count, 1), last)
+        return np.repeat(mean[:, None], steps, axis=1)
+
+
+@dataclass(frozen=True)
+class SeasonalNaive:
+    """The value one period earlier (or whole periods earlier, past one period ahead)."""
+
+    period: int
+    name: str = "seasonal-naive"
+
+    def lookback(self, steps: int) -> int:
+        return self.period * (1 + (steps - 1) // self.period)
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        filled = ffill(y)
+        k = np.arange(steps)
+        back = self.period * (1 + k // self.period)
+        idx = origins[:, None] + k[None, :] - back[None, :]
+        fallback = filled[origins - 1][:, None]
+        return np.asarray(np.where(idx >= 0, filled[np.clip(idx, 0, None)], fallback))
+
+
+@dataclass(frozen=True)
+class ExponentialSmoother:
+    """Simple exponential smoothing of the level (half-life in steps); gaps are skipped."""
+
+    half_life: float
+    name: str = "exp-smoother"
+
+    def lookback(self, steps: int) -> int:
+        return max(1, int(self.half_life * 8))
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        level = self.levels(y)
+        return np.repeat(level[origins - 1][:, None], steps, axis=1)
+
+    def levels(self, y: np.ndarray) -> np.ndarray:
+        """Smoothed level after each point (a recursive filter; gaps keep the level)."""
+        alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
+        filled = ffill(y)
+        out = np.empty_like(filled)
+        level = filled[0] if len(filled) else 0.0
+        for i, v in enumerate(filled.tolist()):
+            if not np.isnan(y[i]):
+                level += alpha * (v - level)
+            out[i] = level
+        return out
+
+
+@dataclass(frozen=True)
+class SeasonalProfile:
+    """A fitted seasonal shape in log1p space on a fixed grid (from `prophet_model`).
+
+    `seasonal[i]` is the daily + weekly effect at grid index `offset + i` of the series
+    it was fitted for; `fitted[i]` is the full fitted value (trend included).
+    """
+
+    offset: int
+    seasonal: np.ndarray
+    fitted: np.ndarray
+
+    def window(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seasonal and fitted values for grid indices [lo, hi) (edge values repeated)."""
+        idx = np.clip(np.arange(lo, hi) - self.offset, 0, len(self.seasonal) - 1)
+        return self.seasonal[idx], self.fitted[idx]
+
+
+@dataclass(frozen=True)
+class AnchoredSeasonal:
+    """Prophet's daily/weekly shape anchored on the recent deseasonalised level.
+
+    log1p(forecast[o + k]) = mean(log1p(y) - s over the last `window` steps) + s[o + k].
+    The level follows the load's shifts; the shape comes from the fitted seasonality.
+    """
+
+    profile: SeasonalProfile
+    window: int
+    name: str = "prophet-anchored"
+
+    def lookback(self, steps: int) -> int:
+        return self.window
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        lo = int(max(0, origins.min() - self.window))
+        hi = int(origins.max() + steps)
+        s, _ = self.profile.window(lo, hi)
+        resid = np.log1p(np.maximum(y[lo:hi], 0.0)) - s[: max(0, min(len(y), hi) - lo)]
+        resid = np.concatenate((resid, np.full(hi - lo - len(resid), np.nan)))
+        level = RecentMean(self.window).paths(resid, origins - lo, 1)[:, 0]
+        k = np.arange(steps)
+        future = s[(origins - lo)[:, None] + k[None, :]]
+        return np.asarray(np.maximum(np.expm1(level[:, None] + future), 0.0))
+
+
+@dataclass(frozen=True)
+class ProphetPlain:
+    """The fitted Prophet curve itself (trend + seasonality), ignoring recent values."""
+
+    profile: SeasonalProfile
+    name: str = "prophet"
+
+    def lookback(self, steps: int) -> int:
+        return 1
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        lo, hi = int(origins.min()), int(origins.max() + steps)
+        _, fitted = self.profile.window(lo, hi)
+        k = np.arange(steps)
+        return np.asarray(np.maximum(np.expm1(fitted[(origins - lo)[:, None] + k[None, :]]), 0.0))
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The mean of several methods' paths (forecast combination: errors partly cancel)."""
+
+    parts: tuple[PointMethod, ...]
+    name: str = "ensemble"
+
+    def lookback(self, steps: int) -> int:
+        return max(p.lookback(steps) for p in self.parts)
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        return np.asarray(np.mean([p.paths(y, origins, steps) for p in self.parts], axis=0))
+
+
+def prophet_methods(profile: SeasonalProfile, step_seconds: float) -> list[PointMethod]:
+    """Prophet-based candidates: the shape anchored on the last point, and an ensemble of
+    it with last value and a 30-minute smoother."""
+    per_hour = max(1, round(3600 / step_seconds))
+    anchored = AnchoredSeasonal(profile, 1, name="prophet-anchored")
+    smoother = ExponentialSmoother(max(1.0, per_hour / 2), name="exp-smoother-30m")
+    return [anchored, Ensemble((LastValue(), smoother, anchored), name="prophet-ensemble")]
+
+
+def baseline_methods(step_seconds: float) -> list[PointMethod]:
+    """The cheap candidates: last value, last-hour mean, day / week seasonal naive, smoothers."""
+    per_hour = max(1, round(3600 / step_seconds))
+    return [
+        LastValue(),
+        RecentMean(per_hour, name="last-hour-mean"),
+        SeasonalNaive(24 * per_hour, name="seasonal-naive-day"),
+        SeasonalNaive(7 * 24 * per_hour, name="seasonal-naive-week"),
+        ExponentialSmoother(max(1.0, per_hour / 2), name="exp-smoother-30m"),
+        ExponentialSmoother(2.0 * per_hour, name="exp-smoother-2h"),
+    ]

@@ -1,0 +1,392 @@
+"""The facts a rule may judge by, computed by code from the snapshot, the daemon's inputs
+and the earlier proposals of the same batch — never taken from the planner or the LLM.
+
+`ClusterFacts` is computed once per `evaluate()` call (O(cluster)); `ActionContext` once
+per proposal (O(1) apart from the target's own replicas), so verdicts stay cheap on a
+1,000-node cluster.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from gpusteward.core.actions import (
+    Action,
+    ConsolidateModels,
+    CordonNode,
+    MoveDeployment,
+    PrewarmReplicas,
+    RetireModel,
+    ScaleDeployment,
+)
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    ModelDeployment,
+    Pool,
+    ReplicaPhase,
+    ServingMetrics,
+)
+from gpusteward.core.load import Forecast, LoadSeries
+from gpusteward.core.ports import GuardInputs
+from gpusteward.core.verdicts import ExecutedAction
+from policies.cel import PreparedActivation, prepare
+
+
+class MissingContext(LookupError):
+    """A rule needed a value the context does not have; the engine denies (fail closed)."""
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    at: datetime
+    interval_seconds: float
+    deployments: dict[str, ModelDeployment]
+    node_pool: dict[str, Pool]
+    pool_gpus: dict[Pool, int]
+    cluster_gpus: int
+    held_gpus: int
+    namespace_gpus: dict[str, int]
+    price: dict[str, float]  # deployment key -> USD per GPU-hour where it runs
+    cost_per_hour: float
+    namespace_cost: dict[str, float]
+    deployment_pools: dict[str, tuple[Pool, ...]]
+    node_tenants: dict[str, tuple[str, ...]]
+    node_gpus_held: dict[str, int]
+
+    @classmethod
+    def from_snapshot(cls, snap: ClusterSnapshot) -> ClusterFacts:
+        node_pool = {n.name: n.pool for n in snap.nodes}
+        node_price = {n.name: n.price_per_gpu_hour for n in snap.nodes}
+        pool_gpus: dict[Pool, int] = defaultdict(int)
+        for n in snap.nodes:
+            pool_gpus[n.pool] += len(n.gpus)
+        mean_price = sum(n.price_per_gpu_hour * len(n.gpus) for n in snap.nodes) / max(
+            1, sum(len(n.gpus) for n in snap.nodes)
+        )
+        deployments, price, pools = {}, {}, {}
+        namespace_gpus: dict[str, int] = defaultdict(int)
+        namespace_cost: dict[str, float] = defaultdict(float)
+        tenants: dict[str, set[str]] = defaultdict(set)
+        node_held: dict[str, int] = defaultdict(int)
+        held = 0
+        cost = 0.0
+        for d in snap.deployments:
+            deployments[d.key] = d
+            placed = [r.node for r in d.replica_states if r.node is not None]
+            for r in d.replica_states:
+                if r.node is not None:
+                    tenants[r.node].add(d.namespace)
+                    node_held[r.node] += len(r.gpu_indices) or d.gpus_per_replica
+            price[d.key] = (
+                sum(node_price.get(n, mean_price) for n in placed) / len(placed)
+                if placed
+                else mean_price
+            )
+            pools[d.key] = tuple(sorted({node_pool[n] for n in placed if n in node_pool}))
+            gpus = d.replicas * d.gpus_per_replica
+            held += gpus
+            namespace_gpus[d.namespace] += gpus
+            cost += gpus * price[d.key]
+            namespace_cost[d.namespace] += gpus * price[d.key]
+        return cls(
+            at=snap.at,
+            interval_seconds=snap.interval_seconds,
+            deployments=deployments,
+            node_pool=node_pool,
+            pool_gpus=dict(pool_gpus),
+            cluster_gpus=sum(pool_gpus.values()),
+            held_gpus=held,
+            namespace_gpus=dict(namespace_gpus),
+            price=price,
+            cost_per_hour=cost,
+            namespace_cost=dict(namespace_cost),
+            deployment_pools=pools,
+            node_tenants={k: tuple(sorted(v)) for k, v in tenants.items()},
+            node_gpus_held=dict(node_held),
+        )
+
+
+@dataclass
+class BatchState:
+    """What earlier allowed proposals of this evaluate() call changed."""
+
+    replicas: dict[str, int] = field(default_factory=dict)
+    gpus_delta: int = 0
+    namespace_gpus_delta: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    cost_delta: float = 0.0
+    namespace_cost_delta: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    touched_gpus: int = 0
+    allowed: list[ExecutedAction] = field(default_factory=list)
+
+
+@dataclass
+class ActionContext:
+    """Everything known about one proposed action, in plain values."""
+
+    action: Action
+    facts: ClusterFacts
+    inputs: GuardInputs
+    batch: BatchState
+    deployment: ModelDeployment | None
+    namespace: str | None
+    replicas_before: int
+    replicas_after: int
+    gpus_delta: int
+    cost_delta: float
+    touched_gpus: int
+    touched_replicas: int
+    tenants: tuple[str, ...]
+    metrics: Mapping[str, ServingMetrics]
+    _activation: dict[str, Any] | None = None
+    _prepared: PreparedActivation | None = None
+
+    # -- projections ------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return self.facts.at
+
+    @property
+    def gpus_after(self) -> int:
+        return self.facts.held_gpus + self.batch.gpus_delta + self.gpus_delta
+
+    def namespace_gpus_after(self, namespace: str) -> int:
+        base = self.facts.namespace_gpus.get(namespace, 0)
+        own = self.gpus_delta if namespace == self.namespace else 0
+        return base + self.batch.namespace_gpus_delta[namespace] + own
+
+    @property
+    def cost_after(self) -> float:
+        return self.facts.cost_per_hour + self.batch.cost_delta + self.cost_delta
+
+    def namespace_cost_after(self, namespace: str) -> float:
+        base = self.facts.namespace_cost.get(namespace, 0.0)
+        own = self.cost_delta if namespace == self.namespace else 0.0
+        return base + self.batch.namespace_cost_delta[namespace] + own
+
+    @property
+    def pool_share(self) -> float:
+        pools = self.facts.deployment_pools.get(self.action.target, ())
+        if isinstance(self.action, CordonNode):
+            pool = self.facts.node_pool.get(self.action.node)
+            pools = (pool,) if pool is not None else ()
+        capacity = sum(self.facts.pool_gpus.get(p, 0) for p in pools) or self.facts.cluster_gpus
+        return self.touched_gpus / capacity if capacity else 0.0
+
+    # -- load and forecasts --------------------------------------------------------------
+
+    def forecast(self) -> Forecast:
+        key = self.action.target
+        found = self.inputs.forecasts.get(key)
+        if found is None:
+            raise MissingContext(f"no forecast for {key}")
+        return found
+
+    def forecast_at_lead(self, quantile: str) -> float:
+        """The forecast quantile at now + cold start + one tick (when new capacity lands)."""
+        d = self.require_deployment()
+        lead = d.cold_start_seconds + self.facts.interval_seconds
+        point = self.forecast().at_or_after(lead)
+        if point is None:
+            raise MissingContext(f"forecast for {d.key} has no points")
+        return float(getattr(point, quantile))
+
+    def capacity_per_replica(self) -> float:
+        d = self.require_deployment()
+        m = self.metrics.get(d.key)
+        ready = d.count(ReplicaPhase.READY)
+        if m is None or ready == 0 or m.capacity_rps <= 0:
+            raise MissingContext(f"no observed capacity for {d.key} (no ready replica)")
+        return m.capacity_rps / ready
+
+    def load_series(self) -> LoadSeries:
+        key = self.action.target
+        found = self.inputs.load.get(key)
+        if found is None:
+            raise MissingContext(f"no load history for {key}")
+        return found
+
+    def max_rate_within(self, seconds: float) -> float:
+        series = self.load_series()
+        points = int(seconds // series.step_seconds) + 1
+        observed = [v for v in series.values[-points:] if v is not None]
+        if not observed:
+            raise MissingContext(f"no observed load for {series.key} in the window")
+        return max(observed)
+
+    # -- recent actions ------------------------------------------------------------------
+
+    def recent_within(self, seconds: float) -> list[ExecutedAction]:
+        since = self.now - timedelta(seconds=seconds)
+        past = [a for a in self.inputs.recent if a.at >= since]
+        return past + self.batch.allowed
+
+    def require_deployment(self) -> ModelDeployment:
+        if self.deployment is None:
+            raise MissingContext(f"{self.action.kind} targets {self.action.target}: no deployment")
+        return self.deployment
+
+    # -- CEL ---------------------------------------------------------------------------
+
+    def activation(self) -> dict[str, Any]:
+        """The context as plain values for CEL (built once per proposal, on demand)."""
+        if self._activation is None:
+            self._activation = _activation(self)
+        return self._activation
+
+    def prepared(self) -> PreparedActivation:
+        """The activation converted for the CEL runtime once, shared by every CEL rule."""
+        if self._prepared is None:
+            self._prepared = prepare(self.activation())
+        return self._prepared
+
+
+ACTIVATION_VARIABLES = (
+    "action",
+    "deployment",
+    "projected",
+    "blast",
+    "load",
+    "forecast",
+    "recent",
+    "now",
+)
+
+
+def _activation(ctx: ActionContext) -> dict[str, Any]:
+    d = ctx.deployment
+    metrics = ctx.metrics.get(d.key) if d is not None else None
+    forecast: dict[str, Any] = {}
+    if d is not None and d.key in ctx.inputs.forecasts:
+        try:
+            forecast = {"p50": ctx.forecast_at_lead("p50"), "p90": ctx.forecast_at_lead("p90")}
+        except MissingContext:
+            forecast = {}
+    local = ctx.now
+    return {
+        "action": {
+            "kind": ctx.action.kind,
+            "target": ctx.action.target,
+            "id": ctx.action.id,
+            **{
+                k: v
+                for k, v in ctx.action.model_dump(mode="json").items()
+                if k not in ("kind", "id", "issued_at")
+            },
+        },
+        "deployment": None
+        if d is None
+        else {
+            "name": d.name,
+            "namespace": d.namespace,
+            "model": d.model,
+            "version": d.version,
+            "workload": d.workload.value,
+            "replicas": d.replicas,
+            "min_replicas": d.min_replicas,
+            "max_replicas": d.max_replicas,
+            "gpus_per_replica": d.gpus_per_replica,
+            "labels": dict(d.labels),
+            "cold_start_seconds": d.cold_start_seconds,
+            "slo_queue_delay_seconds": d.slo.queue_delay_seconds,
+            "pools": [p.value for p in ctx.facts.deployment_pools.get(d.key, ())],
+        },
+        "projected": {
+            "replicas_before": ctx.replicas_before,
+            "replicas_after": ctx.replicas_after,
+            "delta_replicas": ctx.replicas_after - ctx.replicas_before,
+            "gpus_delta": ctx.gpus_delta,
+            "gpus_after": ctx.gpus_after,
+            "cluster_gpus": ctx.facts.cluster_gpus,
+            "cost_per_hour_after": round(ctx.cost_after, 4),
+        },
+        "blast": {
+            "gpus": ctx.touched_gpus,
+            "replicas": ctx.touched_replicas,
+            "pool_share": ctx.pool_share,
+            "tenants": list(ctx.tenants),
+        },
+        "load": {}
+        if metrics is None
+        else {
+            "arrival_rps": metrics.arrival_rate_rps,
+            "queue_depth": metrics.queue_depth,
+            "gpu_utilization": metrics.gpu_utilization,
+        },
+        "forecast": forecast,
+        "recent": {
+            "actions_on_target_1h": sum(
+                1 for a in ctx.recent_within(3600) if a.action.target == ctx.action.target
+            )
+        },
+        "now": {"hour": local.hour, "weekday": local.isoweekday(), "iso": local.isoformat()},
+    }
+
+
+def build_context(
+    action: Action,
+    facts: ClusterFacts,
+    inputs: GuardInputs,
+    batch: BatchState,
+    metrics: Mapping[str, ServingMetrics],
+) -> ActionContext:
+    """Project the action onto the cluster as it stands after the batch so far."""
+    target = facts.deployments.get(action.target)
+    replicas_now = batch.replicas.get(target.key, target.replicas) if target is not None else 0
+    after, gpus_delta, touched_replicas = replicas_now, 0, 0
+    tenants: tuple[str, ...] = ()
+    namespace = target.namespace if target is not None else None
+    if target is not None:
+        tenants = (target.namespace,)
+    per = target.gpus_per_replica if target is not None else 0
+    cost_delta = 0.0
+    if isinstance(action, ScaleDeployment | PrewarmReplicas | RetireModel) and target:
+        after = (
+            action.replicas
+            if isinstance(action, ScaleDeployment)
+            else replicas_now + action.count
+            if isinstance(action, PrewarmReplicas)
+            else 0
+        )
+        gpus_delta = (after - replicas_now) * per
+        touched_replicas = abs(after - replicas_now)
+        cost_delta = gpus_delta * facts.price.get(target.key, 0.0)
+    elif isinstance(action, MoveDeployment) and target:
+        touched_replicas = replicas_now
+    elif isinstance(action, ConsolidateModels):
+        sources = [facts.deployments[s] for s in action.sources if s in facts.deployments]
+        freed = [batch.replicas.get(s.key, s.replicas) * s.gpus_per_replica for s in sources]
+        gpus_delta = -sum(freed)
+        cost_delta = -sum(
+            f * facts.price.get(s.key, 0.0) for f, s in zip(freed, sources, strict=True)
+        )
+        touched_replicas = sum(batch.replicas.get(s.key, s.replicas) for s in sources)
+        tenants = tuple(sorted({s.namespace for s in sources} | set(tenants)))
+    elif isinstance(action, CordonNode):
+        tenants = facts.node_tenants.get(action.node, ())
+    if isinstance(action, CordonNode):
+        touched = facts.node_gpus_held.get(action.node, 0)
+    elif isinstance(action, MoveDeployment):
+        touched = touched_replicas * per
+    else:
+        touched = abs(gpus_delta)
+    return ActionContext(
+        action=action,
+        facts=facts,
+        inputs=inputs,
+        batch=batch,
+        deployment=target,
+        namespace=namespace,
+        replicas_before=replicas_now,
+        replicas_after=after,
+        gpus_delta=gpus_delta,
+        cost_delta=cost_delta,
+        touched_gpus=touched,
+        touched_replicas=touched_replicas,
+        tenants=tenants,
+        metrics=metrics,
+    )
