@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agents.capacity import CapacityModel, Priors
+from agents.capacity import CapacityModel, Priors, free_slots
 from agents.scaling import LoadOutlook, ev, live_demand, scale_proposal
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
@@ -68,6 +68,10 @@ class StaticPeakPlanner:
                 continue
             peak = self.outlook.overall_peak(d.key) * (1 + self.config.headroom)
             want = self.capacity.replicas_for(snapshot, d, peak)
+            room = len([r for r in d.replica_states if r.node is not None]) + len(
+                free_slots(snapshot, d)
+            )
+            want = min(want, max(room, d.replicas))  # what fits: never ask the impossible
             p = scale_proposal(
                 self.name,
                 snapshot.at,

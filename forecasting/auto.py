@@ -29,7 +29,7 @@ from forecasting.methods import (
     baseline_methods,
     prophet_methods,
 )
-from forecasting.series import mark_holes, prepare, to_array
+from forecasting.series import prepare, to_array, zeros_are_holes
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 from gpusteward.core.model import Frozen
 
@@ -68,6 +68,7 @@ class _Fit:
     profile_at: int  # absolute grid index where the profile's index 0 lies
     profile_fitted_at: int
     steps: int
+    zeros_are_holes: bool
 
 
 def grid_index(at: datetime, step_seconds: float) -> int:
@@ -142,14 +143,16 @@ class AutoForecaster:
         validation = min(len(y) - 1, round(cfg.validation_seconds / step))
         stride = max(1, validation // 500)
         choice = choose(candidates, y, steps, validation, scale, stride)
-        return _Fit(choice, end, profile, profile_at, profile_fitted_at, steps)
+        holes = zeros_are_holes(y, step)
+        return _Fit(choice, end, profile, profile_at, profile_fitted_at, steps, holes)
 
     def _predict(self, series: LoadSeries, fit: _Fit, steps: int, end: int) -> Forecast:
         method = fit.choice.method
         need = min(len(series.values), method.lookback(steps) + 1)
         tail = to_array(series.values[len(series.values) - need :])
         tail = np.where(np.isfinite(tail) & (tail >= 0), tail, np.nan)
-        tail, _ = mark_holes(tail, series.step_seconds)
+        if fit.zeros_are_holes:
+            tail[tail == 0] = np.nan
         if fit.profile is not None:
             method = _rebase(method, fit.profile_at - (end - need))
         path = method.paths(tail, np.array([len(tail)]), steps)

@@ -95,7 +95,12 @@ class SeasonalNaive:
 
 @dataclass(frozen=True)
 class ExponentialSmoother:
-    """Simple exponential smoothing of the level (half-life in steps); gaps are skipped."""
+    """Simple exponential smoothing of the level (half-life in steps).
+
+    Computed as a truncated weighted sum over the last `lookback` steps (weights below
+    2^-8 dropped into the oldest value), so one origin costs one dot product. A gap holds
+    the last observed value.
+    """
 
     half_life: float
     name: str = "exp-smoother"
@@ -104,20 +109,15 @@ class ExponentialSmoother:
         return max(1, int(self.half_life * 8))
 
     def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
-        level = self.levels(y)
-        return np.repeat(level[origins - 1][:, None], steps, axis=1)
-
-    def levels(self, y: np.ndarray) -> np.ndarray:
-        """Smoothed level after each point (a recursive filter; gaps keep the level)."""
         alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
+        span = self.lookback(steps)
+        weights = alpha * (1.0 - alpha) ** np.arange(span)
         filled = ffill(y)
-        out = np.empty_like(filled)
-        level = filled[0] if len(filled) else 0.0
-        for i, v in enumerate(filled.tolist()):
-            if not np.isnan(y[i]):
-                level += alpha * (v - level)
-            out[i] = level
-        return out
+        idx = origins[:, None] - 1 - np.arange(span)[None, :]
+        recent = filled[np.clip(idx, 0, None)] @ weights
+        oldest = filled[np.clip(origins - span, 0, None)] * (1.0 - alpha) ** span
+        level = recent + oldest
+        return np.repeat(level[:, None], steps, axis=1)
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,18 @@ def to_array(values: Sequence[float | None]) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
+def zeros_are_holes(values: np.ndarray, step_seconds: float) -> bool:
+    """Whether the series' typical level makes an honest zero window practically impossible."""
+    positive = values[values > 0]
+    if len(positive) == 0:
+        return False
+    return float(np.median(positive)) * step_seconds >= HOLE_MIN_EXPECTED_REQUESTS
+
+
 def mark_holes(values: np.ndarray, step_seconds: float) -> tuple[np.ndarray, int]:
     """Zeros that cannot be real given the series' level become NaN; returns (copy, count)."""
     out = values.copy()
-    positive = out[out > 0]
-    if len(positive) == 0:
-        return out, 0
-    level = float(np.median(positive))
-    if level * step_seconds < HOLE_MIN_EXPECTED_REQUESTS:
+    if not zeros_are_holes(out, step_seconds):
         return out, 0
     zeros = out == 0
     out[zeros] = np.nan

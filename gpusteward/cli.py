@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_policy import policy_app
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 # Not a terminal (a pipe, CI, a log file): wide enough that tables never truncate a column.
 app.add_typer(policy_app, name="policy")
+app.add_typer(forecast_app, name="forecast")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 

@@ -276,6 +276,16 @@ class Daemon:
             verdicts = self.policy.evaluate(proposals, snapshot, inputs)
             if len(verdicts) != len(proposals):
                 raise RuntimeError(f"{len(verdicts)} verdicts for {len(proposals)} proposals")
+            for proposal, verdict in zip(proposals, verdicts, strict=True):
+                for hit in verdict.shadow:
+                    if hit.mode == "warn":  # audit hits are only recorded
+                        log.warning(
+                            "shadow rule fired (not enforced)",
+                            rule=hit.rule,
+                            would=hit.effect,
+                            action=proposal.action.describe(),
+                            reason=hit.reason,
+                        )
             return verdicts
         except Exception as e:  # fail closed
             errors.append(

@@ -102,7 +102,7 @@ def load_policy(text: str, source: str) -> PolicySet:
             except CelError as e:
                 raise InputError(
                     f"{source}:{lines.line(('rules', i, 'expression'))}: rules[{i}].expression "
-                    f"= {rule.expression!r}: {e}. Fix: correct the CEL expression."
+                    f"= {rule.expression!r}: {e}"
                 ) from None
         compiled.append(CompiledRule(rule, CHECKS.get(rule.kind), cel))
     digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:12]

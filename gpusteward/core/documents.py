@@ -103,7 +103,7 @@ def load_document(text: str, source: str, model: type[M]) -> tuple[M, LineMap]:
         errors = e.errors()
         locs = [tuple(err["loc"]) for err in errors]
         problems = [
-            _explain(err, source, lines, model)
+            _explain(err, source, lines, model, data)
             for err in errors
             # a container "too short after validation" only echoes its items' own errors
             if not (err["type"] == "too_short" and _has_deeper(tuple(err["loc"]), locs))
@@ -115,16 +115,16 @@ def _has_deeper(loc: Loc, locs: list[Loc]) -> bool:
     return any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
 
 
-def _explain(err: Any, source: str, lines: LineMap, model: type[BaseModel]) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    loc = tuple(p for p in loc if p not in _UNION_TAGS)
+def _explain(err: Any, source: str, lines: LineMap, model: type[BaseModel], data: object) -> str:
+    raw = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = _without_union_tags(raw, data)
     where = f"{source}:{lines.line(loc)}: {dotted(loc)}"
     msg = err["msg"].removeprefix("Value error, ")
     kind = err["type"]
     if kind == "missing":
         return f"{where}: required field is missing. Fix: add '{loc[-1]}: ...'."
     if kind == "extra_forbidden":
-        allowed = _allowed_fields(model, loc[:-1])
+        allowed = _allowed_fields(model, raw[:-1])
         hint = f" Allowed here: {', '.join(allowed)}." if allowed else ""
         return (
             f"{where} = {_short(err.get('input'))}: unknown field. "
@@ -135,7 +135,22 @@ def _explain(err: Any, source: str, lines: LineMap, model: type[BaseModel]) -> s
     )
 
 
-_UNION_TAGS = {"scale", "prewarm", "move", "consolidate", "retire", "cordon"}
+def _without_union_tags(loc: Loc, data: object) -> Loc:
+    """Drop the discriminator tags pydantic puts in a location ('rules', 1, 'max-step', ...)
+    by walking the document: a step that is not a key there but the item's tag is skipped."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and part in node.values():
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
 
 
 def _short(value: object) -> str:
@@ -155,7 +170,13 @@ def _allowed_fields(model: type[BaseModel], loc: Loc) -> list[str]:
 
 
 def _unwrap(annotation: Any, part: str | int) -> Any:
-    """Follow one path step through a model field or container annotation."""
+    """Follow one path step through a model field, container or tagged union annotation."""
+    members = _union_members(annotation)
+    if members and isinstance(part, str):
+        for member in members:
+            field = member.model_fields.get("kind") or member.model_fields.get("decision")
+            if field is not None and part in typing.get_args(field.annotation):
+                return member
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         if not isinstance(part, str) or part not in annotation.model_fields:
             return None
@@ -167,6 +188,18 @@ def _unwrap(annotation: Any, part: str | int) -> Any:
     if origin is dict and len(args) == 2:
         return _strip_optional(args[1])
     return None
+
+
+def _union_members(annotation: Any) -> list[type[BaseModel]]:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [
+            a
+            for a in typing.get_args(annotation)
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+    return []
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -1,0 +1,321 @@
+"""Scaling: every planner on servegen-14d with a 180 s cold start, against the oracle.
+
+Runs the whole daemon (observe, forecast, plan, guard, act) on the virtual clock once per
+planner (two at a time), and reports per model: GPU-hours, ratio to the oracle's,
+SLO attainment (share of requests that waited less than the queueing-delay SLO), p95
+queueing delay and scaling actions per day; a PNG shows load, forecast band and the
+capacity each planner kept. Targets (issue 3), for the forecast planner on every model:
+attainment >= 99.5 %, GPU-hours <= 1.20 x oracle, and no baseline better on both.
+
+    python benchmarks/scaling.py [--scenario servegen-14d] [--cold-start 180]
+        [--trace FILE --format servegen-total|servegen-client|azure-requests]
+        [--days N] [--png scaling.png] [--json]
+
+`--trace` replaces every model's trace with FILE (scaled to the model's original mean
+rate), so the comparison can be run on traces the planners were not tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from gpusteward.core.tick import TickRecord
+from gpusteward.logs import configure_logging
+from gpusteward.scenario import Scenario, load_scenario
+from gpusteward.settings import load_settings
+from gpusteward.sim.spec import TraceFormat
+from gpusteward.sim.traces import RateTable, load_trace_data
+from gpusteward.testing import InMemoryJournal
+from gpusteward.wiring import build_sim_run
+
+PLANNERS = ("oracle", "forecast", "reactive", "kpa", "dynamo", "static-peak")
+TARGET_ATTAINMENT = 0.995
+TARGET_RATIO = 1.20
+
+
+class _NullJournal(InMemoryJournal):
+    """Keeps nothing: the benchmark measures planners, not the journal."""
+
+    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
+        self._seq = getattr(self, "_seq", 0) + 1
+
+    def next_seq(self) -> int:
+        return getattr(self, "_seq", 0)
+
+
+@dataclass
+class Trace:
+    """Per model, 10-minute means of what the plot needs."""
+
+    load: list[float] = field(default_factory=list)
+    capacity: list[float] = field(default_factory=list)
+    p10: list[float] = field(default_factory=list)
+    p90: list[float] = field(default_factory=list)
+
+
+def _mean_rate(path: Path, fmt: TraceFormat) -> float:
+    data = load_trace_data(path, fmt)
+    if isinstance(data, RateTable):
+        return float(data.rates.mean())
+    return len(data.times) / data.duration_seconds
+
+
+def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
+    base = load_scenario(args.scenario)
+    models = []
+    for m in base.models:
+        update: dict[str, Any] = {"cold_start_seconds": float(args.cold_start)}
+        if args.trace:
+            path = Path(args.trace).resolve()
+            target = _mean_rate(m.trace.file, m.trace.format) * m.trace.scale
+            scale = target / max(_mean_rate(path, args.format), 1e-9)
+            update["trace"] = m.trace.model_copy(
+                update={"file": path, "format": args.format, "scale": scale}
+            )
+        models.append(m.model_copy(update=update))
+    return Scenario.model_validate(
+        {
+            **base.model_dump(),
+            "models": [m.model_dump() for m in models],
+            "duration": f"{args.days}d",
+            "planner": {"kind": planner, **(args.forecast_config if planner == "forecast" else {})},
+        }
+    )
+
+
+def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
+    configure_logging("error", "json")
+    scenario = prepare_scenario(args, planner)
+    traces: dict[str, Trace] = {m.key: Trace() for m in scenario.models}
+    actions: dict[str, int] = {m.key: 0 for m in scenario.models}
+    buffer: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in traces}
+
+    def on_tick(record: TickRecord) -> None:
+        snap = record.snapshot
+        if snap is None:
+            return
+        by_key = {f.key: f for f in record.forecasts}
+        for key, rows in buffer.items():
+            m = snap.metrics.get(key)
+            f = by_key.get(key)
+            point = f.at_or_after(scenario.models[0].cold_start_seconds) if f else None
+            rows.append(
+                (
+                    m.arrival_rate_rps if m else 0.0,
+                    m.capacity_rps if m else 0.0,
+                    point.p10 if point else np.nan,
+                    point.p90 if point else np.nan,
+                )
+            )
+            if len(rows) == 10:
+                a = np.array(rows)
+                t = traces[key]
+                t.load.append(float(a[:, 0].mean()))
+                t.capacity.append(float(a[:, 1].mean()))
+                t.p10.append(float(np.nanmean(a[:, 2])) if np.any(~np.isnan(a[:, 2])) else 0.0)
+                t.p90.append(float(np.nanmean(a[:, 3])) if np.any(~np.isnan(a[:, 3])) else 0.0)
+                rows.clear()
+        for r in record.results:
+            if r.status.value == "applied":
+                for p in record.proposals:
+                    if p.action.id == r.action_id:
+                        actions[p.action.target] = actions.get(p.action.target, 0) + 1
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(journal=Path(tmp) / "scaling.db")
+        sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
+        sim.journal.close()
+        sim.daemon.journal = _NullJournal()
+        started = time.perf_counter()
+        stats = asyncio.run(sim.daemon.run(tick_first=False))
+        wall = time.perf_counter() - started
+    last = stats.last_snapshot
+    assert last is not None and last.accounting is not None
+    models = {}
+    for m in scenario.models:
+        acc = last.accounting[m.key]
+        models[m.key] = {
+            "gpu_hours": acc.gpu_hours,
+            "attainment": acc.slo_attainment,
+            "p95_delay_s": acc.queue_delay_p95_seconds,
+            "actions_per_day": actions.get(m.key, 0) / args.days,
+            "trace": traces[m.key].__dict__,
+        }
+    return {"planner": planner, "wall_s": wall, "models": models}
+
+
+def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+    oracle, ours = results["oracle"]["models"], results["forecast"]["models"]
+    for key, mine in ours.items():
+        ratio = mine["gpu_hours"] / oracle[key]["gpu_hours"]
+        targets.append(
+            {
+                "name": f"{key}: forecast planner SLO attainment",
+                "value": round(mine["attainment"], 5),
+                "target": f">= {TARGET_ATTAINMENT}",
+                "met": mine["attainment"] >= TARGET_ATTAINMENT,
+            }
+        )
+        targets.append(
+            {
+                "name": f"{key}: forecast planner GPU-hours / oracle",
+                "value": round(ratio, 3),
+                "target": f"<= {TARGET_RATIO}",
+                "met": ratio <= TARGET_RATIO,
+            }
+        )
+        dominating = [
+            name
+            for name, r in results.items()
+            if name not in ("forecast", "oracle")
+            and r["models"][key]["gpu_hours"] <= mine["gpu_hours"]
+            and r["models"][key]["attainment"] >= mine["attainment"]
+        ]
+        targets.append(
+            {
+                "name": f"{key}: baselines better on both GPU-hours and attainment",
+                "value": ", ".join(dominating) or "none",
+                "target": "none",
+                "met": not dominating,
+            }
+        )
+    return targets
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(results["oracle"]["models"])
+    fig, axes = plt.subplots(len(keys), 1, figsize=(16, 4.5 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        fc = results["forecast"]["models"][key]["trace"]
+        hours = np.arange(len(fc["load"])) / 6.0
+        ax.fill_between(
+            hours,
+            fc["p10"],
+            fc["p90"],
+            color="tab:blue",
+            alpha=0.2,
+            label="forecast p10-p90 at cold-start lead",
+        )
+        ax.plot(hours, fc["load"], color="black", lw=0.8, label="load (req/s)")
+        for name, r in results.items():
+            ax.plot(hours, r["models"][key]["trace"]["capacity"], lw=0.7, label=f"capacity: {name}")
+        ax.set_title(key)
+        ax.set_xlabel("hours")
+        ax.set_ylabel("req/s")
+        ax.legend(fontsize=7, ncol=4, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--scenario", default="servegen-14d")
+    parser.add_argument("--cold-start", type=float, default=180.0)
+    parser.add_argument("--trace", default=None)
+    parser.add_argument(
+        "--format",
+        default="servegen-total",
+        choices=["servegen-total", "servegen-client", "azure-requests"],
+    )
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--planners", default=",".join(PLANNERS))
+    parser.add_argument("--png", default="benchmarks/scaling.png")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--forecast-config", type=json.loads, default={}, help="JSON fields for the planner"
+    )
+    args = parser.parse_args()
+    names = [p for p in args.planners.split(",") if p]
+    for required in ("oracle", "forecast"):
+        if required not in names:
+            names.insert(0, required)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        runs = list(pool.map(run_one, [args] * len(names), names))
+    results = {r["planner"]: r for r in runs}
+    targets = evaluate(results)
+    if args.png:
+        plot(results, Path(args.png))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    summary = {
+        "benchmark": "scaling",
+        "scenario": args.scenario,
+        "cold_start_s": args.cold_start,
+        "trace": args.trace,
+        "days": args.days,
+        "machine": machine,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "planners": {
+            name: {
+                key: {k: round(v, 5) for k, v in m.items() if k != "trace"}
+                for key, m in r["models"].items()
+            }
+            for name, r in results.items()
+        },
+        "targets": targets,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        console = Console(width=160)
+        oracle = results["oracle"]["models"]
+        for key in oracle:
+            table = Table(
+                title=f"{key}: {args.scenario}, cold start {args.cold_start:.0f} s, "
+                f"{args.days} days ({machine})"
+            )
+            for col in (
+                "planner",
+                "GPU-hours",
+                "x oracle",
+                "SLO attainment",
+                "p95 delay s",
+                "actions / day",
+            ):
+                table.add_column(col, justify="left" if col == "planner" else "right")
+            for name, r in results.items():
+                m = r["models"][key]
+                table.add_row(
+                    name,
+                    f"{m['gpu_hours']:,.0f}",
+                    f"{m['gpu_hours'] / oracle[key]['gpu_hours']:.3f}",
+                    f"{m['attainment']:.4%}",
+                    f"{m['p95_delay_s']:.2f}",
+                    f"{m['actions_per_day']:.0f}",
+                )
+            console.print(table)
+        for t in targets:
+            console.print(
+                f"target {t['name']}: {t['value']} (target {t['target']}) "
+                f"{'MET' if t['met'] else 'NOT MET'}"
+            )
+        if args.png:
+            console.print(f"plot: {args.png}")
+    return 0 if all(t["met"] for t in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

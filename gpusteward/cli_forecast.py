@@ -1,0 +1,121 @@
+"""`gpusteward forecast backtest`: rolling-origin backtest of every forecaster on a trace.
+
+Reads a ServeGen total or per-client rate file, or a request-level CSV (Azure format,
+counted into windows), trains on all but the last `--test` of it, and prints MASE
+(scaled by seasonal naive), sMAPE, pinball loss and 80 % band coverage per forecaster,
+plus the backtest-chosen one; writes a PNG of the chosen forecaster's band vs actual.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forecasting.evaluate import SeriesReport, TestPaths, evaluate_series
+from gpusteward.core.documents import parse_duration
+from gpusteward.core.errors import InputError
+from gpusteward.sim.spec import TraceFormat
+from gpusteward.sim.traces import RateTable, load_trace_data
+
+app = typer.Typer(help="Forecasting tools: backtests.", no_args_is_help=True)
+out = Console(width=160)
+EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # traces carry relative times: a Monday
+
+
+def detect_format(path: Path) -> TraceFormat:
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = f.readline().strip()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e}). Fix: give an existing CSV file.") from None
+    if first.startswith("window_start_s"):
+        return "servegen-total"
+    if first.upper().startswith("TIMESTAMP"):
+        return "azure-requests"
+    return "servegen-client"
+
+
+def load_rates(path: Path, window_seconds: float = 600.0) -> tuple[np.ndarray, float]:
+    """(rate per window, window seconds) from any supported trace file."""
+    data = load_trace_data(path, detect_format(path))
+    if isinstance(data, RateTable):
+        return np.asarray(data.rates, dtype=np.float64), data.window_seconds
+    bins = max(1, int(np.ceil(data.duration_seconds / window_seconds)))
+    counts = np.bincount((data.times // window_seconds).astype(int), minlength=bins)
+    return counts[:bins].astype(np.float64) / window_seconds, window_seconds
+
+
+def report_table(report: SeriesReport, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"):
+        table.add_column(col, justify="left" if col == "forecaster" else "right")
+    for s in (*report.scores, report.chosen):
+        table.add_row(
+            s.method, f"{s.mase:.3f}", f"{s.smape:.3f}", f"{s.pinball:.3f}", f"{s.coverage:.1%}"
+        )
+    return table
+
+
+def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    at = paths.origins + steps - 1
+    fig, ax = plt.subplots(figsize=(14, 4))
+    ax.fill_between(at, paths.p10, paths.p90, alpha=0.3, label="p10-p90")
+    ax.plot(at, paths.point, lw=1, label="forecast")
+    ax.plot(at, y[np.clip(at, 0, len(y) - 1)], lw=1, color="black", label="actual")
+    ax.set_title(title)
+    ax.set_xlabel("window index")
+    ax.set_ylabel("req/s")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+
+
+def _duration(option: str, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise InputError(f"{option} {value!r}: {e}") from None
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")],
+    horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 10m, 1h, 1d.")] = "1h",
+    test: Annotated[str, typer.Option(help="Held-out tail of the trace.")] = "2d",
+    png: Annotated[Path | None, typer.Option(help="Band vs actual plot.")] = Path("backtest.png"),
+    prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
+) -> None:
+    """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
+    y, step = load_rates(data)
+    steps = max(1, round(_duration("--horizon", horizon) / step))
+    held = round(_duration("--test", test) / step)
+    train = len(y) - held
+    if train < 2 or held < steps:
+        raise InputError(
+            f"--data {data}: {len(y)} windows of {step:g} s; a test of {test} and a horizon "
+            f"of {horizon} leave {train} for training. Fix: give a longer trace or a shorter "
+            "--test / --horizon."
+        )
+    try:
+        report, paths = evaluate_series(data.stem, y, EPOCH, step, train, steps, prophet=prophet)
+    except ValueError as e:
+        raise InputError(f"--data {data}: {e}") from None
+    title = f"{data.name}: horizon {horizon} ({steps} x {step:g} s), test {test}"
+    out.print(report_table(report, title))
+    for note in report.notes:
+        out.print(f"note: {note}")
+    if png is not None:
+        plot_band(y, paths, steps, f"{title}: {report.chosen.method}", png)
+        out.print(f"plot: {png}")
