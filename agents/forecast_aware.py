@@ -4,7 +4,7 @@ Per deployment, each tick:
 1. Forecast demand: the highest point forecast until a replica started now would be
    ready (cold start + one tick), times a headroom: the `quantile` of the recent ratios
    of observed load to what was forecast for it at that lead (the forecast's own band
-   until enough have been seen). The quantile follows the SLO: 1 - (1 - attainment) x 5,
+   until enough have been seen). The quantile follows the SLO: 1 - (1 - attainment) x 3,
    clamped to [0.8, 0.99], unless the config names one.
 2. Reactive floor: never fewer replicas than the live load (arrivals + queue drain) needs
    at the learned per-replica capacity, with `floor_headroom`.
@@ -39,12 +39,15 @@ class ForecastPlannerConfig(Frozen):
     quantile: float | None = Field(
         default=None, gt=0.5, lt=1, description="Headroom quantile; default from the SLO."
     )
+    quantile_per_miss: float = Field(
+        default=3.0, gt=0, description="Default quantile = 1 - (1 - attainment) x this."
+    )
     min_error_samples: int = Field(default=60, ge=1, description="Before: the forecast's band.")
     error_window_seconds: float = Field(default=6 * 3600.0, gt=0)
     max_headroom: float = Field(default=2.0, ge=1, description="Cap on the headroom factor.")
     floor_headroom: float = Field(default=0.1, ge=0, description="Over the live load.")
-    hysteresis: float = Field(default=0.1, ge=0, lt=1, description="Share of current replicas.")
-    min_dwell_seconds: float = Field(default=300.0, ge=0)
+    hysteresis: float = Field(default=0.15, ge=0, lt=1, description="Share of current replicas.")
+    min_dwell_seconds: float = Field(default=600.0, ge=0)
     max_step_down: int = Field(default=2, ge=1)
 
 
@@ -115,7 +118,9 @@ class ForecastPlanner:
     def _level(self, d: ModelDeployment) -> float:
         if self.config.quantile is not None:
             return self.config.quantile
-        return min(0.99, max(0.8, 1 - (1 - d.slo.attainment_target) * 5))
+        return min(
+            0.99, max(0.8, 1 - (1 - d.slo.attainment_target) * self.config.quantile_per_miss)
+        )
 
     def _forecast_demand(
         self, mem: _Memory, f: Forecast | None, lead: float, level: float, at: datetime

@@ -73,10 +73,10 @@ from gpusteward.core.cluster import (
 )
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 from gpusteward.core.ports import GuardInputs
-from gpusteward.core.verdicts import Allow, ExecutedAction, Verdict
-from policies.context import BatchState, ClusterFacts, build_context
+from gpusteward.core.verdicts import ExecutedAction, Verdict
+from policies.context import ClusterFacts
 from policies.document import PACKS_DIR
-from policies.engine import PolicySet, RulePolicyEngine, _commit, load_policy
+from policies.engine import PolicySet, RulePolicyEngine, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
@@ -404,22 +404,16 @@ def cel_evaluations(policy: PolicySet, wb: Workbench, proposals: list[Proposal])
 def per_verdict_in_batch(
     engine: RulePolicyEngine, wb: Workbench, proposals: list[Proposal]
 ) -> tuple[list[float], list[float], list[Verdict]]:
-    """Wall and CPU seconds per proposal inside one batch: the loop of
-    `RulePolicyEngine.evaluate` (facts once, then context + rules + commit per proposal),
-    timed per iteration. CPU time (this thread's) leaves out preemption by other processes."""
-    facts = ClusterFacts.from_snapshot(wb.snapshot)
-    known = {node.name for node in wb.snapshot.nodes}
-    batch = BatchState()
+    """Wall and CPU seconds per verdict inside one batch, timed between the verdicts
+    `RulePolicyEngine.iter_verdicts` yields (the first one also pays for the cluster facts).
+    CPU time (this thread's) leaves out preemption by other processes."""
     wall, cpu, verdicts = [], [], []
-    for p in proposals:
-        t0, c0 = time.perf_counter(), time.thread_time()
-        ctx = build_context(p.action, facts, wb.inputs, batch, wb.snapshot.metrics)
-        verdict, _ = engine._judge(p, ctx, known, False)
-        if isinstance(verdict, Allow):
-            _commit(batch, ctx)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    for verdict in engine.iter_verdicts(proposals, wb.snapshot, wb.inputs):
         cpu.append(time.thread_time() - c0)
         wall.append(time.perf_counter() - t0)
         verdicts.append(verdict)
+        t0, c0 = time.perf_counter(), time.thread_time()
     return wall, cpu, verdicts
 
 

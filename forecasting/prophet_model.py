@@ -74,11 +74,13 @@ def fit_profile(
         yearly_seasonality=False,
         uncertainty_samples=0,  # bands come from our own backtest residuals
     )
-    model.fit(train)
     grid = pd.date_range(
         start, periods=len(values) + ahead_steps, freq=pd.Timedelta(seconds=step_seconds)
     )
-    out = model.predict(pd.DataFrame({"ds": grid.tz_localize(None)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Prophet's own pandas deprecation warnings
+        model.fit(train)
+        out = model.predict(pd.DataFrame({"ds": grid.tz_localize(None)}))
     seasonal = out["additive_terms"].to_numpy(dtype=np.float64)
     fitted = out["yhat"].to_numpy(dtype=np.float64)
     return SeasonalProfile(offset=0, seasonal=seasonal, fitted=fitted)

@@ -8,10 +8,12 @@ per proposal (O(1) apart from the target's own replicas), so verdicts stay cheap
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from gpusteward.core.actions import (
@@ -34,6 +36,7 @@ from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.verdicts import ExecutedAction
 from policies.cel import PreparedActivation, prepare
+from policies.recent import RecentIndex
 
 
 class MissingContext(LookupError):
@@ -120,7 +123,9 @@ class BatchState:
     cost_delta: float = 0.0
     namespace_cost_delta: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     touched_gpus: int = 0
-    allowed: list[ExecutedAction] = field(default_factory=list)
+    recent: RecentIndex = field(default_factory=lambda: RecentIndex(()))
+    peaks: dict[tuple[str, float], float] = field(default_factory=dict)
+    deployment_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -212,18 +217,22 @@ class ActionContext:
 
     def max_rate_within(self, seconds: float) -> float:
         series = self.load_series()
+        cached = self.batch.peaks.get((series.key, seconds))
+        if cached is not None:
+            return cached
         points = int(seconds // series.step_seconds) + 1
         observed = [v for v in series.values[-points:] if v is not None]
         if not observed:
             raise MissingContext(f"no observed load for {series.key} in the window")
-        return max(observed)
+        peak = self.batch.peaks[(series.key, seconds)] = max(observed)
+        return peak
 
     # -- recent actions ------------------------------------------------------------------
 
-    def recent_within(self, seconds: float) -> list[ExecutedAction]:
-        since = self.now - timedelta(seconds=seconds)
-        past = [a for a in self.inputs.recent if a.at >= since]
-        return past + self.batch.allowed
+    def recent_within(self, seconds: float, *, same_target: bool = False) -> list[ExecutedAction]:
+        """Executed actions in the last `seconds`, plus those allowed earlier in this batch."""
+        target = self.action.target if same_target else None
+        return self.batch.recent.within(self.now, seconds, target)
 
     def require_deployment(self) -> ModelDeployment:
         if self.deployment is None:
@@ -232,55 +241,48 @@ class ActionContext:
 
     # -- CEL ---------------------------------------------------------------------------
 
-    def activation(self) -> dict[str, Any]:
-        """The context as plain values for CEL (built once per proposal, on demand)."""
+    def activation(self, variables: Collection[str] = ()) -> dict[str, Any]:
+        """The context as plain values for CEL: only `variables` (default: all), built once
+        per proposal and on demand."""
+        wanted = variables or ACTIVATION_VARIABLES
         if self._activation is None:
-            self._activation = _activation(self)
+            self._activation = {}
+        for name in wanted:
+            if name not in self._activation:
+                self._activation[name] = _SECTIONS[name](self)
         return self._activation
 
-    def prepared(self) -> PreparedActivation:
+    def prepared(self, variables: Collection[str] = ()) -> PreparedActivation:
         """The activation converted for the CEL runtime once, shared by every CEL rule."""
         if self._prepared is None:
-            self._prepared = prepare(self.activation())
+            self._prepared = prepare(self.activation(variables))
         return self._prepared
 
 
-ACTIVATION_VARIABLES = (
-    "action",
-    "deployment",
-    "projected",
-    "blast",
-    "load",
-    "forecast",
-    "recent",
-    "now",
-)
+def _action_values(ctx: ActionContext) -> dict[str, Any]:
+    action = ctx.action
+    out: dict[str, Any] = {"kind": action.kind, "target": action.target, "id": action.id}
+    for name in type(action).model_fields:
+        if name in ("kind", "id", "issued_at"):
+            continue
+        value = getattr(action, name)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
 
 
-def _activation(ctx: ActionContext) -> dict[str, Any]:
+def _deployment_values(ctx: ActionContext) -> dict[str, Any] | None:
     d = ctx.deployment
-    metrics = ctx.metrics.get(d.key) if d is not None else None
-    forecast: dict[str, Any] = {}
-    if d is not None and d.key in ctx.inputs.forecasts:
-        try:
-            forecast = {"p50": ctx.forecast_at_lead("p50"), "p90": ctx.forecast_at_lead("p90")}
-        except MissingContext:
-            forecast = {}
-    local = ctx.now
-    return {
-        "action": {
-            "kind": ctx.action.kind,
-            "target": ctx.action.target,
-            "id": ctx.action.id,
-            **{
-                k: v
-                for k, v in ctx.action.model_dump(mode="json").items()
-                if k not in ("kind", "id", "issued_at")
-            },
-        },
-        "deployment": None
-        if d is None
-        else {
+    if d is None:
+        return None
+    cached = ctx.batch.deployment_values.get(d.key)
+    if cached is None:
+        cached = ctx.batch.deployment_values[d.key] = {
             "name": d.name,
             "namespace": d.namespace,
             "model": d.model,
@@ -294,37 +296,81 @@ def _activation(ctx: ActionContext) -> dict[str, Any]:
             "cold_start_seconds": d.cold_start_seconds,
             "slo_queue_delay_seconds": d.slo.queue_delay_seconds,
             "pools": [p.value for p in ctx.facts.deployment_pools.get(d.key, ())],
-        },
-        "projected": {
-            "replicas_before": ctx.replicas_before,
-            "replicas_after": ctx.replicas_after,
-            "delta_replicas": ctx.replicas_after - ctx.replicas_before,
-            "gpus_delta": ctx.gpus_delta,
-            "gpus_after": ctx.gpus_after,
-            "cluster_gpus": ctx.facts.cluster_gpus,
-            "cost_per_hour_after": round(ctx.cost_after, 4),
-        },
-        "blast": {
-            "gpus": ctx.touched_gpus,
-            "replicas": ctx.touched_replicas,
-            "pool_share": ctx.pool_share,
-            "tenants": list(ctx.tenants),
-        },
-        "load": {}
-        if metrics is None
-        else {
-            "arrival_rps": metrics.arrival_rate_rps,
-            "queue_depth": metrics.queue_depth,
-            "gpu_utilization": metrics.gpu_utilization,
-        },
-        "forecast": forecast,
-        "recent": {
-            "actions_on_target_1h": sum(
-                1 for a in ctx.recent_within(3600) if a.action.target == ctx.action.target
-            )
-        },
-        "now": {"hour": local.hour, "weekday": local.isoweekday(), "iso": local.isoformat()},
+        }
+    return cached
+
+
+def _projected_values(ctx: ActionContext) -> dict[str, Any]:
+    return {
+        "replicas_before": ctx.replicas_before,
+        "replicas_after": ctx.replicas_after,
+        "delta_replicas": ctx.replicas_after - ctx.replicas_before,
+        "gpus_delta": ctx.gpus_delta,
+        "gpus_after": ctx.gpus_after,
+        "cluster_gpus": ctx.facts.cluster_gpus,
+        "cost_per_hour_after": round(ctx.cost_after, 4),
     }
+
+
+def _blast_values(ctx: ActionContext) -> dict[str, Any]:
+    return {
+        "gpus": ctx.touched_gpus,
+        "replicas": ctx.touched_replicas,
+        "pool_share": ctx.pool_share,
+        "tenants": list(ctx.tenants),
+    }
+
+
+def _load_values(ctx: ActionContext) -> dict[str, Any]:
+    d = ctx.deployment
+    metrics = ctx.metrics.get(d.key) if d is not None else None
+    if metrics is None:
+        return {}
+    return {
+        "arrival_rps": metrics.arrival_rate_rps,
+        "queue_depth": metrics.queue_depth,
+        "gpu_utilization": metrics.gpu_utilization,
+    }
+
+
+def _forecast_values(ctx: ActionContext) -> dict[str, Any]:
+    d = ctx.deployment
+    if d is None or d.key not in ctx.inputs.forecasts:
+        return {}
+    try:
+        return {"p50": ctx.forecast_at_lead("p50"), "p90": ctx.forecast_at_lead("p90")}
+    except MissingContext:
+        return {}
+
+
+def _recent_values(ctx: ActionContext) -> dict[str, Any]:
+    return {"actions_on_target_1h": len(ctx.recent_within(3600, same_target=True))}
+
+
+def _now_values(ctx: ActionContext) -> dict[str, Any]:
+    now = ctx.now
+    return {"hour": now.hour, "weekday": now.isoweekday(), "iso": now.isoformat()}
+
+
+_SECTIONS: dict[str, Callable[[ActionContext], Any]] = {
+    "action": _action_values,
+    "deployment": _deployment_values,
+    "projected": _projected_values,
+    "blast": _blast_values,
+    "load": _load_values,
+    "forecast": _forecast_values,
+    "recent": _recent_values,
+    "now": _now_values,
+}
+ACTIVATION_VARIABLES: tuple[str, ...] = tuple(_SECTIONS)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def referenced_variables(expressions: Iterable[str]) -> tuple[str, ...]:
+    """The activation variables some expression names (string literals may over-count,
+    which only costs time)."""
+    used = {m.group(0) for e in expressions for m in _IDENTIFIER.finditer(e)}
+    return tuple(v for v in ACTIVATION_VARIABLES if v in used)
 
 
 def build_context(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -62,7 +63,7 @@ class _RuleBase(Frozen):
             _duration(value)
         return value
 
-    @property
+    @cached_property
     def expires_seconds(self) -> float | None:
         return _duration(self.expires) if self.expires is not None else None
 
@@ -147,7 +148,7 @@ class CooldownRule(_RuleBase):
         _duration(value)
         return value
 
-    @property
+    @cached_property
     def window_seconds(self) -> float:
         return _duration(self.seconds)
 
@@ -167,7 +168,7 @@ class RateLimitRule(_RuleBase):
         _duration(value)
         return value
 
-    @property
+    @cached_property
     def window_seconds(self) -> float:
         return _duration(self.window)
 
@@ -291,6 +292,10 @@ class Defaults(Frozen):
     unmatched: Effect = Field(
         default="needs_approval", description="Verdict for an action no enforced rule allows"
     )
+
+    @cached_property
+    def expires_seconds(self) -> float:
+        return _duration(self.expires)
 
     @field_validator("expires")
     @classmethod

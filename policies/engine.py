@@ -11,8 +11,8 @@ verdict's `shadow` and never change it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 
 from gpusteward.core.actions import ACTION_KINDS, ConsolidateModels, CordonNode, Proposal
 from gpusteward.core.cluster import ClusterSnapshot
@@ -35,8 +35,10 @@ from policies.context import (
     BatchState,
     ClusterFacts,
     build_context,
+    referenced_variables,
 )
 from policies.document import CelRule, Match, PolicyDocument, RuleSpec
+from policies.recent import RecentIndex
 from policies.rules import CHECKS, COMMON_VALUES, VALUES, Check, Fired
 
 _SEVERITY_ORDER = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2}
@@ -47,11 +49,12 @@ class CompiledRule:
     spec: RuleSpec
     check: Check | None
     cel: CelExpression | None
+    variables: tuple[str, ...] = ()  # what the policy's CEL rules read, built once per proposal
 
     def run(self, ctx: ActionContext) -> Fired | None:
         if self.cel is not None:
             assert isinstance(self.spec, CelRule)
-            if not self.cel.evaluate_bool(ctx.prepared()):
+            if not self.cel.evaluate_bool(ctx.prepared(self.variables)):
                 return None
             return Fired(
                 {"expression": self.spec.expression}, f"condition holds: {self.spec.expression}"
@@ -105,6 +108,8 @@ def load_policy(text: str, source: str) -> PolicySet:
                     f"= {rule.expression!r}: {e}"
                 ) from None
         compiled.append(CompiledRule(rule, CHECKS.get(rule.kind), cel))
+    used = referenced_variables(r.expression for r in document.rules if isinstance(r, CelRule))
+    compiled = [replace(c, variables=used) if c.cel is not None else c for c in compiled]
     digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:12]
     return PolicySet(document, f"{document.name}@{digest}", tuple(compiled), source)
 
@@ -122,12 +127,22 @@ class RulePolicyEngine:
         snapshot: ClusterSnapshot,
         inputs: GuardInputs | None = None,
     ) -> list[Verdict]:
-        return [v for v, _ in self._judge_all(proposals, snapshot, inputs, explain=False)]
+        return list(self.iter_verdicts(proposals, snapshot, inputs))
+
+    def iter_verdicts(
+        self,
+        proposals: Sequence[Proposal],
+        snapshot: ClusterSnapshot,
+        inputs: GuardInputs | None = None,
+    ) -> Iterator[Verdict]:
+        """`evaluate`, one verdict at a time (lets a benchmark time each verdict)."""
+        for verdict, _ in self._judge_all(proposals, snapshot, inputs, explain=False):
+            yield verdict
 
     def explain(
         self, proposal: Proposal, snapshot: ClusterSnapshot, inputs: GuardInputs | None = None
     ) -> tuple[Verdict, list[RuleResult]]:
-        ((verdict, results),) = self._judge_all([proposal], snapshot, inputs, explain=True)
+        ((verdict, results),) = list(self._judge_all([proposal], snapshot, inputs, explain=True))
         return verdict, results
 
     def _judge_all(
@@ -137,12 +152,11 @@ class RulePolicyEngine:
         inputs: GuardInputs | None,
         *,
         explain: bool,
-    ) -> list[tuple[Verdict, list[RuleResult]]]:
+    ) -> Iterator[tuple[Verdict, list[RuleResult]]]:
         facts = ClusterFacts.from_snapshot(snapshot)
         known_nodes = {n.name for n in snapshot.nodes}
-        batch = BatchState()
         given = inputs or GuardInputs()
-        out = []
+        batch = BatchState(recent=RecentIndex(given.recent))
         for proposal in proposals:
             verdict: Verdict
             try:
@@ -158,8 +172,7 @@ class RulePolicyEngine:
                     action_id=proposal.action.id, policy_version=self.version, rules=(hit,)
                 )
                 results = []
-            out.append((verdict, results))
-        return out
+            yield verdict, results
 
     def _judge(
         self, proposal: Proposal, ctx: ActionContext, nodes: set[str], explain: bool
@@ -242,7 +255,7 @@ class RulePolicyEngine:
             return NeedsApproval(
                 rules=tuple(h for _, h in pairs),
                 approver_group=strictest.approver_group or defaults.approver_group,
-                expires_in_seconds=min(expiries) if expiries else _seconds(defaults.expires),
+                expires_in_seconds=min(expiries) if expiries else defaults.expires_seconds,
                 severity=strictest.severity,
                 **common,
             )
@@ -260,16 +273,10 @@ class RulePolicyEngine:
         return NeedsApproval(
             rules=(hit,),
             approver_group=defaults.approver_group,
-            expires_in_seconds=_seconds(defaults.expires),
+            expires_in_seconds=defaults.expires_seconds,
             severity=defaults.severity,
             **common,
         )
-
-
-def _seconds(value: str | int) -> float:
-    from gpusteward.core.documents import parse_duration
-
-    return parse_duration(value)
 
 
 def _unknown(ctx: ActionContext, nodes: set[str]) -> tuple[str, str] | None:
@@ -333,4 +340,4 @@ def _commit(batch: BatchState, ctx: ActionContext) -> None:
         batch.namespace_gpus_delta[ctx.namespace] += ctx.gpus_delta
         batch.namespace_cost_delta[ctx.namespace] += ctx.cost_delta
     batch.touched_gpus += ctx.touched_gpus
-    batch.allowed.append(ExecutedAction(action=action, at=ctx.now))
+    batch.recent.add(ExecutedAction(action=action, at=ctx.now))

@@ -82,9 +82,7 @@ def check_max_step(spec: MaxStepRule, ctx: ActionContext) -> Fired | None:
         )
     if spec.per_hour is not None:
         moved = abs(delta) + sum(
-            abs(_replica_delta(a.action))
-            for a in ctx.recent_within(3600)
-            if a.action.target == ctx.action.target
+            abs(_replica_delta(a.action)) for a in ctx.recent_within(3600, same_target=True)
         )
         if moved > spec.per_hour:
             return Fired(
@@ -158,7 +156,7 @@ def check_cost_budget(spec: CostBudgetRule, ctx: ActionContext) -> Fired | None:
 
 def check_cooldown(spec: CooldownRule, ctx: ActionContext) -> Fired | None:
     window = spec.window_seconds
-    mine = [a for a in ctx.recent_within(window) if a.action.target == ctx.action.target]
+    mine = ctx.recent_within(window, same_target=True)
     if spec.opposite_direction_only:
         delta = ctx.replicas_after - ctx.replicas_before
         mine = [a for a in mine if _replica_delta(a.action) * delta < 0]
@@ -173,10 +171,8 @@ def check_cooldown(spec: CooldownRule, ctx: ActionContext) -> Fired | None:
 
 
 def check_rate_limit(spec: RateLimitRule, ctx: ActionContext) -> Fired | None:
-    past = ctx.recent_within(spec.window_seconds)
-    if spec.scope == "target":
-        past = [a for a in past if a.action.target == ctx.action.target]
-    elif spec.scope == "namespace":
+    past = ctx.recent_within(spec.window_seconds, same_target=spec.scope == "target")
+    if spec.scope == "namespace":
         past = [a for a in past if a.action.target.split("/")[0] == (ctx.namespace or "")]
     kinds = spec.match.actions
     count = sum(1 for a in past if not kinds or a.action.kind in kinds)

@@ -1,0 +1,252 @@
+"""Forecasting: every forecaster on the ServeGen totals and their largest clients.
+
+Train on days 1-12, test on days 13-14 (rolling origin, every 10-minute window), at
+horizons 10 min, 1 h and 1 day: MASE (scaled by seasonal naive), 80 % band coverage,
+fit + predict seconds per series. Targets (issue 3):
+- per series and horizon, the backtest-chosen forecaster is no worse than the best
+  baseline on the test days;
+- on at least one total, the chosen forecaster is >= 10 % better than last value at 1 h;
+- at 1 day, a Prophet-based forecaster beats last value and seasonal naive (day and
+  week) on at least one total, and its 80 % band covers 75-88 % of the test points;
+- fit + predict of 100 series of 14 days at 10 minutes takes <= 60 s (2 processes).
+
+    python benchmarks/forecast.py [--data FILE ...] [--clients 20] [--json]
+
+`--data` replaces the ServeGen series with any trace files (ServeGen total / client
+rates, or Azure request CSVs counted into 10-minute windows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from forecasting.evaluate import SeriesReport, evaluate_series
+from gpusteward.cli_forecast import load_rates
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servegen"
+HORIZONS = {"10m": 600.0, "1h": 3600.0, "1d": 86_400.0}
+START = datetime(2026, 1, 5, tzinfo=UTC)
+DAY = 86_400.0
+
+
+def largest_clients(model: str, n: int) -> list[Path]:
+    files = sorted((DATA / model).glob("chunk-*-trace.csv"))
+    means = [(float(load_rates(f)[0].mean()), f) for f in files]
+    return [f for _, f in sorted(means, key=lambda t: -t[0])[:n]]
+
+
+def series_list(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    if args.data:
+        return [(Path(p).stem, Path(p)) for p in args.data]
+    out = []
+    for model in ("m-large", "m-mid"):
+        out.append((f"{model} total", DATA / f"servegen_{model}_total_rate_10min.csv"))
+    for model in ("m-large", "m-mid"):
+        out += [(f"{model} {f.stem}", f) for f in largest_clients(model, args.clients)]
+    return out
+
+
+def run_series(name: str, path: Path, test_days: float) -> list[SeriesReport]:
+    y, step = load_rates(path)
+    train = len(y) - round(test_days * DAY / step)
+    reports = []
+    for seconds in HORIZONS.values():
+        steps = max(1, round(seconds / step))
+        report, _ = evaluate_series(name, y, START, step, train, steps)
+        reports.append(report)
+    return reports
+
+
+def fit_predict_one(path: Path) -> float:
+    """Fit Prophet on one whole series and forecast the next day: seconds taken."""
+    from forecasting.methods import AnchoredSeasonal
+    from forecasting.prophet_model import fit_profile
+
+    y, step = load_rates(path)
+    started = time.perf_counter()
+    profile = fit_profile(y, START, step, round(DAY / step))
+    AnchoredSeasonal(profile, 1).paths(y, np.array([len(y)]), round(DAY / step))
+    return time.perf_counter() - started
+
+
+def timing(workers: int) -> tuple[float, int]:
+    files = [DATA / f"servegen_{m}_total_rate_10min.csv" for m in ("m-large", "m-mid")]
+    files += largest_clients("m-large", 49) + largest_clients("m-mid", 49)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(fit_predict_one, files))
+    return time.perf_counter() - started, len(files)
+
+
+def targets_for(reports: dict[str, list[SeriesReport]], timing_s: float, n: int) -> list[Any]:
+    flat = [r for rs in reports.values() for r in rs]
+    worse = [
+        f"{r.key} @{r.steps}" for r in flat if r.chosen.mase > r.best_baseline().mase * (1 + 1e-9)
+    ]
+    totals = [k for k in reports if k.endswith("total")]
+    gains, day_rows = [], []
+    for key in totals:
+        by_h = dict(zip(HORIZONS, reports[key], strict=True))
+        hour = by_h["1h"]
+        gains.append(1 - hour.chosen.mase / hour.by_name("last-value").mase)
+        day = by_h["1d"]
+        best_p = min((day.by_name(x) for x in day.prophet_based), key=lambda s: s.mase)
+        strongest = min(
+            day.by_name(n).mase for n in ("last-value", "seasonal-naive-day", "seasonal-naive-week")
+        )
+        day_rows.append((key, best_p, strongest))
+    best_gain = max(gains) if gains else float("nan")
+    wins = [(k, p, s) for k, p, s in day_rows if p.mase < s]
+    covered = [(k, p) for k, p, _ in wins if 0.75 <= p.coverage <= 0.88]
+    return [
+        {
+            "name": "series x horizons where the chosen forecaster is worse than the best baseline",
+            "value": f"{len(worse)} of {len(flat)}"
+            + (f": {', '.join(worse[:6])}" if worse else ""),
+            "target": "0",
+            "met": not worse,
+        },
+        {
+            "name": "best 1 h gain of the chosen forecaster over last value on a total",
+            "value": round(best_gain, 4),
+            "target": ">= 0.10",
+            "met": best_gain >= 0.10,
+        },
+        {
+            "name": "totals where a Prophet-based forecaster beats last value and seasonal "
+            "naive (day, week) at 1 d",
+            "value": ", ".join(f"{k} ({p.method} {p.mase:.3f} vs {s:.3f})" for k, p, s in day_rows),
+            "target": ">= 1 total",
+            "met": bool(wins),
+        },
+        {
+            "name": "80 % band coverage of that forecaster at 1 d",
+            "value": ", ".join(f"{k}: {p.coverage:.3f}" for k, p, _ in wins) or "no winner",
+            "target": "0.75 - 0.88",
+            "met": bool(covered),
+        },
+        {
+            "name": f"fit + predict seconds for {n} series (14 d at 10 min, 2 processes)",
+            "value": round(timing_s, 2),
+            "target": "<= 60",
+            "met": timing_s <= 60.0,
+        },
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data", nargs="*", default=None)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--test-days", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    series = series_list(args)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        done = pool.map(run_series, *zip(*series, strict=True), [args.test_days] * len(series))
+        reports = dict(zip((name for name, _ in series), done, strict=True))
+    timing_s, n = timing(args.workers) if not args.data else (float("nan"), 0)
+    targets = targets_for(reports, timing_s, n)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    rows = summarise(reports)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "forecast",
+                    "machine": machine,
+                    "wall_s": round(time.perf_counter() - started, 1),
+                    "summary": rows,
+                    "targets": targets,
+                }
+            )
+        )
+    else:
+        print_tables(rows, machine)
+        console = Console(width=160)
+        for t in targets:
+            console.print(
+                f"target {t['name']}: {t['value']} (target {t['target']}) "
+                f"{'MET' if t['met'] else 'NOT MET'}",
+                highlight=False,
+            )
+    return 0 if all(t["met"] for t in targets) else 1
+
+
+def summarise(reports: dict[str, list[SeriesReport]]) -> list[dict[str, Any]]:
+    """Per series group (each total; the clients pooled) x horizon x forecaster."""
+    groups: dict[str, list[str]] = {}
+    for key in reports:
+        group = key if key.endswith("total") else key.split()[0] + " clients (median)"
+        groups.setdefault(group, []).append(key)
+    rows = []
+    for group, keys in groups.items():
+        for h, horizon in enumerate(HORIZONS):
+            names = [s.method for s in reports[keys[0]][h].scores] + ["chosen"]
+            for name in names:
+                picks = [
+                    r[h].chosen if name == "chosen" else r[h].by_name(name)
+                    for r in (reports[k] for k in keys)
+                ]
+                rows.append(
+                    {
+                        "series": group,
+                        "horizon": horizon,
+                        "forecaster": name,
+                        "chosen": [p.method for p in picks] if name == "chosen" else None,
+                        "mase": round(float(np.median([p.mase for p in picks])), 3),
+                        "coverage": round(float(np.median([p.coverage for p in picks])), 3),
+                        "fit_predict_s": round(
+                            float(np.median([reports[k][h].fit_seconds for k in keys]))
+                            + float(np.median([reports[k][h].predict_seconds for k in keys])),
+                            3,
+                        ),
+                    }
+                )
+    return rows
+
+
+def print_tables(rows: list[dict[str, Any]], machine: str) -> None:
+    console = Console(width=160)
+    for group in dict.fromkeys(r["series"] for r in rows):
+        table = Table(title=f"{group}: train days 1-12, test days 13-14 ({machine})")
+        table.add_column("forecaster")
+        for horizon in HORIZONS:
+            table.add_column(f"MASE {horizon}", justify="right")
+            table.add_column(f"cov {horizon}", justify="right")
+        mine = [r for r in rows if r["series"] == group]
+        names = list(dict.fromkeys(r["forecaster"] for r in mine if r["horizon"] == "10m"))
+        per_h = {h: [r for r in mine if r["horizon"] == h] for h in HORIZONS}
+        for i, name in enumerate(names):
+            cells = []
+            for h in HORIZONS:
+                r = per_h[h][i]
+                cells += [f"{r['mase']:.3f}", f"{r['coverage']:.1%}"]
+            table.add_row("chosen by backtest" if name == "chosen" else name, *cells)
+        fit = [r["fit_predict_s"] for r in mine]
+        console.print(table)
+        if not group.endswith("(median)"):
+            picks = {
+                r["horizon"]: r["chosen"][0].removeprefix("chosen: ") for r in mine if r["chosen"]
+            }
+            console.print("chosen: " + ", ".join(f"{h}: {m}" for h, m in picks.items()))
+        console.print(f"fit + predict per series and horizon: median {np.median(fit):.2f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""`gpusteward forecast backtest` prints every forecaster's scores and writes the plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gpusteward.cli import app
+from gpusteward.cli_forecast import backtest
+from gpusteward.core.errors import InputError
+
+TRACE = Path(__file__).resolve().parents[2] / "gpusteward/scenarios/traces"
+M_LARGE = TRACE / "servegen_m-large_total_rate_10min.csv"
+
+
+def test_backtest_prints_scores_per_forecaster_and_writes_a_png(tmp_path: Path) -> None:
+    png = tmp_path / "band.png"
+    result = CliRunner().invoke(
+        app,
+        [
+            "forecast",
+            "backtest",
+            "--data",
+            str(M_LARGE),
+            "--horizon",
+            "1h",
+            "--no-prophet",
+            "--png",
+            str(png),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("last-value", "seasonal-naive-day", "exp-smoother-30m", "chosen:"):
+        assert name in result.output
+    assert png.stat().st_size > 10_000
+
+
+def test_a_horizon_longer_than_the_test_period_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--horizon"):
+        backtest(data=M_LARGE, horizon="3d", test="1d", png=None, prophet=False)
