@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench clean prometheus chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,10 +22,34 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+unit: $(STAMP) chromium
 	$(BIN)/pytest
 
 test: lint unit  ## quality gates, then the whole test suite
+
+# Debian's prometheus + promtool, for the Prometheus integration tests (skipped without
+# them). Idempotent: a no-op when both are on PATH. Needs root (CI) or sudo.
+prometheus:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+	  echo "prometheus: $$(prometheus --version 2>&1 | head -n1)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null && \
+	  prometheus --version 2>&1 | head -n1; \
+	fi
+
+# Debian's chromium, for the web chat's browser test (Playwright drives it; Playwright's
+# own browser download does not work here). Idempotent: a no-op when it is on PATH.
+chromium:
+	@if command -v chromium >/dev/null; then \
+	  echo "chromium: $$(chromium --version 2>/dev/null | head -n1)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null && \
+	  chromium --version 2>/dev/null | head -n1; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sim_speed.py

@@ -15,6 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gpusteward.cli_agent import eval_cmd, why
+from gpusteward.cli_approvals import approvals_command
+from gpusteward.cli_cluster import node_agent, run_kubernetes
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_policy import policy_app
 from gpusteward.core.cluster import ClusterSnapshot
@@ -25,7 +28,7 @@ from gpusteward.logs import configure_logging
 from gpusteward.report import actions_line, deployments_table, summary_table, tick_line
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import load_settings
-from gpusteward.wiring import build_sim_run
+from gpusteward.wiring import build_sim_run, run_service
 
 app = typer.Typer(
     help="gpusteward: keeps GPU inference clusters ahead of their load.",
@@ -36,6 +39,10 @@ app = typer.Typer(
 # Not a terminal (a pipe, CI, a log file): wide enough that tables never truncate a column.
 app.add_typer(policy_app, name="policy")
 app.add_typer(forecast_app, name="forecast")
+app.command("why")(why)
+app.command("eval")(eval_cmd)
+app.command("approvals")(approvals_command)
+app.command("node-agent")(node_agent)
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
@@ -80,6 +87,8 @@ def run(
     )
     configure_logging(settings.log_level, settings.log_format)
     loaded = load_scenario(settings.scenario)
+    if settings.backend == "kubernetes":  # planner, forecaster, policy from the scenario
+        return run_kubernetes(loaded, settings, once=once, ticks=ticks)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -119,7 +128,7 @@ def run(
                 )
             progress.update(task, total=1 if once else sim.total_ticks, completed=done)
             with progress:
-                asyncio.run(sim.daemon.run(once=once, tick_first=once))
+                asyncio.run(run_service(sim, settings, once=once, tick_first=once))
         stats = sim.daemon.stats
         last = stats.last_snapshot or _last_snapshot(sim.journal)
         title = f"{loaded.name}: {loaded.description}" if loaded.description else loaded.name

@@ -12,17 +12,19 @@ import asyncio
 import contextlib
 import pickle
 import signal
+import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
 from gpusteward.core.actions import Proposal
-from gpusteward.core.approvals import ApprovalRequest
+from gpusteward.core.approvals import ApprovalRequest, stale_reason
 from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.llm import RecordsLlmTrace
 from gpusteward.core.load import Forecast, LoadHistory, LoadSeries
 from gpusteward.core.ports import (
     ApprovalGate,
@@ -30,6 +32,7 @@ from gpusteward.core.ports import (
     ClusterSource,
     Executor,
     Forecaster,
+    GuardAwarePlanner,
     GuardInputs,
     Journal,
     Planner,
@@ -61,6 +64,20 @@ class DaemonConfig:
     max_ticks: int | None = None
     offload_blocking_calls: bool = True  # real backends block; the simulator does not
     recent_actions_seconds: float = 86_400.0  # how far back the guard sees executed actions
+
+
+class Leadership(Protocol):
+    """Whether this daemon may act now (a leader lease it renews); cheap and local."""
+
+    def is_leader(self) -> bool: ...
+
+
+class DaemonMetrics(Protocol):
+    """Where the daemon reports its own metrics (the `/metrics` exposition)."""
+
+    def stage_seconds(self, stage: str, seconds: float) -> None: ...
+
+    def tick(self, record: TickRecord, *, leader: bool) -> None: ...
 
 
 @dataclass
@@ -104,6 +121,8 @@ class Daemon:
         history: LoadHistory | None = None,
         recent: Sequence[ExecutedAction] = (),
         on_tick: Callable[[TickRecord], None] | None = None,
+        leadership: Leadership | None = None,
+        metrics: DaemonMetrics | None = None,
     ) -> None:
         self.source, self.executor, self.forecaster = source, executor, forecaster
         self.planner, self.policy, self.approvals = planner, policy, approvals
@@ -112,8 +131,10 @@ class Daemon:
         self.history = history or LoadHistory(config.interval_seconds, config.history_points)
         self.recent: deque[ExecutedAction] = deque(recent)
         self._on_tick = on_tick
+        self.leadership, self.metrics = leadership, metrics
         self._executed = journal.executed_action_ids()
         self._stop = asyncio.Event()
+        self.paused = False  # set from the chat: observe, plan, guard and ask, but never act
         self.stats = RunStats()
 
     # -- the loop ---------------------------------------------------------------
@@ -126,6 +147,13 @@ class Daemon:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume acting. Observing, planning, judging and asking go on; approved
+        actions wait for the resume (they are re-validated then, as always)."""
+        if paused != self.paused:
+            log.warning("acting paused" if paused else "acting resumed")
+        self.paused = paused
 
     async def run(self, *, once: bool = False, tick_first: bool = True) -> RunStats:
         """Tick until stopped, `end` is reached, or `max_ticks` ticks have run."""
@@ -189,19 +217,30 @@ class Daemon:
         verdicts: list[Verdict] = []
         requests: list[ApprovalRequest] = []
         results: list[ActionResult] = []
-        if snapshot is not None:
+        if snapshot is not None and not self.leads():
+            at = snapshot.at  # standby: keep the load history warm for a takeover; no acting
+            self._observe_load(snapshot)
+            log.info("standby: another daemon holds the leader lease")
+        elif snapshot is not None:
             at = snapshot.at
             series = self._observe_load(snapshot)
-            forecasts = self._forecast(series, errors)
+            with self._timed(Stage.FORECAST):
+                forecasts = self._forecast(series, errors)
             by_key = {f.key: f for f in forecasts}
-            planned = await self._stage(Stage.PLAN, errors, self.planner.plan, snapshot, by_key)
-            proposals = planned or []
             self._prune_recent(at)
             inputs = GuardInputs(forecasts=by_key, load=series, recent=tuple(self.recent))
-            verdicts = self._guard(proposals, snapshot, inputs, errors)
+            planned = await self._stage(Stage.PLAN, errors, self._plan, snapshot, inputs)
+            proposals = planned or []
+            with self._timed(Stage.GUARD):
+                verdicts = self._guard(proposals, snapshot, inputs, errors)
             requests = self._submit_approvals(proposals, verdicts, at, errors)
             to_run = [p for p, v in zip(proposals, verdicts, strict=True) if isinstance(v, Allow)]
-            to_run += self._approved_and_still_valid(snapshot, inputs, at, errors, results)
+            if self.paused:
+                if to_run:
+                    log.warning("paused: allowed actions not run", count=len(to_run))
+                to_run = []
+            else:
+                to_run += self._approved_and_still_valid(snapshot, inputs, at, errors, results)
             for proposal in to_run:
                 results.append(await self._act(proposal, errors))
         record = TickRecord(
@@ -216,12 +255,39 @@ class Daemon:
             results=tuple(results),
             errors=tuple(errors),
             dry_run=self.config.dry_run,
+            llm=self.planner.take_llm_trace()
+            if isinstance(self.planner, RecordsLlmTrace)
+            else None,
         )
         self.journal.append(record, self._checkpoint(seq, at))
         self._account(record)
         return record
 
+    def _plan(self, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
+        if isinstance(self.planner, GuardAwarePlanner):
+            return self.planner.plan_with_inputs(snapshot, inputs)
+        return self.planner.plan(snapshot, inputs.forecasts)
+
+    def leads(self) -> bool:
+        """True without a leader election (one daemon), else whether we hold the lease."""
+        return self.leadership is None or self.leadership.is_leader()
+
+    @contextlib.contextmanager
+    def _timed(self, stage: Stage) -> Iterator[None]:
+        started = time.perf_counter()  # real time: stage latency, even on a virtual clock
+        try:
+            yield
+        finally:
+            if self.metrics is not None:
+                self.metrics.stage_seconds(stage.value, time.perf_counter() - started)
+
     async def _stage(
+        self, stage: Stage, errors: list[StageError], fn: Callable[..., T], *args: Any
+    ) -> T | None:
+        with self._timed(stage):
+            return await self._stage_untimed(stage, errors, fn, *args)
+
+    async def _stage_untimed(
         self, stage: Stage, errors: list[StageError], fn: Callable[..., T], *args: Any
     ) -> T | None:
         try:
@@ -331,6 +397,17 @@ class Daemon:
             return []
         runnable = []
         for request in approved:
+            stale = stale_reason(request, snapshot, self.policy.version)
+            if stale is not None:
+                results.append(
+                    ActionResult(
+                        action_id=request.proposal.action.id,
+                        status=ResultStatus.SUPERSEDED,
+                        message=f"approved, but the world changed: {stale}",
+                        at=at,
+                    )
+                )
+                continue
             verdict = self._guard([request.proposal], snapshot, inputs, errors)[0]
             if isinstance(verdict, Deny):
                 results.append(
@@ -347,6 +424,13 @@ class Daemon:
 
     async def _act(self, proposal: Proposal, errors: list[StageError]) -> ActionResult:
         action = proposal.action
+        if not self.leads():  # the lease was lost during this tick: stop acting now
+            return ActionResult(
+                action_id=action.id,
+                status=ResultStatus.SUPERSEDED,
+                message="not run: this daemon no longer holds the leader lease",
+                at=self.clock.now(),
+            )
         if action.id in self._executed:
             return ActionResult(
                 action_id=action.id,
@@ -391,6 +475,8 @@ class Daemon:
         s.stage_errors.update(e.stage.value for e in record.errors)
         if record.snapshot is not None:
             s.last_snapshot = record.snapshot
+        if self.metrics is not None:
+            self.metrics.tick(record, leader=self.leads())
         if self._on_tick is not None:
             self._on_tick(record)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpusteward.core.errors import SettingsError
@@ -33,6 +33,99 @@ class Settings(BaseSettings):
         default=None, gt=0, le=3600, description="Tick interval (s); default: the scenario's."
     )
     forecast_horizon_seconds: float = Field(default=900.0, gt=0, description="Seconds ahead.")
+    approvals: Path | None = Field(
+        default=None,
+        description="Approval store (SQLite); default: beside the journal, <journal>.approvals.db.",
+    )
+    approval_cooloff_seconds: float = Field(
+        default=1800.0,
+        ge=0,
+        description="After a rejection or expiry, the same change is auto-rejected this long (s).",
+    )
+    chat_people: Path | None = Field(
+        default=None,
+        description="People file (YAML: login tokens, Slack ids, approver groups); when set, "
+        "`run` serves the web chat on chat_host:chat_port.",
+    )
+    chat_host: str = Field(default="127.0.0.1", description="Chat address; loopback by default.")
+    chat_port: int = Field(default=8787, ge=0, le=65535, description="Chat TCP port.")
+    slack_mode: Literal["off", "http", "socket"] = Field(
+        default="off",
+        description="Slack app: off, http (requests to /slack/events on the chat port), or "
+        "socket (Socket Mode, needs slack_app_token).",
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb-... bot token.")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Verifies that requests come from Slack (HTTP mode)."
+    )
+    slack_app_token: SecretStr | None = Field(default=None, description="xapp-... (Socket Mode).")
+    slack_channel: str | None = Field(default=None, description="Channel id the cards go to.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Slack Web API base URL (tests point it at a local stand-in).",
+    )
+    # -- the LLM planner (issue 5); no base URL = the deterministic planner -----------------
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM), "
+        "http://localhost:11434/v1 (Ollama), https://api.openai.com/v1. Unset: no LLM.",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1, description="Model name.")
+    llm_api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key (the key itself "
+        "is never a setting); local servers need none.",
+    )
+    llm_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="One model call, retries included (s)."
+    )
+    llm_retries: int = Field(default=1, ge=0, le=5, description="Retries of a failed call.")
+    llm_max_tool_rounds: int = Field(default=8, ge=1, le=64, description="Model calls per tick.")
+    llm_max_tokens: int = Field(
+        default=1024, ge=16, le=32_768, description="Completion tokens per model call."
+    )
+    llm_max_tick_tokens: int = Field(
+        default=100_000, ge=1_000, description="Prompt + completion tokens per tick."
+    )
+    llm_wall_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Wall time of the whole tool loop per tick (s)."
+    )
+    llm_prompt_budget_tokens: int = Field(
+        default=8_000, ge=1_000, description="Cap on the first prompt (system, state, tools)."
+    )
+    # -- Kubernetes backend (gpusteward.adapters; see README "Kubernetes backend") --
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig file; default $KUBECONFIG, then in-cluster."
+    )
+    kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
+    kube_namespaces: tuple[str, ...] = Field(
+        default=(),
+        description='Namespaces to manage (env: JSON list, ["a","b"]); empty = all (ClusterRole).',
+    )
+    kube_allow_delete: bool = Field(
+        default=False, description="Let `retire` with delete=true delete the Deployment."
+    )
+    kube_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="Read timeout per API call (s); connect: 5 s."
+    )
+    lease_namespace: str = Field(
+        default="default", description="Namespace of the leader Lease (the daemon's own)."
+    )
+    lease_name: str = Field(default="gpusteward-leader", description="Leader Lease name.")
+    lease_seconds: float = Field(
+        default=15.0, ge=3, le=600, description="Leader lease duration (s); renewed each 1/7."
+    )
+    identity: str | None = Field(
+        default=None, description="This replica's lease identity; default: the host name."
+    )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus HTTP API base URL (vLLM + DCGM metrics), e.g. http://prom:9090.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Serve the daemon's /metrics on this port."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics.")
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     log_format: Literal["auto", "console", "json"] = "auto"
 

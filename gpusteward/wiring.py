@@ -7,24 +7,35 @@ resumes from the journal's latest checkpoint when one exists for the same scenar
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from agents.llm.loop import LlmLimits
+from agents.llm.planner import LlmPlanner
 from agents.registry import make_planner
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
+from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
+from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
+from gpusteward.adapters.kubernetes import connect
+from gpusteward.adapters.lease import LeaseConfig, LeaseElector
+from gpusteward.adapters.openai_llm import OpenAiChatClient
+from gpusteward.adapters.prometheus import PrometheusSource
 from gpusteward.approvals import InMemoryApprovalGate
-from gpusteward.core.clock import VirtualClock
+from gpusteward.chat.store import SqliteApprovalStore
+from gpusteward.core.clock import RealClock, VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
-from gpusteward.core.ports import Forecaster, Planner
+from gpusteward.core.ports import Forecaster, Planner, PolicyEngine
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction
 from gpusteward.daemon import (
     Daemon,
     DaemonConfig,
+    RunStats,
     history_from_journal,
     load_checkpoint,
     recent_from_journal,
@@ -35,7 +46,9 @@ from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
+from gpusteward.whatif import SimulatorWhatIf
 from policies.engine import RulePolicyEngine, load_policy
+from tools.context import WhatIf
 
 log = structlog.get_logger("gpusteward.wiring")
 
@@ -51,6 +64,7 @@ class SimRun:
     resumed_at_seq: int | None
     total_ticks: int
     complete: bool
+    approvals: SqliteApprovalStore | None = None
 
 
 def scenario_id(scenario: Scenario) -> str:
@@ -79,6 +93,12 @@ def remove_journal(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def approvals_path(settings: Settings, journal: Path) -> Path:
+    """The approval store: GPUSTEWARD_APPROVALS, or beside the journal (not `*.db`, which
+    `gpusteward status` takes for journals)."""
+    return settings.approvals or journal.with_suffix(".approvals.sqlite")
+
+
 def build_sim_run(
     scenario: Scenario,
     settings: Settings,
@@ -96,7 +116,11 @@ def build_sim_run(
     path = settings.journal or default_journal_path(scenario)
     if fresh:
         remove_journal(path)
+        remove_journal(approvals_path(settings, path))
     journal = SqliteJournal(path, scenario_id=scenario_id(scenario))
+    store = SqliteApprovalStore(
+        approvals_path(settings, path), cooloff_seconds=settings.approval_cooloff_seconds
+    )
     spec = scenario.sim_spec()
     config = DaemonConfig(
         interval_seconds=interval,
@@ -126,23 +150,79 @@ def build_sim_run(
         clock = VirtualClock(scenario.start, speed=settings.speed)
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
+    policy = load_policy_file(Path(scenario.policy))
+    planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator))
     daemon = Daemon(
         source=cluster,
         executor=cluster,
         forecaster=build_forecaster(scenario),
         planner=planner,
-        policy=load_policy_file(Path(scenario.policy)),
-        approvals=InMemoryApprovalGate(),
+        policy=policy,
+        approvals=store,
         journal=journal,
         clock=clock,
         config=config,
         backend_checkpoint=simulator.checkpoint,
         history=history,
         recent=recent,
-        on_tick=on_tick,
+        on_tick=_settle_approvals(store, on_tick),
     )
+    store.settle_executed(journal.executed_action_ids(), clock.now())
+    daemon.set_paused(store.paused)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
-    return SimRun(scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete)
+    return SimRun(
+        scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete, store
+    )
+
+
+def _settle_approvals(
+    store: SqliteApprovalStore, then: Callable[[TickRecord], None] | None
+) -> Callable[[TickRecord], None]:
+    """After each recorded tick, tell the approval store what its approved actions did."""
+
+    def on_tick(record: TickRecord) -> None:
+        store.record_results(record.results, record.at)
+        if then is not None:
+            then(record)
+
+    return on_tick
+
+
+async def run_service(
+    sim: SimRun, settings: Settings, *, once: bool = False, tick_first: bool = True
+) -> RunStats:
+    """Run the daemon; with GPUSTEWARD_CHAT_PEOPLE set, serve the approval chat beside it."""
+    main = sim.daemon.run(once=once, tick_first=tick_first)
+    if settings.chat_people is None or sim.approvals is None:
+        return await main
+    from gpusteward.chat.runtime import build_chat  # FastAPI loads only when serving
+    from gpusteward.chat.server import serve_beside
+
+    secret = {
+        name: value.get_secret_value() if value is not None else None
+        for name, value in (
+            ("bot", settings.slack_bot_token),
+            ("signing", settings.slack_signing_secret),
+            ("app", settings.slack_app_token),
+        )
+    }
+    chat = build_chat(
+        store=sim.approvals,
+        people=settings.chat_people,
+        clock=sim.clock,
+        daemon=sim.daemon,
+        speed=settings.speed,
+        slack_mode=settings.slack_mode,
+        slack_bot_token=secret["bot"],
+        slack_signing_secret=secret["signing"],
+        slack_app_token=secret["app"],
+        slack_channel=settings.slack_channel,
+        slack_api_url=settings.slack_api_url,
+    )
+    try:
+        return await serve_beside(main, chat.app, settings.chat_host, settings.chat_port)
+    finally:
+        chat.close()
 
 
 def build_planner(scenario: Scenario) -> Planner:
@@ -156,9 +236,153 @@ def build_planner(scenario: Scenario) -> Planner:
     return make_planner(scenario.planner, priors, outlook)
 
 
+def with_llm(
+    planner: Planner, settings: Settings, policy: PolicyEngine, whatif: WhatIf | None = None
+) -> Planner:
+    """The LLM planner agent over `planner` when an endpoint is configured, else `planner`.
+
+    A planner restored from a checkpoint may be an `LlmPlanner` without its client: its
+    deterministic planner (and that planner's memory) is kept, the rest is rebuilt.
+    """
+    base = planner.fallback if isinstance(planner, LlmPlanner) else planner
+    if settings.llm_base_url is None:
+        log.info(
+            "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL); the deterministic planner "
+            "decides",
+            planner=base.name,
+        )
+        return base
+    client = OpenAiChatClient.from_env(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key_env=settings.llm_api_key_env,
+        retries=settings.llm_retries,
+    )
+    log.info(
+        "LLM planner", endpoint=settings.llm_base_url, model=settings.llm_model, fallback=base.name
+    )
+    return LlmPlanner(
+        client=client,
+        fallback=base,
+        policy=policy,
+        limits=llm_limits(settings),
+        whatif=whatif,
+        horizon_seconds=settings.forecast_horizon_seconds,
+    )
+
+
+def llm_limits(settings: Settings) -> LlmLimits:
+    return LlmLimits(
+        max_rounds=settings.llm_max_tool_rounds,
+        max_tokens=settings.llm_max_tokens,
+        max_tick_tokens=settings.llm_max_tick_tokens,
+        wall_seconds=settings.llm_wall_seconds,
+        request_timeout_seconds=settings.llm_timeout_seconds,
+        prompt_budget_tokens=settings.llm_prompt_budget_tokens,
+    )
+
+
 def build_forecaster(scenario: Scenario) -> Forecaster:
     """A fresh forecaster: its state is a cache, rebuilt from the history after a resume."""
     config = scenario.forecaster
     if isinstance(config, AutoForecasterConfig):
         return AutoForecaster(config)
     return LastValueForecaster()
+
+
+@dataclass
+class KubeRun:
+    """The daemon against a Kubernetes cluster, with its lease and `/metrics`, not started."""
+
+    daemon: Daemon
+    journal: SqliteJournal
+    journal_path: Path
+    cluster: KubernetesCluster
+    elector: LeaseElector | None  # None in dry-run mode: a dry run takes no lease (no writes)
+    exposition: DaemonExposition
+    metrics_server: MetricsServer | None = None
+
+    def start(self, settings: Settings) -> None:
+        if self.elector is not None:
+            self.elector.start()
+        if settings.metrics_port is not None:
+            self.metrics_server = self.exposition.serve(
+                settings.metrics_host, settings.metrics_port
+            )
+
+    def close(self) -> None:
+        if self.elector is not None:
+            self.elector.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        self.journal.close()
+
+
+def build_kube_run(
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    max_ticks: int | None = None,
+    on_tick: Callable[[TickRecord], None] | None = None,
+) -> KubeRun:
+    """The `kubernetes` backend: the scenario supplies planner, forecaster and policy; the
+    cluster, its metrics (Prometheus) and the leader lease come from Settings."""
+
+    clock = RealClock()
+    api = connect(
+        settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
+    )
+    interval = settings.interval_seconds or scenario.tick_seconds
+    metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
+    cluster = KubernetesCluster(
+        api,
+        clock,
+        KubeClusterConfig(
+            namespaces=settings.kube_namespaces,
+            allow_delete=settings.kube_allow_delete,
+            interval_seconds=interval,
+        ),
+        metrics=metrics,
+    )
+    elector = None
+    if not settings.dry_run:
+        lease = settings.lease_seconds
+        elector = LeaseElector(
+            api,
+            clock,
+            LeaseConfig(
+                namespace=settings.lease_namespace,
+                name=settings.lease_name,
+                identity=settings.identity or socket.gethostname(),
+                lease_seconds=lease,
+                renew_deadline_seconds=lease * 2 / 3,
+                retry_period_seconds=lease / 7,
+            ),
+        )
+    path = settings.journal or Path(".gpusteward") / "kubernetes.db"
+    journal = SqliteJournal(path, scenario_id=f"kubernetes:{api.host}")
+    config = DaemonConfig(
+        interval_seconds=interval,
+        dry_run=settings.dry_run,
+        forecast_horizon_seconds=settings.forecast_horizon_seconds,
+        max_ticks=max_ticks,
+    )
+    approvals = InMemoryApprovalGate()
+    exposition = DaemonExposition(pending_approvals=lambda: len(approvals.pending(clock.now())))
+    daemon = Daemon(
+        source=cluster,
+        executor=cluster,
+        forecaster=build_forecaster(scenario),
+        planner=build_planner(scenario),
+        policy=load_policy_file(Path(scenario.policy)),
+        approvals=approvals,
+        journal=journal,
+        clock=clock,
+        config=config,
+        history=history_from_journal(journal, config),
+        recent=recent_from_journal(journal, config),
+        on_tick=on_tick,
+        leadership=elector,
+        metrics=exposition,
+    )
+    return KubeRun(daemon, journal, path, cluster, elector, exposition)

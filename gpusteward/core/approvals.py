@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from enum import StrEnum
 
 from pydantic import AwareDatetime
 
-from gpusteward.core.actions import Proposal
+from gpusteward.core.actions import CordonNode, Proposal, ScaleDeployment
+from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.model import Frozen
+from gpusteward.core.verdicts import RuleHit, Severity
 
 
 class ApprovalState(StrEnum):
@@ -30,9 +33,56 @@ class ApprovalRequest(Frozen):
     state: ApprovalState = ApprovalState.PENDING
     decided_by: str | None = None
     comment: str | None = None
+    # Added with the approval chat; defaults keep older journal records readable.
+    decided_at: AwareDatetime | None = None
+    channel: str | None = None  # where the decision came from: web, slack, cli, system
+    intent_hash: str = ""  # the action without its id and issue time: "the same proposal"
+    rules: tuple[RuleHit, ...] = ()  # the rules that asked for approval, with their reasons
+    severity: Severity = Severity.MEDIUM
+    outcome: str | None = None  # what running it did: applied, superseded, failed, ...
 
 
 def action_hash(proposal: Proposal) -> str:
     """Hash of the exact action content: an approval binds to this, not to a description."""
     body = proposal.action.model_dump_json(exclude={"id"})
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def intent_hash(proposal: Proposal) -> str:
+    """Hash of what the action would do, whenever it was issued: two ticks proposing the same
+    change give the same intent (used to de-duplicate and for the cool-off after a rejection)."""
+    body = proposal.action.model_dump(mode="json", exclude={"id", "issued_at"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def stale_reason(
+    request: ApprovalRequest, snapshot: ClusterSnapshot, policy_version: str
+) -> str | None:
+    """Why an approved request no longer fits the world it was approved for, or None.
+
+    Checked before an approved action runs: the action must still hash to what was
+    approved, the policy must be the version that asked, and the state the action was
+    planned from must still hold. Otherwise the request is superseded, not executed.
+    """
+    action = request.proposal.action
+    if action_hash(request.proposal) != request.action_hash:
+        return "the action no longer matches the hash that was approved"
+    if request.policy_version != policy_version:
+        return f"the policy changed since approval ({request.policy_version} -> {policy_version})"
+    if isinstance(action, CordonNode):
+        node = snapshot.node(action.node)
+        if node is None:
+            return f"node {action.node} is gone"
+        return None if node.cordoned != action.cordon else f"node {action.node} already done"
+    deployment = snapshot.deployment(action.target)
+    if deployment is None:
+        return f"{action.target} is no longer in the cluster"
+    if deployment.retired:
+        return f"{action.target} has been retired"
+    planned_from = action.from_replicas if isinstance(action, ScaleDeployment) else None
+    if planned_from is not None and deployment.replicas != planned_from:
+        return (
+            f"{action.target} now wants {deployment.replicas} replicas; the approved "
+            f"change was planned from {planned_from}"
+        )
+    return None

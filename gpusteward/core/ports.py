@@ -72,6 +72,18 @@ class GuardInputs:
     recent: Sequence[ExecutedAction] = ()
 
 
+@runtime_checkable
+class GuardAwarePlanner(Protocol):
+    """A planner that also wants the guard's inputs (load history, recent actions), e.g. to
+    tell an LLM the verdict each proposal would get. The daemon then calls this, not `plan`."""
+
+    name: str
+
+    def plan_with_inputs(
+        self, snapshot: ClusterSnapshot, inputs: GuardInputs
+    ) -> list[Proposal]: ...
+
+
 class PolicyEngine(Protocol):
     """Judges proposals, in order, one verdict each. Fails closed: errors deny.
 

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.llm import LlmTrace
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import ActionResult, Verdict
@@ -41,3 +42,7 @@ class TickRecord(Frozen):
     results: tuple[ActionResult, ...] = ()
     errors: tuple[StageError, ...] = ()
     dry_run: bool = False
+    llm: LlmTrace | None = Field(
+        default=None,
+        description="What the LLM planner sent and received this tick, and why it fell back.",
+    )

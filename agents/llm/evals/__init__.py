@@ -1,0 +1,1 @@
+"""Eval cases and the harness that scores the LLM planner against a real endpoint."""

@@ -1,0 +1,47 @@
+"""The daemon's own /metrics: ticks, stage latencies, proposals, verdicts by rule, results,
+leadership, pending approvals and forecast error, served over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+from gpusteward.adapters.exposition import DaemonExposition
+from tests.adapters.daemons import kube_daemon
+from tests.contract.worlds import emulated_world
+
+
+def test_two_ticks_show_up_in_the_daemon_metrics(tmp_path: Path) -> None:
+    exposition = DaemonExposition(pending_approvals=lambda: 3)
+    with emulated_world(tmp_path) as world:
+        assert world.cluster is not None
+        daemon = kube_daemon(world.cluster, world.clock, metrics=exposition)
+        asyncio.run(daemon.tick())
+        world.clock.advance(60)
+        asyncio.run(daemon.tick())
+    server = exposition.serve("127.0.0.1", 0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics") as r:
+            text = r.read().decode()
+    finally:
+        server.close()
+    assert "gpusteward_ticks_total 2.0" in text
+    assert 'gpusteward_proposals_total{kind="scale",planner="alternating"} 2.0' in text
+    assert 'gpusteward_verdicts_total{decision="allow",rule="test-allow"} 2.0' in text
+    assert 'gpusteward_action_results_total{status="applied"} 2.0' in text
+    for stage in ("observe", "forecast", "plan", "guard", "act"):
+        assert f'gpusteward_stage_seconds_count{{stage="{stage}"}}' in text, stage
+    assert "gpusteward_leader 1.0" in text and "gpusteward_pending_approvals 3.0" in text
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_daemon_exposes() -> None:
+    dashboard = Path(__file__).resolve().parents[2] / "deploy/grafana/gpusteward-dashboard.json"
+    exprs = [t["expr"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"gpusteward_[a-z_]+", e)}
+    exposed = DaemonExposition().render().decode()
+    families = set(re.findall(r"^# TYPE (\S+)", exposed, re.M))
+    for name in used:
+        assert re.sub(r"_bucket$", "", name) in families, name

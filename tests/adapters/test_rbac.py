@@ -1,0 +1,129 @@
+"""The RBAC in deploy/ grants exactly what the adapter uses: every request the Kubernetes
+adapter and the leader election make against the emulated API, no more, no less."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
+from gpusteward.adapters.kubernetes import connect
+from gpusteward.adapters.lease import LeaseConfig, LeaseElector
+from gpusteward.core.actions import (
+    CordonNode,
+    MoveDeployment,
+    PrewarmReplicas,
+    RetireModel,
+    ScaleDeployment,
+)
+from gpusteward.core.clock import VirtualClock
+from tests.adapters.daemons import kube_daemon
+from tests.contract.kube_emulator import EmulatedApiServer, Seen
+from tests.contract.worlds import DEPLOYMENT, GPU_TYPE, NAMESPACE, NODES, seed
+from tests.sim.conftest import START
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+Grant = tuple[str, str, str]  # (api group, resource, verb)
+
+
+def granted(*files: Path) -> set[Grant]:
+    out: set[Grant] = set()
+    for f in files:
+        for doc in yaml.safe_load_all(f.read_text()):
+            if doc and doc["kind"] in ("Role", "ClusterRole"):
+                for rule in doc["rules"]:
+                    for g in rule["apiGroups"]:
+                        for r in rule["resources"]:
+                            out |= {(g, r, v) for v in rule["verbs"]}
+    return out
+
+
+def grant_of(seen: Seen) -> Grant:
+    m = re.fullmatch(
+        r"/(?:api|apis/(?P<group>[^/]+))/v1(?:/namespaces/[^/]+)?/(?P<res>[^/]+)"
+        r"(?:/(?P<name>[^/]+)(?:/(?P<sub>[^/]+))?)?",
+        seen.path,
+    )
+    assert m is not None, seen.path
+    resource = m["res"] + (f"/{m['sub']}" if m["sub"] else "")
+    verb = {"PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}.get(
+        seen.method, "get" if m["name"] else "list"
+    )
+    if seen.params.get("watch") == "true":
+        verb = "watch"
+    return (m["group"] or "", resource, verb)
+
+
+def exercise(tmp: Path, *, allow_delete: bool) -> set[Grant]:
+    """Everything the adapter can do: observe, each action kind (live and dry run), win,
+    renew, lose and release a lease, and a daemon tick."""
+    with EmulatedApiServer() as server:
+        seed(server)
+        api = connect(server.kubeconfig(tmp / "kubeconfig"))
+        clock = VirtualClock(START)
+        cluster = KubernetesCluster(api, clock, KubeClusterConfig(allow_delete=allow_delete))
+        now = clock.now()
+        actions = [
+            ScaleDeployment(issued_at=now, deployment=DEPLOYMENT, replicas=3),
+            PrewarmReplicas(issued_at=now, deployment=DEPLOYMENT, count=1),
+            MoveDeployment(issued_at=now, deployment=DEPLOYMENT, to_gpu_type=GPU_TYPE),
+            CordonNode(issued_at=now, node=NODES[1]),
+            RetireModel(issued_at=now, deployment=DEPLOYMENT),
+            RetireModel(issued_at=now, deployment=DEPLOYMENT, delete=True),
+        ]
+        for dry in (True, False):
+            cluster.snapshot()
+            for action in actions:
+                cluster.execute(action, dry_run=dry)
+        lease = LeaseConfig(namespace=NAMESPACE)
+        a = LeaseElector(api, clock, LeaseConfig(**{**lease.__dict__, "identity": "a"}))
+        b = LeaseElector(api, clock, LeaseConfig(**{**lease.__dict__, "identity": "b"}))
+        a.step(), b.step(), a.step()
+        a.release()
+        b.step()
+        asyncio.run(kube_daemon(cluster, clock, leadership=b).tick())
+        return {grant_of(s) for s in server.emulator.seen}
+
+
+@pytest.fixture(scope="module")
+def used(tmp_path_factory: pytest.TempPathFactory) -> set[Grant]:
+    return exercise(tmp_path_factory.mktemp("rbac"), allow_delete=False)
+
+
+def test_the_base_rbac_grants_exactly_what_the_adapter_uses(used: set[Grant]) -> None:
+    base = granted(DEPLOY / "rbac.yaml")
+    assert base - used == set(), "granted but never used"
+    assert used - base == set(), "used but not granted"
+
+
+def test_deletion_needs_the_optional_role_and_only_adds_delete(tmp_path: Path) -> None:
+    with_delete = exercise(tmp_path, allow_delete=True)
+    extra = granted(DEPLOY / "optional" / "allow-delete.yaml")
+    assert extra == {("apps", "deployments", "delete")}
+    assert with_delete == granted(DEPLOY / "rbac.yaml") | extra
+
+
+def test_the_node_agent_gets_no_api_access() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "node-agent.yaml").read_text()))
+    pod = docs[0]["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    bound = [
+        s["name"]
+        for f in DEPLOY.glob("*.yaml")
+        for doc in yaml.safe_load_all(f.read_text())
+        if doc and doc["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        for s in doc["subjects"]
+    ]
+    assert pod["serviceAccountName"] not in bound
+
+
+def test_every_manifest_in_the_kustomization_exists_and_parses() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    for name in kustomization["resources"]:
+        assert list(yaml.safe_load_all((DEPLOY / name).read_text()))
+    dashboard = kustomization["configMapGenerator"][0]["files"][0]
+    assert (DEPLOY / dashboard).exists()

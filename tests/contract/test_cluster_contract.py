@@ -1,0 +1,129 @@
+"""The `ClusterSource` + `Executor` contract: one suite, every backend (see conftest.py).
+
+What a daemon may rely on, whichever cluster stands behind the ports.
+"""
+
+from __future__ import annotations
+
+from gpusteward.core.actions import (
+    CordonNode,
+    MoveDeployment,
+    PrewarmReplicas,
+    RetireModel,
+    ScaleDeployment,
+)
+from gpusteward.core.cluster import ModelDeployment, ReplicaPhase
+from gpusteward.core.verdicts import ResultStatus
+from tests.contract.worlds import DEPLOYMENT, GPU_TYPE, MODEL, NODES, World
+
+
+def deployment(world: World) -> ModelDeployment:
+    found = world.source.snapshot().deployment(DEPLOYMENT)
+    assert found is not None, f"{world.name}: {DEPLOYMENT} missing from the snapshot"
+    return found
+
+
+def test_snapshot_describes_the_model_deployment(world: World) -> None:
+    d = deployment(world)
+    assert (d.model, d.replicas, d.gpus_per_replica) == (MODEL, 2, 1)
+    assert (d.min_replicas, d.max_replicas, d.cold_start_seconds) == (0, 16, 120)
+    assert d.slo.queue_delay_seconds == 2.0
+    assert not d.retired
+
+
+def test_snapshot_lists_gpu_nodes_with_their_gpus(world: World) -> None:
+    snap = world.source.snapshot()
+    assert snap.at == world.clock.now()
+    assert sorted(n.name for n in snap.nodes) == sorted(NODES)
+    for node in snap.nodes:
+        assert len(node.gpus) == 4 and not node.cordoned
+        assert {g.type for g in node.gpus} == {GPU_TYPE}
+        assert all(g.memory_gib == 80 for g in node.gpus)
+
+
+def test_replicas_hold_gpus_on_the_nodes_they_run_on(world: World) -> None:
+    world.clock.advance(600)  # the simulator places and warms replicas over time
+    snap = world.source.snapshot()
+    d = snap.deployment(DEPLOYMENT)
+    assert d is not None
+    placed = [r for r in d.replica_states if r.phase is not ReplicaPhase.PENDING]
+    assert len(placed) == 2
+    for r in placed:
+        node = snap.node(r.node or "")
+        assert node is not None
+        assert [node.gpus[i].allocated_to for i in r.gpu_indices] == [r.id]
+
+
+def test_scale_sets_the_desired_replicas(world: World) -> None:
+    action = ScaleDeployment(issued_at=world.clock.now(), deployment=DEPLOYMENT, replicas=5)
+    result = world.executor.execute(action)
+    assert result.status is ResultStatus.APPLIED, result.message
+    assert (result.action_id, result.at) == (action.id, world.clock.now())
+    assert deployment(world).replicas == 5
+
+
+def test_the_same_action_id_runs_at_most_once(world: World) -> None:
+    action = PrewarmReplicas(issued_at=world.clock.now(), deployment=DEPLOYMENT, count=1)
+    assert world.executor.execute(action).status is ResultStatus.APPLIED
+    again = world.executor.execute(action)
+    assert again.status is ResultStatus.DUPLICATE, again.message
+    assert deployment(world).replicas == 3  # 2 + 1, not 2 + 1 + 1
+
+
+def test_dry_run_reports_and_changes_nothing(world: World) -> None:
+    now = world.clock.now()
+    for action in (
+        ScaleDeployment(issued_at=now, deployment=DEPLOYMENT, replicas=7),
+        RetireModel(issued_at=now, deployment=DEPLOYMENT),
+        CordonNode(issued_at=now, node=NODES[1]),
+    ):
+        result = world.executor.execute(action, dry_run=True)
+        assert result.status is ResultStatus.DRY_RUN, result.message
+    snap = world.source.snapshot()
+    d = snap.deployment(DEPLOYMENT)
+    assert d is not None and (d.replicas, d.retired) == (2, False)
+    assert not any(n.cordoned for n in snap.nodes)
+    real = ScaleDeployment(issued_at=now, deployment=DEPLOYMENT, replicas=7)
+    assert world.executor.execute(real).status is ResultStatus.APPLIED  # dry run used no id
+
+
+def test_an_unknown_target_fails_and_names_it(world: World) -> None:
+    now = world.clock.now()
+    missing = ScaleDeployment(issued_at=now, deployment="serving/nope", replicas=1)
+    result = world.executor.execute(missing)
+    assert result.status is ResultStatus.FAILED
+    assert "unknown" in result.message and "nope" in result.message
+    node = world.executor.execute(CordonNode(issued_at=now, node="no-such-node"))
+    assert node.status is ResultStatus.FAILED and "no-such-node" in node.message
+
+
+def test_cordon_and_uncordon_a_node(world: World) -> None:
+    now = world.clock.now()
+    assert world.executor.execute(CordonNode(issued_at=now, node=NODES[1])).status is (
+        ResultStatus.APPLIED
+    )
+    snap = world.source.snapshot()
+    assert [n.name for n in snap.nodes if n.cordoned] == [NODES[1]]
+    assert snap.node(NODES[1]) is not None and snap.node(NODES[1]).free_gpus() == 0  # type: ignore[union-attr]
+    undo = CordonNode(issued_at=now, node=NODES[1], cordon=False)
+    assert world.executor.execute(undo).status is ResultStatus.APPLIED
+    assert not any(n.cordoned for n in world.source.snapshot().nodes)
+
+
+def test_retire_scales_to_zero_and_takes_no_further_scaling(world: World) -> None:
+    now = world.clock.now()
+    result = world.executor.execute(RetireModel(issued_at=now, deployment=DEPLOYMENT))
+    assert result.status is ResultStatus.APPLIED, result.message
+    d = deployment(world)
+    assert (d.replicas, d.retired) == (0, True)
+    later = ScaleDeployment(issued_at=now, deployment=DEPLOYMENT, replicas=3)
+    refused = world.executor.execute(later)
+    assert refused.status is ResultStatus.FAILED and "retired" in refused.message
+
+
+def test_move_restricts_the_gpu_types_a_deployment_may_use(world: World) -> None:
+    now = world.clock.now()
+    action = MoveDeployment(issued_at=now, deployment=DEPLOYMENT, to_gpu_type=GPU_TYPE)
+    result = world.executor.execute(action)
+    assert result.status is ResultStatus.APPLIED, result.message
+    assert deployment(world).gpu_types == (GPU_TYPE,)

@@ -1,0 +1,173 @@
+"""Proposal tools: the only way the model can ask for a change. Each builds a typed action,
+attaches evidence computed by code (never by the model), and returns the exact verdict
+the guard will give it. Nothing runs here: allowed proposals are executed by the daemon
+after the model's turn, approvals wait for a human, denials are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import Field
+
+from gpusteward.core.actions import Action, Evidence, Proposal
+from gpusteward.core.cluster import ReplicaPhase
+from gpusteward.core.verdicts import NeedsApproval
+from tools.actions import (
+    ConsolidateArgs,
+    CordonArgs,
+    MoveArgs,
+    PrewarmArgs,
+    RetireArgs,
+    ScaleArgs,
+    build_action,
+)
+from tools.base import Tool, ToolArgs, ToolResult, ToolRow, Unavailable
+from tools.context import ToolContext
+from tools.read import clean
+
+Rationale = Field(
+    min_length=1, max_length=800, description="Why, in plain language, citing the numbers."
+)
+
+
+class ProposeScale(ScaleArgs):
+    rationale: str = Rationale
+
+
+class ProposePrewarm(PrewarmArgs):
+    rationale: str = Rationale
+
+
+class ProposeMove(MoveArgs):
+    rationale: str = Rationale
+
+
+class ProposeConsolidate(ConsolidateArgs):
+    rationale: str = Rationale
+
+
+class ProposeRetire(RetireArgs):
+    rationale: str = Rationale
+
+
+class ProposeCordon(CordonArgs):
+    rationale: str = Rationale
+
+
+class RuleReason(ToolRow):
+    rule: str
+    reason: str
+
+
+class ProposalVerdict(ToolResult):
+    action_id: str
+    action: str
+    decision: str = Field(
+        description="allow: runs this tick; needs_approval: waits for a human; deny: will not run."
+    )
+    rules: tuple[RuleReason, ...]
+    approver_group: str | None = None
+
+
+def evidence(action: Action, ctx: ToolContext) -> tuple[Evidence, ...]:
+    """The numbers behind a proposal, read from the snapshot and forecasts."""
+    d = ctx.snapshot.deployment(action.target)
+    if d is None:
+        node = ctx.snapshot.node(action.target)
+        if node is None:
+            return ()
+        return (
+            Evidence(name="node_free_gpus", value=node.free_gpus()),
+            Evidence(name="node_gpus", value=len(node.gpus)),
+            Evidence(
+                name="node_unhealthy_gpus",
+                value=sum(1 for g in node.gpus if g.health.value != "healthy"),
+            ),
+        )
+    out = [
+        Evidence(name="replicas", value=d.replicas),
+        Evidence(name="ready_replicas", value=d.count(ReplicaPhase.READY)),
+    ]
+    m = ctx.snapshot.metrics.get(d.key)
+    if m is not None:
+        out += [
+            Evidence(name="arrival_rate", value=round(m.arrival_rate_rps, 3), unit="req/s"),
+            Evidence(name="capacity", value=round(m.capacity_rps, 3), unit="req/s"),
+            Evidence(name="gpu_utilization", value=round(m.gpu_utilization, 4)),
+            Evidence(name="queue_depth", value=m.queue_depth, unit="requests"),
+        ]
+        if m.slo_attainment is not None:
+            out.append(Evidence(name="slo_attainment", value=round(m.slo_attainment, 4)))
+    f = ctx.inputs.forecasts.get(d.key)
+    point = f.at_or_after(d.cold_start_seconds) if f is not None else None
+    if point is not None:
+        out.append(
+            Evidence(name="forecast_p90_at_cold_start", value=round(point.p90, 3), unit="req/s")
+        )
+    return tuple(out)
+
+
+def _propose(args: ToolArgs, rationale: str, ctx: ToolContext) -> ProposalVerdict:
+    if len(ctx.proposals) >= ctx.max_proposals:
+        raise Unavailable(
+            f"this tick already has {ctx.max_proposals} proposals (the per-tick limit); "
+            "finish your turn"
+        )
+    action = build_action(args, ctx)
+    for earlier in ctx.proposals:
+        if earlier.action.kind == action.kind and earlier.action.target == action.target:
+            raise Unavailable(
+                f"a {action.kind} of {clean(action.target)} was already proposed this tick "
+                f"({earlier.action.id}); one proposal per kind and target"
+            )
+    proposal = Proposal(
+        action=action,
+        reason=clean(rationale, 800),
+        evidence=evidence(action, ctx),
+        planner=ctx.planner_name,
+    )
+    verdict = ctx.judge(proposal)
+    ctx.proposals.append(proposal)
+    ctx.verdicts.append(verdict)
+    return ProposalVerdict(
+        action_id=action.id,
+        action=clean(action.describe(), 300),
+        decision=verdict.decision,
+        rules=tuple(RuleReason(rule=h.rule, reason=clean(h.reason, 300)) for h in verdict.rules),
+        approver_group=verdict.approver_group if isinstance(verdict, NeedsApproval) else None,
+    )
+
+
+def _tool(name: str, description: str, args: type[ToolArgs]) -> Tool[ToolArgs]:
+    def run(a: ToolArgs, ctx: ToolContext) -> ProposalVerdict:
+        return _propose(a, str(getattr(a, "rationale", "")), ctx)
+
+    runner: Callable[[ToolArgs, ToolContext], ToolResult] = run
+    return Tool(name, description, args, runner, kind="propose")
+
+
+PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
+    _tool("propose_scale", "Propose setting a deployment's replica count.", ProposeScale),
+    _tool(
+        "propose_prewarm",
+        "Propose starting extra replicas ahead of forecast load.",
+        ProposePrewarm,
+    ),
+    _tool(
+        "propose_move",
+        "Propose moving a deployment to another pool or GPU type.",
+        ProposeMove,
+    ),
+    _tool(
+        "propose_consolidate",
+        "Propose serving the source deployments' traffic from `into`, retiring the sources.",
+        ProposeConsolidate,
+    ),
+    _tool(
+        "propose_retire",
+        "Propose retiring an unused deployment (scale to zero; never deletes).",
+        ProposeRetire,
+    ),
+    _tool("propose_cordon", "Propose cordoning (or uncordoning) a node.", ProposeCordon),
+)
