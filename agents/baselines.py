@@ -7,10 +7,14 @@
   for a stable window. Scale-down is limited to halving per step (Knative's default).
 - Dynamo-like: the last observed load, converted to replicas, is a floor; above it a
   +/-1 reactive loop on utilisation and queue.
-- oracle: perfect knowledge of the load; replicas = fewest whose capacity at SLO covers
-  the highest load until a new replica would be ready (each started exactly one cold
-  start early). A lower bound on GPU-hours, not a target for attainment.
-Capacities come from `CapacityModel` (priors from the model profile, refined online).
+- oracle: perfect knowledge of the load and its burstiness; replicas = fewest whose
+  capacity at SLO covers the highest load until a new replica would be ready (each
+  started exactly one cold start early). Capacity at SLO = the profile's throughput x the
+  highest utilisation at which a steady window at that load, with the trace's burstiness,
+  still meets the SLO's attainment target (`agents.slo_capacity`). So the oracle meets
+  about the SLO itself, and its GPU-hours are a fair lower bound for a planner that must.
+Capacities come from `CapacityModel` (priors from the model profile, refined online);
+the utilisation-target baselines (KPA-, Dynamo-like, static peak) use raw throughput.
 """
 
 from __future__ import annotations
@@ -171,25 +175,29 @@ class OraclePlanner:
 
     def __init__(self, config: OracleConfig, priors: Priors, outlook: LoadOutlook) -> None:
         self.config, self.outlook = config, outlook
-        self.capacity = CapacityModel(priors)
+        self.capacity = CapacityModel(priors, at_slo=True)
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         out = []
         for d in snapshot.deployments:
             if d.retired:
                 continue
+            if d.key not in self.capacity.burstiness:
+                self.capacity.burstiness[d.key] = self.outlook.burstiness_cv(d.key)
             until = snapshot.at + timedelta(
                 seconds=d.cold_start_seconds + snapshot.interval_seconds
             )
             load = self.outlook.peak_rate(d.key, snapshot.at, until)
             want = self.capacity.replicas_for(snapshot, d, load)
+            util = self.capacity.utilisation(d, load, snapshot.interval_seconds)
             p = scale_proposal(
                 self.name,
                 snapshot.at,
                 d,
                 want,
-                f"oracle: peak load {load:.2f} req/s before {until:%H:%M:%S}",
-                [ev("known_peak", load, "req/s")],
+                f"oracle: peak load {load:.2f} req/s before {until:%H:%M:%S} at "
+                f"{util:.0%} utilisation (SLO)",
+                [ev("known_peak", load, "req/s"), ev("utilisation_at_slo", util)],
             )
             if p is not None:
                 out.append(p)

@@ -1,11 +1,19 @@
 """Per-replica capacity at SLO, learned online, and how many replicas a demand needs.
 
-A replica's capacity depends on its GPU type. The prior (requests/s per replica per GPU
-type, from the model's profile) is refined every tick from the observed capacity of the
-ready replicas: when they all share one GPU type the estimate moves towards the observed
-per-replica value; with mixed types every type's estimate is scaled by the ratio of
-observed to predicted. `replicas_for` adds replicas in the order a scheduler keeps and
-places them: the replicas that exist first, then free GPUs from the cheapest allowed node.
+Two things are learned. A replica's raw throughput depends on its GPU type. The prior
+(requests/s per replica per GPU type, from the model's profile) is refined every tick
+from the observed capacity of the ready replicas: when they all share one GPU type the
+estimate moves towards the observed per-replica value; with mixed types every type's
+estimate is scaled by the ratio of observed to predicted. `replicas_for` adds replicas
+in the order a scheduler keeps and places them: the replicas that exist first, then
+free GPUs from the cheapest allowed node.
+
+With `at_slo=True`, demand is converted to the raw capacity it needs at SLO: divided by
+the highest utilisation at which the deployment's queueing-delay SLO still holds
+(`agents.slo_capacity`), given the load's burstiness. The burstiness is learned online
+from per-tick arrival counts (`DispersionEstimator`), or fixed per deployment
+(`burstiness=`, what the oracle knows). Without it, capacities are raw throughput (what
+the utilisation-target baselines use).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from agents.slo_capacity import DispersionEstimator, utilisation_at_slo
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     Health,
@@ -30,18 +39,49 @@ _KEEP_ORDER = {ReplicaPhase.READY: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.PEND
 class CapacityModel:
     """Learned requests/s per replica, per deployment and GPU type (small; pickles)."""
 
-    def __init__(self, priors: Priors | None = None, learning_rate: float = 0.2) -> None:
+    def __init__(
+        self,
+        priors: Priors | None = None,
+        learning_rate: float = 0.2,
+        *,
+        at_slo: bool = False,
+        burstiness: Mapping[str, float] | None = None,
+        dispersion: DispersionEstimator | None = None,
+    ) -> None:
         self.estimates: dict[str, dict[str, float]] = {
             k: dict(v) for k, v in (priors or {}).items()
         }
         self.learning_rate = learning_rate
         self.observations: Counter[str] = Counter()
+        self.at_slo = at_slo
+        self.burstiness = dict(burstiness or {})
+        self.dispersion = dispersion or DispersionEstimator()
 
     def observe(self, snapshot: ClusterSnapshot) -> None:
         for d in snapshot.deployments:
             m = snapshot.metrics.get(d.key)
             if m is not None:
+                self.dispersion.observe(d.key, m.arrival_rate_rps * snapshot.interval_seconds)
                 self._observe_one(snapshot, d, m)
+
+    def cv(self, key: str) -> float:
+        """Burstiness of `key`'s arrivals: fixed when given, else learned."""
+        if key in self.burstiness:
+            return self.burstiness[key]
+        return self.dispersion.cv(key)
+
+    def utilisation(self, d: ModelDeployment, demand_rps: float, step_seconds: float) -> float:
+        """Share of raw capacity that `demand_rps` may use with `d`'s SLO still met (1 when
+        the model is not SLO-aware)."""
+        if not self.at_slo:
+            return 1.0
+        return utilisation_at_slo(
+            demand_rps,
+            cv=self.cv(d.key),
+            slo_seconds=d.slo.queue_delay_seconds,
+            step_seconds=step_seconds,
+            attainment=d.slo.attainment_target,
+        )
 
     def _observe_one(self, snap: ClusterSnapshot, d: ModelDeployment, m: ServingMetrics) -> None:
         types = ready_types(snap, d)
@@ -95,9 +135,11 @@ class CapacityModel:
         return out
 
     def replicas_for(self, snap: ClusterSnapshot, d: ModelDeployment, demand_rps: float) -> int:
-        """Fewest replicas whose summed capacity covers `demand_rps` (max_replicas at most)."""
+        """Fewest replicas whose summed capacity (at SLO when `at_slo`) covers `demand_rps`
+        (max_replicas at most)."""
         if demand_rps <= 0:
             return 0
+        demand_rps /= self.utilisation(d, demand_rps, snap.interval_seconds)
         total = 0.0
         for i, cap in enumerate(self.ladder(snap, d, d.max_replicas), start=1):
             total += cap

@@ -8,10 +8,10 @@ becomes ready after the model's cold start, and only then is the old one stopped
 serving capacity never dips (`replay_moves` checks exactly that, step by step).
 `optimal_free_gpus` is an exact solver for small instances, the yardstick for the plan.
 
-The planner proposes one `CordonNode` per node to drain (the policy engine judges each,
-and the batch), carrying its moves as evidence. gpusteward has no action that moves one
-replica to a chosen node yet; the moves are the plan a human approves and an executor
-(or an operator) carries out. Pure: no I/O, no clock.
+The planner proposes the moves as `MoveReplica` actions, one wave per tick (the moves
+that can start on GPUs free now), and a `CordonNode` for each node the plan empties, with
+the plan as evidence; the policy engine judges each move, each cordon and the batch.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from gpusteward.core.actions import CordonNode, Evidence, Proposal
-from gpusteward.core.cluster import ClusterSnapshot, Health, Pool, WorkloadClass
+from gpusteward.core.actions import CordonNode, Evidence, MoveReplica, Proposal
+from gpusteward.core.cluster import ClusterSnapshot, Health, Pool, ReplicaPhase, WorkloadClass
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
 
@@ -364,14 +364,25 @@ class ConsolidationConfig(Frozen):
 
 
 class ConsolidationPlanner:
-    """Proposes cordoning the nodes a consolidation plan empties, with the moves attached."""
+    """Proposes the moves of a consolidation plan (`MoveReplica`) and the cordon of each
+    node it empties, one wave per tick.
+
+    A wave is the plan's moves that can start now, each new replica on GPUs that are free
+    before any old replica stops (the new one starts first, so the GPUs the old ones free
+    only count from the next wave). A node is cordoned in the wave that starts its last
+    move. Nothing is proposed while a move or a cold start is in flight: the next wave is
+    planned afresh from the snapshot that shows the previous one done.
+    """
 
     name = "consolidation"
+    atomic = True  # its moves and cordons depend on each other: all or none
 
     def __init__(self, config: ConsolidationConfig | None = None) -> None:
         self.config = config or ConsolidationConfig()
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        if in_flight(snapshot):
+            return []
         bins, items = bins_and_items(snapshot)
         plan = plan_consolidation(bins, items, self.config.max_moves)
         if plan.gpus_freed < self.config.min_free_gpus:
@@ -379,32 +390,87 @@ class ConsolidationPlanner:
         audit = replay_moves(bins, items, plan)
         if not audit.slo_safe:  # never propose a plan that dips capacity
             return []
-        out = []
-        for node in plan.drained_nodes:
-            moves = [m for m in plan.moves if m.from_node == node]
-            freed = next(b.gpus for b in bins if b.name == node)
-            evidence = [
-                Evidence(name="gpus_freed", value=freed, unit="GPUs"),
-                Evidence(name="moves", value=len(moves)),
-                Evidence(name="plan", value=plan.describe()),
-                *(
-                    Evidence(
-                        name=f"move_{i}",
-                        value=f"{m.replica} ({m.deployment}, "
-                        f"{m.gpus} GPU): {m.from_node} -> {m.to_node}",
-                    )
-                    for i, m in enumerate(moves, 1)
-                ),
-            ]
-            out.append(
-                Proposal(
-                    action=CordonNode(node=node, issued_at=snapshot.at),
-                    reason=(
-                        f"consolidate: move {len(moves)} replica(s) off {node} (start new, "
-                        f"then stop old) to free its {freed} GPU(s); {plan.describe()}"
-                    ),
-                    evidence=tuple(evidence),
-                    planner=self.name,
-                )
-            )
+        wave = first_wave(bins, items, plan)
+        started = {m.replica for m in wave}
+        out = [
+            self._cordon(snapshot, bins, plan, node)
+            for node in plan.drained_nodes
+            if all(m.replica in started for m in plan.moves if m.from_node == node)
+        ]
+        out += [self._move(snapshot, plan, m, i) for i, m in enumerate(wave, 1)]
         return out
+
+    def _cordon(
+        self, snapshot: ClusterSnapshot, bins: Sequence[Bin], plan: ConsolidationPlan, node: str
+    ) -> Proposal:
+        moves = [m for m in plan.moves if m.from_node == node]
+        freed = next(b.gpus for b in bins if b.name == node)
+        evidence = [
+            Evidence(name="gpus_freed", value=freed, unit="GPUs"),
+            Evidence(name="moves", value=len(moves)),
+            Evidence(name="plan", value=plan.describe()),
+            *(
+                Evidence(
+                    name=f"move_{i}",
+                    value=f"{m.replica} ({m.deployment}, {m.gpus} GPU): "
+                    f"{m.from_node} -> {m.to_node}",
+                )
+                for i, m in enumerate(moves, 1)
+            ),
+        ]
+        return Proposal(
+            action=CordonNode(node=node, issued_at=snapshot.at),
+            reason=(
+                f"consolidate: move {len(moves)} replica(s) off {node} (start new, then stop "
+                f"old) to free its {freed} GPU(s); {plan.describe()}"
+            ),
+            evidence=tuple(evidence),
+            planner=self.name,
+        )
+
+    def _move(
+        self, snapshot: ClusterSnapshot, plan: ConsolidationPlan, m: Move, step: int
+    ) -> Proposal:
+        return Proposal(
+            action=MoveReplica(
+                deployment=m.deployment, replica=m.replica, to_node=m.to_node, issued_at=snapshot.at
+            ),
+            reason=(
+                f"consolidate: move {m.replica} ({m.gpus} GPU) {m.from_node} -> {m.to_node} "
+                f"(start new, stop old when ready) to empty {m.from_node}; {plan.describe()}"
+            ),
+            evidence=(
+                Evidence(name="from_node", value=m.from_node),
+                Evidence(name="to_node", value=m.to_node),
+                Evidence(name="gpus", value=m.gpus, unit="GPUs"),
+                Evidence(name="wave_step", value=step),
+                Evidence(name="plan", value=plan.describe()),
+                Evidence(name="plan_gpus_freed", value=plan.gpus_freed, unit="GPUs"),
+            ),
+            planner=self.name,
+        )
+
+
+def in_flight(snapshot: ClusterSnapshot) -> bool:
+    """A move or a cold start is under way: some replica is not Ready, or a deployment runs
+    more replicas than it wants (a move's old and new replica both running)."""
+    for d in snapshot.deployments:
+        if d.retired:
+            continue
+        if len(d.replica_states) > d.replicas:
+            return True
+        if any(r.phase is not ReplicaPhase.READY for r in d.replica_states):
+            return True
+    return False
+
+
+def first_wave(bins: Sequence[Bin], items: Sequence[Item], plan: ConsolidationPlan) -> list[Move]:
+    """The plan's moves, in order, whose new replica fits on GPUs free right now (no credit
+    for GPUs an old replica frees: it stops only after its successor is Ready)."""
+    free = dict(_load(bins, items).free)
+    wave = []
+    for m in plan.moves:
+        if free[m.to_node] >= m.gpus:
+            free[m.to_node] -= m.gpus
+            wave.append(m)
+    return wave

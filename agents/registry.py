@@ -5,7 +5,7 @@ in by the composition root."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -20,27 +20,58 @@ from agents.baselines import (
     StaticPeakPlanner,
 )
 from agents.capacity import Priors
+from agents.composite import CompositePlanner
+from agents.consolidation import ConsolidationConfig, ConsolidationPlanner
 from agents.forecast_aware import ForecastPlanner, ForecastPlannerConfig
+from agents.hygiene import HygieneConfig, HygienePlanner
 from agents.reactive import ReactiveConfig, ReactivePlanner
 from agents.scaling import LoadOutlook
+from gpusteward.core.model import Frozen
 from gpusteward.core.ports import Planner
 
-PlannerConfig = Annotated[
+_Scaling = (
     ReactiveConfig
     | StaticPeakConfig
     | KpaConfig
     | DynamoConfig
     | OracleConfig
-    | ForecastPlannerConfig,
-    Field(discriminator="kind"),
-]
-PLANNER_KINDS = ("reactive", "static-peak", "kpa", "dynamo", "oracle", "forecast")
+    | ForecastPlannerConfig
+)
+ScalingPlannerConfig = Annotated[_Scaling, Field(discriminator="kind")]
+
+
+class CompositeConfig(Frozen):
+    """A scaling planner plus consolidation and / or hygiene in the same tick; their
+    proposals are merged, scaling first (see `agents.composite`)."""
+
+    kind: Literal["composite"] = "composite"
+    scaling: ScalingPlannerConfig = ReactiveConfig()
+    consolidation: ConsolidationConfig | None = None
+    hygiene: HygieneConfig | None = None
+
+
+PlannerConfig = Annotated[_Scaling | CompositeConfig, Field(discriminator="kind")]
+PLANNER_KINDS = ("reactive", "static-peak", "kpa", "dynamo", "oracle", "forecast", "composite")
+NEEDS_OUTLOOK = ("oracle", "static-peak")
+
+
+def needs_outlook(config: PlannerConfig) -> bool:
+    """Whether the planner (or a composite's scaling planner) needs the future load."""
+    scaling = config.scaling if isinstance(config, CompositeConfig) else config
+    return scaling.kind in NEEDS_OUTLOOK
 
 
 def make_planner(
     config: PlannerConfig, priors: Priors, outlook: LoadOutlook | None = None
 ) -> Planner:
     """The planner `config` describes. Oracle and static peak need `outlook`."""
+    if isinstance(config, CompositeConfig):
+        others: list[Planner] = []
+        if config.consolidation is not None:
+            others.append(ConsolidationPlanner(config.consolidation))
+        if config.hygiene is not None:
+            others.append(HygienePlanner(config.hygiene))
+        return CompositePlanner(make_planner(config.scaling, priors, outlook), others)
     if isinstance(config, ReactiveConfig):
         return ReactivePlanner(config)
     if isinstance(config, KpaConfig):

@@ -1,6 +1,7 @@
 """What the scaling planners share: the scale proposal, live demand, and the load outlook port.
 
-`LoadOutlook` is how the oracle and the static-peak planner learn the future: the
+`LoadOutlook` is how the oracle and the static-peak planner learn the future (and the
+oracle the true burstiness of the load): the
 composition root hands them an implementation backed by the scenario's trace. Planners
 never read a trace themselves.
 """
@@ -24,6 +25,10 @@ class LoadOutlook(Protocol):
 
     def overall_peak(self, key: str) -> float:
         """The highest expected rate of `key` over the whole run."""
+        ...
+
+    def burstiness_cv(self, key: str) -> float:
+        """The cv of `key`'s arrivals (variance / mean of per-step counts = cv^2)."""
         ...
 
 

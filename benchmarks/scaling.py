@@ -79,7 +79,10 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
     base = load_scenario(args.scenario)
     models = []
     for m in base.models:
-        update: dict[str, Any] = {"cold_start_seconds": float(args.cold_start)}
+        update: dict[str, Any] = {
+            "cold_start_seconds": float(args.cold_start),
+            "slo": m.slo.model_copy(update={"attainment_target": args.attainment}),
+        }
         if args.trace:
             path = Path(args.trace).resolve()
             target = _mean_rate(m.trace.file, m.trace.format) * m.trace.scale
@@ -94,6 +97,8 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             "models": [m.model_dump() for m in models],
             "duration": f"{args.days}d",
             "planner": {"kind": planner, **(args.forecast_config if planner == "forecast" else {})},
+            # Only the forecast planner reads forecasts; the others keep the fast last value.
+            "forecaster": {"kind": args.forecaster if planner == "forecast" else "last-value"},
         }
     )
 
@@ -240,6 +245,13 @@ def main() -> int:
         choices=["servegen-total", "servegen-client", "azure-requests"],
     )
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument(
+        "--attainment",
+        type=float,
+        default=TARGET_ATTAINMENT,
+        help="Every model's SLO attainment target (the oracle and forecast planner size for it)",
+    )
+    parser.add_argument("--forecaster", default="auto", choices=["auto", "last-value"])
     parser.add_argument("--planners", default=",".join(PLANNERS))
     parser.add_argument("--png", default="benchmarks/scaling.png")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))

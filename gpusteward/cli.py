@@ -20,6 +20,7 @@ from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_policy import policy_app
+from gpusteward.cli_replay import export_cmd, replay_cmd, runbook_app
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError
 from gpusteward.core.tick import TickRecord
@@ -43,6 +44,9 @@ app.command("why")(why)
 app.command("eval")(eval_cmd)
 app.command("approvals")(approvals_command)
 app.command("node-agent")(node_agent)
+app.command("export")(export_cmd)
+app.command("replay")(replay_cmd)
+app.add_typer(runbook_app, name="runbook")
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 

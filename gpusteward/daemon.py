@@ -258,6 +258,8 @@ class Daemon:
             llm=self.planner.take_llm_trace()
             if isinstance(self.planner, RecordsLlmTrace)
             else None,
+            forecaster=_forecaster_id(self.forecaster),
+            policy_version=self.policy.version,
         )
         self.journal.append(record, self._checkpoint(seq, at))
         self._account(record)
@@ -291,7 +293,10 @@ class Daemon:
         self, stage: Stage, errors: list[StageError], fn: Callable[..., T], *args: Any
     ) -> T | None:
         try:
-            if self.config.offload_blocking_calls and stage in (Stage.OBSERVE, Stage.ACT):
+            blocking = (
+                self.config.offload_blocking_calls and stage in (Stage.OBSERVE, Stage.ACT)
+            ) or (stage is Stage.PLAN and getattr(self.planner, "blocking_io", False))
+            if blocking:  # keep the event loop (and the chat served beside it) responsive
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
         except Exception as e:
@@ -479,6 +484,11 @@ class Daemon:
             self.metrics.tick(record, leader=self.leads())
         if self._on_tick is not None:
             self._on_tick(record)
+
+
+def _forecaster_id(forecaster: Forecaster) -> str:
+    version = getattr(forecaster, "version", None)
+    return f"{forecaster.name}@{version}" if version else forecaster.name
 
 
 def observe_load(history: LoadHistory, snapshot: ClusterSnapshot) -> None:

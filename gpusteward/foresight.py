@@ -35,6 +35,14 @@ class TraceOutlook:
             t += self.step
         return best
 
+    def burstiness_cv(self, key: str) -> float:
+        """The trace's cv: its per-window cvs' rate-weighted mean, else the spec's."""
+        trace = self.traces[key]
+        data = trace.data
+        if isinstance(data, RateTable) and data.cvs is not None and data.rates.sum() > 0:
+            return float((data.cvs * data.rates).sum() / data.rates.sum())
+        return trace.spec.burstiness_cv
+
     def overall_peak(self, key: str) -> float:
         if key not in self._peaks:
             trace = self.traces[key]

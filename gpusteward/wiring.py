@@ -16,7 +16,7 @@ import structlog
 
 from agents.llm.loop import LlmLimits
 from agents.llm.planner import LlmPlanner
-from agents.registry import make_planner
+from agents.registry import make_planner, needs_outlook
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
@@ -48,7 +48,12 @@ from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
 from gpusteward.whatif import SimulatorWhatIf
 from policies.engine import RulePolicyEngine, load_policy
+from runbooks.agent_tools import runbook_tools
+from runbooks.model import load_library
+from tools.base import ToolRegistry
 from tools.context import WhatIf
+from tools.propose import PROPOSAL_TOOLS
+from tools.read import READ_TOOLS
 
 log = structlog.get_logger("gpusteward.wiring")
 
@@ -231,7 +236,7 @@ def build_planner(scenario: Scenario) -> Planner:
     spec = scenario.sim_spec()
     priors = {m.key: dict(m.profile.throughput_rps) for m in spec.models}
     outlook = None
-    if scenario.planner.kind in ("oracle", "static-peak"):
+    if needs_outlook(scenario.planner):
         outlook = TraceOutlook(spec, scenario.duration_seconds)
     return make_planner(scenario.planner, priors, outlook)
 
@@ -268,7 +273,13 @@ def with_llm(
         limits=llm_limits(settings),
         whatif=whatif,
         horizon_seconds=settings.forecast_horizon_seconds,
+        registry=agent_registry(),
     )
+
+
+def agent_registry() -> ToolRegistry:
+    """The LLM planner's tools: the read and proposal tools, and the runbook library."""
+    return ToolRegistry((*READ_TOOLS, *PROPOSAL_TOOLS, *runbook_tools(load_library())))
 
 
 def llm_limits(settings: Settings) -> LlmLimits:

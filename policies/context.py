@@ -21,6 +21,7 @@ from gpusteward.core.actions import (
     ConsolidateModels,
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -373,6 +374,16 @@ def referenced_variables(expressions: Iterable[str]) -> tuple[str, ...]:
     return tuple(v for v in ACTIVATION_VARIABLES if v in used)
 
 
+def _replica_gpus(deployment: ModelDeployment | None, replica: str) -> int:
+    """The GPUs a replica holds (its deployment's per-replica count when not placed)."""
+    if deployment is None:
+        return 0
+    found = next((r for r in deployment.replica_states if r.id == replica), None)
+    if found is not None and found.gpu_indices:
+        return len(found.gpu_indices)
+    return deployment.gpus_per_replica
+
+
 def build_context(
     action: Action,
     facts: ClusterFacts,
@@ -414,10 +425,14 @@ def build_context(
         tenants = tuple(sorted({s.namespace for s in sources} | set(tenants)))
     elif isinstance(action, CordonNode):
         tenants = facts.node_tenants.get(action.node, ())
+    elif isinstance(action, MoveReplica) and target:
+        touched_replicas = 1
     if isinstance(action, CordonNode):
         touched = facts.node_gpus_held.get(action.node, 0)
     elif isinstance(action, MoveDeployment):
         touched = touched_replicas * per
+    elif isinstance(action, MoveReplica):
+        touched = _replica_gpus(target, action.replica)
     else:
         touched = abs(gpus_delta)
     return ActionContext(

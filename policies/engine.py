@@ -14,7 +14,13 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from gpusteward.core.actions import ACTION_KINDS, ConsolidateModels, CordonNode, Proposal
+from gpusteward.core.actions import (
+    ACTION_KINDS,
+    ConsolidateModels,
+    CordonNode,
+    MoveReplica,
+    Proposal,
+)
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.documents import load_document
 from gpusteward.core.errors import InputError
@@ -287,12 +293,18 @@ def _unknown(ctx: ActionContext, nodes: set[str]) -> tuple[str, str] | None:
         if action.node not in nodes:
             return "unknown-target", f"no node {action.node!r} in the snapshot"
         return None
+    if isinstance(action, MoveReplica) and action.to_node not in nodes:
+        return "unknown-target", f"no node {action.to_node!r} in the snapshot"
     targets = [action.target]
     if isinstance(action, ConsolidateModels):
         targets += list(action.sources)
     missing = [t for t in targets if t not in ctx.facts.deployments]
     if missing:
         return "unknown-target", f"no deployment {', '.join(missing)} in the snapshot"
+    if isinstance(action, MoveReplica):
+        d = ctx.facts.deployments[action.deployment]
+        if all(r.id != action.replica for r in d.replica_states):
+            return "unknown-target", f"no replica {action.replica!r} of {d.key} in the snapshot"
     return None
 
 

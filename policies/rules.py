@@ -15,6 +15,7 @@ from gpusteward.core.actions import (
     ConsolidateModels,
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -248,19 +249,26 @@ def check_forecast_cover(spec: ForecastCoverRule, ctx: ActionContext) -> Fired |
 
 
 def check_pool_class(spec: PoolClassRule, ctx: ActionContext) -> Fired | None:
-    if not isinstance(ctx.action, MoveDeployment) or ctx.action.to_pool is None:
+    action = ctx.action
+    if isinstance(action, MoveDeployment):
+        to_pool = action.to_pool
+    elif isinstance(action, MoveReplica):  # the pool of the node it moves to
+        to_pool = ctx.facts.node_pool.get(action.to_node)
+    else:
+        return None
+    if to_pool is None:
         return None
     d = ctx.require_deployment()
-    to_training = ctx.action.to_pool in spec.training_pools
+    to_training = to_pool in spec.training_pools
     if d.workload == WorkloadClass.TRAINING and not to_training:
         return Fired(
-            {"workload": d.workload.value, "to_pool": ctx.action.to_pool.value},
+            {"workload": d.workload.value, "to_pool": to_pool.value},
             f"training workload {d.key} may not move off the training pools",
         )
     if d.workload == WorkloadClass.REALTIME and to_training:
         return Fired(
-            {"workload": d.workload.value, "to_pool": ctx.action.to_pool.value},
-            f"realtime inference {d.key} may not run on training pool {ctx.action.to_pool.value}",
+            {"workload": d.workload.value, "to_pool": to_pool.value},
+            f"realtime inference {d.key} may not run on training pool {to_pool.value}",
         )
     return None
 

@@ -18,6 +18,7 @@ from gpusteward.core.actions import (
     ConsolidateModels,
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -65,10 +66,31 @@ class CordonArgs(ToolArgs):
     cordon: bool = Field(default=True, description="false = uncordon")
 
 
+class MoveReplicaArgs(ToolArgs):
+    kind: Literal["move-replica"] = "move-replica"
+    deployment: Key
+    replica: str = Field(min_length=1, max_length=300, description="Replica id (snapshot).")
+    to_node: str = Field(min_length=1, max_length=300)
+
+
 ActionArgs = Annotated[
-    ScaleArgs | PrewarmArgs | MoveArgs | ConsolidateArgs | RetireArgs | CordonArgs,
+    ScaleArgs
+    | PrewarmArgs
+    | MoveArgs
+    | ConsolidateArgs
+    | RetireArgs
+    | CordonArgs
+    | MoveReplicaArgs,
     Field(discriminator="kind"),
 ]
+
+
+def _node_name(ctx: ToolContext, name: str, field: str) -> str:
+    if ctx.snapshot.node(name) is None:
+        names = [n.name for n in ctx.snapshot.nodes]
+        close = difflib.get_close_matches(name, names, n=8, cutoff=0.3)
+        raise InvalidArgument(field, "no such node", name, close)
+    return name
 
 
 def _deployment_key(ctx: ToolContext, key: str, field: str) -> str:
@@ -112,11 +134,17 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
             key = _deployment_key(ctx, args.deployment, prefix + "deployment")
             return RetireModel(deployment=key, delete=False, issued_at=at)
         if isinstance(args, CordonArgs):
-            if ctx.snapshot.node(args.node) is None:
-                names = [n.name for n in ctx.snapshot.nodes]
-                close = difflib.get_close_matches(args.node, names, n=8, cutoff=0.3)
-                raise InvalidArgument(prefix + "node", "no such node", args.node, close)
-            return CordonNode(node=args.node, cordon=args.cordon, issued_at=at)
+            node = _node_name(ctx, args.node, prefix + "node")
+            return CordonNode(node=node, cordon=args.cordon, issued_at=at)
+        if isinstance(args, MoveReplicaArgs):
+            key = _deployment_key(ctx, args.deployment, prefix + "deployment")
+            d = ctx.snapshot.deployment(key)
+            ids = [r.id for r in d.replica_states] if d is not None else []
+            if args.replica not in ids:
+                close = difflib.get_close_matches(args.replica, ids, n=8, cutoff=0.3) or ids[:8]
+                raise InvalidArgument(prefix + "replica", "no such replica", args.replica, close)
+            node = _node_name(ctx, args.to_node, prefix + "to_node")
+            return MoveReplica(deployment=key, replica=args.replica, to_node=node, issued_at=at)
     except ValueError as e:  # a core validator (e.g. a move with nowhere to go)
         raise InvalidArgument(field or "(arguments)", str(e), type(args).__name__) from None
     raise InvalidArgument(field or "kind", "unknown action", type(args).__name__)

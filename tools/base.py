@@ -134,6 +134,7 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool[Any]]) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._specs: tuple[ToolSpec, ...] | None = None
         for tool in tools:
             if tool.name in self._tools:
                 raise ValueError(f"tool {tool.name!r} registered twice; tool names are unique")
@@ -147,7 +148,11 @@ class ToolRegistry:
         return self._tools.get(name)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(t.spec() for t in self._tools.values())
+        # Built once: generating the JSON schemas costs ~25 ms, and the LLM planner asks
+        # for them twice per tick.
+        if self._specs is None:
+            self._specs = tuple(t.spec() for t in self._tools.values())
+        return self._specs
 
     def openai_tools(self) -> list[dict[str, object]]:
         """The JSON schema of every tool, in the OpenAI chat-completions `tools` format."""

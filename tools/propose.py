@@ -17,6 +17,7 @@ from tools.actions import (
     ConsolidateArgs,
     CordonArgs,
     MoveArgs,
+    MoveReplicaArgs,
     PrewarmArgs,
     RetireArgs,
     ScaleArgs,
@@ -52,6 +53,10 @@ class ProposeRetire(RetireArgs):
 
 
 class ProposeCordon(CordonArgs):
+    rationale: str = Rationale
+
+
+class ProposeMoveReplica(MoveReplicaArgs):
     rationale: str = Rationale
 
 
@@ -170,4 +175,9 @@ PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
         ProposeRetire,
     ),
     _tool("propose_cordon", "Propose cordoning (or uncordoning) a node.", ProposeCordon),
+    _tool(
+        "propose_move_replica",
+        "Propose moving one replica to a node (new one starts first; old stops when ready).",
+        ProposeMoveReplica,
+    ),
 )

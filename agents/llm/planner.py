@@ -61,6 +61,7 @@ class LlmPlanner:
     """A `Planner` (and `GuardAwarePlanner`, `RecordsLlmTrace`) driven by an LLM."""
 
     name = "llm"
+    blocking_io = True  # waits on HTTP: the daemon runs it off its event loop
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ from gpusteward.core.actions import (
     ConsolidateModels,
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -174,6 +175,13 @@ class KubernetesCluster:
             raise ActionRejected(
                 "consolidation needs a request router in front of the models; the Kubernetes "
                 "backend cannot re-route traffic. Fix: retire the sources and scale the target."
+            )
+        if isinstance(action, MoveReplica):
+            raise ActionRejected(
+                "moving one replica to a chosen node is not supported by the Kubernetes "
+                "backend: a Deployment's pods are interchangeable and the scheduler picks their "
+                "nodes. Fix: cordon the node to empty and drain it under a PodDisruptionBudget "
+                "(no capacity dip), or `move` the whole deployment (node selector)."
             )
         raise ActionRejected(f"the Kubernetes backend cannot execute {type(action).__name__}")
 

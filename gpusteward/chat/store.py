@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from gpusteward.chat.records import ApprovalEvent, EventKind, ThreadMessage
+from gpusteward.chat.rows import Transaction, event_from_row
 from gpusteward.chat.schema import open_database
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import ApprovalRequest, ApprovalState, action_hash, intent_hash
@@ -264,7 +265,7 @@ class SqliteApprovalStore:
         if limit is not None:
             sql = f"SELECT * FROM ({sql} DESC LIMIT ?) ORDER BY seq"
             params.append(limit)
-        return [_event(row) for row in self._rows(sql, *params)]
+        return [event_from_row(row) for row in self._rows(sql, *params)]
 
     # -- pause, threads, references ---------------------------------------
 
@@ -345,7 +346,9 @@ class SqliteApprovalStore:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _cool_off(self, tx: _Tx, request: ApprovalRequest, now: datetime) -> ApprovalRequest:
+    def _cool_off(
+        self, tx: Transaction, request: ApprovalRequest, now: datetime
+    ) -> ApprovalRequest:
         if self._cooloff <= 0:
             return request
         since = now.timestamp() - self._cooloff
@@ -373,7 +376,7 @@ class SqliteApprovalStore:
             }
         )
 
-    def _supersede_target(self, tx: _Tx, request: ApprovalRequest, now: datetime) -> None:
+    def _supersede_target(self, tx: Transaction, request: ApprovalRequest, now: datetime) -> None:
         """A newer, different proposal for the same target replaces the pending one."""
         rows = tx.all(
             "SELECT body FROM approvals WHERE target = ? AND state = 'pending' AND intent != ?",
@@ -391,10 +394,10 @@ class SqliteApprovalStore:
             tx.event(EventKind.SUPERSEDED, old.id, "system", "system", note)
 
     @contextmanager
-    def _tx(self, now: datetime) -> Iterator[_Tx]:
+    def _tx(self, now: datetime) -> Iterator[Transaction]:
         with self._lock:
             conn = self._open()
-            tx = _Tx(conn, now.astimezone(UTC), self._wall().astimezone(UTC))
+            tx = Transaction(conn, now.astimezone(UTC), self._wall().astimezone(UTC))
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -429,91 +432,6 @@ class SqliteApprovalStore:
         return self._conn
 
 
-class _Tx:
-    """One open transaction: typed reads and writes, and the events it will announce."""
-
-    def __init__(self, conn: sqlite3.Connection, now: datetime, wall: datetime) -> None:
-        self.conn, self.now, self.wall = conn, now, wall
-        self.events: list[ApprovalEvent] = []
-
-    def one(self, sql: str, *params: object) -> ApprovalRequest | None:
-        row = self.conn.execute(sql, params).fetchone()
-        return None if row is None else ApprovalRequest.model_validate_json(row[0])
-
-    def all(self, sql: str, *params: object) -> list[ApprovalRequest]:
-        rows = self.conn.execute(sql, params).fetchall()
-        return [ApprovalRequest.model_validate_json(body) for (body,) in rows]
-
-    def insert(self, r: ApprovalRequest) -> None:
-        self.conn.execute(
-            "INSERT INTO approvals (id, intent, target, state, created_ts, expires_ts, "
-            "decided_ts, settled, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.id,
-                r.intent_hash,
-                r.proposal.action.target,
-                r.state.value,
-                r.created_at.timestamp(),
-                r.expires_at.timestamp(),
-                r.decided_at.timestamp() if r.decided_at else None,
-                0,
-                r.model_dump_json(),
-            ),
-        )
-
-    def update(self, r: ApprovalRequest, *, expect: ApprovalState) -> bool:
-        """Write `r` only if the stored state is still `expect` (compare-and-set)."""
-        cur = self.conn.execute(
-            "UPDATE approvals SET state = ?, decided_ts = ?, settled = ?, body = ? "
-            "WHERE id = ? AND state = ?",
-            (
-                r.state.value,
-                r.decided_at.timestamp() if r.decided_at else None,
-                int(r.outcome is not None),
-                r.model_dump_json(),
-                r.id,
-                expect.value,
-            ),
-        )
-        return cur.rowcount == 1
-
-    def event(
-        self,
-        kind: EventKind,
-        request_id: str | None,
-        actor: str | None = None,
-        channel: str | None = None,
-        detail: str | None = "",
-    ) -> None:
-        cur = self.conn.execute(
-            "INSERT INTO events (request_id, kind, actor, channel, detail, at, at_ts, "
-            "recorded_at, recorded_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                request_id,
-                kind.value,
-                actor,
-                channel,
-                detail or "",
-                self.now.isoformat(),
-                self.now.timestamp(),
-                self.wall.isoformat(),
-                self.wall.timestamp(),
-            ),
-        )
-        self.events.append(
-            ApprovalEvent(
-                seq=int(cur.lastrowid or 0),
-                kind=kind,
-                request_id=request_id,
-                actor=actor,
-                channel=channel,
-                detail=detail or "",
-                at=self.now,
-                recorded_at=self.wall,
-            )
-        )
-
-
 def _why_not_pending(request_id: str, current: ApprovalRequest | None) -> str | None:
     if current is None:
         return f"approval {request_id!r}: no such request. Fix: see /pending."
@@ -525,18 +443,4 @@ def _why_not_pending(request_id: str, current: ApprovalRequest | None) -> str | 
     return (
         f"approval {request_id} is already {current.state.value}{by}{via}{when}; "
         "a request is decided once"
-    )
-
-
-def _event(row: tuple[Any, ...]) -> ApprovalEvent:
-    seq, request_id, kind, actor, channel, detail, at, _, recorded_at, _ = row
-    return ApprovalEvent(
-        seq=seq,
-        kind=EventKind(kind),
-        request_id=request_id,
-        actor=actor,
-        channel=channel,
-        detail=detail,
-        at=datetime.fromisoformat(at),
-        recorded_at=datetime.fromisoformat(recorded_at),
     )

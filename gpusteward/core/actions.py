@@ -136,17 +136,43 @@ class CordonNode(_ActionBase):
         return f"{'cordon' if self.cordon else 'uncordon'} node {self.node}"
 
 
+class MoveReplica(_ActionBase):
+    """Move one running replica to a named node: start a new replica there, and stop the
+    old one only once the new one is Ready (never a capacity dip)."""
+
+    kind: Literal["move-replica"] = "move-replica"
+    deployment: str = Field(description="namespace/name")
+    replica: str = Field(min_length=1, description="The replica id, as in the snapshot.")
+    to_node: str = Field(min_length=1)
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        return f"move replica {self.replica} of {self.deployment} to node {self.to_node}"
+
+
 Action = Annotated[
     ScaleDeployment
     | PrewarmReplicas
     | MoveDeployment
     | ConsolidateModels
     | RetireModel
-    | CordonNode,
+    | CordonNode
+    | MoveReplica,
     Field(discriminator="kind"),
 ]
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
-ACTION_KINDS: tuple[str, ...] = ("scale", "prewarm", "move", "consolidate", "retire", "cordon")
+ACTION_KINDS: tuple[str, ...] = (
+    "scale",
+    "prewarm",
+    "move",
+    "consolidate",
+    "retire",
+    "cordon",
+    "move-replica",
+)
 
 
 def parse_action(data: str | bytes) -> Action:

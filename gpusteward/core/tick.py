@@ -46,3 +46,7 @@ class TickRecord(Frozen):
         default=None,
         description="What the LLM planner sent and received this tick, and why it fell back.",
     )
+    forecaster: str = Field(
+        default="", description="The forecaster that made `forecasts` (name, and version)."
+    )
+    policy_version: str = Field(default="", description="The policy that judged this tick.")

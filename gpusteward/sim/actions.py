@@ -2,7 +2,8 @@
 
 `apply` validates first (unknown targets fail with the known ones named) and changes
 nothing on a dry run or a failure. Effects land on the desired state; the engine's next
-step reconciles replicas towards it.
+step reconciles replicas towards it. A replica move is the exception: its new replica
+takes its GPUs on the target node at once, so nothing else can take them first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from gpusteward.core.actions import (
     ConsolidateModels,
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -119,7 +121,48 @@ def _cordon(state: SimState, a: CordonNode, dry: bool) -> str:
     return f"node {a.node} {'cordoned' if a.cordon else 'uncordoned'}"
 
 
-def _dispatch(state: SimState, action: Action, dry: bool) -> str:
+def _move_replica(state: SimState, a: MoveReplica, dry: bool, now: float) -> str:
+    dep = _deployment(state, a.deployment)
+    fleet = state.fleet
+    rep = next((r for r in dep.replicas if r.id == a.replica), None)
+    if rep is None:
+        known = ", ".join(r.id for r in dep.replicas) or "none"
+        raise _Refused(f"{a.deployment} has no replica {a.replica!r}; its replicas: {known}")
+    if rep.node is None:
+        raise _Refused(f"replica {a.replica} is not placed yet; only a running replica can move")
+    if rep.replaces is not None or a.replica in fleet.replaced_ids(dep):
+        raise _Refused(f"replica {a.replica} is already part of a move in flight; wait for it")
+    index = fleet.node_index.get(a.to_node)
+    if index is None:
+        raise _Refused(f"unknown node {a.to_node!r}; known nodes: {', '.join(fleet.node_index)}")
+    node = fleet.nodes[index]
+    if index == rep.node:
+        raise _Refused(f"replica {a.replica} already runs on {a.to_node}")
+    if node.cordoned:
+        raise _Refused(f"node {a.to_node} is cordoned; uncordon it or choose another node")
+    if not dep.allows(node):
+        raise _Refused(
+            f"{a.deployment} may not run on {a.to_node} ({node.group.pool}, "
+            f"{node.group.gpu_type}, {node.group.gpu_memory_gib:g} GiB); it needs gpu types="
+            f"{list(dep.gpu_types)}, pools={list(dep.pools) or 'any'}, "
+            f">= {dep.spec.gpu_memory_gib:g} GiB per GPU"
+        )
+    free, need = len(node.free_indices(now)), dep.spec.gpus_per_replica
+    if free < need:
+        raise _Refused(
+            f"node {a.to_node} has {free} free healthy GPU(s), the replica needs {need}; "
+            "the new replica must start before the old one stops (no capacity dip)"
+        )
+    if dry:
+        return f"{a.replica} would be replaced by a new replica on {a.to_node}"
+    new = fleet.start_replacement(dep, rep, index, now)
+    return (
+        f"{a.deployment}: new replica {new.id} starting on {a.to_node}; {a.replica} stops "
+        "when it is Ready"
+    )
+
+
+def _dispatch(state: SimState, action: Action, dry: bool, now: float) -> str:
     if isinstance(action, ScaleDeployment):
         return _scale(state, action, dry)
     if isinstance(action, PrewarmReplicas):
@@ -132,15 +175,18 @@ def _dispatch(state: SimState, action: Action, dry: bool) -> str:
         return _retire(state, action, dry)
     if isinstance(action, CordonNode):
         return _cordon(state, action, dry)
+    if isinstance(action, MoveReplica):
+        return _move_replica(state, action, dry, now)
     raise _Refused(f"the simulator cannot execute {type(action).__name__}")
 
 
-def apply(state: SimState, action: Action, *, dry_run: bool) -> Outcome:
-    """Apply one action (at most once per id); never raises for a bad target."""
+def apply(state: SimState, action: Action, *, dry_run: bool, now: float = 0.0) -> Outcome:
+    """Apply one action (at most once per id) at `now` (seconds since the start); never
+    raises for a bad target."""
     if action.id in state.executed:
         return ResultStatus.DUPLICATE, f"action {action.id} was executed before; nothing done"
     try:
-        message = _dispatch(state, action, dry_run)
+        message = _dispatch(state, action, dry_run, now)
     except _Refused as e:
         return ResultStatus.FAILED, f"{action.describe()}: {e}"
     if dry_run:

@@ -6,7 +6,10 @@ newest first). A Pending replica starts (Loading) only on a schedulable node wit
 free healthy GPUs of an allowed type, pool and memory: cheapest node first, then the most
 allocated (packing), then by name. After a move, replicas on nodes the deployment may no
 longer use are kept while they are needed for capacity (surge: no dip), and stopped one by
-one as matching replicas become Ready.
+one as matching replicas become Ready. A replica move (`start_replacement`) starts the
+new replica on the chosen node at once and stops the old one when the new one is Ready;
+until then the old one serves and only the new one counts towards the desired replicas
+(a scale-down that removes the new one cancels the move).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class ReplicaState:
     node: int | None = None  # index into Fleet.nodes
     gpu_indices: tuple[int, ...] = ()
     ready_at: float = 0.0  # seconds since start; meaningful once placed
+    replaces: str | None = None  # id of the replica this one replaces once Ready (a move)
 
 
 @dataclass
@@ -135,20 +139,56 @@ class Fleet:
         return sorted(lost)
 
     def promote(self, now: float) -> None:
-        """Loading replicas whose cold start has elapsed become Ready."""
+        """Loading replicas whose cold start has elapsed become Ready; a Ready replacement
+        stops the replica it replaces."""
         for dep in self.deployments.values():
-            for rep in dep.replicas:
+            for rep in list(dep.replicas):
                 if rep.phase is ReplicaPhase.LOADING and rep.ready_at <= now:
                     rep.phase = ReplicaPhase.READY
                     dep.version += 1
                     if dep.moving:
                         self.placement_dirty = True
+                if rep.phase is ReplicaPhase.READY and rep.replaces is not None:
+                    self._finish_replacement(dep, rep)
+
+    def start_replacement(
+        self, dep: DeploymentState, old: ReplicaState, node_i: int, now: float
+    ) -> ReplicaState:
+        """Start a replica replacing `old` on node `node_i` (the caller checked it fits)."""
+        node = self.nodes[node_i]
+        gpus = tuple(node.free_indices(now)[: dep.spec.gpus_per_replica])
+        new = ReplicaState(id=f"{dep.spec.name}-{dep.next_seq}", seq=dep.next_seq, replaces=old.id)
+        dep.next_seq += 1
+        dep.replicas.append(new)
+        for g in gpus:
+            node.allocated[g] = new.id
+        node.version += 1
+        new.node, new.gpu_indices = node_i, gpus
+        new.ready_at = now + dep.spec.cold_start_seconds
+        new.phase = ReplicaPhase.LOADING
+        dep.version += 1
+        if new.ready_at <= now:
+            new.phase = ReplicaPhase.READY
+            self._finish_replacement(dep, new)
+        return new
+
+    def _finish_replacement(self, dep: DeploymentState, new: ReplicaState) -> None:
+        old = next((r for r in dep.replicas if r.id == new.replaces), None)
+        new.replaces = None
+        dep.version += 1
+        if old is not None:
+            self.remove_replica(dep, old)
+
+    @staticmethod
+    def replaced_ids(dep: DeploymentState) -> set[str]:
+        """Replicas being replaced by a move in flight (they serve, but do not count)."""
+        return {r.replaces for r in dep.replicas if r.replaces is not None}
 
     # -- reconcile and place ----------------------------------------------------------
 
     def reconcile(self, now: float) -> None:
         for dep in self.deployments.values():
-            if dep.moving or len(dep.replicas) != dep.desired:
+            if dep.moving or len(dep.replicas) - len(self.replaced_ids(dep)) != dep.desired:
                 self._reconcile_one(dep)
         if self.placement_dirty:
             self.placement_dirty = False
@@ -158,17 +198,28 @@ class Fleet:
         return rep.node is None or dep.allows(self.nodes[rep.node])
 
     def _reconcile_one(self, dep: DeploymentState) -> None:
-        matching = [r for r in dep.replicas if self._matches(dep, r)]
-        old = [r for r in dep.replicas if not self._matches(dep, r)]
-        surplus = len(matching) - dep.desired
-        if surplus > 0:
+        while True:  # removing a move's new replica makes the one it replaced count again
+            replaced = self.replaced_ids(dep)
+            counted = [r for r in dep.replicas if r.id not in replaced]
+            matching = [r for r in counted if self._matches(dep, r)]
+            old = [r for r in counted if not self._matches(dep, r)]
+            surplus = len(matching) - dep.desired
+            if surplus <= 0:
+                break
             ordered = sorted(matching, key=lambda r: (_REMOVAL_ORDER[r.phase], -r.seq))
+            cancelled = False
             for rep in ordered[:surplus]:
                 self.remove_replica(dep, rep)
+                cancelled = cancelled or rep.replaces is not None
+            if not cancelled:
+                break
         for _ in range(-surplus):
             self._new_replica(dep)
+        replaced = self.replaced_ids(dep)
         ready_matching = sum(
-            1 for r in dep.replicas if r.phase is ReplicaPhase.READY and self._matches(dep, r)
+            1
+            for r in dep.replicas
+            if r.phase is ReplicaPhase.READY and r.id not in replaced and self._matches(dep, r)
         )
         keep = max(0, dep.desired - ready_matching)
         old_ready = sorted((r for r in old if r.phase is ReplicaPhase.READY), key=lambda r: r.seq)

@@ -72,27 +72,31 @@ def test_capacity_per_replica_is_learned_from_observed_capacity() -> None:
 
 
 def test_a_forecast_ramp_within_the_cold_start_is_prewarmed() -> None:
-    planner = ForecastPlanner(ForecastPlannerConfig(), PRIORS)
+    planner = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
     proposals = planner.plan(_snap(arrival=12.0), _forecast([12, 12, 45, 45, 45]))
     assert _replicas(proposals) == 5  # 45 req/s at 10 per replica, ready before the ramp
     assert proposals[0].reason.startswith("pre-warm")
 
 
 def test_a_ramp_beyond_the_cold_start_does_not_scale_yet() -> None:
-    planner = ForecastPlanner(ForecastPlannerConfig(), PRIORS)
+    planner = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
     rates = [12.0] * 5 + [45.0]  # minute 6, past 120 s cold start + 60 s tick
     assert _replicas(planner.plan(_snap(arrival=12.0), _forecast(rates))) is None
 
 
 def test_live_load_above_the_forecast_sets_a_reactive_floor() -> None:
-    planner = ForecastPlanner(ForecastPlannerConfig(floor_headroom=0.0), PRIORS)
+    planner = ForecastPlanner(
+        ForecastPlannerConfig(capacity_at_slo=False, floor_headroom=0.0), PRIORS
+    )
     proposals = planner.plan(_snap(arrival=38.0, queue=120), _forecast([5.0] * 5))
     assert _replicas(proposals) == 4  # 38 + 120/60 = 40 req/s needs 4 replicas
     assert "live load" in proposals[0].reason
 
 
 def test_scale_down_waits_for_the_dwell_and_steps_down_gradually() -> None:
-    cfg = ForecastPlannerConfig(min_dwell_seconds=600, max_step_down=2, floor_headroom=0.0)
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False, min_dwell_seconds=600, max_step_down=2, floor_headroom=0.0
+    )
     planner = ForecastPlanner(cfg, PRIORS)
     assert _replicas(planner.plan(_snap(replicas=2, arrival=60.0), _forecast([60.0] * 5))) == 6
     later = T0 + timedelta(minutes=5)
@@ -104,7 +108,9 @@ def test_scale_down_waits_for_the_dwell_and_steps_down_gradually() -> None:
 
 
 def test_the_headroom_follows_recent_forecast_errors() -> None:
-    cfg = ForecastPlannerConfig(min_error_samples=5, quantile=0.9, floor_headroom=0.0)
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False, min_error_samples=5, quantile=0.9, floor_headroom=0.0
+    )
     planner = ForecastPlanner(cfg, PRIORS)
     for i in range(12):  # the load keeps coming in 50 % above what was forecast
         at = T0 + timedelta(minutes=i)
@@ -116,8 +122,11 @@ def test_the_headroom_follows_recent_forecast_errors() -> None:
 
 
 class _Outlook:
-    def __init__(self, rates: dict[int, float]) -> None:
-        self.rates = rates
+    def __init__(self, rates: dict[int, float], cv: float = 0.0) -> None:
+        self.rates, self.cv = rates, cv
+
+    def burstiness_cv(self, key: str) -> float:
+        return self.cv
 
     def peak_rate(self, key: str, start: datetime, end: datetime) -> float:
         lo, hi = int((start - T0).total_seconds()), int((end - T0).total_seconds())
@@ -131,6 +140,29 @@ def test_the_oracle_starts_replicas_one_cold_start_early() -> None:
     outlook = _Outlook({0: 10.0, 60: 10.0, 120: 55.0, 400: 80.0})
     planner = OraclePlanner(OracleConfig(), PRIORS, outlook)
     assert _replicas(planner.plan(_snap(replicas=1, arrival=10.0), {})) == 6  # 55 within 180 s
+
+
+def test_the_oracle_sizes_for_capacity_at_slo_when_the_load_is_bursty() -> None:
+    outlook = _Outlook({0: 38.0}, cv=1.5)
+    planner = OraclePlanner(OracleConfig(), PRIORS, outlook)
+    proposals = planner.plan(_snap(replicas=1, arrival=10.0), {})
+    assert _replicas(proposals) == 5  # 38 req/s with bursts needs more than the raw 4
+    util = next(e.value for e in proposals[0].evidence if e.name == "utilisation_at_slo")
+    assert isinstance(util, float) and 0.5 < util < 0.95
+
+
+def test_the_forecast_planner_sizes_for_capacity_at_slo_by_default() -> None:
+    raw = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
+    at_slo = ForecastPlanner(ForecastPlannerConfig(), PRIORS)
+    snap, fc = _snap(replicas=4, arrival=30.0), _forecast([30.0] * 5)
+    assert _replicas(raw.plan(snap, fc)) == 3
+    assert _replicas(at_slo.plan(snap, fc)) is None  # 30 req/s with bursts: keep 4
+
+
+def test_a_scale_up_step_is_limited_like_hpa() -> None:
+    planner = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
+    proposals = planner.plan(_snap(replicas=1, arrival=75.0), _forecast([75.0] * 5))
+    assert _replicas(proposals) == 5  # 8 wanted; at most max(x2, +4) per tick
 
 
 def test_static_peak_sizes_for_the_whole_run_and_never_asks_for_what_cannot_fit() -> None:
@@ -154,7 +186,7 @@ def test_dynamo_moves_one_replica_above_its_last_value_floor() -> None:
 
 
 def test_planners_survive_a_checkpoint_round_trip() -> None:
-    planner = ForecastPlanner(ForecastPlannerConfig(), PRIORS)
+    planner = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
     planner.plan(_snap(), _forecast([12.0] * 5))
     restored = pickle.loads(pickle.dumps(planner))
     assert restored.capacity.estimates == planner.capacity.estimates

@@ -8,10 +8,14 @@ PACK = ROOT / "policies" / "packs" / "default.yaml"
 SUITES = ROOT / "policies" / "packs" / "tests"
 
 
+def _cases() -> int:
+    return (SUITES / "default_test.yaml").read_text().count("\n  - name: ")
+
+
 def test_policy_test_runs_the_shipped_suites_and_exits_0(workdir: Path) -> None:
     proc = gpusteward("policy", "test", str(SUITES), cwd=workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "24 passed, 0 failed" in proc.stdout
+    assert f"{_cases()} passed, 0 failed" in proc.stdout
 
 
 def test_policy_test_exits_1_when_a_case_fails(workdir: Path) -> None:
@@ -26,7 +30,7 @@ def test_policy_test_exits_1_when_a_case_fails(workdir: Path) -> None:
     )
     proc = gpusteward("policy", "test", "suite.yaml", cwd=workdir)
     assert proc.returncode == 1
-    assert "FAIL" in proc.stdout and "23 passed, 1 failed" in proc.stdout
+    assert "FAIL" in proc.stdout and f"{_cases() - 1} passed, 1 failed" in proc.stdout
 
 
 def test_policy_check_reports_version_and_modes(workdir: Path) -> None:

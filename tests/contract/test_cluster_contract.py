@@ -8,6 +8,7 @@ from __future__ import annotations
 from gpusteward.core.actions import (
     CordonNode,
     MoveDeployment,
+    MoveReplica,
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
@@ -127,3 +128,24 @@ def test_move_restricts_the_gpu_types_a_deployment_may_use(world: World) -> None
     result = world.executor.execute(action)
     assert result.status is ResultStatus.APPLIED, result.message
     assert deployment(world).gpu_types == (GPU_TYPE,)
+
+
+def test_a_replica_move_starts_the_new_replica_first_or_fails_with_a_reason(world: World) -> None:
+    """Backends that cannot pin a replica to a node answer FAILED, never raise or dip."""
+    world.clock.advance(600)
+    d = deployment(world)
+    (first, *_) = [r for r in d.replica_states if r.node is not None]
+    other = next(n for n in NODES if n != first.node)
+    move = MoveReplica(
+        issued_at=world.clock.now(), deployment=DEPLOYMENT, replica=first.id, to_node=other
+    )
+    ready = d.count(ReplicaPhase.READY)
+    result = world.executor.execute(move)
+    assert result.status in (ResultStatus.APPLIED, ResultStatus.FAILED)
+    after = deployment(world)
+    assert after.count(ReplicaPhase.READY) == ready  # the old replica still serves
+    if result.status is ResultStatus.FAILED:
+        assert "not supported" in result.message
+        return
+    new = [r for r in after.replica_states if r.node == other and r.id != first.id]
+    assert new and new[0].phase in (ReplicaPhase.LOADING, ReplicaPhase.READY)

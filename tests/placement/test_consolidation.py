@@ -12,7 +12,7 @@ from agents.consolidation import (
     plan_consolidation,
     replay_moves,
 )
-from gpusteward.core.actions import CordonNode
+from gpusteward.core.actions import CordonNode, MoveReplica
 from gpusteward.core.cluster import Pool, Replica, ReplicaPhase
 from gpusteward.core.verdicts import NeedsApproval
 from gpusteward.testing import make_deployment, make_snapshot
@@ -77,7 +77,7 @@ def test_replicas_only_move_to_allowed_gpu_types() -> None:
     assert plan.drained_nodes == ("a",)
 
 
-def test_planner_proposes_cordons_with_moves_and_the_default_pack_asks_a_human() -> None:
+def test_planner_proposes_the_cordon_and_the_move_and_the_default_pack_asks_a_human() -> None:
     def ready(name: str, node: str, gpu: int) -> Replica:
         return Replica(id=name, phase=ReplicaPhase.READY, node=node, gpu_indices=(gpu,))
 
@@ -89,13 +89,16 @@ def test_planner_proposes_cordons_with_moves_and_the_default_pack_asks_a_human()
     m1 = make_deployment("m1", replicas=1, replica_states=(ready("m1-0", "gpu-node-1", 0),))
     snap = make_snapshot(nodes=2, gpus_per_node=4, deployments=[m0, m1])
     proposals = ConsolidationPlanner().plan(snap, {})
-    assert [p.action.target for p in proposals] == ["gpu-node-1"]
-    (proposal,) = proposals
-    assert isinstance(proposal.action, CordonNode)
+    assert [p.action.kind for p in proposals] == ["cordon", "move-replica"]
+    proposal, move = proposals
+    assert isinstance(proposal.action, CordonNode) and proposal.action.node == "gpu-node-1"
+    assert move.action == MoveReplica(
+        deployment="default/m1", replica="m1-0", to_node="gpu-node-0", issued_at=snap.at
+    )
     evidence = {e.name: e.value for e in proposal.evidence}
     assert evidence["gpus_freed"] == 4
     assert evidence["move_1"] == "m1-0 (default/m1, 1 GPU): gpu-node-1 -> gpu-node-0"
     assert "start new" in proposal.reason
     engine = RulePolicyEngine(load_policy((PACKS_DIR / "default.yaml").read_text(), "default"))
-    (verdict,) = engine.evaluate(proposals, snap)
-    assert isinstance(verdict, NeedsApproval)
+    verdicts = engine.evaluate(proposals, snap)
+    assert all(isinstance(v, NeedsApproval) for v in verdicts), verdicts

@@ -1,0 +1,559 @@
+"""`gpusteward export`, `gpusteward replay` and `gpusteward runbook list|show|run`.
+
+export: a journal's ticks between two times as an incident bundle (secrets redacted).
+replay BUNDLE: regression (re-plan and re-judge every tick with the recorded LLM answers;
+exit 1 on any difference); with --policy / --planner / --forecaster / --llm-endpoint:
+what-if (a diff of proposals and verdicts); with --runbook: that runbook dry-run on a
+recorded snapshot; with --rerun SEQ --journal J: re-propose that tick's plan now.
+replay SCENARIO: a simulated run (and, with what-if options, a second one side by side),
+graded where the scenario is a shipped incident. --report DIR writes the HTML report.
+Nothing here executes against a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.core.errors import InputError, JournalError
+from gpusteward.core.ports import GuardInputs
+from gpusteward.daemon import DaemonConfig
+from gpusteward.journal import SqliteJournal
+from gpusteward.replay_setup import (
+    ScenarioVariant,
+    SimRunbookTarget,
+    bundle_policy,
+    bundle_scenario,
+    forecaster_for,
+    policy_file,
+    recorded_planner,
+    run_scenario,
+    swapped_planner,
+)
+from gpusteward.scenario import load_scenario
+from gpusteward.settings import load_settings
+from gpusteward.sim.engine import Simulator
+from gpusteward.wiring import build_sim_run, scenario_id
+from runbooks.bundle import build_bundle, is_bundle, read_bundle, write_bundle
+from runbooks.grading import Grade, grade, load_incidents
+from runbooks.model import find_runbook, load_library
+from runbooks.replay import RegressionReport, regression, replay_inputs
+from runbooks.report import ReportInput, write_report
+from runbooks.rerun import rerun
+from runbooks.runner import DryRunStep, dry_run, start, summary
+from runbooks.series import RunOutcome, series_from_records
+from runbooks.whatif import WhatIfReport, what_if
+
+out = Console(width=None if sys.stdout.isatty() else 160)
+NOT_REAL = "nothing was executed against a real cluster"
+
+
+def _when(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{flag} {value!r}: expected an ISO 8601 time, e.g. 2026-11-02T06:00:00+00:00"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def export_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Bundle file to write.")],
+    journal: Annotated[Path, typer.Option(help="Journal file (SQLite).")] = Path(
+        ".gpusteward/quickstart.db"
+    ),
+    from_: Annotated[str | None, typer.Option("--from", help="First tick time (ISO).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last tick time (ISO).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="The journal's scenario (default: from the journal).")
+    ] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up ticks before --from.")] = 60,
+) -> None:
+    """Export the journal's ticks between two times as an incident bundle, secrets redacted."""
+    if not journal.exists():
+        raise JournalError(f"{journal}: no journal there. Fix: pass --journal with a run's file.")
+    settings = load_settings()
+    with SqliteJournal(journal) as j:
+        recorded = j.scenario_id or ""
+        loaded = load_scenario(scenario or recorded.split("@")[0] or "quickstart")
+        if recorded and scenario_id(loaded) != recorded:
+            raise InputError(
+                f"{journal} records scenario {recorded!r}, but {loaded.name} is now "
+                f"{scenario_id(loaded)!r}. Fix: pass --scenario with the file the run used."
+            )
+        secrets = [
+            s.get_secret_value()
+            for s in (
+                settings.slack_bot_token,
+                settings.slack_signing_secret,
+                settings.slack_app_token,
+            )
+            if s is not None
+        ]
+        config = DaemonConfig(interval_seconds=settings.interval_seconds or loaded.tick_seconds)
+        bundle = build_bundle(
+            j.ticks(),
+            start=_when(from_, "--from"),
+            end=_when(to, "--to"),
+            journal=str(journal),
+            interval_seconds=config.interval_seconds,
+            history_points=config.history_points,
+            recent_actions_seconds=config.recent_actions_seconds,
+            warmup_ticks=warmup,
+            scenario_id=recorded or None,
+            scenario=loaded.model_dump_json(),
+            policy=Path(loaded.policy).read_text(encoding="utf-8"),
+            policy_source=loaded.policy,
+            secrets=secrets,
+        )
+    write_bundle(bundle, output)
+    out.print(
+        f"wrote {output}: {len(bundle.ticks)} tick(s) {bundle.start:%Y-%m-%d %H:%M} .. "
+        f"{bundle.end:%Y-%m-%d %H:%M} UTC, {len(bundle.preamble.warmup)} warm-up tick(s), "
+        f"{bundle.redactions} secret(s) redacted"
+    )
+
+
+def _params(values: list[str] | None) -> dict[str, str]:
+    out_: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--param {item!r}: expected NAME=VALUE")
+        out_[key.strip()] = value.strip()
+    return out_
+
+
+def replay_cmd(
+    target: Annotated[str, typer.Argument(help="Incident bundle file, or scenario name / path.")],
+    policy: Annotated[Path | None, typer.Option(help="What-if: another policy file.")] = None,
+    planner: Annotated[str | None, typer.Option(help="What-if: another planner kind.")] = None,
+    forecaster: Annotated[str | None, typer.Option(help="What-if: auto or last-value.")] = None,
+    llm_endpoint: Annotated[
+        str | None, typer.Option(help="What-if: the LLM planner at this endpoint.")
+    ] = None,
+    runbook: Annotated[str | None, typer.Option(help="What-if: dry-run this runbook.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Runbook parameter NAME=VALUE.")] = None,
+    at_seq: Annotated[int | None, typer.Option(help="Tick for --runbook / --rerun.")] = None,
+    rerun_seq: Annotated[
+        int | None,
+        typer.Option("--rerun", help="Re-propose this tick's plan now (needs --journal)."),
+    ] = None,
+    journal: Annotated[
+        Path | None, typer.Option(help="Journal of the cluster for --rerun.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the HTML report into this folder.")
+    ] = None,
+    ticks: Annotated[int | None, typer.Option(min=1, help="Scenario: stop after N ticks.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON summary.")] = False,
+) -> None:
+    """Replay a bundle (regression / what-if / re-run) or a scenario (graded, side by side)."""
+    started = time.perf_counter()
+    path = Path(target)
+    if path.is_file() and is_bundle(path):
+        code = _replay_bundle(
+            path,
+            policy,
+            planner,
+            forecaster,
+            llm_endpoint,
+            runbook,
+            _params(param),
+            at_seq,
+            rerun_seq,
+            journal,
+            report,
+            as_json,
+        )
+    else:
+        code = _replay_scenario(target, policy, planner, forecaster, report, ticks, as_json)
+    if report is not None:
+        out.print(f"report: {report / 'index.html'} ({time.perf_counter() - started:.1f} s)")
+    if code:
+        raise typer.Exit(code)
+
+
+def _replay_bundle(
+    path: Path,
+    policy: Path | None,
+    planner: str | None,
+    forecaster: str | None,
+    llm_endpoint: str | None,
+    runbook: str | None,
+    params: dict[str, str],
+    at_seq: int | None,
+    rerun_seq: int | None,
+    journal: Path | None,
+    report: Path | None,
+    as_json: bool,
+) -> int:
+    bundle = read_bundle(path)
+    settings = load_settings()
+    where = str(path)
+    recorded_policy = bundle_policy(bundle, where)
+    if rerun_seq is not None:
+        return _rerun(bundle, rerun_seq, journal, where)
+    if runbook is not None:
+        return _runbook_on_record(bundle, runbook, params, at_seq, policy, where)
+    runs = [
+        RunOutcome(
+            "recorded",
+            bundle.journal,
+            recorded_policy.version,
+            bundle.ticks[0].planner if bundle.ticks else "",
+            series_from_records(bundle.ticks),
+        )
+    ]
+    whatif: WhatIfReport | None = None
+    result: RegressionReport | None = None
+    if any(x is not None for x in (policy, planner, forecaster, llm_endpoint)):
+        engine = policy_file(policy) if policy else recorded_policy
+        swapped = None
+        if planner or llm_endpoint or forecaster:
+            swapped = swapped_planner(
+                bundle, settings, where, kind=planner, llm_endpoint=llm_endpoint, policy=engine
+            )
+        label = ", ".join(
+            f"{k} {v}"
+            for k, v in (
+                ("policy", policy),
+                ("planner", planner),
+                ("forecaster", forecaster),
+                ("LLM", llm_endpoint),
+            )
+            if v
+        )
+        whatif = what_if(
+            bundle,
+            policy=engine,
+            planner=swapped,
+            forecaster=forecaster_for(forecaster) if forecaster else None,
+            horizon_seconds=settings.forecast_horizon_seconds,
+            label=label,
+        )
+        _print_whatif(whatif, as_json)
+        code = 0
+    else:
+        result = regression(bundle, recorded_planner(bundle, settings, where), recorded_policy)
+        _print_regression(result, as_json)
+        code = 0 if result.ok else 1
+    if report is not None:
+        write_report(
+            ReportInput(
+                title=f"Replay of {path.name}",
+                runs=runs,
+                notice=f"{'What-if' if whatif else 'Regression replay'}: {NOT_REAL}.",
+                whatif=whatif,
+                regression=result,
+            ),
+            report,
+        )
+    return code
+
+
+def _print_regression(r: RegressionReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"mode": "regression", **r.model_dump(mode="json"), "ok": r.ok}))
+        return
+    out.print(f"regression replay ({NOT_REAL}; no LLM endpoint contacted):")
+    out.print(
+        f"  {r.compared} tick(s) re-planned and re-judged under {r.policy_version}; "
+        f"{r.llm_ticks} with recorded LLM exchanges ({r.llm_rounds} rounds)"
+    )
+    if r.ok:
+        out.print("  [green]zero differences[/green]")
+    for d in r.diffs[:50]:
+        out.print(f"  #{d.seq} {d.at} {d.kind}: ", end="")
+        out.print(d.detail, markup=False, highlight=False)
+
+
+def _print_whatif(w: WhatIfReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"mode": "what-if", **w.model_dump(mode="json")}))
+        return
+    out.print(f"[bold]{w.notice}[/bold]")
+    out.print(f"what-if: {w.label}; policy {w.recorded_policy} -> {w.whatif_policy}")
+    table = Table(title=f"{len(w.changes)} action(s) judged differently")
+    for col in ("seq", "at", "action", "recorded", "what-if", "rules", "was executed"):
+        table.add_column(col)
+    for c in w.changes[:200]:
+        table.add_row(
+            str(c.seq),
+            c.at[:16],
+            c.action,
+            c.recorded,
+            c.whatif,
+            ", ".join(c.rules),
+            "yes" if c.executed else "",
+        )
+    out.print(table)
+    for decision in ("deny", "needs_approval"):
+        out.print(f"would have been {decision}: {len(w.became(decision))}")
+
+
+def _runbook_on_record(
+    bundle: object,
+    name: str,
+    params: dict[str, str],
+    at_seq: int | None,
+    policy: Path | None,
+    where: str,
+) -> int:
+    from runbooks.bundle import IncidentBundle
+
+    assert isinstance(bundle, IncidentBundle)
+    engine = policy_file(policy) if policy else bundle_policy(bundle, where)
+    for record, inputs in replay_inputs(bundle):
+        if (
+            inputs is None
+            or record.snapshot is None
+            or (at_seq is not None and record.seq < at_seq)
+        ):
+            continue
+        out.print(
+            f"runbook {name} dry-run on recorded tick #{record.seq} ({record.at:%Y-%m-%d %H:%M} "
+            f"UTC); {NOT_REAL}"
+        )
+        _print_dry_run(dry_run(find_runbook(name), params, record.snapshot, inputs, engine))
+        return 0
+    raise InputError(f"{where}: no recorded snapshot at or after tick {at_seq}")
+
+
+def _rerun(bundle: object, seq: int, journal: Path | None, where: str) -> int:
+    from runbooks.bundle import IncidentBundle
+
+    assert isinstance(bundle, IncidentBundle)
+    if journal is None:
+        raise InputError(
+            "--rerun needs --journal: the simulated cluster's journal to re-propose on"
+        )
+    record = next((t for t in bundle.ticks if t.seq == seq), None)
+    if record is None:
+        raise InputError(f"{where}: no tick #{seq}. Fix: a seq from `gpusteward journal`.")
+    scenario = bundle_scenario(bundle, where)
+    settings = load_settings(journal=journal)
+    sim = build_sim_run(scenario, settings)
+    with sim.journal:
+        snapshot = sim.cluster.snapshot()
+        daemon = sim.daemon
+        load = {k: daemon.history.series(k) for k in daemon.history.tracked()}
+        forecasts = {
+            k: daemon.forecaster.forecast(s, daemon.config.forecast_horizon_seconds)
+            for k, s in load.items()
+        }
+        inputs = GuardInputs(forecasts=forecasts, load=load, recent=tuple(daemon.recent))
+        assert sim.approvals is not None
+        outcomes = rerun(record.proposals, snapshot, inputs, daemon.policy, sim.approvals)
+        sim.approvals.close()
+    out.print(f"re-run of tick #{seq}'s plan on {journal} at {snapshot.at:%Y-%m-%d %H:%M} UTC:")
+    for o in outcomes:
+        out.print(
+            f"  {o.action}: {o.status}" + (f" (request {o.request_id})" if o.request_id else "")
+        )
+        out.print(f"    {o.reason}", markup=False, highlight=False)
+    return 0
+
+
+def _replay_scenario(
+    target: str,
+    policy: Path | None,
+    planner: str | None,
+    forecaster: str | None,
+    report: Path | None,
+    ticks: int | None,
+    as_json: bool,
+) -> int:
+    scenario = load_scenario(target)
+    runs = [run_scenario(scenario, ScenarioVariant(label="as configured"), max_ticks=ticks)]
+    if any(x is not None for x in (policy, planner, forecaster)):
+        label = ", ".join(
+            f"{k} {v}"
+            for k, v in (("policy", policy), ("planner", planner), ("forecaster", forecaster))
+            if v
+        )
+        runs.append(
+            run_scenario(
+                scenario,
+                ScenarioVariant(
+                    label=f"what-if: {label}", planner=planner, forecaster=forecaster, policy=policy
+                ),
+                max_ticks=ticks,
+            )
+        )
+    handled = load_incidents().get(scenario.name)
+    grades: list[Grade] = []
+    if handled is not None:
+        for run in runs:
+            grades += grade(run.label, run.totals, handled)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "mode": "scenario",
+                    "scenario": scenario.name,
+                    "runs": [
+                        {
+                            "label": r.label,
+                            "planner": r.planner,
+                            "policy": r.policy_version,
+                            **r.totals.model_dump(),
+                            "slo_attainment": r.totals.slo_attainment,
+                            "applied": r.series.applied,
+                            "decisions": dict(r.series.decisions),
+                        }
+                        for r in runs
+                    ],
+                    "grades": [g.model_dump() for g in grades],
+                }
+            )
+        )
+    else:
+        out.print(f"[bold]{scenario.name}: simulated; {NOT_REAL}[/bold]")
+        table = Table(title="outcome side by side" if len(runs) > 1 else "outcome")
+        for col in (
+            "run",
+            "planner",
+            "GPU-hours",
+            "cost (USD)",
+            "SLO attained",
+            "dropped",
+            "applied",
+            "denied",
+            "needs approval",
+        ):
+            table.add_column(col)
+        for r in runs:
+            t = r.totals
+            table.add_row(
+                r.label,
+                r.planner,
+                f"{t.gpu_hours:,.1f}",
+                f"{t.cost_usd:,.2f}",
+                f"{t.slo_attainment:.2%}",
+                f"{t.dropped:,}",
+                str(r.series.applied),
+                str(r.series.decisions["deny"]),
+                str(r.series.decisions["needs_approval"]),
+            )
+        out.print(table)
+        if handled is not None:
+            out.print(f"handled means: {handled.description}")
+            for g in grades:
+                out.print(
+                    f"  {g.run}: {g.criterion} {g.value} (target {g.target}): "
+                    f"{'[green]handled[/green]' if g.passed else '[red]not handled[/red]'}"
+                )
+    if report is not None:
+        write_report(
+            ReportInput(
+                title=f"Replay of scenario {scenario.name}",
+                runs=runs,
+                notice=f"Simulated replay: {NOT_REAL}.",
+                grades=grades,
+            ),
+            report,
+        )
+    return 0
+
+
+# -- runbooks ------------------------------------------------------------------------------
+
+runbook_app = typer.Typer(
+    help="Typed remediation runbooks: list, show, run (dry-run first).", no_args_is_help=True
+)
+
+
+@runbook_app.command("list")
+def runbook_list() -> None:
+    """The shipped runbooks and when to use them."""
+    for rb in load_library().values():
+        out.print(f"[bold]{rb.name}[/bold]: {rb.description}")
+        out.print(f"  when: {rb.when}", highlight=False)
+        params = ", ".join(
+            f"{n} ({p.type}{', default ' + str(p.default) if p.default is not None else ''})"
+            for n, p in rb.parameters.items()
+        )
+        out.print(
+            f"  parameters: {params or 'none'}; steps: {', '.join(s.id for s in rb.steps)}",
+            highlight=False,
+        )
+
+
+def _print_dry_run(steps: Sequence[DryRunStep]) -> None:
+    table = Table(title="dry run: every step's verdict; nothing runs")
+    for col in ("step", "action", "verdict", "rules", "preconditions", "verify", "rollback"):
+        table.add_column(col)
+    for s in steps:
+        d = s.model_dump()
+        table.add_row(
+            d["step"],
+            d["action"] or "-",
+            d["decision"] or "-",
+            ", ".join(d["rules"]) or d["reason"][:80],
+            ("holds: " if d["preconditions_hold"] else "FAILS: ") + "; ".join(d["preconditions"]),
+            "; ".join(d["verify"]),
+            f"{d['rollback']} ({d['rollback_decision']})"
+            if d["rollback_decision"]
+            else str(d["rollback"]),
+        )
+    out.print(table)
+
+
+@runbook_app.command("run")
+def runbook_run(
+    name: Annotated[str, typer.Argument(help="Runbook name or YAML path.")],
+    param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (repeatable).")] = None,
+    scenario: Annotated[
+        str, typer.Option(help="Scenario to run it on (simulated).")
+    ] = "quickstart",
+    at: Annotated[str, typer.Option(help="How far into the scenario, e.g. 6h.")] = "0s",
+    dry_run_: Annotated[
+        bool, typer.Option("--dry-run", help="Show each step's verdict only.")
+    ] = False,
+) -> None:
+    """Run a runbook on a simulated cluster through the guard and the approval path."""
+    from datetime import timedelta
+
+    from gpusteward.core.documents import parse_duration
+
+    rb = find_runbook(name)
+    loaded = load_scenario(scenario)
+    simulator = Simulator(loaded.sim_spec())
+    simulator.advance_to(simulator.now + timedelta(seconds=parse_duration(at)))
+    target = SimRunbookTarget(simulator)
+    engine = policy_file(Path(loaded.policy))
+    params = _params(param)
+    out.print(
+        f"runbook {rb.name} on {loaded.name} (simulated) at {simulator.now:%Y-%m-%d %H:%M} UTC"
+    )
+    _print_dry_run(dry_run(rb, params, target.snapshot(), target.guard_inputs(), engine))
+    if dry_run_:
+        return
+    gate = InMemoryApprovalGate()
+    run = start(rb, params, target=target, policy=engine, approvals=gate)
+    status = run.advance()
+    for line in summary(run.events):
+        out.print(line, markup=False, highlight=False)
+    if status == "waiting_approval" and run.waiting is not None:
+        out.print(
+            f"waiting for approval {run.waiting.id} (group {run.waiting.approver_group}): this "
+            "simulated run ends here; on a live daemon the request waits in the approval chat"
+        )
+    else:
+        out.print(f"status: {status}" + (f" ({run.failure})" if run.failure else ""))
+    if status in ("rollback_failed", "failed"):
+        raise typer.Exit(1)

@@ -1,0 +1,278 @@
+"""Composition for replay, what-if and runbooks: the part of the composition root that
+builds what `runbooks` receives through its ports — the recorded planner (an LLM planner
+answered from the record), the policy a bundle was judged by, swapped planners,
+forecasters and policies, and simulated scenario runs with a series-collecting journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from agents.llm.planner import LlmPlanner
+from agents.registry import PlannerConfig
+from forecasting.auto import AutoForecaster, AutoForecasterConfig
+from forecasting.baselines import LastValueForecaster
+from gpusteward.adapters.openai_llm import OpenAiChatClient
+from gpusteward.core.actions import Action, Proposal
+from gpusteward.core.approvals import ApprovalRequest, action_hash
+from gpusteward.core.clock import VirtualClock
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.errors import InputError
+from gpusteward.core.load import LoadHistory
+from gpusteward.core.ports import Forecaster, GuardInputs, Planner, PolicyEngine
+from gpusteward.core.tick import TickRecord
+from gpusteward.core.verdicts import ActionResult, ExecutedAction, NeedsApproval, ResultStatus
+from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.scenario import Scenario
+from gpusteward.settings import Settings
+from gpusteward.sim.cluster import SimulatedCluster
+from gpusteward.sim.engine import Simulator
+from gpusteward.wiring import (
+    agent_registry,
+    build_forecaster,
+    build_planner,
+    llm_limits,
+    load_policy_file,
+)
+from policies.engine import RulePolicyEngine, load_policy
+from runbooks.bundle import IncidentBundle
+from runbooks.recorded import RecordedLlmClient, RecordedWhatIf
+from runbooks.replay import ReplayPlanner
+from runbooks.series import RunOutcome, SeriesJournal
+
+_PLANNER: TypeAdapter[PlannerConfig] = TypeAdapter(PlannerConfig)
+
+
+def bundle_scenario(bundle: IncidentBundle, where: str) -> Scenario:
+    if bundle.scenario is None:
+        raise InputError(
+            f"{where}: the bundle carries no scenario, so its planner cannot be rebuilt. "
+            "Fix: export it from a simulated run's journal with `gpusteward export --scenario`."
+        )
+    return Scenario.model_validate_json(bundle.scenario)
+
+
+def bundle_policy(bundle: IncidentBundle, where: str) -> RulePolicyEngine:
+    """The policy the bundle's ticks were judged by, from the text it carries."""
+    if bundle.policy is None:
+        raise InputError(f"{where}: the bundle carries no policy text. Fix: pass --policy FILE.")
+    return RulePolicyEngine(load_policy(bundle.policy, bundle.policy_source or where))
+
+
+def recorded_planner(bundle: IncidentBundle, settings: Settings, where: str) -> ReplayPlanner:
+    """The bundle's planner; where the record holds LLM exchanges, the LLM planner answered
+    only from the record (no endpoint is contacted), its what-if from recorded projections."""
+    base = build_planner(bundle_scenario(bundle, where))
+    if not any(t.llm is not None for t in bundle.ticks):
+        return ReplayPlanner(base)
+    client = RecordedLlmClient()
+    whatif = RecordedWhatIf()
+    planner = LlmPlanner(
+        client=client,
+        fallback=base,
+        policy=bundle_policy(bundle, where),
+        limits=llm_limits(settings),
+        whatif=whatif,
+        horizon_seconds=settings.forecast_horizon_seconds,
+        registry=agent_registry(),
+    )
+
+    def before(record: TickRecord) -> None:
+        client.load(record.llm)
+        whatif.load(record.llm)
+
+    return ReplayPlanner(
+        planner,
+        before_tick=before,
+        warm=lambda snapshot, forecasts: base.plan(snapshot, forecasts),
+        violations=lambda: list(client.violations),
+    )
+
+
+def planner_config(kind: str, where: str = "--planner") -> PlannerConfig:
+    try:
+        return _PLANNER.validate_python({"kind": kind})
+    except ValidationError as e:
+        raise InputError(f"{where} {kind!r}: {e.errors()[0]['msg']}") from None
+
+
+def swapped_planner(
+    bundle: IncidentBundle,
+    settings: Settings,
+    where: str,
+    *,
+    kind: str | None,
+    llm_endpoint: str | None,
+    policy: PolicyEngine,
+) -> ReplayPlanner:
+    """A what-if planner: another deterministic planner kind, and/or the LLM planner at
+    another endpoint over it (real calls; its what-if tool has no simulator here)."""
+    scenario = bundle_scenario(bundle, where)
+    if kind is not None:
+        scenario = scenario.model_copy(update={"planner": planner_config(kind)})
+    base = build_planner(scenario)
+    if llm_endpoint is None:
+        return ReplayPlanner(base)
+    client = OpenAiChatClient.from_env(
+        base_url=llm_endpoint,
+        model=settings.llm_model,
+        api_key_env=settings.llm_api_key_env,
+        retries=settings.llm_retries,
+    )
+    planner = LlmPlanner(
+        client=client,
+        fallback=base,
+        policy=policy,
+        limits=llm_limits(settings),
+        horizon_seconds=settings.forecast_horizon_seconds,
+        registry=agent_registry(),
+    )
+    return ReplayPlanner(planner, warm=lambda s, f: base.plan(s, f))
+
+
+def forecaster_for(kind: str) -> Forecaster:
+    if kind == "auto":
+        return AutoForecaster(AutoForecasterConfig())
+    if kind == "last-value":
+        return LastValueForecaster()
+    raise InputError(f"--forecaster {kind!r}: expected 'auto' or 'last-value'")
+
+
+def policy_file(path: Path) -> RulePolicyEngine:
+    return load_policy_file(path)
+
+
+# -- simulated scenario runs ---------------------------------------------------------------
+
+
+class UnansweredApprovals:
+    """The approval gate of a simulated replay: it records each request; nobody answers."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, ApprovalRequest] = {}
+
+    def submit(self, proposal: Proposal, verdict: NeedsApproval, now: datetime) -> ApprovalRequest:
+        request = ApprovalRequest(
+            id=proposal.action.id,
+            proposal=proposal,
+            action_hash=action_hash(proposal),
+            policy_version=verdict.policy_version,
+            approver_group=verdict.approver_group,
+            created_at=now,
+            expires_at=now + timedelta(seconds=verdict.expires_in_seconds),
+            rules=verdict.rules,
+            severity=verdict.severity,
+        )
+        return self.requests.setdefault(request.id, request)
+
+    def approved(self, now: datetime) -> list[ApprovalRequest]:
+        return []
+
+
+@dataclass
+class ScenarioVariant:
+    """One way to run a scenario: its own planner, forecaster or policy where given."""
+
+    label: str
+    planner: str | None = None
+    forecaster: str | None = None
+    policy: Path | None = None
+
+
+def run_scenario(
+    scenario: Scenario, variant: ScenarioVariant, *, max_ticks: int | None = None
+) -> RunOutcome:
+    """Run the scenario on a fresh simulator (virtual clock, nothing real touched), keeping
+    only the per-tick series a report needs (no journal file, no checkpoints)."""
+    if variant.planner is not None:
+        scenario = scenario.model_copy(update={"planner": planner_config(variant.planner)})
+    simulator = Simulator(scenario.sim_spec())
+    clock = VirtualClock(scenario.start, speed=None)
+    cluster = SimulatedCluster(simulator, clock)
+    policy = load_policy_file(variant.policy or Path(scenario.policy))
+    forecaster = (
+        forecaster_for(variant.forecaster) if variant.forecaster else build_forecaster(scenario)
+    )
+    planner: Planner = build_planner(scenario)
+    journal = SeriesJournal(scenario.sim_spec().models, label=variant.label)
+    daemon = Daemon(
+        source=cluster,
+        executor=cluster,
+        forecaster=forecaster,
+        planner=planner,
+        policy=policy,
+        approvals=UnansweredApprovals(),  # nobody approves in a replay: requests wait
+        journal=journal,
+        clock=clock,
+        config=DaemonConfig(
+            interval_seconds=scenario.tick_seconds,
+            end=scenario.end,
+            max_ticks=max_ticks,
+            offload_blocking_calls=False,
+        ),
+    )
+    asyncio.run(daemon.run(tick_first=True))
+    return journal.outcome(scenario.name, policy.version, planner.name)
+
+
+# -- runbooks on the simulator --------------------------------------------------------------
+
+
+class SimRunbookTarget:
+    """`runbooks.runner.RunbookTarget` on a simulator: waiting advances the virtual clock;
+    the guard gets the load history, last-value forecasts and the actions run so far."""
+
+    def __init__(
+        self,
+        simulator: Simulator,
+        *,
+        forecaster: Forecaster | None = None,
+        horizon_seconds: float = 900.0,
+    ) -> None:
+        self.simulator = simulator
+        self.forecaster = forecaster or LastValueForecaster()
+        self.horizon_seconds = horizon_seconds
+        step = simulator.spec.step_seconds
+        self.history = LoadHistory(step, int(8 * 86_400 // step))
+        self.recent: list[ExecutedAction] = []
+        self.results: list[ActionResult] = []
+        self._snapshot = simulator.snapshot()
+        self._observed: datetime | None = None
+        self._observe()
+
+    def _observe(self) -> None:
+        snap = self._snapshot
+        if self._observed == snap.at:
+            return
+        self._observed = snap.at
+        for d in snap.deployments:
+            m = snap.metrics.get(d.key)
+            self.history.record(d.key, snap.at, m.arrival_rate_rps if m else None)
+
+    def snapshot(self) -> ClusterSnapshot:
+        return self._snapshot
+
+    def guard_inputs(self) -> GuardInputs:
+        load = {k: self.history.series(k) for k in self.history.tracked()}
+        forecasts = {k: self.forecaster.forecast(s, self.horizon_seconds) for k, s in load.items()}
+        return GuardInputs(forecasts=forecasts, load=load, recent=tuple(self.recent))
+
+    def execute(self, action: Action) -> ActionResult:
+        result = self.simulator.execute(action)
+        self.results.append(result)
+        if result.status == ResultStatus.APPLIED:
+            self.recent.append(ExecutedAction(action=action, at=result.at))
+        # As in the daemon, an action is observed on the next step's snapshot (the
+        # simulator's snapshot at the same instant may not show it yet).
+        self.wait(self.simulator.spec.step_seconds)
+        return result
+
+    def wait(self, seconds: float) -> None:
+        self.simulator.advance_to(self.simulator.now + timedelta(seconds=seconds))
+        self._snapshot = self.simulator.snapshot()
+        self._observe()
