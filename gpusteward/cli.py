@@ -20,7 +20,8 @@ from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_policy import policy_app
-from gpusteward.cli_replay import export_cmd, replay_cmd, runbook_app
+from gpusteward.cli_replay import export_cmd, replay_cmd
+from gpusteward.cli_runbook import runbook_app
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError
 from gpusteward.core.tick import TickRecord

@@ -16,8 +16,9 @@ from gpusteward.core.actions import ACTION_ADAPTER, Proposal
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs
-from gpusteward.daemon import DaemonConfig, history_from_journal, recent_from_journal
+from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
+from gpusteward.resume import history_from_journal, recent_from_journal
 from policies.document import PACKS_DIR
 from policies.engine import PolicySet, RulePolicyEngine, load_policy
 from policies.suites import Suite, build_snapshot, load_suite, run_suite

@@ -1,4 +1,4 @@
-"""`gpusteward export`, `gpusteward replay` and `gpusteward runbook list|show|run`.
+"""`gpusteward export` and `gpusteward replay` (runbooks: `cli_runbook.py`).
 
 export: a journal's ticks between two times as an incident bundle (secrets redacted).
 replay BUNDLE: regression (re-plan and re-judge every tick with the recorded LLM answers;
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -24,14 +23,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.cli_runbook import parse_params, print_dry_run
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.ports import GuardInputs
 from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
 from gpusteward.replay_setup import (
     ScenarioVariant,
-    SimRunbookTarget,
     bundle_policy,
     bundle_scenario,
     forecaster_for,
@@ -42,15 +40,14 @@ from gpusteward.replay_setup import (
 )
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import load_settings
-from gpusteward.sim.engine import Simulator
 from gpusteward.wiring import build_sim_run, scenario_id
 from runbooks.bundle import build_bundle, is_bundle, read_bundle, write_bundle
 from runbooks.grading import Grade, grade, load_incidents
-from runbooks.model import find_runbook, load_library
+from runbooks.model import find_runbook
 from runbooks.replay import RegressionReport, regression, replay_inputs
 from runbooks.report import ReportInput, write_report
 from runbooks.rerun import rerun
-from runbooks.runner import DryRunStep, dry_run, start, summary
+from runbooks.runner import dry_run
 from runbooks.series import RunOutcome, series_from_records
 from runbooks.whatif import WhatIfReport, what_if
 
@@ -127,16 +124,6 @@ def export_cmd(
     )
 
 
-def _params(values: list[str] | None) -> dict[str, str]:
-    out_: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InputError(f"--param {item!r}: expected NAME=VALUE")
-        out_[key.strip()] = value.strip()
-    return out_
-
-
 def replay_cmd(
     target: Annotated[str, typer.Argument(help="Incident bundle file, or scenario name / path.")],
     policy: Annotated[Path | None, typer.Option(help="What-if: another policy file.")] = None,
@@ -172,7 +159,7 @@ def replay_cmd(
             forecaster,
             llm_endpoint,
             runbook,
-            _params(param),
+            parse_params(param),
             at_seq,
             rerun_seq,
             journal,
@@ -328,7 +315,7 @@ def _runbook_on_record(
             f"runbook {name} dry-run on recorded tick #{record.seq} ({record.at:%Y-%m-%d %H:%M} "
             f"UTC); {NOT_REAL}"
         )
-        _print_dry_run(dry_run(find_runbook(name), params, record.snapshot, inputs, engine))
+        print_dry_run(dry_run(find_runbook(name), params, record.snapshot, inputs, engine))
         return 0
     raise InputError(f"{where}: no recorded snapshot at or after tick {at_seq}")
 
@@ -471,89 +458,3 @@ def _replay_scenario(
 
 
 # -- runbooks ------------------------------------------------------------------------------
-
-runbook_app = typer.Typer(
-    help="Typed remediation runbooks: list, show, run (dry-run first).", no_args_is_help=True
-)
-
-
-@runbook_app.command("list")
-def runbook_list() -> None:
-    """The shipped runbooks and when to use them."""
-    for rb in load_library().values():
-        out.print(f"[bold]{rb.name}[/bold]: {rb.description}")
-        out.print(f"  when: {rb.when}", highlight=False)
-        params = ", ".join(
-            f"{n} ({p.type}{', default ' + str(p.default) if p.default is not None else ''})"
-            for n, p in rb.parameters.items()
-        )
-        out.print(
-            f"  parameters: {params or 'none'}; steps: {', '.join(s.id for s in rb.steps)}",
-            highlight=False,
-        )
-
-
-def _print_dry_run(steps: Sequence[DryRunStep]) -> None:
-    table = Table(title="dry run: every step's verdict; nothing runs")
-    for col in ("step", "action", "verdict", "rules", "preconditions", "verify", "rollback"):
-        table.add_column(col)
-    for s in steps:
-        d = s.model_dump()
-        table.add_row(
-            d["step"],
-            d["action"] or "-",
-            d["decision"] or "-",
-            ", ".join(d["rules"]) or d["reason"][:80],
-            ("holds: " if d["preconditions_hold"] else "FAILS: ") + "; ".join(d["preconditions"]),
-            "; ".join(d["verify"]),
-            f"{d['rollback']} ({d['rollback_decision']})"
-            if d["rollback_decision"]
-            else str(d["rollback"]),
-        )
-    out.print(table)
-
-
-@runbook_app.command("run")
-def runbook_run(
-    name: Annotated[str, typer.Argument(help="Runbook name or YAML path.")],
-    param: Annotated[list[str] | None, typer.Option(help="NAME=VALUE (repeatable).")] = None,
-    scenario: Annotated[
-        str, typer.Option(help="Scenario to run it on (simulated).")
-    ] = "quickstart",
-    at: Annotated[str, typer.Option(help="How far into the scenario, e.g. 6h.")] = "0s",
-    dry_run_: Annotated[
-        bool, typer.Option("--dry-run", help="Show each step's verdict only.")
-    ] = False,
-) -> None:
-    """Run a runbook on a simulated cluster through the guard and the approval path."""
-    from datetime import timedelta
-
-    from gpusteward.core.documents import parse_duration
-
-    rb = find_runbook(name)
-    loaded = load_scenario(scenario)
-    simulator = Simulator(loaded.sim_spec())
-    simulator.advance_to(simulator.now + timedelta(seconds=parse_duration(at)))
-    target = SimRunbookTarget(simulator)
-    engine = policy_file(Path(loaded.policy))
-    params = _params(param)
-    out.print(
-        f"runbook {rb.name} on {loaded.name} (simulated) at {simulator.now:%Y-%m-%d %H:%M} UTC"
-    )
-    _print_dry_run(dry_run(rb, params, target.snapshot(), target.guard_inputs(), engine))
-    if dry_run_:
-        return
-    gate = InMemoryApprovalGate()
-    run = start(rb, params, target=target, policy=engine, approvals=gate)
-    status = run.advance()
-    for line in summary(run.events):
-        out.print(line, markup=False, highlight=False)
-    if status == "waiting_approval" and run.waiting is not None:
-        out.print(
-            f"waiting for approval {run.waiting.id} (group {run.waiting.approver_group}): this "
-            "simulated run ends here; on a live daemon the request waits in the approval chat"
-        )
-    else:
-        out.print(f"status: {status}" + (f" ({run.failure})" if run.failure else ""))
-    if status in ("rollback_failed", "failed"):
-        raise typer.Exit(1)

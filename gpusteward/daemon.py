@@ -49,6 +49,10 @@ from gpusteward.core.verdicts import (
     RuleHit,
     Verdict,
 )
+from gpusteward.resume import (  # re-exported: callers import them from here
+    DaemonCheckpoint,
+    observe_load,
+)
 
 log = structlog.get_logger("gpusteward.daemon")
 T = TypeVar("T")
@@ -88,20 +92,6 @@ class RunStats:
     results: Counter[str] = field(default_factory=Counter)
     stage_errors: Counter[str] = field(default_factory=Counter)
     last_snapshot: ClusterSnapshot | None = None
-
-
-@dataclass
-class DaemonCheckpoint:
-    """What the daemon needs to resume where a crash left it (pickled into the journal).
-
-    The load history is not in it: it is derived from the journal's snapshots on resume
-    (`history_from_journal`), which keeps the per-tick checkpoint small.
-    """
-
-    seq: int
-    at: datetime
-    planner: Any
-    backend: bytes | None
 
 
 class Daemon:
@@ -489,39 +479,3 @@ class Daemon:
 def _forecaster_id(forecaster: Forecaster) -> str:
     version = getattr(forecaster, "version", None)
     return f"{forecaster.name}@{version}" if version else forecaster.name
-
-
-def observe_load(history: LoadHistory, snapshot: ClusterSnapshot) -> None:
-    """Append each deployment's arrival rate at this snapshot to the history."""
-    for d in snapshot.deployments:
-        m = snapshot.metrics.get(d.key)
-        history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
-
-
-def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:
-    """Rebuild the load history from the last recorded snapshots (used when resuming)."""
-    history = LoadHistory(config.interval_seconds, config.history_points)
-    for record in journal.tail(config.history_points):
-        if record.snapshot is not None:
-            observe_load(history, record.snapshot)
-    return history
-
-
-def recent_from_journal(journal: Journal, config: DaemonConfig) -> list[ExecutedAction]:
-    """Executed actions of the last `recent_actions_seconds`, from the journal (on resume)."""
-    ticks = int(config.recent_actions_seconds // config.interval_seconds) + 1
-    out = []
-    for record in journal.tail(ticks):
-        by_id = {p.action.id: p.action for p in record.proposals}
-        for r in record.results:
-            if r.status == ResultStatus.APPLIED and r.action_id in by_id:
-                out.append(ExecutedAction(action=by_id[r.action_id], at=r.at))
-    return out
-
-
-def load_checkpoint(data: bytes) -> DaemonCheckpoint:
-    """Unpickle a checkpoint this project wrote into its own journal file."""
-    state = pickle.loads(data)
-    if not isinstance(state, DaemonCheckpoint):
-        raise TypeError(f"checkpoint holds {type(state).__name__}, expected DaemonCheckpoint")
-    return state

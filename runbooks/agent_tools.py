@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from gpusteward.core.errors import InputError
+from runbooks.binding import bind, resolve
 from runbooks.model import Runbook
-from runbooks.runner import bind, resolve
 from tools.base import InvalidArgument, Tool, ToolArgs, ToolResult, ToolRow, Unavailable
 from tools.context import ToolContext
 from tools.propose import PROPOSAL_TOOLS

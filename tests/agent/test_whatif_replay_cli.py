@@ -19,7 +19,8 @@ from agents.llm.replay import ReplayLlmClient
 from gpusteward.cli import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs
-from gpusteward.daemon import DaemonConfig, history_from_journal
+from gpusteward.daemon import DaemonConfig
+from gpusteward.resume import history_from_journal
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.engine import Simulator
