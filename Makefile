@@ -22,13 +22,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP) chromium
-	$(BIN)/pytest
+# The real-component suites need Debian's chromium and prometheus: installed here, so the
+# Prometheus and browser tests run (not skip) on any fresh machine, CI included.
+unit: $(STAMP) chromium prometheus
+	GPUSTEWARD_REQUIRE_PROMETHEUS=1 $(BIN)/pytest
 
 test: lint unit  ## quality gates, then the whole test suite
 
-# Debian's prometheus + promtool, for the Prometheus integration tests (skipped without
-# them). Idempotent: a no-op when both are on PATH. Needs root (CI) or sudo.
+# Debian's prometheus + promtool, for the Prometheus integration tests. Idempotent: a no-op when both are on PATH. Needs root (CI) or sudo.
 prometheus:
 	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
 	  echo "prometheus: $$(prometheus --version 2>&1 | head -n1)"; \
