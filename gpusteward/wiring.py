@@ -26,6 +26,7 @@ from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.adapters.prometheus import PrometheusSource
 from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.answers import JournalAnswerer
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.clock import RealClock, VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
@@ -217,11 +218,30 @@ async def run_service(
         slack_app_token=secret["app"],
         slack_channel=settings.slack_channel,
         slack_api_url=settings.slack_api_url,
+        answerer=journal_answerer(settings, sim.journal_path),
     )
     try:
         return await serve_beside(main, chat.app, settings.chat_host, settings.chat_port)
     finally:
         chat.close()
+
+
+def journal_answerer(settings: Settings, journal: Path) -> JournalAnswerer | None:
+    """Free-text chat questions answered by the LLM from the journal, when one is set up."""
+    if settings.llm_base_url is None:
+        return None
+    client = OpenAiChatClient.from_env(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key_env=settings.llm_api_key_env,
+        retries=settings.llm_retries,
+    )
+
+    def records() -> list[TickRecord]:
+        with SqliteJournal(journal) as j:  # its own connection: the chat runs in threads
+            return j.tail(1_500)
+
+    return JournalAnswerer(client, records, timeout_seconds=settings.llm_timeout_seconds)
 
 
 def build_planner(scenario: Scenario) -> Planner:

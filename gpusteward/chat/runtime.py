@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 from fastapi import FastAPI
 
 from gpusteward.chat.identities import Identities
-from gpusteward.chat.service import ApprovalService
+from gpusteward.chat.service import Answerer, ApprovalService
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.chat.web import create_web_app
 from gpusteward.core.cluster import ClusterSnapshot
@@ -99,6 +99,7 @@ def build_chat(
     slack_app_token: str | None = None,
     slack_channel: str | None = None,
     slack_api_url: str = "https://slack.com/api/",
+    answerer: Answerer | None = None,
 ) -> ChatRuntime:
     service = ApprovalService(
         store,
@@ -106,6 +107,7 @@ def build_chat(
         clock,
         DaemonStatus(daemon) if daemon is not None else None,
         speed=speed,
+        answerer=answerer,
     )
     slack = None
     if slack_mode != "off":
