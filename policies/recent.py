@@ -15,17 +15,9 @@ from gpusteward.core.verdicts import ExecutedAction
 
 class RecentIndex:
     def __init__(self, actions: Iterable[ExecutedAction]) -> None:
-        ordered = sorted(actions, key=lambda a: a.at)
+        ordered = sorted(actions, key=lambda a: a.at)  # near-linear: already in time order
         self._times: list[float] = [a.at.timestamp() for a in ordered]
         self._actions: list[ExecutedAction] = ordered
-        self._by_target: dict[str, tuple[list[float], list[ExecutedAction]]] = {}
-        for a in ordered:
-            self._add_to_target(a)
-
-    def _add_to_target(self, a: ExecutedAction) -> None:
-        times, actions = self._by_target.setdefault(a.action.target, ([], []))
-        times.append(a.at.timestamp())
-        actions.append(a)
 
     def add(self, action: ExecutedAction) -> None:
         """Append an action allowed now (never earlier than what is indexed)."""
@@ -34,17 +26,13 @@ class RecentIndex:
             raise ValueError("RecentIndex.add: actions must arrive in time order")
         self._times.append(at)
         self._actions.append(action)
-        self._add_to_target(action)
 
     def within(
         self, now: datetime, seconds: float, target: str | None = None
     ) -> list[ExecutedAction]:
-        """Actions at or after `now - seconds` (all targets, or one)."""
+        """Actions at or after `now - seconds` (all targets, or one). Rule windows are
+        minutes to an hour, so filtering the window's slice by target is cheap."""
+        window = self._actions[bisect_left(self._times, now.timestamp() - seconds) :]
         if target is None:
-            times, actions = self._times, self._actions
-        else:
-            found = self._by_target.get(target)
-            if found is None:
-                return []
-            times, actions = found
-        return actions[bisect_left(times, now.timestamp() - seconds) :]
+            return window
+        return [a for a in window if a.action.target == target]
