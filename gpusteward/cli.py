@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpusteward.cli_agent import eval_cmd, why
@@ -30,6 +29,7 @@ from gpusteward.logs import configure_logging
 from gpusteward.report import actions_line, deployments_table, summary_table, tick_line
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import load_settings
+from gpusteward.terminal import err, out
 from gpusteward.wiring import build_sim_run, run_service
 
 app = typer.Typer(
@@ -38,7 +38,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Not a terminal (a pipe, CI, a log file): wide enough that tables never truncate a column.
 app.add_typer(policy_app, name="policy")
 app.add_typer(forecast_app, name="forecast")
 app.command("why")(why)
@@ -48,8 +47,6 @@ app.command("node-agent")(node_agent)
 app.command("export")(export_cmd)
 app.command("replay")(replay_cmd)
 app.add_typer(runbook_app, name="runbook")
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _parse_speed(value: str | None) -> float | None:

@@ -4,12 +4,10 @@ explanations, read back from the journal, and its eval harness against a real en
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from agents.llm.evals.harness import CASES_FILE, load_cases, run_eval
@@ -18,10 +16,9 @@ from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
+from gpusteward.terminal import out
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
-
-out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _journal(path: Path | None) -> SqliteJournal:

@@ -3,13 +3,11 @@ refused attempt, expiries, supersedes and what running an approved action did.""
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gpusteward.chat.records import DECISION_KINDS, ApprovalEvent
@@ -18,8 +16,7 @@ from gpusteward.core.clock import RealClock
 from gpusteward.core.documents import parse_duration
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.settings import load_settings
-
-out = Console(width=None if sys.stdout.isatty() else 160)
+from gpusteward.terminal import out
 
 
 def approvals_command(

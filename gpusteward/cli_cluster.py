@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import threading
 from typing import Annotated
 
@@ -18,9 +17,8 @@ from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
+from gpusteward.terminal import out
 from gpusteward.wiring import build_kube_run
-
-out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def print_tick(record: TickRecord) -> None:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -19,12 +18,12 @@ from gpusteward.core.ports import GuardInputs
 from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
 from gpusteward.resume import history_from_journal, recent_from_journal
+from gpusteward.terminal import out
 from policies.document import PACKS_DIR
 from policies.engine import PolicySet, RulePolicyEngine, load_policy
 from policies.suites import Suite, build_snapshot, load_suite, run_suite
 
 policy_app = typer.Typer(help="Check, test and explain guardrail policies.", no_args_is_help=True)
-out = Console(width=None if sys.stdout.isatty() else 160)
 DEFAULT_POLICY = PACKS_DIR / "default.yaml"
 
 

@@ -13,14 +13,12 @@ Nothing here executes against a real cluster.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gpusteward.cli_runbook import parse_params, print_dry_run
@@ -40,6 +38,7 @@ from gpusteward.replay_setup import (
 )
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import load_settings
+from gpusteward.terminal import out
 from gpusteward.wiring import build_sim_run, scenario_id
 from runbooks.bundle import build_bundle, is_bundle, read_bundle, write_bundle
 from runbooks.grading import Grade, grade, load_incidents
@@ -51,7 +50,6 @@ from runbooks.runner import dry_run
 from runbooks.series import RunOutcome, series_from_records
 from runbooks.whatif import WhatIfReport, what_if
 
-out = Console(width=None if sys.stdout.isatty() else 160)
 NOT_REAL = "nothing was executed against a real cluster"
 
 

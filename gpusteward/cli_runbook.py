@@ -6,13 +6,11 @@ verdict before anything runs.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gpusteward.approvals import InMemoryApprovalGate
@@ -20,10 +18,9 @@ from gpusteward.core.errors import InputError
 from gpusteward.replay_setup import SimRunbookTarget, policy_file
 from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
+from gpusteward.terminal import out
 from runbooks.model import find_runbook, load_library
 from runbooks.runner import DryRunStep, dry_run, start, summary
-
-out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def parse_params(values: list[str] | None) -> dict[str, str]:
