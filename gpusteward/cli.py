@@ -30,7 +30,7 @@ from gpusteward.report import actions_line, deployments_table, summary_table, ti
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import load_settings
 from gpusteward.terminal import err, out
-from gpusteward.wiring import build_sim_run, run_service
+from gpusteward.wiring import build_sim_run, latest_journal, run_service
 
 app = typer.Typer(
     help="gpusteward: keeps GPU inference clusters ahead of their load.",
@@ -158,9 +158,7 @@ def _open_journal(path: Path) -> SqliteJournal:
 
 
 def _journal_option_default() -> Path:
-    """The most recently written journal under .gpusteward/ (where `run` writes them)."""
-    found = sorted(Path(".gpusteward").glob("*.db"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else Path(".gpusteward") / "quickstart.db"
+    return latest_journal() or Path(".gpusteward") / "quickstart.db"
 
 
 @app.command()

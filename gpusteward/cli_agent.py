@@ -17,14 +17,14 @@ from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.terminal import out
+from gpusteward.wiring import latest_journal
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 
 
 def _journal(path: Path | None) -> SqliteJournal:
     if path is None:
-        found = sorted(Path(".gpusteward").glob("*.db"), key=lambda p: p.stat().st_mtime)
-        path = found[-1] if found else Path(".gpusteward") / "quickstart.db"
+        path = latest_journal() or Path(".gpusteward") / "quickstart.db"
     if not path.exists():
         raise JournalError(
             f"{path}: no journal there. Fix: run `gpusteward run` first, or pass --journal."

@@ -19,6 +19,7 @@ from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
 from gpusteward.resume import history_from_journal, recent_from_journal
 from gpusteward.terminal import out
+from gpusteward.wiring import latest_journal
 from policies.document import PACKS_DIR
 from policies.engine import PolicySet, RulePolicyEngine, load_policy
 from policies.suites import Suite, build_snapshot, load_suite, run_suite
@@ -198,10 +199,10 @@ def _situation(fixture: str | None, journal: Path | None) -> tuple[ClusterSnapsh
 
 
 def _latest_journal() -> Path:
-    found = sorted(Path(".gpusteward").glob("*.db"), key=lambda p: p.stat().st_mtime)
-    if not found:
+    found = latest_journal()
+    if found is None:
         raise InputError(
             "no journal under .gpusteward/. Fix: run `gpusteward run` first, or "
             "pass --journal PATH or --fixture SUITE.yaml:NAME."
         )
-    return found[-1]
+    return found

@@ -88,6 +88,12 @@ def load_policy_file(path: Path) -> RulePolicyEngine:
     return RulePolicyEngine(load_policy(text, str(path)))
 
 
+def latest_journal() -> Path | None:
+    """The most recently written journal under .gpusteward/ (where `run` writes them)."""
+    found = sorted(Path(".gpusteward").glob("*.db"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def remove_journal(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
