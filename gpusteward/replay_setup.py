@@ -17,7 +17,6 @@ from agents.llm.planner import LlmPlanner
 from agents.registry import PlannerConfig
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
-from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.approvals import ApprovalRequest, action_hash
 from gpusteward.core.clock import VirtualClock
@@ -36,6 +35,7 @@ from gpusteward.wiring import (
     agent_registry,
     build_forecaster,
     build_planner,
+    llm_client,
     llm_limits,
     load_policy_file,
 )
@@ -118,12 +118,7 @@ def swapped_planner(
     base = build_planner(scenario)
     if llm_endpoint is None:
         return ReplayPlanner(base)
-    client = OpenAiChatClient.from_env(
-        base_url=llm_endpoint,
-        model=settings.llm_model,
-        api_key_env=settings.llm_api_key_env,
-        retries=settings.llm_retries,
-    )
+    client = llm_client(settings, llm_endpoint)
     planner = LlmPlanner(
         client=client,
         fallback=base,

@@ -232,16 +232,22 @@ async def run_service(
         chat.close()
 
 
-def journal_answerer(settings: Settings, journal: Path) -> JournalAnswerer | None:
-    """Free-text chat questions answered by the LLM from the journal, when one is set up."""
-    if settings.llm_base_url is None:
-        return None
-    client = OpenAiChatClient.from_env(
-        base_url=settings.llm_base_url,
+def llm_client(settings: Settings, base_url: str) -> OpenAiChatClient:
+    """The OpenAI-compatible client for `base_url` with the configured model, key and
+    retries (the planner, the chat's answers and what-if replays all use this)."""
+    return OpenAiChatClient.from_env(
+        base_url=base_url,
         model=settings.llm_model,
         api_key_env=settings.llm_api_key_env,
         retries=settings.llm_retries,
     )
+
+
+def journal_answerer(settings: Settings, journal: Path) -> JournalAnswerer | None:
+    """Free-text chat questions answered by the LLM from the journal, when one is set up."""
+    if settings.llm_base_url is None:
+        return None
+    client = llm_client(settings, settings.llm_base_url)
 
     def records() -> list[TickRecord]:
         with SqliteJournal(journal) as j:  # its own connection: the chat runs in threads
@@ -277,12 +283,7 @@ def with_llm(
             planner=base.name,
         )
         return base
-    client = OpenAiChatClient.from_env(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        api_key_env=settings.llm_api_key_env,
-        retries=settings.llm_retries,
-    )
+    client = llm_client(settings, settings.llm_base_url)
     log.info(
         "LLM planner", endpoint=settings.llm_base_url, model=settings.llm_model, fallback=base.name
     )
