@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -13,23 +11,13 @@ import pytest
 
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
+from tests.openb import DATA, policy_benchmark, requires_openb
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "openb"
-
-pytestmark = pytest.mark.skipif(
-    not (DATA / "openb_node_list_gpu_node.csv").is_file(),
-    reason=f"openb trace absent at {DATA} (the shared data folder beside the repo)",
-)
+pytestmark = requires_openb
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_policy", ROOT / "benchmarks/policy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return policy_benchmark()
 
 
 @pytest.fixture(scope="module")
