@@ -1,18 +1,25 @@
-"""The daemon's forecaster: per series, the method that wins a rolling backtest, refitted
-on a schedule, with bands from its own backtest residuals.
+"""The daemon's forecaster: per series, an online mix of candidate methods (baselines,
+shape-on-level methods and, with two days of history, Prophet-based ones), with an 80 %
+band recalibrated online from realised errors (see `forecasting.online`).
 
-Every call is cheap: the chosen method runs on the tail of the history. The choice (and,
-when enabled and the history spans two days, a Prophet seasonal profile) is refitted
-when `refit_seconds` (Prophet: `prophet_refit_seconds`) of series time have passed.
-Short, empty or all-zero histories, and any failure of the chosen method, give a
-last-value forecast flagged `fallback=True` with a note saying why: this forecaster
-never raises into the daemon. State is a cache only: a fresh instance rebuilds it from
-the history it is given, so it need not be checkpointed.
+On a refit (every `refit_seconds` of series time, or when the history jumps) the mix
+and the band are replayed over the last `validation_seconds` of history; between refits
+each new window advances them by one step (about 2 ms a series, mostly the candidates'
+paths). A refit also follows each Prophet refit. The Prophet profile is refitted
+every `prophet_refit_seconds`; `forecast_many` runs the due Prophet fits in parallel
+(Prophet's Stan fit runs in a cmdstan subprocess, so threads give real parallelism).
+Short, empty or all-zero histories, and any failure, give a last-value forecast flagged
+`fallback=True` with a note saying why: this forecaster never raises into the daemon.
+State is a cache only: a fresh instance rebuilds it from the history it is given (the
+mix and band as replayed over the last `validation_seconds`), so it need not be
+checkpointed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -20,15 +27,14 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from forecasting.backtest import Band, Choice, choose, seasonal_scale
 from forecasting.methods import (
     AnchoredSeasonal,
     Ensemble,
     PointMethod,
     SeasonalProfile,
-    baseline_methods,
-    prophet_methods,
+    mix_candidates,
 )
+from forecasting.online import Calibrator, Mix, OnlineSettings, run_online
 from forecasting.series import prepare, to_array, zeros_are_holes
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 from gpusteward.core.model import Frozen
@@ -42,17 +48,27 @@ class AutoForecasterConfig(Frozen):
 
     kind: Literal["auto"] = "auto"
     refit_seconds: float = Field(
-        default=6 * 3600.0, gt=0, description="Re-choose the method this often (series time)."
+        default=DAY,
+        gt=0,
+        description="Replay the mix and the band over the validation window this often "
+        "(series time; also whenever Prophet is refitted); between refits each new window "
+        "updates them in one step.",
     )
     prophet: bool = Field(default=True, description="Offer Prophet-based candidates.")
     prophet_refit_seconds: float = Field(
         default=DAY, gt=0, description="Refit Prophet this often (series time); it costs ~0.3 s."
     )
     validation_seconds: float = Field(
-        default=2 * DAY, gt=0, description="History the methods are compared on."
+        default=4 * DAY,
+        gt=0,
+        description="History the mix and band are replayed over on a refit (4 days: "
+        "enough day-ahead residuals for the band's base; chosen on training data).",
     )
     min_history_seconds: float = Field(
         default=3 * 3600.0, gt=0, description="Below this, a flagged last value is used."
+    )
+    fit_workers: int = Field(
+        default=4, ge=1, description="Prophet fits run at once by `forecast_many` (threads)."
     )
 
 
@@ -60,15 +76,36 @@ class LastValueConfig(Frozen):
     kind: Literal["last-value"] = "last-value"
 
 
+@dataclass(frozen=True)
+class _Profile:
+    profile: SeasonalProfile | None  # None: a degenerate series or a failed fit
+    at: int  # absolute grid index of the profile's index 0
+    fitted_at: int  # absolute grid index of the history's end when fitted
+
+
 @dataclass
 class _Fit:
-    choice: Choice
-    at: int  # absolute grid index of the history's end when chosen
-    profile: SeasonalProfile | None
-    profile_at: int  # absolute grid index where the profile's index 0 lies
-    profile_fitted_at: int
     steps: int
+    at: int  # absolute grid index of the history's end at the last refit
+    profile: _Profile | None
+    candidates: tuple[PointMethod, ...]  # Prophet-based ones indexed from profile.at
+    lookback: int
+    mix: Mix
+    calibrator: Calibrator
+    next: int  # the next origin (absolute grid index) to enter
     zeros_are_holes: bool
+    last: Forecast
+
+
+ProfileFit = Callable[[np.ndarray, datetime, float, int], SeasonalProfile]
+"""(values with NaN holes, start, step seconds, steps ahead) -> a seasonal profile;
+`forecasting.prophet_model.fit_profile` unless a test injects another."""
+
+
+def _prophet_fit(values: np.ndarray, start: datetime, step: float, ahead: int) -> SeasonalProfile:
+    from forecasting.prophet_model import fit_profile
+
+    return fit_profile(values, start, step, ahead)
 
 
 def grid_index(at: datetime, step_seconds: float) -> int:
@@ -76,16 +113,44 @@ def grid_index(at: datetime, step_seconds: float) -> int:
 
 
 class AutoForecaster:
-    """`Forecaster` port: backtest-chosen method per series; flagged baseline otherwise."""
+    """`Forecaster` port: an online mix per series with calibrated bands; flagged baseline
+    otherwise. Use `forecast_many` for many series: due Prophet fits run in parallel."""
 
     name = "auto"
-    version = "1"
+    version = "2"
 
-    def __init__(self, config: AutoForecasterConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: AutoForecasterConfig | None = None,
+        online: OnlineSettings | None = None,
+        fit: ProfileFit = _prophet_fit,
+    ) -> None:
         self.config = config or AutoForecasterConfig()
+        self.online = online
+        self.fit = fit
         self._fits: dict[str, _Fit] = {}
+        self._profiles: dict[str, _Profile] = {}
 
     def forecast(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
+        return self.forecast_many([series], horizon_seconds)[0]
+
+    def forecast_many(self, series: Sequence[LoadSeries], horizon_seconds: float) -> list[Forecast]:
+        """One forecast per series, in order. The Prophet fits that are due run first, in
+        parallel (at most `fit_workers` at once); each call waits for them, so the same
+        inputs give the same forecasts. Never raises."""
+        due = [s for s in series if self._profile_due(s)]
+        if len(due) > 1 and self.config.fit_workers > 1:
+            with ThreadPoolExecutor(min(len(due), self.config.fit_workers)) as pool:
+                fitted = list(pool.map(self._fit_profile, due))
+        else:
+            fitted = [self._fit_profile(s) for s in due]
+        for s, profile in zip(due, fitted, strict=True):
+            self._profiles[s.key] = profile
+        return [self._forecast_safe(s, horizon_seconds) for s in series]
+
+    # -- internals --------------------------------------------------------------------
+
+    def _forecast_safe(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
         steps = max(1, round(horizon_seconds / series.step_seconds))
         try:
             return self._forecast(series, steps)
@@ -95,70 +160,166 @@ class AutoForecaster:
                 series, steps, (f"auto forecaster failed ({type(e).__name__}: {e}); last value",)
             )
 
-    # -- internals --------------------------------------------------------------------
+    def _profile_due(self, series: LoadSeries) -> bool:
+        cfg, step = self.config, series.step_seconds
+        if not cfg.prophet or len(series.values) * step < 2 * DAY:
+            return False
+        end = grid_index(series.end, step)
+        known = self._profiles.get(series.key)
+        if known is None:
+            return True
+        age = end - known.fitted_at
+        return age < 0 or age >= round(cfg.prophet_refit_seconds / step)
+
+    def _fit_profile(self, series: LoadSeries) -> _Profile:
+        """Prophet's profile of the series (`profile=None` for a degenerate series or a
+        failed fit: the baselines go on alone). Runs in a worker thread: shares nothing."""
+        step = series.step_seconds
+        end = grid_index(series.end, step)
+        start = end - len(series.values)
+        try:
+            prepared = prepare(series)
+            if prepared.degenerate:
+                return _Profile(None, start, end)
+            ahead = round(self.config.prophet_refit_seconds / step) + 2 * round(DAY / step) + 1
+            return _Profile(self.fit(prepared.values, series.start, step, ahead), start, end)
+        except Exception:  # retried on the Prophet schedule
+            return _Profile(None, start, end)
 
     def _forecast(self, series: LoadSeries, steps: int) -> Forecast:
-        cfg = self.config
-        end = grid_index(series.end, series.step_seconds)
+        cfg, step = self.config, series.step_seconds
+        end = grid_index(series.end, step)
         fit = self._fits.get(series.key)
-        refit_steps = round(cfg.refit_seconds / series.step_seconds)
-        if fit is None or fit.steps != steps or end - fit.at >= refit_steps or end < fit.at:
-            prepared = prepare(series)
-            span = len(series.values) * series.step_seconds
-            if prepared.degenerate or span < cfg.min_history_seconds:
-                why = "all zero" if prepared.observed >= 3 else "too short"
-                notes = (
-                    f"history {why} ({prepared.observed} observed points over "
-                    f"{span / 3600:.1f} h); last value",
-                    *prepared.notes,
-                )
-                return last_value_forecast(series, steps, notes)
-            fit = self._refit(prepared.values, series, steps, end, fit)
-            self._fits[series.key] = fit
-        return self._predict(series, fit, steps, end)
+        profile = self._profiles.get(series.key)
+        if fit is not None and fit.steps == steps and fit.next == end + 1:
+            return fit.last  # the same history end: the same forecast
+        stale = (
+            fit is None
+            or fit.steps != steps
+            or fit.profile is not profile
+            or end < fit.next
+            or end - fit.at >= round(cfg.refit_seconds / step)
+            or end - fit.next > round(cfg.validation_seconds / step)
+        )
+        if not stale and fit is not None:
+            return self._advance(series, fit, end)
+        prepared = prepare(series)
+        span = len(series.values) * step
+        if prepared.degenerate or span < cfg.min_history_seconds:
+            self._fits.pop(series.key, None)
+            why = "all zero" if prepared.observed >= 3 else "too short"
+            notes = (
+                f"history {why} ({prepared.observed} observed points over "
+                f"{span / 3600:.1f} h); last value",
+                *prepared.notes,
+            )
+            return last_value_forecast(series, steps, notes)
+        fit = self._refit(prepared.values, series, steps, end, profile)
+        self._fits[series.key] = fit
+        return fit.last
+
+    def _settings(self, step: float) -> OnlineSettings:
+        return self.online or OnlineSettings.for_step(step)
 
     def _refit(
-        self, y: np.ndarray, series: LoadSeries, steps: int, end: int, old: _Fit | None
+        self, y: np.ndarray, series: LoadSeries, steps: int, end: int, profile: _Profile | None
     ) -> _Fit:
-        cfg, step = self.config, series.step_seconds
+        """Replay the mix and the band over the last `validation_seconds` of history."""
+        step = series.step_seconds
         start = end - len(y)
-        profile, profile_at, profile_fitted_at = None, 0, 0
-        prophet_steps = round(cfg.prophet_refit_seconds / step)
-        reuse = old if old is not None and old.profile is not None else None
-        if reuse is not None and end - reuse.profile_fitted_at < prophet_steps:
-            profile, profile_at = reuse.profile, reuse.profile_at
-            profile_fitted_at = reuse.profile_fitted_at
-        elif cfg.prophet and len(y) * step >= 2 * DAY:
-            from forecasting.prophet_model import fit_profile
-
-            ahead = prophet_steps + steps + 1
-            profile = fit_profile(y, series.start, step, ahead)
-            profile_at, profile_fitted_at = start, end
-        candidates = baseline_methods(step)
-        if profile is not None:
-            local = dataclasses.replace(profile, offset=profile_at - start)
-            candidates += prophet_methods(local, step)
-        per_day = max(1, round(DAY / step))
-        scale = seasonal_scale(y, per_day)
-        validation = min(len(y) - 1, round(cfg.validation_seconds / step))
-        stride = max(1, validation // 500)
-        choice = choose(candidates, y, steps, validation, scale, stride)
+        candidates = tuple(mix_candidates(profile.profile if profile else None, step))
+        local = _rebased(candidates, profile, start)
+        window = round(self.config.validation_seconds / step)
+        origins = np.arange(max(1, len(y) - window - steps + 1), len(y) + 1)
+        paths = np.stack([m.paths(y, origins, steps) for m in local])
+        run = run_online(paths, y, origins, len(y), self._settings(step), shift=start)
+        lookback = max(m.lookback(steps) for m in candidates)
         holes = zeros_are_holes(y, step)
-        return _Fit(choice, end, profile, profile_at, profile_fitted_at, steps, holes)
+        forecast = self._build_mix(series, run.point[-1], run.p10[-1], run.p50[-1], run.p90[-1])
+        forecast = _with_weights(forecast, candidates, run.mix)
+        return _Fit(
+            steps,
+            end,
+            profile,
+            candidates,
+            lookback,
+            run.mix,
+            run.calibrator,
+            end + 1,
+            holes,
+            forecast,
+        )
 
-    def _predict(self, series: LoadSeries, fit: _Fit, steps: int, end: int) -> Forecast:
-        method = fit.choice.method
-        need = min(len(series.values), method.lookback(steps) + 1)
+    def _advance(self, series: LoadSeries, fit: _Fit, end: int) -> Forecast:
+        """Enter each origin since the last call: learn from its newly realised window."""
+        new = np.arange(fit.next, end + 1)
+        need = min(len(series.values), fit.lookback + len(new) + 1)
         tail = to_array(series.values[len(series.values) - need :])
         tail = np.where(np.isfinite(tail) & (tail >= 0), tail, np.nan)
         if fit.zeros_are_holes:
             tail[tail == 0] = np.nan
-        if fit.profile is not None:
-            method = _rebase(method, fit.profile_at - (end - need))
-        path = method.paths(tail, np.array([len(tail)]), steps)
-        if not np.all(np.isfinite(path)):
-            raise ValueError("the chosen method produced a non-finite forecast")
-        return _build(series, path[0], fit.choice.band, f"{self.name}/{method.name}", ())
+        tail_start = end - need
+        at = new - tail_start
+        if at.min() < 1:
+            raise ValueError("the history is shorter than the mix needs; refit")
+        margin = max(1, round(DAY / series.step_seconds))  # gaps up to a day: last value
+        paths = np.stack([_paths(m, fit, tail, tail_start, at, margin) for m in fit.candidates])
+        point = lo = mid = hi = np.empty(0)
+        for i, o in enumerate(new):
+            previous = float(tail[at[i] - 1])
+            point = fit.mix.advance(int(o), paths[:, i], previous)
+            lo, mid, hi = fit.calibrator.advance(int(o), point, previous)
+        if not np.all(np.isfinite(point)):
+            raise ValueError("the online mix produced a non-finite forecast")
+        fit.next = end + 1
+        fit.last = _with_weights(
+            self._build_mix(series, point, lo, mid, hi), fit.candidates, fit.mix
+        )
+        return fit.last
+
+    def _build_mix(
+        self,
+        series: LoadSeries,
+        point: np.ndarray,
+        lo: np.ndarray,
+        mid: np.ndarray,
+        hi: np.ndarray,
+    ) -> Forecast:
+        return _build(series, point, (lo, mid, hi), f"{self.name}/online-mix", ())
+
+
+def _paths(
+    method: PointMethod,
+    fit: _Fit,
+    tail: np.ndarray,
+    tail_start: int,
+    at: np.ndarray,
+    margin: int,
+) -> np.ndarray:
+    """`method`'s paths at origins `at` of `tail`, run on only as much of the tail as it
+    looks back (plus `margin`, so a gap is bridged by the last value before it): most
+    candidates need minutes of history, not the week the seasonal ones need."""
+    need = min(len(tail), method.lookback(fit.steps) + len(at) + 1 + margin)
+    cut = len(tail) - need
+    (local,) = _rebased((method,), fit.profile, tail_start + cut)
+    return local.paths(tail[cut:], at - cut, fit.steps)
+
+
+def _rebased(
+    candidates: Sequence[PointMethod], profile: _Profile | None, array_start: int
+) -> list[PointMethod]:
+    """The candidates with Prophet profiles indexed for an array starting at `array_start`."""
+    if profile is None or profile.profile is None:
+        return list(candidates)
+    return [_rebase(m, profile.at - array_start) for m in candidates]
+
+
+def _with_weights(forecast: Forecast, candidates: Sequence[PointMethod], mix: Mix) -> Forecast:
+    """The forecast with a note naming the mix's three heaviest candidates."""
+    w = mix.last_weights.mean(axis=1)
+    top = np.argsort(-w, kind="stable")[:3]
+    note = "mix weights: " + ", ".join(f"{candidates[i].name} {w[i]:.2f}" for i in top)
+    return forecast.model_copy(update={"notes": (*forecast.notes, note)})
 
 
 def _rebase(method: PointMethod, offset: int) -> PointMethod:
@@ -175,14 +336,14 @@ def _rebase(method: PointMethod, offset: int) -> PointMethod:
 def _build(
     series: LoadSeries,
     point: np.ndarray,
-    band: Band,
+    bands: tuple[np.ndarray, np.ndarray, np.ndarray],
     name: str,
     notes: tuple[str, ...],
     *,
     fallback: bool = False,
 ) -> Forecast:
-    lo, mid, hi = band.apply(point)
-    if not np.all(np.isfinite(hi)):
+    lo, mid, hi = bands
+    if not (np.all(np.isfinite(hi)) and np.all(np.isfinite(lo)) and np.all(np.isfinite(mid))):
         raise ValueError("the forecast band overflowed")
     end, step = series.end, timedelta(seconds=series.step_seconds)
     rows = zip(np.maximum(point, 0.0).tolist(), lo.tolist(), mid.tolist(), hi.tolist(), strict=True)
@@ -206,7 +367,7 @@ _POINT_FIELDS = frozenset(("at", "point", "p10", "p50", "p90"))
 
 def _point(at: datetime, point: float, p10: float, p50: float, p90: float) -> ForecastPoint:
     """A ForecastPoint without pydantic's per-field work: the values are valid by
-    construction (finite, >= 0, ordered: `Band.apply` sorts its quantiles). This runs
+    construction (finite, >= 0, ordered: the calibrator sorts its quantiles). This runs
     for every point of every series on every tick."""
     p = ForecastPoint.__new__(ForecastPoint)
     object.__setattr__(
@@ -226,4 +387,4 @@ def last_value_forecast(series: LoadSeries, steps: int, notes: tuple[str, ...]) 
             last = float(v)
             break
     point = np.full(steps, last)
-    return _build(series, point, Band(np.zeros((steps, 3))), "last-value", notes, fallback=True)
+    return _build(series, point, (point, point, point), "last-value", notes, fallback=True)

@@ -87,20 +87,30 @@ def score(
 ) -> Scores:
     """Errors of `method` over the whole path of every origin (missing targets skipped)."""
     point = method.paths(y, origins, steps)
-    actual = targets(y, origins, steps)
+    bands = band.apply(point) if band is not None else None
+    return score_paths(method.name, point, targets(y, origins, steps), scale, bands)
+
+
+def score_paths(
+    name: str,
+    point: np.ndarray,
+    actual: np.ndarray,
+    scale: float,
+    bands: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Scores:
+    """Scores of forecast paths against `actual` (same shape; NaN targets skipped)."""
     ok = ~np.isnan(actual)
     err = np.abs(actual - point)[ok]
     denom = (np.abs(actual) + np.abs(point))[ok]
     smape = float(np.mean(np.where(denom > 0, 2 * err / np.where(denom > 0, denom, 1), 0.0)))
     pinball = coverage = float("nan")
-    if band is not None:
-        lo, mid, hi = band.apply(point)
-        bands = zip((lo, mid, hi), QUANTILES, strict=True)
-        losses = [_pinball(actual[ok], q[ok], tau) for q, tau in bands]
+    if bands is not None:
+        lo, _, hi = bands
+        losses = [_pinball(actual[ok], q[ok], tau) for q, tau in zip(bands, QUANTILES, strict=True)]
         pinball = float(np.mean(losses)) / scale
         coverage = float(np.mean((actual[ok] >= lo[ok]) & (actual[ok] <= hi[ok])))
     return Scores(
-        method=method.name,
+        method=name,
         mase=float(err.mean()) / scale if len(err) else float("nan"),
         smape=smape,
         pinball=pinball,

@@ -1,9 +1,12 @@
-"""One series' rolling-origin backtest: every forecaster and the backtest-chosen one.
+"""One series' rolling-origin backtest: every forecaster and the daemon's online mix.
 
 Train on `y[:train]`, test on the rest: each origin in the test period forecasts the
-next `steps` points, scored over the whole path. Bands come from residuals on every
-origin after the first day of training; the choice is made on the last two days of
-training only, so the chosen forecaster's test score is an honest out-of-sample figure.
+next `steps` points, scored over the whole path. Prophet is fitted once, on training
+data only. Every forecaster walks forward from a warm-up start (`warmup_days` before the
+test) exactly as the daemon does: its 80 % band starts from its residual quantiles on
+targets inside the warm-up (all training data) and is then recalibrated online from
+realised targets only; the online mix learns its weights the same way. At a test
+origin `o` nothing at or after `o` has been used, so every test figure is out of sample.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ from datetime import datetime
 
 import numpy as np
 
-from forecasting.backtest import (
-    Scores,
-    choose,
-    fit_band,
-    origins_between,
-    score,
-    seasonal_scale,
+from forecasting.backtest import Scores, origins_between, score_paths, seasonal_scale, targets
+from forecasting.methods import (
+    PointMethod,
+    ProphetPlain,
+    SeasonalProfile,
+    baseline_methods,
+    mix_candidates,
+    prophet_methods,
 )
-from forecasting.methods import PointMethod, ProphetPlain, baseline_methods, prophet_methods
+from forecasting.online import OnlineRun, OnlineSettings, calibrate, run_online
 from forecasting.series import mark_holes
 
 DAY = 86_400.0
@@ -33,9 +37,10 @@ class SeriesReport:
     key: str
     steps: int
     scores: tuple[Scores, ...]  # every forecaster, on the test period
-    chosen: Scores  # the backtest-chosen forecaster, on the test period
+    chosen: Scores  # the daemon's forecaster (the online mix), on the test period
     prophet_based: tuple[str, ...]
     baselines: tuple[str, ...]
+    mix_weights: tuple[tuple[str, float], ...]  # mean weight per candidate on test origins
     fit_seconds: float  # Prophet fit (0 when not used)
     predict_seconds: float  # every forecaster's test paths and bands
     notes: tuple[str, ...]
@@ -45,6 +50,10 @@ class SeriesReport:
 
     def best_baseline(self) -> Scores:
         return min((s for s in self.scores if s.method in self.baselines), key=lambda s: s.mase)
+
+    def prophet_weight(self) -> float:
+        """The mix's mean weight on Prophet-based candidates over the test origins."""
+        return sum(w for name, w in self.mix_weights if name in self.prophet_based)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ def evaluate_series(
     steps: int,
     *,
     prophet: bool = True,
+    warmup_days: float = 4.0,
+    settings: OnlineSettings | None = None,
 ) -> tuple[SeriesReport, TestPaths]:
     """Backtest every forecaster on one series; raises ValueError for unusable input."""
     if train < 2 or train >= len(values):
@@ -76,10 +87,9 @@ def evaluate_series(
     y, holes = mark_holes(clean.astype(np.float64), step_seconds)
     notes = (f"{holes} zero window(s) treated as holes",) if holes else ()
     per_day = max(1, round(DAY / step_seconds))
+    settings = settings or OnlineSettings.for_step(step_seconds)
     scale = seasonal_scale(y[:train], per_day)
-    selectable: list[PointMethod] = list(baseline_methods(step_seconds))
-    baselines = tuple(m.name for m in selectable)
-    reference: list[PointMethod] = []
+    profile: SeasonalProfile | None = None
     fit_seconds = 0.0
     if prophet and train * step_seconds >= 2 * DAY:
         from forecasting.prophet_model import fit_profile
@@ -87,40 +97,52 @@ def evaluate_series(
         t0 = time.perf_counter()
         profile = fit_profile(y[:train], start, step_seconds, len(y) - train + steps)
         fit_seconds = time.perf_counter() - t0
-        selectable += prophet_methods(profile, step_seconds)
-        reference.append(ProphetPlain(profile))
     t0 = time.perf_counter()
-    calibration = origins_between(per_day, train, steps)
+    candidates = mix_candidates(profile, step_seconds)
+    reference: list[PointMethod] = [ProphetPlain(profile)] if profile is not None else []
+    first = max(1, train - round(warmup_days * per_day) - steps + 1)
+    walk = np.arange(first, len(y) - steps + 1)  # consecutive origins: warm-up, then test
     test = origins_between(train, len(y), steps)
+    in_test = walk >= train
+    actual = targets(y, test, steps)
+    paths = {m.name: m.paths(y, walk, steps) for m in (*candidates, *reference)}
     scores = []
-    for m in selectable + reference:
-        band = fit_band(m, y[:train], calibration, steps)
-        scores.append(score(m, y, test, steps, scale, band))
-    choice = choose(selectable, y[:train], steps, 2 * per_day, scale)
-    band = fit_band(choice.method, y[:train], calibration, steps)
-    chosen = score(choice.method, y, test, steps, scale, band)
-    point = choice.method.paths(y, test, steps)
-    lo, _, hi = band.apply(point)
-    paths = TestPaths(test, point[:, -1], lo[:, -1], hi[:, -1])
+    for name, point in paths.items():
+        lo, mid, hi, _ = calibrate(point, y, walk, train, settings)
+        bands = (lo[in_test], mid[in_test], hi[in_test])
+        scores.append(score_paths(name, point[in_test], actual, scale, bands))
+    names = [m.name for m in candidates]
+    run = run_online(np.stack([paths[n] for n in names]), y, walk, train, settings)
+    bands = (run.p10[in_test], run.p50[in_test], run.p90[in_test])
+    chosen = score_paths("online-mix", run.point[in_test], actual, scale, bands)
+    scores.append(chosen)
+    test_weights = tuple(zip(names, _test_weights(run, in_test).tolist(), strict=True))
     predict_seconds = time.perf_counter() - t0
-    named = Scores(
-        method=f"chosen: {choice.name}",
-        mase=chosen.mase,
-        smape=chosen.smape,
-        pinball=chosen.pinball,
-        coverage=chosen.coverage,
-        targets=chosen.targets,
-    )
-    prophet_names = tuple(m.name for m in selectable + reference if m.name not in baselines)
+    baselines = tuple(m.name for m in baseline_methods(step_seconds))
+    prophet_names = [m.name for m in prophet_methods(profile, step_seconds)] if profile else []
+    prophet_names += [m.name for m in reference]
+    if profile is not None:
+        prophet_names.append("online-mix")  # it weighs the Prophet-based candidates
     report = SeriesReport(
         key,
         steps,
         tuple(scores),
-        named,
-        prophet_names,
+        Scores("chosen: online-mix", *_fields(chosen)),
+        tuple(prophet_names),
         baselines,
+        test_weights,
         fit_seconds,
         predict_seconds,
         notes,
     )
-    return report, paths
+    last = (run.point[in_test], run.p10[in_test], run.p90[in_test])
+    paths_out = TestPaths(test, *(a[:, -1] for a in last))
+    return report, paths_out
+
+
+def _fields(s: Scores) -> tuple[float, float, float, float, int]:
+    return s.mase, s.smape, s.pinball, s.coverage, s.targets
+
+
+def _test_weights(run: OnlineRun, in_test: np.ndarray) -> np.ndarray:
+    return np.asarray(run.weights_per_origin[:, in_test].mean(axis=1))

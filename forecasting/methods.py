@@ -121,6 +121,36 @@ class ExponentialSmoother:
 
 
 @dataclass(frozen=True)
+class SeasonalDelta:
+    """Last level plus a damped seasonal difference: the intraday shape of one period
+    earlier, applied on top of the current level (in log1p space).
+
+    log1p(forecast[o + k]) = level(o) + damping * (log1p(y[o + k - P]) - level(o - P)),
+    where level(t) is the mean of log1p(y) over the `window` steps before t.
+    """
+
+    period: int
+    damping: float
+    window: int = 1
+    name: str = "seasonal-delta"
+
+    def lookback(self, steps: int) -> int:
+        return self.period + max(steps, self.window)
+
+    def paths(self, y: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+        log_y = np.log1p(np.maximum(ffill(y), 0.0))
+        level = RecentMean(self.window).paths(log_y, origins, 1)[:, 0]
+        back = np.maximum(origins - self.period, 1)
+        past_level = RecentMean(self.window).paths(log_y, back, 1)[:, 0]
+        k = np.arange(steps)
+        idx = origins[:, None] + k[None, :] - self.period
+        idx = np.where(idx < origins[:, None], idx, origins[:, None] - 1)  # past one period
+        shape = log_y[np.clip(idx, 0, None)] - past_level[:, None]
+        shape = np.where(origins[:, None] > self.period, shape, 0.0)
+        return np.asarray(np.maximum(np.expm1(level[:, None] + self.damping * shape), 0.0))
+
+
+@dataclass(frozen=True)
 class SeasonalProfile:
     """A fitted seasonal shape in log1p space on a fixed grid (from `prophet_model`).
 
@@ -197,12 +227,28 @@ class Ensemble:
 
 
 def prophet_methods(profile: SeasonalProfile, step_seconds: float) -> list[PointMethod]:
-    """Prophet-based candidates: the shape anchored on the last point, and an ensemble of
-    it with last value and a 30-minute smoother."""
+    """Prophet-based candidates: the shape anchored on the last point and on the last
+    hour's mean, and an ensemble of the first with last value and a 30-minute smoother."""
     per_hour = max(1, round(3600 / step_seconds))
     anchored = AnchoredSeasonal(profile, 1, name="prophet-anchored")
+    hourly = AnchoredSeasonal(profile, per_hour, name="prophet-anchored-1h")
     smoother = ExponentialSmoother(max(1.0, per_hour / 2), name="exp-smoother-30m")
-    return [anchored, Ensemble((LastValue(), smoother, anchored), name="prophet-ensemble")]
+    ensemble = Ensemble((LastValue(), smoother, anchored), name="prophet-ensemble")
+    return [anchored, hourly, ensemble]
+
+
+def mix_candidates(profile: SeasonalProfile | None, step_seconds: float) -> list[PointMethod]:
+    """What the online mix weighs: the baselines, last value plus yesterday's and last
+    week's damped intraday shape, and (given a profile) the Prophet-based methods."""
+    per_day = max(1, round(86_400 / step_seconds))
+    out = [
+        *baseline_methods(step_seconds),
+        SeasonalDelta(per_day, 0.5, name="last-value+day-shape"),
+        SeasonalDelta(7 * per_day, 0.5, name="last-value+week-shape"),
+    ]
+    if profile is not None:
+        out += prophet_methods(profile, step_seconds)
+    return out
 
 
 def baseline_methods(step_seconds: float) -> list[PointMethod]:

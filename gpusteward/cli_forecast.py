@@ -3,7 +3,8 @@
 Reads a ServeGen total or per-client rate file, or a request-level CSV (Azure format,
 counted into windows), trains on all but the last `--test` of it, and prints MASE
 (scaled by seasonal naive), sMAPE, pinball loss and 80 % band coverage per forecaster,
-plus the backtest-chosen one; writes a PNG of the chosen forecaster's band vs actual.
+plus the daemon's online mix ("chosen"); bands and mix weights are updated online from
+realised targets only. Writes a PNG of the mix's band vs actual.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def report_table(report: SeriesReport, title: str) -> Table:
     table = Table(title=title)
     for col in ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"):
         table.add_column(col, justify="left" if col == "forecaster" else "right")
-    for s in (*report.scores, report.chosen):
+    for s in (*(s for s in report.scores if s.method != "online-mix"), report.chosen):
         table.add_row(
             s.method, f"{s.mase:.3f}", f"{s.smape:.3f}", f"{s.pinball:.3f}", f"{s.coverage:.1%}"
         )

@@ -85,7 +85,7 @@ def test_a_long_noisy_series_gets_a_chosen_method_and_an_ordered_band() -> None:
 
 
 def test_refit_is_scheduled_not_done_every_call() -> None:
-    forecaster = AutoForecaster(NO_PROPHET)
+    forecaster = AutoForecaster(AutoForecasterConfig(prophet=False, refit_seconds=6 * 3600))
     values = _noisy_level(2000)
     forecaster.forecast(_series(values[:1990]), 900)
     first = forecaster._fits["ns/m"]
