@@ -6,7 +6,17 @@ Per deployment, each tick:
    of observed load (its mean over a few ticks, so burst noise is not counted) to what
    was forecast for it at that lead (the forecast's own band until enough have been
    seen). The quantile follows the SLO: 1 - (1 - attainment) x 20, clamped to
-   [0.8, 0.99], unless the config names one.
+   [0.8, 0.99], unless the config names one. With `slo_feedback` the quantile then
+   follows the attainment actually observed, an error-budget controller: every tick it
+   moves by `feedback_gain` x (requests that missed the SLO - the budget's share of
+   the requests) / a typical tick's requests, so the misses over a run converge to
+   `feedback_budget_share` of the error budget (misses raise it at once; a run with
+   budget to spare lowers it slowly, saving GPU-hours).
+   Outages: after `outage_after_seconds` with no traffic at all the forecast is set
+   aside (the load is observed to be zero; the forecaster treats such stretches as
+   collection holes and keeps forecasting the old level); the first traffic after an
+   outage pre-warms to the level before it, for `resume_hold_seconds` or until the
+   load is back.
 2. Reactive floor: never fewer replicas than the live load (arrivals + queue drain) needs
    at the learned per-replica capacity at SLO, with `floor_headroom`.
 3. Scale up at once, by at most x2 or +4 a tick as HPA (one big step would need a
@@ -51,6 +61,23 @@ class ForecastPlannerConfig(Frozen):
     )
     min_error_samples: int = Field(default=60, ge=1, description="Before: the forecast's band.")
     error_window_seconds: float = Field(default=6 * 3600.0, gt=0)
+    conditional_headroom: bool = Field(
+        default=True,
+        description="Take the headroom quantile over the errors made in a similar state: "
+        "how far the load is below its peak of the last `peak_window_seconds` (after a "
+        "drop the load often comes back; near its peak it seldom jumps further).",
+    )
+    drop_buckets: tuple[float, ...] = Field(
+        default=(-0.4, -0.2, -0.1),
+        description="Log(load / recent peak) thresholds that split the states, ascending.",
+    )
+    peak_window_seconds: float = Field(default=3600.0, gt=0)
+    state_error_window_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="Errors kept per state (they are rarer)."
+    )
+    min_state_samples: int = Field(
+        default=30, ge=1, description="Fewer errors in the state: all recent errors are used."
+    )
     max_headroom: float = Field(default=2.0, ge=1, description="Cap on the headroom factor.")
     floor_headroom: float = Field(
         default=0.0, ge=0, description="Over the live load (bursts are in the SLO capacity)."
@@ -68,20 +95,53 @@ class ForecastPlannerConfig(Frozen):
     hysteresis: float = Field(default=0.15, ge=0, lt=1, description="Share of current replicas.")
     min_dwell_seconds: float = Field(default=600.0, ge=0)
     max_step_down: int = Field(default=2, ge=1)
+    scale_down_window_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="When > 0, scale down to the highest target of this trailing window "
+        "(HPA's stabilisation window) instead of the dwell-and-step staircase.",
+    )
     max_scale_up_factor: float = Field(
         default=2.0, ge=1, description="Per tick at most x this or + max_scale_up_pods (HPA)."
     )
     max_scale_up_pods: int = Field(default=4, ge=1)
+    slo_feedback: bool = Field(
+        default=False, description="Steer the headroom quantile by the observed SLO attainment."
+    )
+    feedback_gain: float = Field(
+        default=0.005, ge=0, description="Quantile change per typical tick's worth of misses."
+    )
+    feedback_budget_share: float = Field(
+        default=0.8, gt=0, le=1, description="Aim for this share of the SLO's error budget."
+    )
+    min_quantile: float = Field(default=0.6, gt=0.5, lt=1)
+    max_quantile: float = Field(default=0.99, gt=0.5, lt=1)
+    outage_after_seconds: float = Field(
+        default=300.0, ge=0, description="No traffic this long is an outage (0: never)."
+    )
+    resume_hold_seconds: float = Field(
+        default=1200.0, ge=0, description="After an outage, pre-warm to the old level this long."
+    )
 
 
 @dataclass
 class _Memory:
     """Per deployment: forecasts awaiting their actual, recent errors, last change."""
 
-    pending: deque[tuple[datetime, float]] = field(default_factory=deque)
+    pending: deque[tuple[datetime, float, int]] = field(default_factory=deque)
     observed: deque[tuple[datetime, float]] = field(default_factory=deque)
-    errors: deque[tuple[datetime, float]] = field(default_factory=deque)
+    errors: deque[tuple[datetime, float, int]] = field(default_factory=deque)
+    smoothed: deque[tuple[datetime, float]] = field(default_factory=deque)
+    state: int = 0  # which drop bucket the load is in now
+    drop: float = 0.0  # log(load / its recent peak)
     last_change: datetime | None = None
+    quantile_shift: float = 0.0  # the SLO feedback's correction to the quantile
+    typical_requests: float = 0.0  # requests per tick, a slow moving mean
+    zero_since: datetime | None = None  # no traffic since
+    level_before: float = 0.0  # the load before the current stretch of no traffic
+    resume_until: datetime | None = None
+    resume_level: float = 0.0
+    targets: deque[tuple[datetime, int]] = field(default_factory=deque)
 
 
 class ForecastPlanner:
@@ -110,10 +170,12 @@ class ForecastPlanner:
         cfg, mem = self.config, self._memory.setdefault(d.key, _Memory())
         lead = d.cold_start_seconds + snap.interval_seconds
         self._score_past(mem, snap.at, m.arrival_rate_rps, snap.interval_seconds)
+        self._feedback(mem, d, m, snap.interval_seconds)
         live = live_demand(m, snap.interval_seconds)
         floor = self.capacity.replicas_for(snap, d, live * (1 + cfg.floor_headroom))
-        level = self._level(d)
+        level = self._level(d, mem)
         ahead, headroom, source = self._forecast_demand(mem, f, lead, level, snap.at)
+        ahead, source = self._outage(mem, snap.at, m, ahead, source)
         wanted = self.capacity.replicas_for(snap, d, ahead * headroom) if ahead else 0
         target = max(floor, wanted, d.min_replicas)
         desired, why = self._damped(mem, snap.at, d, target)
@@ -127,6 +189,7 @@ class ForecastPlanner:
             ev("forecast_replicas", wanted),
             ev("capacity_per_replica", self.capacity.mean_per_replica(d.key), "req/s"),
             ev("lead_seconds", lead, "s"),
+            ev("load_vs_recent_peak", round(math.exp(mem.drop), 3)),
         ]
         if desired > d.replicas:
             why = (
@@ -134,17 +197,75 @@ class ForecastPlanner:
                 if wanted >= floor and ahead > live
                 else f"live load {live:.2f} req/s above capacity"
             )
+            if source.startswith("resuming"):
+                why = f"pre-warm: traffic is back after an outage; {source}"
+        elif desired < d.replicas and source.startswith("outage"):
+            why = source
         p = scale_proposal(self.name, snap.at, d, desired, why, evidence)
         if p is not None:
             mem.last_change = snap.at
         return p
 
-    def _level(self, d: ModelDeployment) -> float:
-        if self.config.quantile is not None:
-            return self.config.quantile
-        return min(
-            0.99, max(0.8, 1 - (1 - d.slo.attainment_target) * self.config.quantile_per_miss)
-        )
+    def _level(self, d: ModelDeployment, mem: _Memory | None = None) -> float:
+        cfg = self.config
+        if cfg.quantile is not None:
+            base = cfg.quantile
+        else:
+            base = min(0.99, max(0.8, 1 - (1 - d.slo.attainment_target) * cfg.quantile_per_miss))
+        shift = mem.quantile_shift if mem is not None else 0.0
+        return min(cfg.max_quantile, max(cfg.min_quantile, base + shift))
+
+    def _feedback(
+        self, mem: _Memory, d: ModelDeployment, m: ServingMetrics, interval: float
+    ) -> None:
+        """The error-budget controller: misses raise the quantile, spare budget lowers it."""
+        cfg = self.config
+        if not cfg.slo_feedback or m.slo_attainment is None:
+            return
+        done = m.served_rate_rps * interval + m.dropped
+        if done <= 0:
+            return
+        if mem.typical_requests <= 0:
+            mem.typical_requests = done
+        mem.typical_requests += (done - mem.typical_requests) / 1440  # about a day of ticks
+        misses = (1.0 - m.slo_attainment) * done
+        budget = (1.0 - d.slo.attainment_target) * cfg.feedback_budget_share
+        step = cfg.feedback_gain * (misses - budget * done) / mem.typical_requests
+        base = self._level(d)  # without the shift
+        # Anti-windup: the shifted quantile stays inside its bounds.
+        shift = mem.quantile_shift + step
+        mem.quantile_shift = min(cfg.max_quantile - base, max(cfg.min_quantile - base, shift))
+
+    def _outage(
+        self, mem: _Memory, at: datetime, m: ServingMetrics, ahead: float, source: str
+    ) -> tuple[float, str]:
+        """Demand during and just after a stretch of no traffic at all."""
+        cfg = self.config
+        if cfg.outage_after_seconds <= 0:
+            return ahead, source
+        if m.arrival_rate_rps <= 0 and m.queue_depth == 0:
+            if mem.zero_since is None:
+                mem.zero_since = at
+                earlier = [r for t, r in mem.observed if t < at and r > 0][-10:]
+                mem.level_before = sum(earlier) / len(earlier) if earlier else 0.0
+            quiet = (at - mem.zero_since).total_seconds()
+            if quiet >= cfg.outage_after_seconds:
+                return 0.0, f"outage: no traffic for {quiet:.0f} s"
+            return ahead, source
+        if mem.zero_since is not None:
+            quiet = (at - mem.zero_since).total_seconds()
+            if quiet >= cfg.outage_after_seconds and mem.level_before > 0:
+                mem.resume_until = at + timedelta(seconds=cfg.resume_hold_seconds)
+                mem.resume_level = mem.level_before
+            mem.zero_since = None
+        if mem.resume_until is not None:
+            if at >= mem.resume_until or m.arrival_rate_rps >= 0.5 * mem.resume_level:
+                mem.resume_until = None  # the load is back (or did not come back)
+            elif mem.resume_level > ahead:
+                return mem.resume_level, (
+                    f"resuming after an outage: {mem.resume_level:.2f} req/s before it"
+                )
+        return ahead, source
 
     def _forecast_demand(
         self, mem: _Memory, f: Forecast | None, lead: float, level: float, at: datetime
@@ -157,11 +278,20 @@ class ForecastPlanner:
         ]
         peak = max(p.point for p in window)
         at_lead = f.at_or_after(lead) or window[-1]
-        mem.pending.append((at_lead.at, at_lead.point))
+        mem.pending.append((at_lead.at, at_lead.point, mem.state))
         cfg = self.config
-        if len(mem.errors) >= cfg.min_error_samples:
-            ratio = float(np.exp(np.quantile([e for _, e in mem.errors], level)))
-            source = f"q{level:.2f} of {len(mem.errors)} recent errors"
+        recent_from = at - timedelta(seconds=cfg.error_window_seconds)
+        recent = [e for t, e, _ in mem.errors if t >= recent_from]
+        alike = [e for _, e, s in mem.errors if s == mem.state] if cfg.conditional_headroom else []
+        if len(alike) >= cfg.min_state_samples and len(recent) >= cfg.min_error_samples:
+            ratio = float(np.exp(np.quantile(alike, level)))
+            source = (
+                f"q{level:.2f} of {len(alike)} errors made with the load "
+                f"{_state_label(cfg.drop_buckets, mem.state)} its last-hour peak"
+            )
+        elif len(recent) >= cfg.min_error_samples:
+            ratio = float(np.exp(np.quantile(recent, level)))
+            source = f"q{level:.2f} of {len(recent)} recent errors"
         else:
             top = max(window, key=lambda p: p.point)
             ratio = top.p90 / top.point if top.point > 0 else 1.0
@@ -172,23 +302,38 @@ class ForecastPlanner:
         """Log ratio of the observed rate (its mean within `score_smoothing_ticks` ticks of
         the target time) to each forecast made for that time."""
         reach = timedelta(seconds=self.config.score_smoothing_ticks * interval + 1e-3)
+        cfg = self.config
         mem.observed.append((at, rate))
         while mem.observed and mem.observed[0][0] < at - 2 * reach - timedelta(hours=1):
             mem.observed.popleft()
         while mem.pending and mem.pending[0][0] + reach <= at + timedelta(seconds=1e-3):
-            target, predicted = mem.pending.popleft()
+            target, predicted, state = mem.pending.popleft()
             near = [r for t, r in mem.observed if abs(t - target) <= reach]
             actual = sum(near) / len(near) if near else 0.0
             if predicted > 0 and actual > 0:
-                mem.errors.append((at, math.log(actual / predicted)))
-        horizon = at - timedelta(seconds=self.config.error_window_seconds)
+                mem.errors.append((at, math.log(actual / predicted), state))
+        keep = max(cfg.error_window_seconds, cfg.state_error_window_seconds)
+        horizon = at - timedelta(seconds=keep)
         while mem.errors and mem.errors[0][0] < horizon:
             mem.errors.popleft()
+        # The state: the load (mean of the last 5 ticks) against its recent peak.
+        last = [r for _, r in list(mem.observed)[-5:]]
+        level = sum(last) / len(last)
+        mem.smoothed.append((at, level))
+        while mem.smoothed and mem.smoothed[0][0] <= at - timedelta(
+            seconds=cfg.peak_window_seconds
+        ):
+            mem.smoothed.popleft()
+        peak = max(v for _, v in mem.smoothed)
+        mem.drop = math.log(level / peak) if level > 0 and peak > 0 else 0.0
+        mem.state = sum(1 for b in cfg.drop_buckets if mem.drop > b)
 
     def _damped(
         self, mem: _Memory, at: datetime, d: ModelDeployment, target: int
     ) -> tuple[int, str]:
         cfg, current = self.config, d.replicas
+        if cfg.scale_down_window_seconds > 0:
+            return self._windowed(mem, at, current, target)
         if target >= current:
             limit = max(
                 math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods
@@ -202,3 +347,35 @@ class ForecastPlanner:
             return current, "minimum dwell"
         desired = max(target, current - cfg.max_step_down)
         return desired, f"forecast and live load need {target}; stepping down"
+
+    def _windowed(self, mem: _Memory, at: datetime, current: int, target: int) -> tuple[int, str]:
+        cfg = self.config
+        mem.targets.append((at, target))
+        horizon = at - timedelta(seconds=cfg.scale_down_window_seconds)
+        while mem.targets and mem.targets[0][0] < horizon:
+            mem.targets.popleft()
+        if target >= current:
+            limit = max(
+                math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods
+            )
+            return min(target, limit), "hold"
+        hold = max(t for _, t in mem.targets)
+        if hold >= current or current - hold <= max(0, math.floor(current * cfg.hysteresis)):
+            return current, "inside the stabilisation window"
+        window = cfg.scale_down_window_seconds / 60
+        return hold, f"the highest need over the last {window:.0f} min is {hold}; stepping down"
+
+
+def _state_label(buckets: tuple[float, ...], state: int) -> str:
+    """Human words for a drop bucket: 'more than 33 % below', '10-18 % below', ..."""
+
+    def pct(b: float) -> str:
+        return f"{(1 - math.exp(b)) * 100:.0f} %"
+
+    if not buckets:
+        return "at any level against"
+    if state == 0:
+        return f"more than {pct(buckets[0])} below"
+    if state == len(buckets):
+        return f"within {pct(buckets[-1])} of"
+    return f"{pct(buckets[state])}-{pct(buckets[state - 1])} below"

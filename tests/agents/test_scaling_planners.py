@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ def _snap(
     queue: int = 0,
     at: datetime = T0,
     capacity: float | None = None,
+    attainment: float | None = None,
 ) -> ClusterSnapshot:
     d = make_deployment(replicas=replicas, max_replicas=8, cold_start_seconds=120.0)
     cap = replicas * 10.0 if capacity is None else capacity
@@ -41,6 +43,7 @@ def _snap(
         queue_depth=queue,
         gpu_utilization=min(1.0, arrival / cap) if cap else 0.0,
         capacity_rps=cap,
+        slo_attainment=attainment,
     )
     return make_snapshot(at=at, deployments=[d], metrics={KEY: m})
 
@@ -119,6 +122,109 @@ def test_the_headroom_follows_recent_forecast_errors() -> None:
     proposals = planner.plan(_snap(replicas=2, arrival=20.0, at=at), _forecast([20.0] * 5, at))
     assert _replicas(proposals) == 3  # 20 x 1.5 = 30 req/s
     assert any(e.name == "headroom" and e.value == 1.5 for e in proposals[0].evidence)
+
+
+def _evidence(proposals: list, name: str) -> object:  # type: ignore[type-arg]
+    return next(e.value for e in proposals[0].evidence if e.name == name)
+
+
+def test_slo_misses_raise_the_headroom_quantile_and_spare_budget_lowers_it() -> None:
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False, min_dwell_seconds=0, hysteresis=0, slo_feedback=True
+    )
+    planner = ForecastPlanner(cfg, PRIORS)  # base quantile 0.8 for the default 99 % SLO
+
+    def quantile_at(minute: int, attainment: float) -> float:
+        at = T0 + timedelta(minutes=minute)
+        snap = _snap(replicas=1, arrival=12.0, at=at, attainment=attainment)
+        return float(_evidence(planner.plan(snap, _forecast([12.0] * 5, at)), "quantile"))  # type: ignore[arg-type]
+
+    assert quantile_at(0, 1.0) <= 0.8  # within budget: never higher
+    raised = [quantile_at(i, 0.5) for i in range(1, 4)]  # half the requests missed
+    assert raised[0] > 0.8 and raised[2] > raised[1] > raised[0]
+    assert raised[2] <= cfg.max_quantile
+    lowered = [quantile_at(i, 1.0) for i in range(4, 7000)]
+    assert all(b <= a for a, b in itertools.pairwise(lowered))
+    assert lowered[-1] == cfg.min_quantile  # budget to spare for days: as low as allowed
+
+    fixed = ForecastPlanner(cfg.model_copy(update={"slo_feedback": False}), PRIORS)
+    at = T0
+    snap = _snap(replicas=1, arrival=12.0, at=at, attainment=0.5)
+    assert _evidence(fixed.plan(snap, _forecast([12.0] * 5, at)), "quantile") == 0.8
+
+
+def test_an_outage_sets_the_forecast_aside_and_returning_traffic_prewarms() -> None:
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False, min_dwell_seconds=0, max_step_down=8, outage_after_seconds=300
+    )
+    planner = ForecastPlanner(cfg, PRIORS)
+    replicas = 6
+    for i in range(10):  # 55 req/s: 6 replicas
+        at = T0 + timedelta(minutes=i)
+        planner.plan(_snap(replicas=replicas, arrival=55.0, at=at), _forecast([55.0] * 5, at))
+    # No traffic at all; the hole-aware forecaster keeps forecasting the old level.
+    decided = []
+    for i in range(10, 20):
+        at = T0 + timedelta(minutes=i)
+        proposals = planner.plan(
+            _snap(replicas=replicas, arrival=0.0, at=at), _forecast([55.0] * 5, at)
+        )
+        if (n := _replicas(proposals)) is not None:
+            decided.append((i, n, proposals[0].reason))
+            replicas = n
+    assert decided and decided[0][0] == 15  # 300 s of nothing is an outage
+    assert replicas == 1 and "outage" in decided[0][2]
+    # A trickle comes back first (the forecaster now sees 0.1 req/s as the level).
+    at = T0 + timedelta(minutes=20)
+    proposals = planner.plan(_snap(replicas=1, arrival=0.1, at=at), _forecast([0.1] * 5, at))
+    assert _replicas(proposals) == 5  # the step up is limited like HPA: +4
+    assert "outage" in proposals[0].reason
+    at = T0 + timedelta(minutes=21)
+    proposals = planner.plan(_snap(replicas=5, arrival=0.1, at=at), _forecast([0.1] * 5, at))
+    assert _replicas(proposals) == 6  # 55 req/s, as before the outage
+    # Past the hold with the load still low, the planner follows the forecast again.
+    at = T0 + timedelta(seconds=20 * 60 + cfg.resume_hold_seconds + 60)
+    proposals = planner.plan(_snap(replicas=6, arrival=0.1, at=at), _forecast([0.1] * 5, at))
+    assert _replicas(proposals) == 1
+
+
+def test_the_headroom_is_taken_from_errors_made_in_a_similar_state() -> None:
+    def run(conditional: bool) -> tuple[object, object, str]:
+        cfg = ForecastPlannerConfig(
+            capacity_at_slo=False,
+            quantile=0.9,
+            min_error_samples=5,
+            min_state_samples=5,
+            score_smoothing_ticks=0,
+            conditional_headroom=conditional,
+        )
+        planner = ForecastPlanner(cfg, PRIORS)
+
+        def tick(minute: int, arrival: float, forecast: float) -> list:  # type: ignore[type-arg]
+            at = T0 + timedelta(minutes=minute)
+            return planner.plan(
+                _snap(replicas=1, arrival=arrival, at=at), _forecast([forecast] * 5, at)
+            )
+
+        for i in range(30):  # near its peak: forecasts are right
+            tick(i, 60.0, 60.0)
+        for i in range(30, 60):  # after a drop to half: the load keeps beating the forecast
+            tick(i, 30.0, 20.0)
+        after_drop = tick(60, 30.0, 30.0)
+        for i in range(61, 95):  # the old peak leaves the last hour: 30 req/s is the peak now
+            tick(i, 30.0, 30.0)
+        at_peak = tick(95, 30.0, 30.0)
+        return (
+            _evidence(after_drop, "headroom"),
+            _evidence(at_peak, "headroom"),
+            str(_evidence(at_peak, "headroom_from")),
+        )
+
+    after_drop, at_peak, source = run(conditional=True)
+    assert after_drop == 1.5 and at_peak == 1.0
+    assert "within" in source and "peak" in source
+    pooled_after_drop, pooled_at_peak, _ = run(conditional=False)
+    assert pooled_after_drop == 1.5 and pooled_at_peak == 1.5  # the drop's errors linger
 
 
 class _Outlook:
