@@ -7,7 +7,9 @@ seed: shuffle the pods, then append pods drawn uniformly with replacement from t
 workload until the next one would push the GPU requests past 130 % of the cluster's GPU
 capacity (the artifact's `tuneUpPods`, which compares the draw's per-GPU share); place
 them one by one, never removing any. A pod that fits nowhere fails and is not retried.
-The typical-task mix for fragmentation is computed from the workload (95 % coverage).
+The typical-task mix for fragmentation is computed from the workload (95 % coverage, or
+the coverage the policy asks for: `mix_coverage`; the reported fragmentation ratio
+always uses 95 %).
 The allocation ratio at X % is the mean, over the pods whose arrival brought the
 requested GPUs to X % (rounded), of the allocated share of all GPUs (the artifact's
 `merge_alloc_discrete`).
@@ -22,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.placement.catalog import make_policy, mix_coverage
 from agents.placement.engine import PlacementEngine
 from agents.placement.fragmentation import WorkloadMix, fragmentation_report
 from agents.placement.model import ClusterState, NodeSpec, PlacementRequest
-from agents.placement.policies import make_policy
 
 NODE_FILE = "openb_node_list_gpu_node.csv"
 TUNE_RATIO = 1.3
@@ -125,8 +127,9 @@ def run(
     mix: WorkloadMix | None = None,
     tie_break: str = "node-order",
 ) -> RunResult:
+    """One seed; `mix` is the policy's typical-task mix (default: from `pods`)."""
     state = ClusterState.empty(nodes)
-    mix = mix or WorkloadMix.from_requests(pods)
+    mix = mix or WorkloadMix.from_requests(pods, mix_coverage(policy_name))
     engine = PlacementEngine(
         state, make_policy(policy_name, mix, state), seed=seed + 7919, tie_break=tie_break
     )
@@ -146,7 +149,7 @@ def run(
         if bucket in REPORT_AT:
             buckets.setdefault(bucket, []).append(100.0 * used / cap)
     seconds = time.perf_counter() - started
-    report = fragmentation_report(state, mix)
+    report = fragmentation_report(state, WorkloadMix.from_requests(pods))
     alloc = {k: float(np.mean(v)) for k, v in buckets.items()}
     return RunResult(
         trace, policy_name, seed, len(stream), failed, seconds, alloc, report.fragmentation_ratio

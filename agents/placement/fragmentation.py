@@ -13,8 +13,8 @@ together make up 95 % of the tasks. Vectorised over many node states at once. Pu
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +33,7 @@ class TypicalTask:
     gpus: int
     gpu_types: frozenset[str]
     share: float  # probability in the mix, 0-1
+    memory_mib: float = 0.0  # mean host memory of the shape's requests (0 = not known)
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,17 @@ class WorkloadMix:
     tasks: tuple[TypicalTask, ...]
 
     @classmethod
-    def from_shapes(cls, shapes: Iterable[Shape], coverage: float = 0.95) -> WorkloadMix:
+    def from_shapes(
+        cls,
+        shapes: Iterable[Shape],
+        coverage: float = 0.95,
+        memory: Mapping[Shape, float] | None = None,
+    ) -> WorkloadMix:
         """The most popular shapes until `coverage` of all tasks, renormalised.
 
         Order and cut follow the simulator's `GetTypicalPods` (popularity threshold 95 %,
         step 1): by count, ties broken by the larger (cpu, milli, GPUs, type) first.
+        `memory` gives a shape's mean host memory (MiB) where known.
         """
         counts = Counter(shapes)
         if not counts:
@@ -65,16 +72,23 @@ class WorkloadMix:
                 break
             kept.append((shape, n))
             cum += n
+        memory = memory or {}
         return cls(
             tuple(
-                TypicalTask(cpu, milli, gpus, types, n / cum)
-                for (cpu, milli, gpus, types), n in kept
+                TypicalTask(*shape, share=n / cum, memory_mib=memory.get(shape, 0.0))
+                for shape, n in kept
             )
         )
 
     @classmethod
     def from_requests(cls, requests: Iterable[Request], coverage: float = 0.95) -> WorkloadMix:
-        return cls.from_shapes((r.shape for r in requests), coverage)
+        """The typical tasks of `requests`, each with its shape's mean host memory."""
+        memory: dict[Shape, list[int]] = defaultdict(list)
+        for r in requests:
+            memory[r.shape].append(r.memory_mib)
+        shapes = [shape for shape, mems in memory.items() for _ in mems]
+        means = {shape: sum(mems) / len(mems) for shape, mems in memory.items()}
+        return cls.from_shapes(shapes, coverage, means)
 
 
 class FragmentationModel:

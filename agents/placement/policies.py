@@ -16,6 +16,8 @@ scheduler does:
 - fgd: smallest increase of the node's expected fragmentation (sigmoid, 0-100).
 - frag-fit (ours): FGD's fragmentation gradient in 40-milli-GPU buckets (ties packed by
   node order), and CPU-only requests sent where they strand the fewest free GPUs.
+
+`look-ahead` (ours, `lookahead`) reuses this module's scoring pieces; `catalog` names them all.
 """
 
 from __future__ import annotations
@@ -160,43 +162,87 @@ class BestFitPolicy:
         return NodeScores(score, best_fit_gpu(state, request, nodes))
 
 
-class _FragmentationDelta:
-    """Fragmentation after placing a request on each node (each fitting GPU when shared)."""
+class NodeAmount(Protocol):
+    """Fragmentation (or another expectation) of node states, one value per row."""
 
-    def __init__(self, mix: WorkloadMix, state: ClusterState) -> None:
-        self.model = FragmentationModel(mix, state.types)
+    def __call__(
+        self, cpu_left: IntArray, mem_left: IntArray, gpu_left: IntArray, type_index: IntArray
+    ) -> FloatArray: ...
+
+
+class FragmentationDelta:
+    """An amount of each node before, and after placing a request (each fitting GPU when
+    shared); the amount before is cached per node version."""
+
+    def __init__(self, amount: NodeAmount, state: ClusterState) -> None:
+        self.amount = amount
         self._frag = np.zeros(state.size)
         self._ver = np.full(state.size, -1, dtype=np.int64)
 
     def before(self, state: ClusterState, nodes: IntArray) -> FloatArray:
         stale = nodes[self._ver[nodes] != state.version[nodes]]
         if len(stale):
-            self._frag[stale] = self.model.amount(
-                state.cpu_left[stale], state.gpu_left[stale], state.type_index[stale]
+            self._frag[stale] = self.amount(
+                state.cpu_left[stale],
+                state.mem_left[stale],
+                state.gpu_left[stale],
+                state.type_index[stale],
             )
             self._ver[stale] = state.version[stale]
         return self._frag[nodes]
 
     def after_whole(self, state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
-        left = state.gpu_left[nodes].copy()
-        if request.gpus:
-            free = left == MILLI
-            take = free & (np.cumsum(free, axis=1) <= request.gpus)
-            left[take] = 0
         cpu = state.cpu_left[nodes] - request.cpu_milli
-        return self.model.amount(cpu, left, state.type_index[nodes])
+        mem = state.mem_left[nodes] - request.memory_mib
+        return self.amount(cpu, mem, whole_taken(state, request, nodes), state.type_index[nodes])
 
     def after_shared(
         self, state: ClusterState, request: Request, nodes: IntArray
     ) -> tuple[FloatArray, IntArray, IntArray]:
-        """(fragmentation after, candidate row in `nodes`, GPU index) per fitting GPU."""
+        """(amount after, candidate row in `nodes`, GPU index) per fitting GPU."""
         left = state.gpu_left[nodes]
         rows, gpus = np.nonzero(left >= request.gpu_milli)
         states = left[rows].copy()
         states[np.arange(len(rows)), gpus] -= request.gpu_milli
         cpu = state.cpu_left[nodes][rows] - request.cpu_milli
-        frag = self.model.amount(cpu, states, state.type_index[nodes][rows])
+        mem = state.mem_left[nodes][rows] - request.memory_mib
+        frag = self.amount(cpu, mem, states, state.type_index[nodes][rows])
         return frag, rows.astype(np.int64), gpus.astype(np.int64)
+
+
+def whole_taken(state: ClusterState, request: Request, nodes: IntArray) -> IntArray:
+    """The nodes' free shares after a whole-GPU (or CPU-only) request takes its GPUs."""
+    left: IntArray = state.gpu_left[nodes].copy()
+    if request.gpus:
+        free = left == MILLI
+        left[free & (np.cumsum(free, axis=1) <= request.gpus)] = 0
+    return left
+
+
+def _fgd_amount(mix: WorkloadMix, state: ClusterState) -> NodeAmount:
+    model = FragmentationModel(mix, state.types)
+
+    def amount(
+        cpu_left: IntArray, mem_left: IntArray, gpu_left: IntArray, type_index: IntArray
+    ) -> FloatArray:
+        return model.amount(cpu_left, gpu_left, type_index)  # FGD ignores host memory
+
+    return amount
+
+
+def best_gpu_per_node(
+    size: int, rows: IntArray, gpus: IntArray, per_gpu: FloatArray, empty: float
+) -> NodeScores:
+    """Per candidate node, its best GPU's score (lowest index among equals)."""
+    score = np.full(size, empty)
+    gpu = np.full(size, WHOLE, dtype=np.int64)
+    order = np.lexsort((gpus, -per_gpu, rows))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = rows[order][1:] != rows[order][:-1]
+    chosen = order[first]
+    score[rows[chosen]] = per_gpu[chosen]
+    gpu[rows[chosen]] = gpus[chosen]
+    return NodeScores(score, gpu)
 
 
 def _sigmoid_score(delta: FloatArray) -> FloatArray:
@@ -211,7 +257,7 @@ class FgdPolicy:
     cacheable = True
 
     def __init__(self, mix: WorkloadMix, state: ClusterState) -> None:
-        self.delta = _FragmentationDelta(mix, state)
+        self.delta = FragmentationDelta(_fgd_amount(mix, state), state)
 
     def score(
         self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
@@ -220,16 +266,7 @@ class FgdPolicy:
         if request.gpus == 1 and request.gpu_milli < MILLI:
             frag, rows, gpus = self.delta.after_shared(state, request, nodes)
             per_gpu = _sigmoid_score(before[rows] - frag)
-            # best GPU per node: highest score, lowest index among equals
-            score = np.full(len(nodes), -1.0)
-            gpu = np.full(len(nodes), WHOLE, dtype=np.int64)
-            order = np.lexsort((gpus, -per_gpu, rows))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = rows[order][1:] != rows[order][:-1]
-            chosen = order[first]
-            score[rows[chosen]] = per_gpu[chosen]
-            gpu[rows[chosen]] = gpus[chosen]
-            return NodeScores(score, gpu)
+            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, -1.0)
         after = self.delta.after_whole(state, request, nodes)
         return NodeScores(_sigmoid_score(before - after), _whole(nodes))
 
@@ -254,7 +291,7 @@ class FragFitPolicy:
     def __init__(self, mix: WorkloadMix, state: ClusterState, *, resolution: float = 40.0) -> None:
         if resolution <= 0:
             raise ValueError(f"resolution={resolution}; expected milli-GPUs > 0, e.g. 40")
-        self.delta = _FragmentationDelta(mix, state)
+        self.delta = FragmentationDelta(_fgd_amount(mix, state), state)
         self.resolution = resolution
 
     def score(
@@ -266,52 +303,10 @@ class FragFitPolicy:
             left_after = state.gpu_left[nodes][rows, gpus] - request.gpu_milli
             bucket = np.floor((before[rows] - frag) / self.resolution)
             per_gpu = bucket - 1e-6 * left_after
-            score = np.full(len(nodes), -math.inf)
-            gpu = np.full(len(nodes), WHOLE, dtype=np.int64)
-            order = np.lexsort((gpus, -per_gpu, rows))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = rows[order][1:] != rows[order][:-1]
-            chosen = order[first]
-            score[rows[chosen]] = per_gpu[chosen]
-            gpu[rows[chosen]] = gpus[chosen]
-            return NodeScores(score, gpu)
+            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, -math.inf)
         after = self.delta.after_whole(state, request, nodes)
         bucket = np.floor((before - after) / self.resolution)
         if request.gpus == 0:
             free_gpus = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU  # 0-1
             return NodeScores(bucket - 0.5 * free_gpus, _whole(nodes))
         return NodeScores(bucket, _whole(nodes))
-
-
-POLICY_NAMES = (
-    "random",
-    "dot-product",
-    "gpu-clustering",
-    "gpu-packing",
-    "best-fit",
-    "fgd",
-    "frag-fit",
-)
-
-
-def make_policy(name: str, mix: WorkloadMix | None, state: ClusterState) -> Policy:
-    """The policy called `name`; the fragmentation policies need the workload `mix`."""
-    simple: dict[
-        str,
-        type[
-            RandomPolicy | DotProductPolicy | GpuClusteringPolicy | GpuPackingPolicy | BestFitPolicy
-        ],
-    ] = {
-        "random": RandomPolicy,
-        "dot-product": DotProductPolicy,
-        "gpu-clustering": GpuClusteringPolicy,
-        "gpu-packing": GpuPackingPolicy,
-        "best-fit": BestFitPolicy,
-    }
-    if name in simple:
-        return simple[name]()
-    if name in ("fgd", "frag-fit"):
-        if mix is None:
-            raise ValueError(f"policy {name!r} needs a workload mix (the typical requests)")
-        return FgdPolicy(mix, state) if name == "fgd" else FragFitPolicy(mix, state)
-    raise ValueError(f"unknown placement policy {name!r}; known: {', '.join(POLICY_NAMES)}")

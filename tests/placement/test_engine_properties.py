@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agents.placement.catalog import POLICY_NAMES, make_policy
 from agents.placement.engine import PlacementEngine
 from agents.placement.fragmentation import WorkloadMix
 from agents.placement.model import MILLI, ClusterState, NodeSpec, PlacementRequest
-from agents.placement.policies import POLICY_NAMES, make_policy
 from gpusteward.core.cluster import Pool, WorkloadClass
 
 TYPES = ("A100", "H100", "T4")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agents.placement.catalog import make_policy
 from agents.placement.engine import PlacementEngine
 from agents.placement.fragmentation import WorkloadMix
 from agents.placement.model import ClusterState, NodeSpec, PlacementRequest
-from agents.placement.policies import make_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "openb"
@@ -29,7 +29,7 @@ SHARE = PlacementRequest(name="s", gpus=1, gpu_milli=470, cpu_milli=1000)
 MIX = WorkloadMix.from_shapes([(1000, 470, 1, frozenset()), (1000, 1000, 1, frozenset())])
 
 
-@pytest.mark.parametrize("policy", ["fgd", "frag-fit", "best-fit", "gpu-packing"])
+@pytest.mark.parametrize("policy", ["fgd", "frag-fit", "look-ahead", "best-fit", "gpu-packing"])
 def test_a_share_that_fills_a_gpu_exactly_goes_there(policy: str) -> None:
     state = _two_nodes()
     placement = PlacementEngine(state, make_policy(policy, MIX, state)).place(SHARE)
