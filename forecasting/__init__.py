@@ -6,6 +6,7 @@ is imported only by `forecasting.prophet_model`, and only when a fit is asked fo
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
 from forecasting.baselines import LastValueForecaster
+from forecasting.group import GroupSettings, forecast_group
 from forecasting.series import ForecastInputError, prepare, series_from_points
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 
@@ -15,9 +16,11 @@ __all__ = [
     "Forecast",
     "ForecastInputError",
     "ForecastPoint",
+    "GroupSettings",
     "LastValueConfig",
     "LastValueForecaster",
     "LoadSeries",
+    "forecast_group",
     "prepare",
     "series_from_points",
 ]

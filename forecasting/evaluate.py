@@ -11,6 +11,7 @@ origin `o` nothing at or after `o` has been used, so every test figure is out of
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,13 @@ from datetime import datetime
 import numpy as np
 
 from forecasting.backtest import Scores, origins_between, score_paths, seasonal_scale, targets
+from forecasting.hierarchy import (
+    GROUP_MAX_LEAD_SECONDS,
+    bottom_up_paths,
+    run_group,
+    splice,
+    split_parts,
+)
 from forecasting.methods import (
     PointMethod,
     ProphetPlain,
@@ -30,6 +38,8 @@ from forecasting.online import OnlineRun, OnlineSettings, calibrate, run_online
 from forecasting.series import mark_holes
 
 DAY = 86_400.0
+BOTTOM_UP = "bottom-up-from-clients"
+GROUPED = "online-mix+bottom-up"
 
 
 @dataclass(frozen=True)
@@ -77,26 +87,37 @@ def evaluate_series(
     prophet: bool = True,
     warmup_days: float = 4.0,
     settings: OnlineSettings | None = None,
+    children: np.ndarray | None = None,
 ) -> tuple[SeriesReport, TestPaths]:
-    """Backtest every forecaster on one series; raises ValueError for unusable input."""
+    """Backtest every forecaster on one series; raises ValueError for unusable input.
+
+    With `children` (n, len(values): the series' clients on its grid), two more rows:
+    the bottom-up sum of the largest children's mixes and the remainder's
+    (`forecasting.hierarchy`), and the Hedge of the series' own mix with it, which is
+    then the chosen forecaster for leads up to `GROUP_MAX_LEAD_SECONDS` (the series' own
+    mix beyond). Children are chosen and fitted on training data only."""
     if train < 2 or train >= len(values):
         raise ValueError(
             f"{key}: train={train} of {len(values)} points; expected 2 <= train < length"
         )
     clean = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
     y, holes = mark_holes(clean.astype(np.float64), step_seconds)
-    notes = (f"{holes} zero window(s) treated as holes",) if holes else ()
+    notes: tuple[str, ...] = (f"{holes} zero window(s) treated as holes",) if holes else ()
     per_day = max(1, round(DAY / step_seconds))
     settings = settings or OnlineSettings.for_step(step_seconds)
     scale = seasonal_scale(y[:train], per_day)
-    profile: SeasonalProfile | None = None
-    fit_seconds = 0.0
-    if prophet and train * step_seconds >= 2 * DAY:
-        from forecasting.prophet_model import fit_profile
-
-        t0 = time.perf_counter()
-        profile = fit_profile(y[:train], start, step_seconds, len(y) - train + steps)
-        fit_seconds = time.perf_counter() - t0
+    use_prophet = prophet and train * step_seconds >= 2 * DAY
+    t0 = time.perf_counter()
+    profile = _profile(y, start, step_seconds, train, steps, parent=True) if use_prophet else None
+    parts = None
+    if children is not None:
+        kids = np.asarray(children, dtype=np.float64)
+        parts = split_parts(y, np.where(np.isfinite(kids) & (kids >= 0), kids, np.nan), train)
+    part_profiles = [
+        _profile(p, start, step_seconds, train, steps) if use_prophet else None
+        for p in (parts.values if parts is not None else ())
+    ]
+    fit_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     candidates = mix_candidates(profile, step_seconds)
     reference: list[PointMethod] = [ProphetPlain(profile)] if profile is not None else []
@@ -116,6 +137,23 @@ def evaluate_series(
     bands = (run.p10[in_test], run.p50[in_test], run.p90[in_test])
     chosen = score_paths("online-mix", run.point[in_test], actual, scale, bands)
     scores.append(chosen)
+    if parts is not None:
+        per_part = [mix_candidates(p, step_seconds) for p in part_profiles]
+        bu = bottom_up_paths(parts, walk, train, steps, per_part, settings)
+        lo, mid, hi, _ = calibrate(bu, y, walk, train, settings)
+        bands = (lo[in_test], mid[in_test], hi[in_test])
+        scores.append(score_paths(BOTTOM_UP, bu[in_test], actual, scale, bands))
+        group = run_group(y, run.point, bu, walk, train, settings).combined
+        lead_steps = max(1, round(GROUP_MAX_LEAD_SECONDS / step_seconds))
+        point, p10, p50, p90 = splice(group, run, lead_steps)
+        bands = (p10[in_test], p50[in_test], p90[in_test])
+        chosen = score_paths(GROUPED, point[in_test], actual, scale, bands)
+        scores.append(chosen)
+        notes += (
+            f"bottom-up from {len(parts.values) - 1} clients + remainder, "
+            f"leads up to {lead_steps}; the series' own mix beyond",
+        )
+        run = dataclasses.replace(run, point=point, p10=p10, p90=p90)
     test_weights = tuple(zip(names, _test_weights(run, in_test).tolist(), strict=True))
     predict_seconds = time.perf_counter() - t0
     baselines = tuple(m.name for m in baseline_methods(step_seconds))
@@ -127,7 +165,7 @@ def evaluate_series(
         key,
         steps,
         tuple(scores),
-        Scores("chosen: online-mix", *_fields(chosen)),
+        Scores(f"chosen: {chosen.method}", *_fields(chosen)),
         tuple(prophet_names),
         baselines,
         test_weights,
@@ -138,6 +176,24 @@ def evaluate_series(
     last = (run.point[in_test], run.p10[in_test], run.p90[in_test])
     paths_out = TestPaths(test, *(a[:, -1] for a in last))
     return report, paths_out
+
+
+def _profile(
+    y: np.ndarray,
+    start: datetime,
+    step_seconds: float,
+    train: int,
+    steps: int,
+    *,
+    parent: bool = False,
+) -> SeasonalProfile | None:
+    """Prophet's profile fitted on `y[:train]`. A child that is (nearly) all zero in
+    training gets None: its mix goes on with the baselines alone."""
+    from forecasting.prophet_model import fit_profile
+
+    if not parent and np.count_nonzero(np.nan_to_num(y[:train]) > 0) < 10:
+        return None
+    return fit_profile(y[:train], start, step_seconds, len(y) - train + steps)
 
 
 def _fields(s: Scores) -> tuple[float, float, float, float, int]:
