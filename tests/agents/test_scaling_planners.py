@@ -227,6 +227,24 @@ def test_the_headroom_is_taken_from_errors_made_in_a_similar_state() -> None:
     assert pooled_after_drop == 1.5 and pooled_at_peak == 1.5  # the drop's errors linger
 
 
+def test_a_near_peak_quantile_applies_only_near_the_recent_peak() -> None:
+    cfg = ForecastPlannerConfig(capacity_at_slo=False, quantile=0.9, near_peak_quantile=0.7)
+    planner = ForecastPlanner(cfg, PRIORS)
+
+    def quantile(minute: int, arrival: float) -> object:
+        at = T0 + timedelta(minutes=minute)
+        snap = _snap(replicas=1, arrival=arrival, at=at)
+        return _evidence(planner.plan(snap, _forecast([arrival] * 5, at)), "quantile")
+
+    assert quantile(0, 60.0) == 0.7  # at its (only) peak
+    for i in range(1, 10):
+        quantile(i, 60.0)
+    assert quantile(10, 59.0) == 0.7  # within 18 % of the last hour's peak
+    for i in range(11, 16):  # the load halves; its 5-tick mean follows
+        quantile(i, 30.0)
+    assert quantile(16, 30.0) == 0.9
+
+
 class _Outlook:
     def __init__(self, rates: dict[int, float], cv: float = 0.0) -> None:
         self.rates, self.cv = rates, cv
