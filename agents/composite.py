@@ -1,4 +1,5 @@
-"""Several planners in one tick: a scaling planner, then consolidation and hygiene.
+"""Several planners in one tick: a scaling planner, then consolidation, hygiene and
+GPU-type choice (whichever the scenario names).
 
 Each planner sees the same snapshot and forecasts. Their proposals are merged in a fixed
 order (scaling first, then the others in the order given) so that no two planners touch
@@ -6,7 +7,9 @@ the same target in one tick: a proposal whose targets (a deployment, a consolida
 sources, a cordoned node, a replica move's deployment and node) an earlier planner
 already claimed is dropped, so scaling wins. A planner marked `atomic` (consolidation:
 its moves and cordons depend on each other) keeps all of its proposals or none. Within
-one planner, proposals are kept as that planner ordered them. Pure, like its planners.
+one planner, proposals are kept as that planner ordered them. A member with an
+`on_dropped(proposals)` method is told which of its proposals were dropped. Pure, like
+its planners.
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ class CompositePlanner:
             kept = [p for p in proposals if not claimed_targets(p) & claimed]
             if len(kept) < len(proposals) and getattr(planner, "atomic", False):
                 kept = []
-            dropped += [(planner.name, p.action.describe()) for p in proposals if p not in kept]
+            lost = [p for p in proposals if p not in kept]
+            dropped += [(planner.name, p.action.describe()) for p in lost]
+            on_dropped = getattr(planner, "on_dropped", None)
+            if lost and on_dropped is not None:
+                on_dropped(lost)  # e.g. gpu-choice: a dropped move does not start a cooldown
             for p in kept:
                 claimed |= claimed_targets(p)
             out += kept

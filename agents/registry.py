@@ -23,6 +23,7 @@ from agents.capacity import Priors
 from agents.composite import CompositePlanner
 from agents.consolidation import ConsolidationConfig, ConsolidationPlanner
 from agents.forecast_aware import ForecastPlanner, ForecastPlannerConfig
+from agents.gpu_choice import GpuChoiceConfig, GpuChoicePlanner
 from agents.hygiene import HygieneConfig, HygienePlanner
 from agents.reactive import ReactiveConfig, ReactivePlanner
 from agents.scaling import LoadOutlook
@@ -41,13 +42,14 @@ ScalingPlannerConfig = Annotated[_Scaling, Field(discriminator="kind")]
 
 
 class CompositeConfig(Frozen):
-    """A scaling planner plus consolidation and / or hygiene in the same tick; their
-    proposals are merged, scaling first (see `agents.composite`)."""
+    """A scaling planner plus consolidation, hygiene and / or GPU-type choice in the same
+    tick; their proposals are merged in that order, scaling first (see `agents.composite`)."""
 
     kind: Literal["composite"] = "composite"
     scaling: ScalingPlannerConfig = ReactiveConfig()
     consolidation: ConsolidationConfig | None = None
     hygiene: HygieneConfig | None = None
+    gpu_choice: GpuChoiceConfig | None = None
 
 
 PlannerConfig = Annotated[_Scaling | CompositeConfig, Field(discriminator="kind")]
@@ -71,6 +73,8 @@ def make_planner(
             others.append(ConsolidationPlanner(config.consolidation))
         if config.hygiene is not None:
             others.append(HygienePlanner(config.hygiene))
+        if config.gpu_choice is not None:
+            others.append(GpuChoicePlanner(config.gpu_choice, priors))
         return CompositePlanner(make_planner(config.scaling, priors, outlook), others)
     if isinstance(config, ReactiveConfig):
         return ReactivePlanner(config)
