@@ -118,6 +118,7 @@ class AutoForecaster:
 
     name = "auto"
     version = "2"
+    blocking_io = True  # Prophet fits take seconds: the daemon runs it off its event loop
 
     def __init__(
         self,

@@ -213,8 +213,11 @@ class Daemon:
         elif snapshot is not None:
             at = snapshot.at
             series = self._observe_load(snapshot)
-            with self._timed(Stage.FORECAST):  # off the loop: Prophet fits take seconds
-                forecasts = await asyncio.to_thread(self._forecast, series, errors)
+            with self._timed(Stage.FORECAST):
+                if getattr(self.forecaster, "blocking_io", False):  # Prophet fits take seconds
+                    forecasts = await asyncio.to_thread(self._forecast, series, errors)
+                else:  # last value: a thread hand-off would cost more than the forecast
+                    forecasts = self._forecast(series, errors)
             by_key = {f.key: f for f in forecasts}
             self._prune_recent(at)
             inputs = GuardInputs(forecasts=by_key, load=series, recent=tuple(self.recent))
@@ -308,9 +311,10 @@ class Daemon:
     def _forecast(
         self, series: Mapping[str, LoadSeries], errors: list[StageError]
     ) -> tuple[Forecast, ...]:
-        """Every series' forecast; runs in a worker thread (the tick waits for it, so the
-        same inputs give the same forecasts). A forecaster with `forecast_many` gets all
-        series at once (it fits them in parallel); failures become stage errors."""
+        """Every series' forecast; in a worker thread when the forecaster has `blocking_io`
+        (the tick waits for it, so the same inputs give the same forecasts). A forecaster
+        with `forecast_many` gets all series at once (it fits them in parallel); failures
+        become stage errors."""
         horizon = self.config.forecast_horizon_seconds
         many = getattr(self.forecaster, "forecast_many", None)
         if many is not None and series:

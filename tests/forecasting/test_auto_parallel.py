@@ -126,6 +126,7 @@ class _HandshakeForecaster:
     """Blocks inside `forecast` until a coroutine on the event loop answers it."""
 
     name = "handshake"
+    blocking_io = True  # as AutoForecaster: the daemon runs it off its event loop
 
     def __init__(self) -> None:
         self.started, self.answered = threading.Event(), threading.Event()
