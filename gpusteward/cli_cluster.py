@@ -18,7 +18,7 @@ from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.terminal import out
-from gpusteward.wiring import build_kube_run
+from gpusteward.wiring import build_kube_run, run_kube_service
 
 
 def print_tick(record: TickRecord) -> None:
@@ -47,11 +47,13 @@ def run_kubernetes(
     scenario: Scenario, settings: Settings, *, once: bool, ticks: int | None
 ) -> None:
     """The daemon against the cluster in the kubeconfig; in dry-run mode every write is a
-    server-side dry run and no lease is taken, so nothing in the cluster changes."""
+    server-side dry run and no lease is taken, so nothing in the cluster changes. Actions
+    that need approval wait in the durable store beside the journal; with
+    GPUSTEWARD_CHAT_PEOPLE set, the approval chat is served beside the daemon."""
     run = build_kube_run(scenario, settings, max_ticks=ticks, on_tick=print_tick)
     run.start(settings)
     try:
-        asyncio.run(run.daemon.run(once=once, tick_first=True))
+        asyncio.run(run_kube_service(run, settings, once=once))
     finally:
         run.close()
     stats = run.daemon.stats

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +25,11 @@ from gpusteward.adapters.kubernetes import connect
 from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.adapters.prometheus import PrometheusSource
-from gpusteward.approvals import InMemoryApprovalGate
 from gpusteward.chat.answers import JournalAnswerer
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.clock import RealClock, VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
-from gpusteward.core.ports import Forecaster, Planner, PolicyEngine
+from gpusteward.core.ports import Clock, Forecaster, Planner, PolicyEngine
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction
 from gpusteward.daemon import Daemon, DaemonConfig, RunStats
@@ -199,7 +198,23 @@ async def run_service(
 ) -> RunStats:
     """Run the daemon; with GPUSTEWARD_CHAT_PEOPLE set, serve the approval chat beside it."""
     main = sim.daemon.run(once=once, tick_first=tick_first)
-    if settings.chat_people is None or sim.approvals is None:
+    return await serve_chat_beside(
+        main, settings, sim.approvals, sim.daemon, sim.clock, sim.journal_path, settings.speed
+    )
+
+
+async def serve_chat_beside(
+    main: Coroutine[object, object, RunStats],
+    settings: Settings,
+    store: SqliteApprovalStore | None,
+    daemon: Daemon,
+    clock: Clock,
+    journal_path: Path,
+    speed: float | None,
+) -> RunStats:
+    """Await `main` (the daemon's run); with GPUSTEWARD_CHAT_PEOPLE set and a store, serve
+    the approval chat over `store` beside it (the sim and Kubernetes backends alike)."""
+    if settings.chat_people is None or store is None:
         return await main
     from gpusteward.chat.runtime import build_chat  # FastAPI loads only when serving
     from gpusteward.chat.server import serve_beside
@@ -213,18 +228,18 @@ async def run_service(
         )
     }
     chat = build_chat(
-        store=sim.approvals,
+        store=store,
         people=settings.chat_people,
-        clock=sim.clock,
-        daemon=sim.daemon,
-        speed=settings.speed,
+        clock=clock,
+        daemon=daemon,
+        speed=speed,
         slack_mode=settings.slack_mode,
         slack_bot_token=secret["bot"],
         slack_signing_secret=secret["signing"],
         slack_app_token=secret["app"],
         slack_channel=settings.slack_channel,
         slack_api_url=settings.slack_api_url,
-        answerer=journal_answerer(settings, sim.journal_path),
+        answerer=journal_answerer(settings, journal_path),
     )
     try:
         return await serve_beside(main, chat.app, settings.chat_host, settings.chat_port)
@@ -332,6 +347,8 @@ class KubeRun:
     cluster: KubernetesCluster
     elector: LeaseElector | None  # None in dry-run mode: a dry run takes no lease (no writes)
     exposition: DaemonExposition
+    approvals: SqliteApprovalStore  # durable, beside the journal; the chat decides through it
+    clock: Clock
     metrics_server: MetricsServer | None = None
 
     def start(self, settings: Settings) -> None:
@@ -347,6 +364,7 @@ class KubeRun:
             self.elector.stop()
         if self.metrics_server is not None:
             self.metrics_server.close()
+        self.approvals.close()
         self.journal.close()
 
 
@@ -399,22 +417,36 @@ def build_kube_run(
         forecast_horizon_seconds=settings.forecast_horizon_seconds,
         max_ticks=max_ticks,
     )
-    approvals = InMemoryApprovalGate()
-    exposition = DaemonExposition(pending_approvals=lambda: len(approvals.pending(clock.now())))
+    store = SqliteApprovalStore(
+        approvals_path(settings, path), cooloff_seconds=settings.approval_cooloff_seconds
+    )
+    exposition = DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
     daemon = Daemon(
         source=cluster,
         executor=cluster,
         forecaster=build_forecaster(scenario),
         planner=build_planner(scenario),
         policy=load_policy_file(Path(scenario.policy)),
-        approvals=approvals,
+        approvals=store,
         journal=journal,
         clock=clock,
         config=config,
         history=history_from_journal(journal, config),
         recent=recent_from_journal(journal, config),
-        on_tick=on_tick,
+        on_tick=_settle_approvals(store, on_tick),
         leadership=elector,
         metrics=exposition,
     )
-    return KubeRun(daemon, journal, path, cluster, elector, exposition)
+    store.settle_executed(journal.executed_action_ids(), clock.now())
+    daemon.set_paused(store.paused)
+    return KubeRun(daemon, journal, path, cluster, elector, exposition, store, clock)
+
+
+async def run_kube_service(run: KubeRun, settings: Settings, *, once: bool = False) -> RunStats:
+    """The Kubernetes daemon; with GPUSTEWARD_CHAT_PEOPLE set, the approval chat beside it
+    (real time: no speed). Approved actions are re-judged on a fresh snapshot before they
+    run, as in the simulator (`Daemon._approved_and_still_valid`)."""
+    main = run.daemon.run(once=once, tick_first=True)
+    return await serve_chat_beside(
+        main, settings, run.approvals, run.daemon, run.clock, run.journal_path, None
+    )
