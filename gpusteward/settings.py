@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     forecast_horizon_seconds: float = Field(default=900.0, gt=0, description="Seconds ahead.")
     approvals: Path | None = Field(
         default=None,
-        description="Approval store (SQLite); default: beside the journal, <journal>.approvals.sqlite.",
+        description="Approval store (SQLite); default: <journal>.approvals.sqlite.",
     )
     approval_cooloff_seconds: float = Field(
         default=1800.0,
