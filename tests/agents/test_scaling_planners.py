@@ -130,7 +130,11 @@ def _evidence(proposals: list, name: str) -> object:  # type: ignore[type-arg]
 
 def test_slo_misses_raise_the_headroom_quantile_and_spare_budget_lowers_it() -> None:
     cfg = ForecastPlannerConfig(
-        capacity_at_slo=False, min_dwell_seconds=0, hysteresis=0, slo_feedback=True
+        capacity_at_slo=False,
+        min_dwell_seconds=0,
+        hysteresis=0,
+        slo_feedback=True,
+        near_peak_quantile=None,  # the same quantile in every state
     )
     planner = ForecastPlanner(cfg, PRIORS)  # base quantile 0.8 for the default 99 % SLO
 
