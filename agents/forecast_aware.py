@@ -110,12 +110,6 @@ class ForecastPlannerConfig(Frozen):
     hysteresis: float = Field(default=0.2, ge=0, lt=1, description="Share of current replicas.")
     min_dwell_seconds: float = Field(default=600.0, ge=0)
     max_step_down: int = Field(default=2, ge=1)
-    scale_down_window_seconds: float = Field(
-        default=0.0,
-        ge=0,
-        description="When > 0, scale down to the highest target of this trailing window "
-        "(HPA's stabilisation window) instead of the dwell-and-step staircase.",
-    )
     max_scale_up_factor: float = Field(
         default=2.0, ge=1, description="Per tick at most x this or + max_scale_up_pods (HPA)."
     )
@@ -156,7 +150,6 @@ class _Memory:
     level_before: float = 0.0  # the load before the current stretch of no traffic
     resume_until: datetime | None = None
     resume_level: float = 0.0
-    targets: deque[tuple[datetime, int]] = field(default_factory=deque)
 
 
 class ForecastPlanner:
@@ -349,8 +342,6 @@ class ForecastPlanner:
         self, mem: _Memory, at: datetime, d: ModelDeployment, target: int
     ) -> tuple[int, str]:
         cfg, current = self.config, d.replicas
-        if cfg.scale_down_window_seconds > 0:
-            return self._windowed(mem, at, current, target)
         if target >= current:
             limit = max(
                 math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods
@@ -364,23 +355,6 @@ class ForecastPlanner:
             return current, "minimum dwell"
         desired = max(target, current - cfg.max_step_down)
         return desired, f"forecast and live load need {target}; stepping down"
-
-    def _windowed(self, mem: _Memory, at: datetime, current: int, target: int) -> tuple[int, str]:
-        cfg = self.config
-        mem.targets.append((at, target))
-        horizon = at - timedelta(seconds=cfg.scale_down_window_seconds)
-        while mem.targets and mem.targets[0][0] < horizon:
-            mem.targets.popleft()
-        if target >= current:
-            limit = max(
-                math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods
-            )
-            return min(target, limit), "hold"
-        hold = max(t for _, t in mem.targets)
-        if hold >= current or current - hold <= max(0, math.floor(current * cfg.hysteresis)):
-            return current, "inside the stabilisation window"
-        window = cfg.scale_down_window_seconds / 60
-        return hold, f"the highest need over the last {window:.0f} min is {hold}; stepping down"
 
 
 def _state_label(buckets: tuple[float, ...], state: int) -> str:
