@@ -104,6 +104,22 @@ def approvals_path(settings: Settings, journal: Path) -> Path:
     return settings.approvals or journal.with_suffix(".approvals.sqlite")
 
 
+def open_approval_store(settings: Settings, journal: Path) -> SqliteApprovalStore:
+    """The durable approval store of a run whose journal is `journal` (either backend)."""
+    return SqliteApprovalStore(
+        approvals_path(settings, journal), cooloff_seconds=settings.approval_cooloff_seconds
+    )
+
+
+def _resume_approvals(
+    store: SqliteApprovalStore, daemon: Daemon, journal: SqliteJournal, clock: Clock
+) -> None:
+    """What a (re)start owes the store: approved actions the journal shows executed are
+    settled, and a pause set in the chat holds."""
+    store.settle_executed(journal.executed_action_ids(), clock.now())
+    daemon.set_paused(store.paused)
+
+
 def build_sim_run(
     scenario: Scenario,
     settings: Settings,
@@ -123,9 +139,7 @@ def build_sim_run(
         remove_journal(path)
         remove_journal(approvals_path(settings, path))
     journal = SqliteJournal(path, scenario_id=scenario_id(scenario))
-    store = SqliteApprovalStore(
-        approvals_path(settings, path), cooloff_seconds=settings.approval_cooloff_seconds
-    )
+    store = open_approval_store(settings, path)
     spec = scenario.sim_spec()
     config = DaemonConfig(
         interval_seconds=interval,
@@ -172,8 +186,7 @@ def build_sim_run(
         recent=recent,
         on_tick=_settle_approvals(store, on_tick),
     )
-    store.settle_executed(journal.executed_action_ids(), clock.now())
-    daemon.set_paused(store.paused)
+    _resume_approvals(store, daemon, journal, clock)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
     return SimRun(
         scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete, store
@@ -417,9 +430,7 @@ def build_kube_run(
         forecast_horizon_seconds=settings.forecast_horizon_seconds,
         max_ticks=max_ticks,
     )
-    store = SqliteApprovalStore(
-        approvals_path(settings, path), cooloff_seconds=settings.approval_cooloff_seconds
-    )
+    store = open_approval_store(settings, path)
     exposition = DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
     daemon = Daemon(
         source=cluster,
@@ -437,8 +448,7 @@ def build_kube_run(
         leadership=elector,
         metrics=exposition,
     )
-    store.settle_executed(journal.executed_action_ids(), clock.now())
-    daemon.set_paused(store.paused)
+    _resume_approvals(store, daemon, journal, clock)
     return KubeRun(daemon, journal, path, cluster, elector, exposition, store, clock)
 
 
