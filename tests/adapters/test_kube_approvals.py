@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -78,15 +79,20 @@ def settings_for(server: EmulatedApiServer, tmp: Path, **more: object) -> Settin
     )
 
 
-def kube_run(settings: Settings, tmp: Path) -> KubeRun:
-    """The real wiring; only the planner is the test's, so the proposal is known."""
+@contextmanager
+def kube_run(settings: Settings, tmp: Path) -> Iterator[KubeRun]:
+    """The real wiring, closed on exit; only the planner is the test's, so the proposal
+    is known."""
     scenario = load_scenario("quickstart").model_copy(
         update={"policy": str(tmp / "ask.yaml"), "forecaster": LastValueConfig()}
     )
     run = build_kube_run(scenario, settings)
-    run.daemon.planner = ScaleToFour()
-    assert run.elector is not None and run.elector.step(), "takes the leader lease"
-    return run
+    try:
+        run.daemon.planner = ScaleToFour()
+        assert run.elector is not None and run.elector.step(), "takes the leader lease"
+        yield run
+    finally:
+        run.close()
 
 
 def tick(run: KubeRun, settings: Settings) -> None:
@@ -107,8 +113,7 @@ def test_a_needs_approval_proposal_lands_in_the_store_beside_the_journal_once_pe
     server: EmulatedApiServer, tmp_path: Path
 ) -> None:
     settings = settings_for(server, tmp_path)
-    run = kube_run(settings, tmp_path)
-    try:
+    with kube_run(settings, tmp_path) as run:
         tick(run, settings)
         first = only_request(run)
         assert first.state == ApprovalState.PENDING
@@ -119,22 +124,17 @@ def test_a_needs_approval_proposal_lands_in_the_store_beside_the_journal_once_pe
         assert only_request(run).id == first.id
         assert len(run.approvals.pending(run.clock.now())) == 1
         assert replicas(server) == 2, "nothing runs before a human approves"
-    finally:
-        run.close()
 
 
 def test_a_pending_request_survives_a_restart_and_an_approval_applies_on_the_next_tick(
     server: EmulatedApiServer, tmp_path: Path
 ) -> None:
     settings = settings_for(server, tmp_path)
-    before = kube_run(settings, tmp_path)
-    try:
+    with kube_run(settings, tmp_path) as before:
         tick(before, settings)
         asked = only_request(before)
-    finally:
-        before.close()
-    after = kube_run(settings, tmp_path)  # a restart: the same journal, a fresh process state
-    try:
+    # A restart: the same journal, a fresh process state.
+    with kube_run(settings, tmp_path) as after:
         assert [r.id for r in after.approvals.pending(after.clock.now())] == [asked.id]
         after.approvals.decide(
             asked.id, approve=True, by="alice", channel="web", now=after.clock.now()
@@ -145,16 +145,13 @@ def test_a_pending_request_survives_a_restart_and_an_approval_applies_on_the_nex
         assert done is not None and done.state == ApprovalState.APPROVED
         assert done.outcome == ResultStatus.APPLIED.value
         assert after.daemon.stats.results[ResultStatus.APPLIED.value] == 1
-    finally:
-        after.close()
 
 
 def test_an_approved_action_planned_from_a_stale_state_is_superseded_not_run(
     server: EmulatedApiServer, tmp_path: Path
 ) -> None:
     settings = settings_for(server, tmp_path)
-    run = kube_run(settings, tmp_path)
-    try:
+    with kube_run(settings, tmp_path) as run:
         tick(run, settings)
         asked = only_request(run)
         run.approvals.decide(asked.id, approve=True, by="alice", channel="web", now=run.clock.now())
@@ -165,8 +162,6 @@ def test_an_approved_action_planned_from_a_stale_state_is_superseded_not_run(
         assert replicas(server) == 3
         done = run.approvals.get(asked.id)
         assert done is not None and done.outcome == ResultStatus.SUPERSEDED.value
-    finally:
-        run.close()
 
 
 def test_the_chat_is_served_beside_the_kubernetes_daemon_and_its_approval_applies(
@@ -181,7 +176,11 @@ def test_the_chat_is_served_beside_the_kubernetes_daemon_and_its_approval_applie
         chat_port=free_port(),
         interval_seconds=0.2,
     )
-    run = kube_run(settings, tmp_path)
+    with kube_run(settings, tmp_path) as run:
+        serve_and_approve(run, settings, server)
+
+
+def serve_and_approve(run: KubeRun, settings: Settings, server: EmulatedApiServer) -> None:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
         target=lambda: loop.run_until_complete(run_kube_service(run, settings)), daemon=True
@@ -199,7 +198,6 @@ def test_the_chat_is_served_beside_the_kubernetes_daemon_and_its_approval_applie
     finally:
         loop.call_soon_threadsafe(run.daemon.request_stop)
         thread.join(timeout=30)
-        run.close()
     assert not thread.is_alive()
 
 
