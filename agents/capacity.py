@@ -26,8 +26,11 @@ from gpusteward.core.cluster import (
     ClusterSnapshot,
     Health,
     ModelDeployment,
+    Node,
+    Pool,
     ReplicaPhase,
     ServingMetrics,
+    WorkloadClass,
 )
 
 Priors = Mapping[str, Mapping[str, float]]
@@ -160,17 +163,26 @@ def ready_types(snap: ClusterSnapshot, d: ModelDeployment) -> Counter[str]:
     )
 
 
+def can_host(d: ModelDeployment, n: Node, *, any_gpu_type: bool = False) -> bool:
+    """Whether node `n` may hold a replica of `d`: schedulable, an allowed pool (realtime
+    never on a training pool), enough GPU memory, and one of `d`'s GPU types unless
+    `any_gpu_type` (when choosing a new type)."""
+    if n.cordoned or not n.gpus:
+        return False
+    if not any_gpu_type and d.gpu_types and n.gpu_type not in d.gpu_types:
+        return False
+    if d.pools and n.pool not in d.pools:
+        return False
+    if d.workload is WorkloadClass.REALTIME and n.pool is Pool.TRAINING:
+        return False
+    return n.gpus[0].memory_gib >= d.gpu_memory_gib_per_replica
+
+
 def free_slots(snap: ClusterSnapshot, d: ModelDeployment) -> list[str]:
     """GPU type of each replica that could still be placed, cheapest node first."""
     slots: list[tuple[float, int, str, str]] = []
     for n in snap.nodes:
-        if n.cordoned or not n.gpus:
-            continue
-        if d.gpu_types and n.gpu_type not in d.gpu_types:
-            continue
-        if d.pools and n.pool not in d.pools:
-            continue
-        if n.gpus[0].memory_gib < d.gpu_memory_gib_per_replica:
+        if not can_host(d, n):
             continue
         free = sum(1 for g in n.gpus if g.allocated_to is None and g.health != Health.FAILED)
         allocated = sum(1 for g in n.gpus if g.allocated_to is not None)

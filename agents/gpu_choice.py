@@ -38,14 +38,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from agents.capacity import CapacityModel, Priors
+from agents.capacity import CapacityModel, Priors, can_host
 from agents.placement.gpu_choice import GpuChoice, GpuOption, cheapest_gpu_type
 from gpusteward.core.actions import Evidence, MoveDeployment, Proposal
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     ModelDeployment,
-    Node,
-    Pool,
     ReplicaPhase,
     WorkloadClass,
 )
@@ -160,7 +158,11 @@ class GpuChoicePlanner:
         options: dict[str, GpuOption] = {}
         rejected: dict[str, str] = {}
         for gpu_type in sorted(self.profiled[d.key]):
-            nodes = [n for n in snap.nodes if n.gpu_type == gpu_type and _may_use(d, n)]
+            nodes = [
+                n
+                for n in snap.nodes
+                if n.gpu_type == gpu_type and can_host(d, n, any_gpu_type=True)
+            ]
             if not nodes:
                 rejected[gpu_type] = "no schedulable node of this type that the deployment may use"
                 continue
@@ -260,16 +262,6 @@ def _choose(d: ModelDeployment, need_rps: float, options: list[GpuOption]) -> Gp
 
 def _usd_per_1k(choice: GpuChoice, demand_rps: float) -> float:
     return choice.cost_per_hour / (demand_rps * 3600.0) * 1000.0
-
-
-def _may_use(d: ModelDeployment, n: Node) -> bool:
-    if n.cordoned or not n.gpus:
-        return False
-    if d.pools and n.pool not in d.pools:
-        return False
-    if d.workload is WorkloadClass.REALTIME and n.pool is Pool.TRAINING:
-        return False
-    return n.gpus[0].memory_gib >= d.gpu_memory_gib_per_replica
 
 
 def _current(snap: ClusterSnapshot, d: ModelDeployment) -> _Current | None:
