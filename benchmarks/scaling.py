@@ -9,7 +9,7 @@ attainment >= 99.5 %, GPU-hours <= 1.20 x oracle, and no baseline better on both
 
     python benchmarks/scaling.py [--scenario servegen-14d] [--cold-start 180]
         [--trace FILE --format servegen-total|servegen-client|azure-requests]
-        [--days N] [--png scaling.png] [--json]
+        [--days N] [--seed N] [--png scaling.png] [--json]
 
 `--trace` replaces every model's trace with FILE (scaled to the model's original mean
 rate), so the comparison can be run on traces the planners were not tuned on.
@@ -96,6 +96,7 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             **base.model_dump(),
             "models": [m.model_dump() for m in models],
             "duration": f"{args.days}d",
+            "seed": base.seed if args.seed is None else args.seed,
             "planner": {"kind": planner, **(args.forecast_config if planner == "forecast" else {})},
             # Only the forecast planner reads forecasts; the others keep the fast last value.
             "forecaster": {"kind": args.forecaster if planner == "forecast" else "last-value"},
@@ -246,6 +247,9 @@ def main() -> int:
     )
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument(
+        "--seed", type=int, default=None, help="The simulator's seed (default: the scenario's)"
+    )
+    parser.add_argument(
         "--attainment",
         type=float,
         default=TARGET_ATTAINMENT,
@@ -278,6 +282,7 @@ def main() -> int:
         "cold_start_s": args.cold_start,
         "trace": args.trace,
         "days": args.days,
+        "seed": args.seed,
         "machine": machine,
         "wall_s": round(time.perf_counter() - started, 1),
         "planners": {
@@ -294,10 +299,11 @@ def main() -> int:
     else:
         console = Console(width=160)
         oracle = results["oracle"]["models"]
+        seed = "of the scenario" if args.seed is None else args.seed
         for key in oracle:
             table = Table(
                 title=f"{key}: {args.scenario}, cold start {args.cold_start:.0f} s, "
-                f"{args.days} days ({machine})"
+                f"{args.days} days, seed {seed} ({machine})"
             )
             for col in (
                 "planner",

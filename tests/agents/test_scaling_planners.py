@@ -6,6 +6,8 @@ import itertools
 import pickle
 from datetime import datetime, timedelta
 
+import pytest
+
 from agents.baselines import (
     DynamoConfig,
     DynamoPlanner,
@@ -112,7 +114,11 @@ def test_scale_down_waits_for_the_dwell_and_steps_down_gradually() -> None:
 
 def test_the_headroom_follows_recent_forecast_errors() -> None:
     cfg = ForecastPlannerConfig(
-        capacity_at_slo=False, min_error_samples=5, quantile=0.9, floor_headroom=0.0
+        capacity_at_slo=False,
+        min_error_samples=5,
+        quantile=0.9,
+        floor_headroom=0.0,
+        volatility_scaled=False,
     )
     planner = ForecastPlanner(cfg, PRIORS)
     for i in range(12):  # the load keeps coming in 50 % above what was forecast
@@ -134,9 +140,9 @@ def test_slo_misses_raise_the_headroom_quantile_and_spare_budget_lowers_it() -> 
         min_dwell_seconds=0,
         hysteresis=0,
         slo_feedback=True,
-        near_peak_quantile=None,  # the same quantile in every state
+        quantile=0.8,  # the base the feedback moves from
     )
-    planner = ForecastPlanner(cfg, PRIORS)  # base quantile 0.8 for the default 99 % SLO
+    planner = ForecastPlanner(cfg, PRIORS)
 
     def quantile_at(minute: int, attainment: float) -> float:
         at = T0 + timedelta(minutes=minute)
@@ -192,6 +198,27 @@ def test_an_outage_sets_the_forecast_aside_and_returning_traffic_prewarms() -> N
     assert _replicas(proposals) == 1
 
 
+def test_an_outage_and_the_return_from_it_do_not_count_as_volatility() -> None:
+    cfg = ForecastPlannerConfig(capacity_at_slo=False, outage_after_seconds=300)
+    planner = ForecastPlanner(cfg, PRIORS)
+
+    def volatility(minute: int, arrival: float) -> float:
+        at = T0 + timedelta(minutes=minute)
+        planner.plan(_snap(replicas=6, arrival=arrival, at=at), _forecast([55.0] * 5, at))
+        return planner._memory[KEY].sigma  # what the headroom is scaled by
+
+    for i in range(20):  # a steady 55 req/s
+        assert volatility(i, 55.0) == cfg.volatility_floor
+    for i in range(20, 30):  # an outage, then a trickle, then the old level again
+        volatility(i, 0.0)
+    volatility(30, 0.1)
+    for i in range(31, 60):
+        assert volatility(i, 55.0) == cfg.volatility_floor
+    for i in range(60, 72):  # a real swing is still seen
+        swing = volatility(i, 80.0 if (i // 5) % 2 else 40.0)
+    assert swing > 0.1  # against 0.03 while steady
+
+
 def test_the_headroom_is_taken_from_errors_made_in_a_similar_state() -> None:
     def run(conditional: bool) -> tuple[object, object, str]:
         cfg = ForecastPlannerConfig(
@@ -201,6 +228,7 @@ def test_the_headroom_is_taken_from_errors_made_in_a_similar_state() -> None:
             min_state_samples=5,
             score_smoothing_ticks=0,
             conditional_headroom=conditional,
+            volatility_scaled=False,
         )
         planner = ForecastPlanner(cfg, PRIORS)
 
@@ -229,6 +257,40 @@ def test_the_headroom_is_taken_from_errors_made_in_a_similar_state() -> None:
     assert "within" in source and "peak" in source
     pooled_after_drop, pooled_at_peak, _ = run(conditional=False)
     assert pooled_after_drop == 1.5 and pooled_at_peak == 1.5  # the drop's errors linger
+
+
+def test_the_headroom_scales_with_the_loads_recent_volatility() -> None:
+    def run(scaled: bool) -> tuple[float, float]:
+        cfg = ForecastPlannerConfig(
+            capacity_at_slo=False,
+            quantile=0.9,
+            min_error_samples=5,
+            score_smoothing_ticks=0,
+            conditional_headroom=False,
+            near_peak_quantile=None,
+            volatility_scaled=scaled,
+            volatility_lag_seconds=300,
+        )
+        planner = ForecastPlanner(cfg, PRIORS)
+
+        def headroom(minute: int, arrival: float) -> float:
+            at = T0 + timedelta(minutes=minute)
+            snap = _snap(replicas=1, arrival=arrival, at=at)
+            proposals = planner.plan(snap, _forecast([arrival * 0.95] * 5, at))
+            return float(_evidence(proposals, "headroom"))  # type: ignore[arg-type]
+
+        for i in range(60):  # calm: a steady 60 req/s, forecast 5 % low
+            calm = headroom(i, 60.0)
+        for i in range(60, 72):  # choppy: 40 and 80 req/s in turns of 5 minutes
+            choppy = headroom(i, 80.0 if (i // 5) % 2 else 40.0)
+        return calm, choppy
+
+    calm, choppy = run(scaled=True)
+    assert calm == pytest.approx(1 / 0.95, rel=1e-3)  # errors scale back to what they were
+    assert choppy >= 1.25  # at once: the choppy load's errors have not arrived yet
+    calm_unscaled, choppy_unscaled = run(scaled=False)
+    assert calm_unscaled == pytest.approx(1 / 0.95, rel=1e-3)
+    assert choppy_unscaled < 1.1  # the calm hour's errors still dominate
 
 
 def test_a_near_peak_quantile_applies_only_near_the_recent_peak() -> None:
