@@ -106,7 +106,10 @@ class ForecastPlannerConfig(Frozen):
         "multiplied by the volatility now (calm load: little headroom; a choppy hour: more).",
     )
     volatility_lag_seconds: float = Field(
-        default=600.0, gt=0, description="Volatility: RMS of log changes over this lag."
+        default=600.0,
+        gt=0,
+        description="Volatility: RMS of the log changes of the load over this lag, across "
+        "the last `peak_window_seconds`.",
     )
     volatility_floor: float = Field(
         default=0.03, gt=0, description="Volatility never counts as less than this."
@@ -345,7 +348,7 @@ class ForecastPlanner:
             mem.observed.popleft()
         while mem.pending and mem.pending[0][0] + reach <= at + timedelta(seconds=1e-3):
             target, predicted, state, *more = mem.pending.popleft()
-            sigma = more[0] if more else 1.0  # a checkpoint from before volatility scaling
+            sigma = more[0] if more else mem.sigma  # a checkpoint from before the scaling
             near = [r for t, r in mem.observed if abs(t - target) <= reach]
             actual = sum(near) / len(near) if near else 0.0
             if predicted > 0 and actual > 0:
