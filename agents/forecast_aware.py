@@ -321,21 +321,20 @@ class ForecastPlanner:
         recent = [e for t, e, _ in mem.errors if t >= recent_from]
         alike = [e for _, e, s in mem.errors if s == mem.state] if cfg.conditional_headroom else []
         scale = mem.sigma  # errors are kept in units of the volatility (1.0 when off)
+        scaled = f", scaled by the volatility now ({scale:.3f})" if cfg.volatility_scaled else ""
         if len(alike) >= cfg.min_state_samples and len(recent) >= cfg.min_error_samples:
             ratio = float(np.exp(np.quantile(alike, level) * scale))
             source = (
                 f"q{level:.2f} of {len(alike)} errors made with the load "
-                f"{_state_label(cfg.drop_buckets, mem.state)} its last-hour peak"
+                f"{_state_label(cfg.drop_buckets, mem.state)} its last-hour peak{scaled}"
             )
         elif len(recent) >= cfg.min_error_samples:
             ratio = float(np.exp(np.quantile(recent, level) * scale))
-            source = f"q{level:.2f} of {len(recent)} recent errors"
+            source = f"q{level:.2f} of {len(recent)} recent errors{scaled}"
         else:
             top = max(window, key=lambda p: p.point)
             ratio = top.p90 / top.point if top.point > 0 else 1.0
             source = "forecast p90 band"
-        if cfg.volatility_scaled and "errors" in source:
-            source += f", scaled by the volatility now ({scale:.3f})"
         return peak, min(cfg.max_headroom, max(1.0, ratio)), source
 
     def _score_past(self, mem: _Memory, at: datetime, rate: float, interval: float) -> None:
@@ -367,8 +366,11 @@ class ForecastPlanner:
         ):
             mem.smoothed.popleft()
         peak = max(v for _, v in mem.smoothed)
-        if cfg.volatility_scaled:
-            mem.sigma = _volatility(mem.smoothed, cfg.volatility_lag_seconds, cfg.volatility_floor)
+        mem.sigma = (
+            _volatility(mem.smoothed, cfg.volatility_lag_seconds, cfg.volatility_floor)
+            if cfg.volatility_scaled
+            else 1.0  # also when a checkpoint made with scaling on is restored with it off
+        )
         mem.drop = math.log(level / peak) if level > 0 and peak > 0 else 0.0
         mem.state = sum(1 for b in cfg.drop_buckets if mem.drop > b)
 
