@@ -140,6 +140,7 @@ def test_slo_misses_raise_the_headroom_quantile_and_spare_budget_lowers_it() -> 
         min_dwell_seconds=0,
         hysteresis=0,
         slo_feedback=True,
+        feedback_acts_on="quantile",
         quantile=0.8,  # the base the feedback moves from
     )
     planner = ForecastPlanner(cfg, PRIORS)
@@ -161,6 +162,38 @@ def test_slo_misses_raise_the_headroom_quantile_and_spare_budget_lowers_it() -> 
     at = T0
     snap = _snap(replicas=1, arrival=12.0, at=at, attainment=0.5)
     assert _evidence(fixed.plan(snap, _forecast([12.0] * 5, at)), "quantile") == 0.8
+
+
+def test_slo_misses_raise_a_margin_over_the_live_load_and_spare_budget_removes_it() -> None:
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False,
+        min_dwell_seconds=0,
+        hysteresis=0,
+        max_step_down=8,
+        slo_feedback=True,
+        feedback_acts_on="margin",  # the default
+        margin_gain=0.05,
+        volatility_scaled=False,
+    )
+    planner = ForecastPlanner(cfg, PRIORS)
+
+    def decide(minute: int, attainment: float) -> tuple[float, int | None]:
+        at = T0 + timedelta(minutes=minute)
+        snap = _snap(replicas=4, arrival=39.0, at=at, attainment=attainment)
+        proposals = planner.plan(snap, _forecast([39.0] * 5, at))
+        margin = planner._memory[KEY].margin
+        if proposals:
+            assert _evidence(proposals, "slo_margin") == round(margin, 4)
+        return margin, _replicas(proposals)
+
+    assert decide(0, 1.0) == (0.0, None)  # within budget: no margin, 4 replicas hold
+    raised = [decide(i, 0.5) for i in range(1, 4)]  # half the requests missed
+    assert 0 < raised[0][0] < raised[1][0] < raised[2][0] <= cfg.max_feedback_margin
+    assert raised[-1][1] == 5  # 39 req/s x (1 + margin) needs a fifth replica
+    assert planner._memory[KEY].quantile_shift == 0.0  # the quantile does not move
+    for i in range(4, 7000):  # budget to spare for days: the margin goes
+        margin, *_ = decide(i, 1.0)
+    assert margin == 0.0
 
 
 def test_an_outage_sets_the_forecast_aside_and_returning_traffic_prewarms() -> None:
