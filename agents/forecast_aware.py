@@ -250,6 +250,8 @@ class ForecastPlanner:
                 if wanted >= floor and ahead > live
                 else f"live load {live:.2f} req/s above capacity"
             )
+            if mem.margin > 0 and floor > wanted:
+                why += f" with a {mem.margin:.0%} margin for SLO misses over budget"
             if source.startswith("resuming"):
                 why = f"pre-warm: traffic is back after an outage; {source}"
         elif desired < d.replicas and source.startswith("outage"):

@@ -190,8 +190,11 @@ def test_slo_misses_raise_a_margin_over_the_live_load_and_spare_budget_removes_i
     raised = [decide(i, 0.5) for i in range(1, 4)]  # half the requests missed
     assert 0 < raised[0][0] < raised[1][0] < raised[2][0] <= cfg.max_feedback_margin
     assert raised[-1][1] == 5  # 39 req/s x (1 + margin) needs a fifth replica
+    at = T0 + timedelta(minutes=4)
+    snap = _snap(replicas=4, arrival=39.0, at=at, attainment=0.5)
+    assert "margin for SLO misses" in planner.plan(snap, _forecast([39.0] * 5, at))[0].reason
     assert planner._memory[KEY].quantile_shift == 0.0  # the quantile does not move
-    for i in range(4, 7000):  # budget to spare for days: the margin goes
+    for i in range(5, 7000):  # budget to spare for days: the margin goes
         margin, *_ = decide(i, 1.0)
     assert margin == 0.0
 
