@@ -103,11 +103,16 @@ def backtest(
     steps = max(1, round(_duration("--horizon", horizon) / step))
     held = round(_duration("--test", test) / step)
     train = len(y) - held
-    if train < 2 or held < steps:
+    if train < 2:
         raise InputError(
-            f"--data {data}: {len(y)} windows of {step:g} s; a test of {test} and a horizon "
-            f"of {horizon} leave {train} for training. Fix: give a longer trace or a shorter "
-            "--test / --horizon."
+            f"--data {data}: {len(y)} windows of {step:g} s, and the test of {test} holds "
+            f"{held}: fewer than 2 are left for training. Fix: give a longer trace or a "
+            "shorter --test."
+        )
+    if held < steps:
+        raise InputError(
+            f"--test {test} holds {held} windows of {step:g} s, fewer than the {steps} of "
+            f"--horizon {horizon}. Fix: a --test at least as long as --horizon."
         )
     try:
         report, paths = evaluate_series(data.stem, y, EPOCH, step, train, steps, prophet=prophet)

@@ -40,3 +40,10 @@ def test_backtest_prints_scores_per_forecaster_and_writes_a_png(tmp_path: Path) 
 def test_a_horizon_longer_than_the_test_period_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--horizon"):
         backtest(data=M_LARGE, horizon="3d", test="1d", png=None, prophet=False)
+
+
+def test_a_test_period_that_leaves_no_training_data_is_an_input_error(tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("window_start_s,total_rate_rps,active_clients\n0,1,1\n600,2,1\n1200,3,1\n")
+    with pytest.raises(InputError, match=r"fewer than 2 are left for training.*shorter --test"):
+        backtest(data=short, horizon="10m", test="1h", png=None, prophet=False)
