@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -171,7 +172,7 @@ def test_slo_misses_raise_a_margin_over_the_live_load_and_spare_budget_removes_i
         hysteresis=0,
         max_step_down=8,
         slo_feedback=True,
-        feedback_acts_on="margin",  # the default
+        feedback_acts_on="margin",
         margin_gain=0.05,
         volatility_scaled=False,
     )
@@ -197,6 +198,46 @@ def test_slo_misses_raise_a_margin_over_the_live_load_and_spare_budget_removes_i
     for i in range(5, 7000):  # budget to spare for days: the margin goes
         margin, *_ = decide(i, 1.0)
     assert margin == 0.0
+
+
+def test_a_ramp_that_recurs_at_the_same_minute_is_prewarmed_and_released_if_it_does_not_come() -> (
+    None
+):
+    cfg = ForecastPlannerConfig(capacity_at_slo=False, phase_prewarm=True, phase_min_samples=4)
+    planner = ForecastPlanner(cfg, PRIORS)
+    replicas = 3
+    start = T0.replace(minute=0, second=0, microsecond=0)
+
+    def tick(minute: int, load: float) -> list:  # type: ignore[type-arg]
+        nonlocal replicas
+        at = start + timedelta(minutes=minute)
+        proposals = planner.plan(
+            _snap(replicas=replicas, arrival=load, at=at), _forecast([load] * 5, at)
+        )
+        replicas = _replicas(proposals) or replicas
+        return proposals
+
+    for minute in range(5 * 60):  # a client runs from minute 30 to 40 of every hour
+        tick(minute, 60.0 if 30 <= minute % 60 < 40 else 30.0)
+    for minute in range(5 * 60, 5 * 60 + 25):
+        tick(minute, 30.0)
+    assert replicas == 3
+    # From one cold start (120 s) + one tick before the ramp's rise shows in the 3-tick
+    # mean that a rise is measured over, the ramp is pre-warmed for: x2 by minute 27.
+    reasons = [p.reason for m in range(5 * 60 + 25, 5 * 60 + 28) for p in tick(m, 30.0)]
+    assert replicas == 6 and reasons  # the rise smears over minutes 28-30 in that mean
+    assert all(re.search(r"risen at minute (28|29|30) of the hour", r) for r in reasons)
+    # The ramp does not come this time: once the minutes it rose at have passed, the
+    # replicas started for it go at once, inside the hysteresis band and the minimum
+    # dwell that would otherwise hold them.
+    decided = [(m, p.reason) for m in range(5 * 60 + 28, 5 * 60 + 36) for p in tick(m, 30.0)]
+    assert replicas == 3 and len(decided) == 1 and "did not come" in decided[0][1]
+    assert 5 * 60 + 30 <= decided[0][0] <= 5 * 60 + 35  # the mean rises smear to minute 34
+    restored = pickle.loads(pickle.dumps(planner))
+    assert restored._memory[KEY].phase == planner._memory[KEY].phase
+    phase = planner._memory[KEY].phase
+    assert sum(len(r) for r in phase.values()) >= 280  # about 60 minutes x 5 hours of rises
+    assert len(pickle.dumps(phase)) < 5_000  # 2 bytes a rise: a week is 20 KB
 
 
 def test_an_outage_sets_the_forecast_aside_and_returning_traffic_prewarms() -> None:
@@ -417,3 +458,13 @@ def test_planners_survive_a_checkpoint_round_trip() -> None:
     restored = pickle.loads(pickle.dumps(planner))
     assert restored.capacity.estimates == planner.capacity.estimates
     assert len(pickle.dumps(planner)) < 20_000
+
+
+def test_planner_memory_from_an_older_checkpoint_gets_the_new_fields() -> None:
+    from agents.forecast_aware import _Memory
+
+    state = dict(_Memory().__dict__)
+    del state["phase"], state["phase_base"]  # saved before the recurring-ramp pre-warm
+    old = _Memory.__new__(_Memory)
+    old.__setstate__(state)
+    assert old.phase == {} and old.phase_base is None
