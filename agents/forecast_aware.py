@@ -13,11 +13,8 @@ Per deployment, each tick:
    calmest third of hours and 30 % after the choppiest, so a calm hour gets little
    headroom and a choppy one (often a drop the load comes back from) gets more. The
    quantile follows the SLO: 1 - (1 - attainment) x 40 (0.8 for 99.5 %) within
-   [`min_quantile`, `max_quantile`], unless the config names one. On servegen-14d this
-   beat the previous rule (headroom from errors made at a similar distance below the
-   last hour's peak, `conditional_headroom`, quantile 0.8 near the peak and 0.9 after
-   drops, still available) on m-large: 1.210x oracle at 99.58 % against 1.218x at
-   99.56 % (benchmarks/RESULTS.md).
+   [`min_quantile`, `max_quantile`], unless the config names one. (The older rule, errors
+   made at a similar distance below the last hour's peak, is `conditional_headroom`.)
    Recurring ramps (`phase_prewarm`): for every minute of the hour the planner keeps
    the rises of the load seen there over the last week (mean over the 3 ticks from that
    minute against the 5 before). When the minutes within the lead have risen more than
@@ -34,10 +31,8 @@ Per deployment, each tick:
    (fewer GPU-hours) and one that misses gets a higher one. On servegen-14d the two
    together meet 99.5 % at <= 1.20x oracle on both models (benchmarks/RESULTS.md).
    `feedback_acts_on: margin` moves a margin over the live load (the reactive floor)
-   instead, by `margin_gain` per typical tick's worth of misses over 80 % of the budget
-   (`feedback_budget_share: 0.8`): stronger where the load jumps out of calm, where every
-   quantile of recent errors is small (on an m-large client trace 99.51 % at 1.26x
-   oracle, where the quantile got 99.44 % at 1.30x), dearer where the quantile is enough.
+   instead, by `margin_gain` per typical tick's worth of misses: stronger where the load
+   jumps out of calm and every quantile of recent errors is small, dearer elsewhere.
    Outages: after `outage_after_seconds` with no traffic at all the forecast is set
    aside (the load is observed to be zero; the forecaster treats such stretches as
    collection holes and keeps forecasting the old level); the first traffic after an
@@ -69,6 +64,7 @@ import numpy as np
 from pydantic import Field
 
 from agents.capacity import CapacityModel, Priors
+from agents.load_stats import ramp_factor, record_rise, state_label, volatility
 from agents.scaling import ev, live_demand, scale_proposal
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
@@ -189,12 +185,9 @@ class ForecastPlannerConfig(Frozen):
     phase_min_samples: int = Field(
         default=48, ge=1, description="Fewer rises seen at a minute: it gets no pre-warm."
     )
-    phase_before_ticks: int = Field(
-        default=5, ge=1, description="A rise: mean load over this many ticks before a minute..."
-    )
-    phase_after_ticks: int = Field(
-        default=3, ge=1, description="... to the mean over this many from it."
-    )
+    # A rise at a minute: the mean load over `after` ticks from it / over `before` before it.
+    phase_before_ticks: int = Field(default=5, ge=1)
+    phase_after_ticks: int = Field(default=3, ge=1)
     min_quantile: float = Field(default=0.6, gt=0.5, lt=1)
     max_quantile: float = Field(default=0.99, gt=0.5, lt=1)
     outage_after_seconds: float = Field(
@@ -327,47 +320,21 @@ class ForecastPlanner:
     def _phase_ramp(
         self, mem: _Memory, at: datetime, interval: float, lead: float
     ) -> tuple[float, int]:
-        """(factor, minute): how much more the load has risen at the minutes of the phase
-        period within `lead` than at any minute (its `phase_quantile` rise there over the
-        pooled one; 1.0 when no more), and the minute where it rose most."""
         cfg = self.config
         if not cfg.phase_prewarm:
             return 1.0, -1
-        self._phase_record(mem, interval)
-        pooled = [x for rises in mem.phase.values() for x in rises]
-        if len(pooled) < cfg.phase_min_samples * 10:
-            return 1.0, -1
-        usual = float(np.quantile(pooled, cfg.phase_quantile))
-        risk, minute = 0.0, -1
-        for k in range(1, math.ceil(lead / interval - 1e-9) + 1):
-            slot = _phase_slot(at.timestamp() + k * interval, cfg.phase_period_seconds, interval)
-            rises = mem.phase.get(slot)
-            if rises is not None and len(rises) >= cfg.phase_min_samples:
-                extra = float(np.quantile(rises, cfg.phase_quantile)) - usual
-                if extra > risk:
-                    risk, minute = extra, int(slot * interval // 60)
-        return math.exp(risk / 1000), minute
-
-    def _phase_record(self, mem: _Memory, interval: float) -> None:
-        """Keep the rise at the minute `phase_after_ticks` ago: the mean load from it on
-        over the mean just before it (no outage or gap inside)."""
-        cfg = self.config
-        before, after = cfg.phase_before_ticks, cfg.phase_after_ticks
-        recent = list(mem.observed)[-(before + after) :]
-        if len(recent) < before + after or min(r for _, r in recent) <= 0:
-            return
-        start, at = recent[before][0], recent[-1][0]
-        if (at - recent[0][0]).total_seconds() > (before + after) * interval:
-            return  # a gap in the observations
-        if mem.levels_from is not None and recent[0][0] < mem.levels_from:
-            return  # an outage and the step back from it are not a ramp
-        rates = [r for _, r in recent]
-        rise = math.log((sum(rates[before:]) / after) / (sum(rates[:before]) / before))
-        slot = _phase_slot(start.timestamp(), cfg.phase_period_seconds, interval)
-        rises = mem.phase.setdefault(slot, array("h"))
-        rises.append(max(-32_000, min(32_000, round(rise * 1000))))
-        keep = max(1, int(cfg.phase_history_seconds // cfg.phase_period_seconds))
-        del rises[:-keep]
+        ticks = cfg.phase_before_ticks, cfg.phase_after_ticks
+        window = (cfg.phase_period_seconds, cfg.phase_history_seconds)
+        record_rise(mem.phase, mem.observed, interval, ticks, window, since=mem.levels_from)
+        return ramp_factor(
+            mem.phase,
+            at,
+            interval,
+            lead,
+            cfg.phase_period_seconds,
+            cfg.phase_quantile,
+            cfg.phase_min_samples,
+        )
 
     def _level(self, d: ModelDeployment, mem: _Memory | None = None) -> float:
         cfg = self.config
@@ -459,7 +426,7 @@ class ForecastPlanner:
             ratio = float(np.exp(np.quantile(alike, level) * scale))
             source = (
                 f"q{level:.2f} of {len(alike)} errors made with the load "
-                f"{_state_label(cfg.drop_buckets, mem.state)} its last-hour peak{scaled}"
+                f"{state_label(cfg.drop_buckets, mem.state)} its last-hour peak{scaled}"
             )
         elif len(recent) >= cfg.min_error_samples:
             ratio = float(np.exp(np.quantile(recent, level) * scale))
@@ -500,7 +467,7 @@ class ForecastPlanner:
             mem.smoothed.popleft()
         peak = max(v for _, v in mem.smoothed)
         mem.sigma = (
-            _volatility(mem.smoothed, cfg.volatility_lag_seconds, cfg.volatility_floor)
+            volatility(mem.smoothed, cfg.volatility_lag_seconds, cfg.volatility_floor)
             if cfg.volatility_scaled
             else 1.0  # also when a checkpoint made with scaling on is restored with it off
         )
@@ -526,43 +493,7 @@ class ForecastPlanner:
         return desired, f"forecast and live load need {target}; stepping down"
 
 
-def _state_label(buckets: tuple[float, ...], state: int) -> str:
-    """Human words for a drop bucket: 'more than 33 % below', '10-18 % below', ..."""
-
-    def pct(b: float) -> str:
-        return f"{(1 - math.exp(b)) * 100:.0f} %"
-
-    if not buckets:
-        return "at any level against"
-    if state == 0:
-        return f"more than {pct(buckets[0])} below"
-    if state == len(buckets):
-        return f"within {pct(buckets[-1])} of"
-    return f"{pct(buckets[state])}-{pct(buckets[state - 1])} below"
-
-
-def _phase_slot(timestamp: float, period: float, interval: float) -> int:
-    """Which tick of the phase period `timestamp` falls in."""
-    return int((timestamp % period) // interval)
-
-
 def _restart_levels(mem: _Memory, at: datetime) -> None:
     """Forget the level history (recent peak, volatility) before `at`."""
     mem.smoothed.clear()
     mem.levels_from = at
-
-
-def _volatility(levels: deque[tuple[datetime, float]], lag: float, floor: float) -> float:
-    """RMS of the log changes over `lag` seconds between the recent levels (every pair
-    that far apart), at least `floor`; `floor` until one pair is that far apart."""
-    pts = [(t.timestamp(), v) for t, v in levels if v > 0]
-    if len(pts) < 2:
-        return floor
-    times = np.array([t for t, _ in pts])
-    logs = np.log(np.array([v for _, v in pts]))
-    later = np.searchsorted(times, times + lag - 1e-3)
-    ok = later < len(times)
-    if not ok.any():
-        return floor
-    change = logs[later[ok]] - logs[ok]
-    return max(floor, float(np.sqrt(np.mean(change * change))))
