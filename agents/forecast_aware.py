@@ -304,8 +304,10 @@ class ForecastPlanner:
             if mem.margin > 0 and floor > wanted:
                 why += f" with a {mem.margin:.0%} margin for SLO misses over budget"
             if mem.phase_base is not None and phased > max(floor, wanted):
+                period = cfg.phase_period_seconds
+                of = "the hour" if period == 3600 else f"each {period / 60:g}-minute period"
                 why = (
-                    f"pre-warm: the load has often risen at minute {minute} of the hour "
+                    f"pre-warm: the load has often risen at minute {minute} of {of} "
                     f"(x{ramp:.2f} more than at other minutes), within {lead:.0f} s"
                 )
             if source.startswith("resuming"):
@@ -326,15 +328,8 @@ class ForecastPlanner:
         ticks = cfg.phase_before_ticks, cfg.phase_after_ticks
         window = (cfg.phase_period_seconds, cfg.phase_history_seconds)
         record_rise(mem.phase, mem.observed, interval, ticks, window, since=mem.levels_from)
-        return ramp_factor(
-            mem.phase,
-            at,
-            interval,
-            lead,
-            cfg.phase_period_seconds,
-            cfg.phase_quantile,
-            cfg.phase_min_samples,
-        )
+        limits = (cfg.phase_period_seconds, cfg.phase_quantile, cfg.phase_min_samples)
+        return ramp_factor(mem.phase, at, interval, lead, *limits)
 
     def _level(self, d: ModelDeployment, mem: _Memory | None = None) -> float:
         cfg = self.config
