@@ -264,7 +264,8 @@ class ForecastPlanner:
         wanted = self.capacity.replicas_for(snap, d, ahead * headroom) if ahead else 0
         target = max(floor, wanted, d.min_replicas)
         ramp, minute = self._phase_ramp(mem, snap.at, snap.interval_seconds, lead)
-        phased = self.capacity.replicas_for(snap, d, ahead * headroom * ramp) if ahead else 0
+        raised = ahead * headroom * ramp if ramp > 1 else 0.0  # else it is `wanted`
+        phased = self.capacity.replicas_for(snap, d, raised) if raised else 0
         if phased > target:  # a ramp recurs within the lead: pre-warm for it
             if mem.phase_base is None:
                 mem.phase_base = d.replicas
@@ -322,6 +323,7 @@ class ForecastPlanner:
     def _phase_ramp(
         self, mem: _Memory, at: datetime, interval: float, lead: float
     ) -> tuple[float, int]:
+        """Record the latest rise, then (factor, minute) of a ramp due within `lead`."""
         cfg = self.config
         if not cfg.phase_prewarm:
             return 1.0, -1
