@@ -38,6 +38,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    """Every command logs to stderr (stdout carries only its result, e.g. `--json`), warnings
+    and errors only; `run` sets its own level and format from its settings."""
+    configure_logging("warning", "auto")
+
+
 app.add_typer(policy_app, name="policy")
 app.add_typer(forecast_app, name="forecast")
 app.command("why")(why)

@@ -183,7 +183,7 @@ def test_eval_command_runs_against_an_endpoint(
         app, ["eval", "--endpoint", server.base_url, "--model", "scripted", "--json"]
     )
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     assert body["model"] == "scripted" and len(body["cases"]) >= 6
     assert 0 < body["score"] < 1  # doing nothing is right only where nothing is needed
 

@@ -80,7 +80,7 @@ def test_export_selects_ticks_by_time_and_keeps_a_preamble(
     assert len(bundle.preamble.warmup) == 60 and bundle.preamble.load[0].values
     replayed = CliRunner().invoke(app, ["replay", str(out), "--json"])
     assert replayed.exit_code == 0, replayed.output  # a mid-run bundle replays exactly too
-    assert json.loads(replayed.output.strip().splitlines()[-1])["diffs"] == []
+    assert json.loads(replayed.stdout)["diffs"] == []
 
 
 INCIDENTS = sorted(load_incidents())
@@ -95,7 +95,7 @@ def test_every_incident_scenario_ships_with_what_handled_means() -> None:
 def test_replay_grades_planners_on_an_incident_side_by_side(name: str) -> None:
     result = CliRunner().invoke(app, ["replay", name, "--planner", "static-peak", "--json"])
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     runs = {r["label"]: r for r in body["runs"]}
     assert set(runs) == {"as configured", "what-if: planner static-peak"}
     grades = {(g["run"], g["criterion"]): g["passed"] for g in body["grades"]}

@@ -44,7 +44,7 @@ def test_a_recorded_two_day_agent_run_replays_with_zero_differences_offline(
     assert all(t.forecaster == "last-value@1" and t.policy_version for t in bundle.ticks)
     result = CliRunner().invoke(app, ["replay", str(recording.bundle), "--json"])
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     assert body["ok"] and body["diffs"] == []
     assert body["compared"] == 289 and body["llm_ticks"] == 289
     assert body["llm_rounds"] == recording.llm_requests  # every request answered from the record
@@ -84,7 +84,7 @@ def test_a_changed_llm_answer_is_reported_as_requests_the_record_lacks(
     path = _tampered(recording, tmp_path, seq, new_target=3)
     result = CliRunner().invoke(app, ["replay", str(path), "--json"])
     assert result.exit_code == 1, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     kinds = {(d["seq"], d["kind"]) for d in body["diffs"]}
     # the model's changed call gets another tool result, so the next request differs from
     # the recorded one: the replay refuses to answer it and says so

@@ -58,7 +58,7 @@ def test_what_if_names_exactly_the_actions_a_stricter_policy_denies_or_holds(
         app, ["replay", str(recording.bundle), "--policy", str(stricter_policy(tmp_path)), "--json"]
     )
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     assert "nothing was executed" in body["notice"]
     changes = body["changes"]
     assert {c["action_id"] for c in changes if c["whatif"] == "deny"} == deny
@@ -75,7 +75,7 @@ def test_the_same_policy_changes_nothing(recording: Recording) -> None:
     result = CliRunner().invoke(
         app, ["replay", str(recording.bundle), "--policy", str(default), "--json"]
     )
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     assert body["changes"] == []
 
 
@@ -84,7 +84,7 @@ def test_what_if_with_another_planner_diffs_proposals(recording: Recording) -> N
         app, ["replay", str(recording.bundle), "--planner", "kpa", "--json"]
     )
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output.strip().splitlines()[-1])
+    body = json.loads(result.stdout)
     assert body["label"] == "planner kpa"
     assert any(c["recorded"] == "not proposed" for c in body["changes"])
     assert any(c["whatif"] == "not proposed" for c in body["changes"])
