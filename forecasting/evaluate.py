@@ -107,6 +107,15 @@ def evaluate_series(
     settings = settings or OnlineSettings.for_step(step_seconds)
     scale = seasonal_scale(y[:train], per_day)
     use_prophet = prophet and train * step_seconds >= 2 * DAY
+    if prophet and not use_prophet:
+        notes += ("Prophet needs 2 days of training history: its rows are left out",)
+    if train <= per_day:
+        notes += (
+            "training history shorter than a day: the seasonal-naive and shape forecasters "
+            "repeat the last value, and MASE is scaled by the one-step naive forecast",
+        )
+    elif train < 7 * per_day:
+        notes += ("seasonal-naive-week repeats the last value where a week back is missing",)
     t0 = time.perf_counter()
     profile = _profile(y, start, step_seconds, train, steps, parent=True) if use_prophet else None
     parts = None

@@ -42,11 +42,19 @@ def detect_format(path: Path) -> TraceFormat:
     return "servegen-client"
 
 
-def load_rates(path: Path, window_seconds: float = 600.0) -> tuple[np.ndarray, float]:
-    """(rate per window, window seconds) from any supported trace file."""
+def load_rates(path: Path, window_seconds: float | None = None) -> tuple[np.ndarray, float]:
+    """(rate per window, window seconds) from any supported trace file. A request-level
+    trace is counted into `window_seconds` (default 600); a rate file has its own."""
     data = load_trace_data(path, detect_format(path))
     if isinstance(data, RateTable):
+        if window_seconds is not None and window_seconds != data.window_seconds:
+            raise InputError(
+                f"--window {window_seconds:g} s: {path} is a rate file with its own "
+                f"{data.window_seconds:g} s windows. Fix: leave --window out; it sets how "
+                "request-level traces (Azure) are counted."
+            )
         return np.asarray(data.rates, dtype=np.float64), data.window_seconds
+    window_seconds = 600.0 if window_seconds is None else window_seconds
     bins = max(1, int(np.ceil(data.duration_seconds / window_seconds)))
     counts = np.bincount((data.times // window_seconds).astype(int), minlength=bins)
     return counts[:bins].astype(np.float64) / window_seconds, window_seconds
@@ -87,7 +95,9 @@ def _duration(option: str, value: str) -> float:
     try:
         return parse_duration(value)
     except ValueError as e:
-        raise InputError(f"{option} {value!r}: {e}") from None
+        raise InputError(
+            f"{option} {value!r}: {e}. Fix: a duration such as 10m, 1h or 1d."
+        ) from None
 
 
 @app.command()
@@ -97,9 +107,14 @@ def backtest(
     test: Annotated[str, typer.Option(help="Held-out tail of the trace.")] = "2d",
     png: Annotated[Path | None, typer.Option(help="Band vs actual plot.")] = Path("backtest.png"),
     prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
+    window: Annotated[
+        str | None,
+        typer.Option(help="Request-level traces (Azure): count into windows of this (10m)."),
+    ] = None,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
-    y, step = load_rates(data)
+    seconds = None if window is None else _duration("--window", window)
+    y, step = load_rates(data, seconds)
     steps = max(1, round(_duration("--horizon", horizon) / step))
     held = round(_duration("--test", test) / step)
     train = len(y) - held

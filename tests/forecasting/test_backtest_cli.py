@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -47,3 +49,37 @@ def test_a_test_period_that_leaves_no_training_data_is_an_input_error(tmp_path: 
     short.write_text("window_start_s,total_rate_rps,active_clients\n0,1,1\n600,2,1\n1200,3,1\n")
     with pytest.raises(InputError, match=r"fewer than 2 are left for training.*shorter --test"):
         backtest(data=short, horizon="10m", test="1h", png=None, prophet=False)
+
+
+def _requests_csv(path: Path, minutes: int) -> Path:
+    """An Azure-format request log: a few requests a second for `minutes`, ramping."""
+    rng = np.random.default_rng(3)
+    start = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)
+    rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for minute in range(minutes):
+        for s in np.sort(rng.uniform(0, 60, rng.poisson(120 + 4 * minute))):
+            at = start + timedelta(minutes=minute, seconds=float(s))
+            rows.append(f"{at.strftime('%Y-%m-%d %H:%M:%S.%f')}0,1000,200")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_request_level_trace_can_be_counted_into_shorter_windows(tmp_path: Path) -> None:
+    trace = _requests_csv(tmp_path / "requests.csv", minutes=60)
+    args = ["forecast", "backtest", "--data", str(trace), "--window", "1m"]
+    args += ["--horizon", "5m", "--test", "15m", "--png", str(tmp_path / "az.png")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 x 60 s" in result.output and "chosen:" in result.output
+    assert "Prophet needs 2 days" in result.output  # an hour of requests: said, not hidden
+    assert "shorter than a day" in result.output
+    # in the default 10-minute windows the same hour leaves nothing to train on
+    with pytest.raises(InputError, match="fewer than 2 are left for training"):
+        backtest(data=trace, horizon="10m", test="1h", png=None, prophet=False)
+
+
+def test_a_window_for_a_rate_file_or_a_bad_window_is_an_input_error() -> None:
+    with pytest.raises(InputError, match=r"--window 60 s: .*own 600 s windows.*leave --window out"):
+        backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="1m")
+    with pytest.raises(InputError, match=r"--window '0s'.*Fix: a duration"):
+        backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="0s")
