@@ -29,7 +29,7 @@ Per deployment, each tick:
    `feedback_budget_share` of the budget's share of the requests) / a typical tick's
    requests, so a model whose pre-warms leave budget unspent runs on a lower quantile
    (fewer GPU-hours) and one that misses gets a higher one. On servegen-14d the two
-   together meet 99.5 % at <= 1.20x oracle on both models (benchmarks/RESULTS.md).
+   together give 99.58 % / 99.56 % at 1.19x / 1.22x the oracle (benchmarks/RESULTS.md).
    `feedback_acts_on: margin` moves a margin over the live load (the reactive floor)
    instead, by `margin_gain` per typical tick's worth of misses: stronger where the load
    jumps out of calm and every quantile of recent errors is small, dearer elsewhere.

@@ -49,8 +49,7 @@ from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.evaluate import SeriesReport, evaluate_series
-from gpusteward.cli_forecast import load_rates
-from gpusteward.core.documents import parse_duration
+from gpusteward.cli_forecast import load_rates, option_duration
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadSeries
 
@@ -208,24 +207,15 @@ def fmt_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _duration(option: str, value: str) -> float:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise InputError(
-            f"{option} {value!r}: {e}. Fix: a duration such as 10m, 1h or 2d."
-        ) from None
-
-
 def check_inputs(
     args: argparse.Namespace, series: list[tuple[str, Path, tuple[Path, ...]]]
 ) -> tuple[float, float | None, dict[str, float]]:
     """(test seconds, window, the horizons every series can score) or an InputError that
     names the file or option and the fix; a horizon longer than a series' test is left
     out with a line saying so."""
-    test_s = _duration("--test", args.test) if args.test else args.test_days * DAY
-    window = _duration("--window", args.window) if args.window else None
-    wanted = {h.strip(): _duration("--horizons", h.strip()) for h in args.horizons.split(",")}
+    test_s = option_duration("--test", args.test) if args.test else args.test_days * DAY
+    window = option_duration("--window", args.window) if args.window else None
+    wanted = {h.strip(): option_duration("--horizons", h.strip()) for h in args.horizons.split(",")}
     horizons = dict(wanted)
     for name, path, _ in series:
         y, step = load_rates(path, window)

@@ -91,7 +91,8 @@ def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path
     plt.close(fig)
 
 
-def _duration(option: str, value: str) -> float:
+def option_duration(option: str, value: str) -> float:
+    """Seconds of a duration option's value (10m, 1h, 2d); an InputError naming the fix."""
     try:
         return parse_duration(value)
     except ValueError as e:
@@ -113,10 +114,10 @@ def backtest(
     ] = None,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
-    seconds = None if window is None else _duration("--window", window)
+    seconds = None if window is None else option_duration("--window", window)
     y, step = load_rates(data, seconds)
-    steps = max(1, round(_duration("--horizon", horizon) / step))
-    held = round(_duration("--test", test) / step)
+    steps = max(1, round(option_duration("--horizon", horizon) / step))
+    held = round(option_duration("--test", test) / step)
     train = len(y) - held
     if train < 2:
         raise InputError(

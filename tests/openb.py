@@ -3,12 +3,12 @@ it is absent, and the policy benchmark module that builds a snapshot from it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.helpers import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "openb"
@@ -21,11 +21,4 @@ requires_openb = pytest.mark.skipif(
 
 def policy_benchmark() -> ModuleType:
     """benchmarks/policy.py, loaded as a module (it is a script, not a package)."""
-    if "bench_policy" in sys.modules:
-        return sys.modules["bench_policy"]
-    spec = importlib.util.spec_from_file_location("bench_policy", ROOT / "benchmarks/policy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("policy")

@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
+from tests.helpers import azure_requests_csv
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _requests_csv(path: Path, minutes: int) -> Path:
-    """An Azure-format request log: a few requests a second for `minutes`, ramping."""
-    rng = np.random.default_rng(5)
-    start = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)
-    rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
-    for minute in range(minutes):
-        for s in np.sort(rng.uniform(0, 60, rng.poisson(90 + 3 * minute))):
-            at = start + timedelta(minutes=minute, seconds=float(s))
-            rows.append(f"{at.strftime('%Y-%m-%d %H:%M:%S.%f')}0,800,150")
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +18,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_trace_too_short_for_the_test_period_is_a_clear_error(tmp_path: Path) -> None:
-    trace = _requests_csv(tmp_path / "hour.csv", minutes=60)
+    trace = azure_requests_csv(tmp_path / "hour.csv", minutes=60)
     proc = _bench("--data", str(trace))
     assert proc.returncode == 2, proc.stderr
     assert str(trace) in proc.stderr and "fewer than 2 are left for training" in proc.stderr
@@ -40,7 +26,7 @@ def test_a_trace_too_short_for_the_test_period_is_a_clear_error(tmp_path: Path) 
 
 
 def test_an_hour_of_requests_is_scored_in_minute_windows(tmp_path: Path) -> None:
-    trace = _requests_csv(tmp_path / "hour.csv", minutes=60)
+    trace = azure_requests_csv(tmp_path / "hour.csv", minutes=60)
     args = ["--window", "1m", "--test", "15m", "--horizons", "1m,5m,1h", "--json"]
     proc = _bench("--data", str(trace), *args)
     assert proc.returncode in (0, 1), proc.stderr  # 1: a target not met, still a result

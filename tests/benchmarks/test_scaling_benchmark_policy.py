@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from policies.engine import load_policy
+from tests.helpers import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _scaling() -> ModuleType:
-    if "bench_scaling" in sys.modules:
-        return sys.modules["bench_scaling"]
-    spec = importlib.util.spec_from_file_location("bench_scaling", ROOT / "benchmarks/scaling.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("scaling")
 
 
 def _args(**extra: object) -> argparse.Namespace:

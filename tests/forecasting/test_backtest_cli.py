@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from gpusteward.cli import app
 from gpusteward.cli_forecast import backtest
 from gpusteward.core.errors import InputError
+from tests.helpers import azure_requests_csv
 
 TRACE = Path(__file__).resolve().parents[2] / "gpusteward/scenarios/traces"
 M_LARGE = TRACE / "servegen_m-large_total_rate_10min.csv"
@@ -51,21 +50,8 @@ def test_a_test_period_that_leaves_no_training_data_is_an_input_error(tmp_path: 
         backtest(data=short, horizon="10m", test="1h", png=None, prophet=False)
 
 
-def _requests_csv(path: Path, minutes: int) -> Path:
-    """An Azure-format request log: a few requests a second for `minutes`, ramping."""
-    rng = np.random.default_rng(3)
-    start = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)
-    rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
-    for minute in range(minutes):
-        for s in np.sort(rng.uniform(0, 60, rng.poisson(120 + 4 * minute))):
-            at = start + timedelta(minutes=minute, seconds=float(s))
-            rows.append(f"{at.strftime('%Y-%m-%d %H:%M:%S.%f')}0,1000,200")
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
 def test_a_request_level_trace_can_be_counted_into_shorter_windows(tmp_path: Path) -> None:
-    trace = _requests_csv(tmp_path / "requests.csv", minutes=60)
+    trace = azure_requests_csv(tmp_path / "requests.csv", minutes=60)
     args = ["forecast", "backtest", "--data", str(trace), "--window", "1m"]
     args += ["--horizon", "5m", "--test", "15m", "--png", str(tmp_path / "az.png")]
     result = CliRunner().invoke(app, args)
