@@ -49,7 +49,7 @@ from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.evaluate import SeriesReport, evaluate_series
-from gpusteward.cli_forecast import load_rates, option_duration
+from gpusteward.cli_forecast import load_rates, option_duration, training_windows
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadSeries
 
@@ -220,12 +220,7 @@ def check_inputs(
     for name, path, _ in series:
         y, step = load_rates(path, window)
         held = round(test_s / step)
-        if len(y) - held < 2:
-            raise InputError(
-                f"--data {path}: {len(y)} windows of {step:g} s, and a test of "
-                f"{fmt_seconds(test_s)} holds {held}: fewer than 2 are left for training. "
-                "Fix: a shorter --test (e.g. --test 15m), or --window 1m for a request log."
-            )
+        training_windows(path, len(y), step, held, fmt_seconds(test_s))
         for h, seconds in wanted.items():
             if h in horizons and (seconds < step or round(seconds / step) > held):
                 why = "shorter than a window" if seconds < step else "longer than the test"

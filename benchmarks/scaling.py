@@ -121,7 +121,7 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             "models": [m.model_dump() for m in models],
             "duration": f"{args.days}d",
             "seed": base.seed if args.seed is None else args.seed,
-            "policy": _policy(getattr(args, "policy", None), base.policy),
+            "policy": _policy(args.policy, base.policy),
             "planner": {"kind": planner, **(args.forecast_config if planner == "forecast" else {})},
             # Only the forecast planner reads forecasts; the others keep the fast last value.
             "forecaster": {"kind": args.forecaster if planner == "forecast" else "last-value"},
@@ -163,17 +163,16 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
                 t.p10.append(float(np.nanmean(a[:, 2])) if np.any(~np.isnan(a[:, 2])) else 0.0)
                 t.p90.append(float(np.nanmean(a[:, 3])) if np.any(~np.isnan(a[:, 3])) else 0.0)
                 rows.clear()
-        targets = {p.action.id: p.action.target for p in record.proposals}
+        target_of = {p.action.id: p.action.target for p in record.proposals}
         for v in record.verdicts:
-            if v.decision != "allow" and v.action_id in targets:
-                rules = stopped.setdefault(targets[v.action_id], {})
+            if v.decision != "allow" and v.action_id in target_of:
+                rules = stopped.setdefault(target_of[v.action_id], {})
                 for rule in [h.rule for h in v.rules] or [v.decision]:
                     rules[rule] = rules.get(rule, 0) + 1
         for r in record.results:
-            if r.status.value == "applied":
-                for p in record.proposals:
-                    if p.action.id == r.action_id:
-                        actions[p.action.target] = actions.get(p.action.target, 0) + 1
+            if r.status.value == "applied" and r.action_id in target_of:
+                target = target_of[r.action_id]
+                actions[target] = actions.get(target, 0) + 1
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(journal=Path(tmp) / "scaling.db")

@@ -101,6 +101,17 @@ def option_duration(option: str, value: str) -> float:
         ) from None
 
 
+def training_windows(path: Path, windows: int, step: float, held: int, test: str) -> int:
+    """Windows left for training once `held` are held out, or an InputError naming the fix."""
+    if windows - held < 2:
+        raise InputError(
+            f"--data {path}: {windows} windows of {step:g} s, and the test of {test} holds "
+            f"{held}: fewer than 2 are left for training. Fix: give a longer trace or a "
+            "shorter --test, or for a request log (Azure) shorter windows, e.g. --window 1m."
+        )
+    return windows - held
+
+
 @app.command()
 def backtest(
     data: Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")],
@@ -118,13 +129,7 @@ def backtest(
     y, step = load_rates(data, seconds)
     steps = max(1, round(option_duration("--horizon", horizon) / step))
     held = round(option_duration("--test", test) / step)
-    train = len(y) - held
-    if train < 2:
-        raise InputError(
-            f"--data {data}: {len(y)} windows of {step:g} s, and the test of {test} holds "
-            f"{held}: fewer than 2 are left for training. Fix: give a longer trace or a "
-            "shorter --test."
-        )
+    train = training_windows(data, len(y), step, held, test)
     if held < steps:
         raise InputError(
             f"--test {test} holds {held} windows of {step:g} s, fewer than the {steps} of "
