@@ -45,6 +45,9 @@ Per deployment, each tick:
    person's approval; a rise ahead is a pre-warm, and the reason says so); scale down
    only when the target is below the current count by more than `hysteresis`, after
    `min_dwell_seconds` since the last change, and by at most `max_step_down` replicas.
+   Replicas started because a queue asked for more than the arrivals and the forecast
+   (capacity lost, a jump) go at once when it has drained (`drain_release`), back to the
+   count before it or the target.
 Per-replica capacity at SLO is learned online (`CapacityModel(at_slo=True)`: raw
 throughput from observed capacity, burstiness from per-tick arrivals, and the highest
 utilisation at which the SLO holds from `agents.slo_capacity`). State is small and pickles.
@@ -58,144 +61,16 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 import numpy as np
-from pydantic import Field
 
 from agents.capacity import CapacityModel, Priors
+from agents.forecast_config import ForecastPlannerConfig
 from agents.load_stats import ramp_factor, record_rise, state_label, volatility
 from agents.scaling import ev, live_demand, scale_proposal
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
 from gpusteward.core.load import Forecast
-from gpusteward.core.model import Frozen
-
-
-class ForecastPlannerConfig(Frozen):
-    kind: Literal["forecast"] = "forecast"
-    quantile: float | None = Field(
-        default=None, gt=0.5, lt=1, description="Headroom quantile; default from the SLO."
-    )
-    quantile_per_miss: float = Field(
-        default=40.0,
-        gt=0,
-        description="Default quantile = 1 - (1 - attainment) x this (0.8 for a 99.5 % SLO), "
-        "within [min_quantile, max_quantile]: the headroom covers forecast error only; "
-        "bursts are in the capacity at SLO, and the hysteresis band holds more.",
-    )
-    min_error_samples: int = Field(default=60, ge=1, description="Before: the forecast's band.")
-    error_window_seconds: float = Field(default=24 * 3600.0, gt=0)
-    conditional_headroom: bool = Field(
-        default=False,
-        description="Take the headroom quantile over the errors made in a similar state: "
-        "how far the load is below its peak of the last `peak_window_seconds` (after a "
-        "drop the load often comes back; near its peak it seldom jumps further).",
-    )
-    drop_buckets: tuple[float, ...] = Field(
-        default=(-0.4, -0.2, -0.1),
-        description="Log(load / recent peak) thresholds that split the states, ascending.",
-    )
-    peak_window_seconds: float = Field(default=3600.0, gt=0)
-    state_error_window_seconds: float = Field(
-        default=24 * 3600.0, gt=0, description="Errors kept per state (they are rarer)."
-    )
-    min_state_samples: int = Field(
-        default=30, ge=1, description="Fewer errors in the state: all recent errors are used."
-    )
-    near_peak_quantile: float | None = Field(
-        default=None,
-        gt=0.5,
-        lt=1,
-        description="Headroom quantile while the load is within `near_peak_drop` of its "
-        "recent peak (None: the same quantile in every state).",
-    )
-    near_peak_drop: float = Field(default=-0.2, le=0)
-    volatility_scaled: bool = Field(
-        default=True,
-        description="Scale the headroom by the load's recent volatility: each error is kept "
-        "divided by the volatility when its forecast was made, and the quantile of those is "
-        "multiplied by the volatility now (calm load: little headroom; a choppy hour: more).",
-    )
-    volatility_lag_seconds: float = Field(
-        default=600.0,
-        gt=0,
-        description="Volatility: RMS of the log changes of the load over this lag, across "
-        "the last `peak_window_seconds`.",
-    )
-    volatility_floor: float = Field(
-        default=0.03, gt=0, description="Volatility never counts as less than this."
-    )
-    max_headroom: float = Field(default=2.0, ge=1, description="Cap on the headroom factor.")
-    floor_headroom: float = Field(
-        default=0.0, ge=0, description="Over the live load (bursts are in the SLO capacity)."
-    )
-    capacity_at_slo: bool = Field(
-        default=True, description="Size for capacity at SLO (False: raw throughput)."
-    )
-    score_smoothing_ticks: int = Field(
-        default=2,
-        ge=0,
-        description="A forecast is scored against the mean observed rate within this many "
-        "ticks of its target time, so the tick-to-tick burst noise (already covered by the "
-        "capacity at SLO) is not counted twice as forecast error.",
-    )
-    hysteresis: float = Field(default=0.2, ge=0, lt=1, description="Share of current replicas.")
-    min_dwell_seconds: float = Field(default=600.0, ge=0)
-    max_step_down: int = Field(default=2, ge=1)
-    max_scale_up_factor: float = Field(
-        default=2.0, ge=1, description="Per tick at most x this or + max_scale_up_pods (HPA)."
-    )
-    max_scale_up_pods: int = Field(default=4, ge=1)
-    slo_feedback: bool = Field(
-        default=True, description="Steer the headroom by the observed SLO attainment."
-    )
-    feedback_gain: float = Field(
-        default=0.005, ge=0, description="Quantile change per typical tick's worth of misses."
-    )
-    feedback_budget_share: float = Field(
-        default=1.0, gt=0, le=1, description="Aim for this share of the SLO's error budget."
-    )
-    feedback_acts_on: Literal["quantile", "margin"] = Field(
-        default="quantile",
-        description="What the error-budget controller moves: the headroom quantile (down "
-        "as well as up: budget the pre-warms leave unspent becomes fewer GPU-hours), or a "
-        "margin over the live load (the reactive floor, never below 0), which also covers "
-        "jumps out of calm load, where every quantile of the recent errors is small.",
-    )
-    margin_gain: float = Field(
-        default=0.01, ge=0, description="Margin change per typical tick's worth of misses."
-    )
-    max_feedback_margin: float = Field(default=0.5, ge=0, description="Cap on that margin.")
-    phase_prewarm: bool = Field(
-        default=True,
-        description="Pre-warm for ramps that recur at the same minute of the hour "
-        "(cron-like clients): the forecast demand is raised by how much more the load has "
-        "risen at the minutes within the lead than at any minute.",
-    )
-    phase_period_seconds: float = Field(
-        default=3600.0, gt=0, description="The period the ramps recur in (an hour)."
-    )
-    phase_history_seconds: float = Field(
-        default=7 * 86400.0, gt=0, description="Rises kept per minute of the period."
-    )
-    phase_quantile: float = Field(
-        default=0.9, gt=0, lt=1, description="Quantile of the rises at a minute, and at all."
-    )
-    phase_min_samples: int = Field(
-        default=48, ge=1, description="Fewer rises seen at a minute: it gets no pre-warm."
-    )
-    # A rise at a minute: the mean load over `after` ticks from it / over `before` before it.
-    phase_before_ticks: int = Field(default=5, ge=1)
-    phase_after_ticks: int = Field(default=3, ge=1)
-    min_quantile: float = Field(default=0.6, gt=0.5, lt=1)
-    max_quantile: float = Field(default=0.99, gt=0.5, lt=1)
-    outage_after_seconds: float = Field(
-        default=300.0, ge=0, description="No traffic this long is an outage (0: never)."
-    )
-    resume_hold_seconds: float = Field(
-        default=1200.0, ge=0, description="After an outage, pre-warm to the old level this long."
-    )
 
 
 @dataclass
@@ -221,6 +96,7 @@ class _Memory:
     # Per minute of the phase period: recent log rises of the load there, in 1/1000.
     phase: dict[int, array[int]] = field(default_factory=dict)
     phase_base: int | None = None  # replicas when a phase pre-warm began
+    drain_base: int | None = None  # replicas when a scale-up to drain a queue began
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A checkpoint from before a field was added gets that field's default.
@@ -255,7 +131,8 @@ class ForecastPlanner:
         self._score_past(mem, snap.at, m.arrival_rate_rps, snap.interval_seconds)
         self._feedback(mem, d, m, snap.interval_seconds)
         live = live_demand(m, snap.interval_seconds)
-        floor = self.capacity.replicas_for(snap, d, live * (1 + cfg.floor_headroom + mem.margin))
+        over = 1 + cfg.floor_headroom + mem.margin
+        floor = self.capacity.replicas_for(snap, d, live * over)
         level = self._level(d, mem)
         if cfg.near_peak_quantile is not None and mem.drop > cfg.near_peak_drop:
             level = cfg.near_peak_quantile
@@ -263,6 +140,7 @@ class ForecastPlanner:
         ahead, source = self._outage(mem, snap.at, m, ahead, source)
         wanted = self.capacity.replicas_for(snap, d, ahead * headroom) if ahead else 0
         target = max(floor, wanted, d.min_replicas)
+        demand = max(live * over, ahead * headroom)  # what `target` covers
         ramp, minute = self._phase_ramp(mem, snap.at, snap.interval_seconds, lead)
         raised = ahead * headroom * ramp if ramp > 1 else 0.0  # else it is `wanted`
         phased = self.capacity.replicas_for(snap, d, raised) if raised else 0
@@ -270,14 +148,19 @@ class ForecastPlanner:
             if mem.phase_base is None:
                 mem.phase_base = d.replicas
             target = phased
-            desired, why = self._damped(mem, snap.at, d, target)
+            desired, why = self._damped(mem, snap, d, target, max(demand, raised))
         elif mem.phase_base is not None and d.replicas > max(target, mem.phase_base):
             # The ramp did not come: the replicas started for it go at once.
             desired, why = max(target, mem.phase_base), "the recurring ramp did not come"
             mem.phase_base = None
         else:
             mem.phase_base = None
-            desired, why = self._damped(mem, snap.at, d, target)
+            desired, why = self._damped(mem, snap, d, target, demand)
+            if cfg.drain_release:
+                arrivals = self.capacity.replicas_for(snap, d, m.arrival_rate_rps * over)
+                desired, why = self._drain(
+                    mem, d, target, floor > max(arrivals, wanted), desired, why
+                )
         evidence = [
             ev("forecast_peak", ahead, "req/s"),
             ev("headroom", headroom),
@@ -471,18 +354,46 @@ class ForecastPlanner:
         mem.drop = math.log(level / peak) if level > 0 and peak > 0 else 0.0
         mem.state = sum(1 for b in cfg.drop_buckets if mem.drop > b)
 
-    def _damped(
-        self, mem: _Memory, at: datetime, d: ModelDeployment, target: int
+    @staticmethod
+    def _drain(
+        mem: _Memory, d: ModelDeployment, target: int, queued: bool, desired: int, why: str
     ) -> tuple[int, str]:
+        """While a queue asks for more replicas than the arrivals and the forecast do
+        (capacity lost, a jump), remember the count before the scale-up it causes; once the
+        queue has drained, the replicas started for it go at once, back to that count or the
+        target, whichever is higher, not through the band and the dwell: a drained queue
+        does not come back the way a dip in load does."""
+        if queued:
+            if desired > d.replicas and mem.drain_base is None:
+                mem.drain_base = d.replicas
+            return desired, why
+        if mem.drain_base is not None:
+            keep, mem.drain_base = max(target, mem.drain_base), None
+            if d.replicas > keep:
+                return keep, "the queue has drained: the replicas started to drain it go"
+        return desired, why
+
+    def _damped(
+        self, mem: _Memory, snap: ClusterSnapshot, d: ModelDeployment, target: int, demand: float
+    ) -> tuple[int, str]:
+        """Up at once (HPA's step limit); down past the hysteresis band, after the dwell, a
+        step at a time. The band: what `demand` x (1 + `demand_hysteresis`) needs (the count
+        goes down only when the replicas kept still cover that); without it, `hysteresis`
+        of the current count."""
         cfg, current = self.config, d.replicas
         if target >= current:
             limit = max(
                 math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods
             )
             return min(target, limit), "hold"
-        if current - target <= max(0, math.floor(current * cfg.hysteresis)):
+        if cfg.demand_hysteresis is not None:
+            banded = self.capacity.replicas_for(snap, d, demand * (1 + cfg.demand_hysteresis))
+            target = max(target, banded)
+            if target >= current:
+                return current, "inside the hysteresis band"
+        elif current - target <= max(0, math.floor(current * cfg.hysteresis)):
             return current, "inside the hysteresis band"
-        if mem.last_change is not None and (at - mem.last_change).total_seconds() < (
+        if mem.last_change is not None and (snap.at - mem.last_change).total_seconds() < (
             cfg.min_dwell_seconds
         ):
             return current, "minimum dwell"

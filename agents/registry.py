@@ -22,7 +22,8 @@ from agents.baselines import (
 from agents.capacity import Priors
 from agents.composite import CompositePlanner
 from agents.consolidation import ConsolidationConfig, ConsolidationPlanner
-from agents.forecast_aware import ForecastPlanner, ForecastPlannerConfig
+from agents.forecast_aware import ForecastPlanner
+from agents.forecast_config import ForecastPlannerConfig
 from agents.gpu_choice import GpuChoiceConfig, GpuChoicePlanner
 from agents.hygiene import HygieneConfig, HygienePlanner
 from agents.reactive import ReactiveConfig, ReactivePlanner

@@ -239,13 +239,18 @@ def prophet_methods(profile: SeasonalProfile, step_seconds: float) -> list[Point
 
 def mix_candidates(profile: SeasonalProfile | None, step_seconds: float) -> list[PointMethod]:
     """What the online mix weighs: the baselines, last value plus yesterday's and last
-    week's damped intraday shape, and (given a profile) the Prophet-based methods."""
+    week's damped intraday shape, on windows of 150 s or less the mean of the last 5
+    minutes (a minute's count carries its burst noise, which last value passes on), and
+    (given a profile) the Prophet-based methods."""
     per_day = max(1, round(86_400 / step_seconds))
     out = [
         *baseline_methods(step_seconds),
         SeasonalDelta(per_day, 0.5, name="last-value+day-shape"),
         SeasonalDelta(7 * per_day, 0.5, name="last-value+week-shape"),
     ]
+    short = round(300 / step_seconds)
+    if short >= 2:  # minute windows: a 5-minute mean, so burst noise is not forecast
+        out.append(RecentMean(short, name="last-5-min-mean"))
     if profile is not None:
         out += prophet_methods(profile, step_seconds)
     return out

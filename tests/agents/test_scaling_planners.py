@@ -20,7 +20,8 @@ from agents.baselines import (
     StaticPeakPlanner,
 )
 from agents.capacity import CapacityModel
-from agents.forecast_aware import ForecastPlanner, ForecastPlannerConfig
+from agents.forecast_aware import ForecastPlanner
+from agents.forecast_config import ForecastPlannerConfig
 from gpusteward.core.actions import ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, ServingMetrics
 from gpusteward.core.load import Forecast, ForecastPoint
@@ -203,7 +204,9 @@ def test_slo_misses_raise_a_margin_over_the_live_load_and_spare_budget_removes_i
 def test_a_ramp_that_recurs_at_the_same_minute_is_prewarmed_and_released_if_it_does_not_come() -> (
     None
 ):
-    cfg = ForecastPlannerConfig(capacity_at_slo=False, phase_prewarm=True, phase_min_samples=4)
+    cfg = ForecastPlannerConfig(
+        capacity_at_slo=False, phase_prewarm=True, phase_min_samples=4, demand_hysteresis=None
+    )
     planner = ForecastPlanner(cfg, PRIORS)
     replicas = 3
     start = T0.replace(minute=0, second=0, microsecond=0)
@@ -421,9 +424,9 @@ def test_the_oracle_sizes_for_capacity_at_slo_when_the_load_is_bursty() -> None:
 def test_the_forecast_planner_sizes_for_capacity_at_slo_by_default() -> None:
     raw = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
     at_slo = ForecastPlanner(ForecastPlannerConfig(), PRIORS)
-    snap, fc = _snap(replicas=4, arrival=30.0), _forecast([30.0] * 5)
-    assert _replicas(raw.plan(snap, fc)) == 3
-    assert _replicas(at_slo.plan(snap, fc)) is None  # 30 req/s with bursts: keep 4
+    snap, fc = _snap(replicas=4, arrival=27.0), _forecast([27.0] * 5)
+    assert _replicas(raw.plan(snap, fc)) == 3  # 3 x 10 covers 27 x 1.1 (the band)
+    assert _replicas(at_slo.plan(snap, fc)) is None  # 27 req/s with bursts: keep 4
 
 
 def test_a_scale_up_step_is_limited_like_hpa() -> None:
