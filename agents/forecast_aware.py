@@ -28,8 +28,10 @@ Per deployment, each tick:
    every tick the quantile moves by `feedback_gain` x (requests that missed the SLO -
    `feedback_budget_share` of the budget's share of the requests) / a typical tick's
    requests, so a model whose pre-warms leave budget unspent runs on a lower quantile
-   (fewer GPU-hours) and one that misses gets a higher one. On servegen-14d the two
-   together give 99.58 % / 99.56 % at 1.19x / 1.22x the oracle (benchmarks/RESULTS.md).
+   (fewer GPU-hours) and one that misses gets a higher one. It aims at 90 % of the
+   budget: it lags bursts of misses. On servegen-14d (m-large / m-mid, with the band and
+   the drain release of 3.) that gives 99.52 % / 99.57 % at 1.19x / 1.18x the oracle
+   (benchmarks/RESULTS.md).
    `feedback_acts_on: margin` moves a margin over the live load (the reactive floor)
    instead, by `margin_gain` per typical tick's worth of misses: stronger where the load
    jumps out of calm and every quantile of recent errors is small, dearer elsewhere.
@@ -43,7 +45,7 @@ Per deployment, each tick:
    at the learned per-replica capacity at SLO, with `floor_headroom`.
 3. Scale up at once, by at most x2 or +4 a tick as HPA (one big step would need a
    person's approval; a rise ahead is a pre-warm, and the reason says so); scale down
-   only when the target is below the current count by more than `hysteresis`, after
+   only when the replicas kept still cover the demand x (1 + `demand_hysteresis`), after
    `min_dwell_seconds` since the last change, and by at most `max_step_down` replicas.
    Replicas started because a queue asked for more than the arrivals and the forecast
    (capacity lost, a jump) go at once when it has drained (`drain_release`), back to the
