@@ -158,11 +158,11 @@ class ForecastPlanner:
         else:
             mem.phase_base = None
             desired, why = self._damped(mem, snap, d, target, demand)
-            if cfg.drain_release:
-                arrivals = self.capacity.replicas_for(snap, d, m.arrival_rate_rps * over)
-                desired, why = self._drain(
-                    mem, d, target, floor > max(arrivals, wanted), desired, why
+            if cfg.drain_release:  # does the queue ask for more than arrivals and forecast?
+                queued = floor > wanted and floor > self.capacity.replicas_for(
+                    snap, d, m.arrival_rate_rps * over
                 )
+                desired, why = self._drain(mem, d, target, queued, desired, why)
         evidence = [
             ev("forecast_peak", ahead, "req/s"),
             ev("headroom", headroom),
