@@ -41,6 +41,9 @@ class Scores:
     targets: int
 
 
+SCALE_FLOOR = 1e-9  # MASE's denominator never goes below this
+
+
 def origins_between(first: int, last_target_end: int, steps: int, stride: int = 1) -> np.ndarray:
     """Origins o >= first (and >= 1) whose targets o .. o + steps - 1 end by `last_target_end`."""
     return np.arange(max(first, 1), last_target_end - steps + 1, max(1, stride))
@@ -59,7 +62,7 @@ def seasonal_scale(y_train: np.ndarray, period: int) -> float:
         diff = np.abs(np.diff(y_train))
     diff = diff[~np.isnan(diff)]
     scale = float(diff.mean()) if len(diff) else 0.0
-    return max(scale, 1e-9)
+    return max(scale, SCALE_FLOOR)
 
 
 def fit_band(method: PointMethod, y: np.ndarray, origins: np.ndarray, steps: int) -> Band:

@@ -18,7 +18,14 @@ from datetime import datetime
 
 import numpy as np
 
-from forecasting.backtest import Scores, origins_between, score_paths, seasonal_scale, targets
+from forecasting.backtest import (
+    SCALE_FLOOR,
+    Scores,
+    origins_between,
+    score_paths,
+    seasonal_scale,
+    targets,
+)
 from forecasting.hierarchy import (
     GROUP_MAX_LEAD_SECONDS,
     bottom_up_paths,
@@ -103,9 +110,22 @@ def evaluate_series(
     clean = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
     y, holes = mark_holes(clean.astype(np.float64), step_seconds)
     notes: tuple[str, ...] = (f"{holes} zero window(s) treated as holes",) if holes else ()
+    known = y[:train][np.isfinite(y[:train])]
+    if not np.any(known > 0):
+        raise ValueError(
+            f"{key}: no load above zero in the {train} training windows (all zero or "
+            "missing), so there is nothing to forecast from. Fix: give a trace with traffic "
+            "before its test period, or a shorter test period."
+        )
     per_day = max(1, round(DAY / step_seconds))
     settings = settings or OnlineSettings.for_step(step_seconds)
     scale = seasonal_scale(y[:train], per_day)
+    if scale <= SCALE_FLOOR:  # a constant load: seasonal naive makes no error at all
+        scale = float(known.mean())
+        notes += (
+            "the training load is constant, so seasonal naive makes no error: MASE and "
+            "pinball are scaled by its mean instead",
+        )
     use_prophet = prophet and train * step_seconds >= 2 * DAY
     if prophet and not use_prophet:
         notes += ("Prophet needs 2 days of training history: its rows are left out",)

@@ -69,3 +69,24 @@ def test_a_window_for_a_rate_file_or_a_bad_window_is_an_input_error() -> None:
         backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="1m")
     with pytest.raises(InputError, match=r"--window '0s'.*Fix: a duration"):
         backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="0s")
+
+
+def _rates(path: Path, rate: str, windows: int = 600) -> Path:
+    rows = "".join(f"{i * 600},{rate},1\n" for i in range(windows))
+    path.write_text("window_start_s,total_rate_rps,active_clients\n" + rows)
+    return path
+
+
+def test_a_trace_with_no_load_in_training_is_an_input_error(tmp_path: Path) -> None:
+    zeros = _rates(tmp_path / "zeros.csv", "0")
+    with pytest.raises(InputError, match=r"zeros\.csv.*no load above zero.*Fix:"):
+        backtest(data=zeros, horizon="1h", test="1d", png=None, prophet=False)
+
+
+def test_a_constant_trace_is_scored_against_its_mean_and_says_so(tmp_path: Path) -> None:
+    flat = _rates(tmp_path / "flat.csv", "5")
+    args = ["forecast", "backtest", "--data", str(flat), "--test", "1d", "--no-prophet"]
+    result = CliRunner().invoke(app, [*args, "--png", str(tmp_path / "flat.png")])
+    assert result.exit_code == 0, result.output
+    assert "training load is constant" in result.output
+    assert "0.000 │   0.000" in result.output  # no error, and no division by a zero scale
