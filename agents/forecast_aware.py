@@ -35,6 +35,12 @@ Per deployment, each tick:
    `feedback_acts_on: margin` moves a margin over the live load (the reactive floor)
    instead, by `margin_gain` per typical tick's worth of misses: stronger where the load
    jumps out of calm and every quantile of recent errors is small, dearer elsewhere.
+   By default the two are chained (`margin_above_quantile`, 0.95): the quantile moves
+   first, and once it is at 0.95 further misses grow the margin (`chained_margin_gain`);
+   spare budget takes the margin back before the quantile comes down. On servegen-14d
+   the quantile stays under 0.89, so the margin never starts; on a ServeGen client's
+   trace, whose misses are jumps out of calm, the quantile sat above 0.95 for 60-70 % of
+   the ticks and the misses stayed over budget there.
    Outages: after `outage_after_seconds` with no traffic at all the forecast is set
    aside (the load is observed to be zero; the forecaster treats such stretches as
    collection holes and keeps forecasting the old level); the first traffic after an
@@ -177,7 +183,7 @@ class ForecastPlanner:
         ]
         if cfg.volatility_scaled:
             evidence.append(ev("volatility", round(mem.sigma, 4)))
-        if cfg.slo_feedback and cfg.feedback_acts_on == "margin":
+        if cfg.slo_feedback and (cfg.feedback_acts_on == "margin" or mem.margin > 0):
             evidence.append(ev("slo_margin", round(mem.margin, 4)))
         if cfg.phase_prewarm:
             evidence.append(ev("recurring_ramp", round(ramp, 4)))
@@ -247,11 +253,19 @@ class ForecastPlanner:
             margin = mem.margin + cfg.margin_gain * excess
             mem.margin = min(cfg.max_feedback_margin, max(0.0, margin))
             return
-        step = cfg.feedback_gain * excess
         base = self._level(d)  # without the shift
+        top = cfg.max_quantile
+        if cfg.margin_above_quantile is not None:  # never under a quantile the config names
+            top = max(min(top, cfg.margin_above_quantile), base)
+        if cfg.margin_above_quantile is not None and (
+            mem.margin > 0 or (excess > 0 and base + mem.quantile_shift >= top - 1e-9)
+        ):  # the quantile is at its top: the margin takes the misses, and gives back first
+            margin = mem.margin + cfg.chained_margin_gain * excess
+            mem.margin = min(cfg.max_feedback_margin, max(0.0, margin))
+            return
         # Anti-windup: the shifted quantile stays inside its bounds.
-        shift = mem.quantile_shift + step
-        mem.quantile_shift = min(cfg.max_quantile - base, max(cfg.min_quantile - base, shift))
+        shift = mem.quantile_shift + cfg.feedback_gain * excess
+        mem.quantile_shift = min(top - base, max(cfg.min_quantile - base, shift))
 
     def _outage(
         self, mem: _Memory, at: datetime, m: ServingMetrics, ahead: float, source: str

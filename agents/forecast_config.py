@@ -117,6 +117,22 @@ class ForecastPlannerConfig(Frozen):
         "margin over the live load (the reactive floor, never below 0), which also covers "
         "jumps out of calm load, where every quantile of the recent errors is small.",
     )
+    margin_above_quantile: float | None = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="With the controller on the quantile: once it has raised the quantile "
+        "to this, further misses move the margin over the live load instead, and spare "
+        "budget takes the margin back before the quantile comes down. A quantile this high "
+        "of recent errors no longer buys headroom where the misses come from jumps out of "
+        "calm load. None: the quantile alone, up to `max_quantile`.",
+    )
+    chained_margin_gain: float = Field(
+        default=0.03,
+        ge=0,
+        description="Margin change per typical tick's worth of misses once the quantile is "
+        "at `margin_above_quantile` (`margin_gain` is the margin-only mode's).",
+    )
     margin_gain: float = Field(
         default=0.01, ge=0, description="Margin change per typical tick's worth of misses."
     )
