@@ -240,9 +240,19 @@ def check_inputs(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--data", nargs="*", default=None)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--test-days", type=float, default=2.0)
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=None,
+        help="trace files to score instead of the ServeGen totals and clients (ServeGen "
+        "rates or request-level CSV); each is its own table",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=20, help="largest clients per model scored (20)"
+    )
+    parser.add_argument(
+        "--test-days", type=float, default=2.0, help="held-out tail in days (2; see --test)"
+    )
     parser.add_argument("--test", default=None, help="held-out tail as a duration (15m, 2d)")
     parser.add_argument(
         "--horizons", default="10m,1h,1d", help="comma-separated durations (default 10m,1h,1d)"
@@ -250,8 +260,15 @@ def main() -> int:
     parser.add_argument(
         "--window", default=None, help="request-level traces: window to count them in (10m)"
     )
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="series scored in parallel processes (default: up to 2)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object with the targets instead"
+    )
     parser.add_argument(
         "--no-bottom-up",
         dest="bottom_up",

@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from gpusteward.core.errors import InputError
 from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario, load_scenario
@@ -127,6 +129,39 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             "forecaster": {"kind": args.forecaster if planner == "forecast" else "last-value"},
         }
     )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
+    return value
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
+    """Exit with a message naming the option and the fix when a planner name, a forecast
+    planner field or the trace is wrong: checked before any 14-day run starts."""
+    unknown = [n for n in names if n not in PLANNERS]
+    if unknown:
+        parser.error(f"--planners: unknown {', '.join(unknown)}; choose from {', '.join(PLANNERS)}")
+    for name in names:
+        try:
+            prepare_scenario(args, name)
+        except ValidationError as e:
+            where = "--forecast-config" if name == "forecast" and args.forecast_config else ""
+            errors = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'][2:]) or err['loc'][-1]}: {err['msg']}"
+                for err in e.errors()
+            )
+            parser.error(
+                f"{where or 'the scenario'}: {errors}. Fix: fields and bounds as in "
+                "ForecastPlannerConfig (agents/forecast_config.py)"
+            )
+        except (InputError, OSError) as e:
+            parser.error(str(e))
 
 
 def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
@@ -270,15 +305,20 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--scenario", default="servegen-14d")
-    parser.add_argument("--cold-start", type=float, default=180.0)
-    parser.add_argument("--trace", default=None)
+    parser.add_argument("--scenario", default="servegen-14d", help="scenario name or file")
+    parser.add_argument(
+        "--cold-start", type=float, default=180.0, help="every model's cold start, s (180)"
+    )
+    parser.add_argument(
+        "--trace", default=None, help="replay this trace for every model (scaled to its mean)"
+    )
     parser.add_argument(
         "--format",
         default="servegen-total",
         choices=["servegen-total", "servegen-client", "azure-requests"],
+        help="the --trace file's format",
     )
-    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--days", type=int, default=14, help="simulated days (14)")
     parser.add_argument(
         "--seed", type=int, default=None, help="The simulator's seed (default: the scenario's)"
     )
@@ -288,24 +328,44 @@ def main() -> int:
         default=TARGET_ATTAINMENT,
         help="Every model's SLO attainment target (the oracle and forecast planner size for it)",
     )
-    parser.add_argument("--forecaster", default="auto", choices=["auto", "last-value"])
+    parser.add_argument(
+        "--forecaster",
+        default="auto",
+        choices=["auto", "last-value"],
+        help="what the forecast planner reads (auto: the online mix)",
+    )
     parser.add_argument(
         "--policy",
         default="planners-only",
         help="planners-only (hard limits only), default (the scenario's pack), or a file",
     )
-    parser.add_argument("--planners", default=",".join(PLANNERS))
-    parser.add_argument("--png", default="benchmarks/scaling.png")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--forecast-config", type=json.loads, default={}, help="JSON fields for the planner"
+        "--planners",
+        default=",".join(PLANNERS),
+        help=f"comma-separated, from {','.join(PLANNERS)} (oracle and forecast always run)",
+    )
+    parser.add_argument("--png", default="benchmarks/scaling.png", help="the plot's file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="planners run in parallel processes (default: up to 2)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object with the targets instead"
+    )
+    parser.add_argument(
+        "--forecast-config",
+        type=_json_object,
+        default={},
+        help="JSON fields for the forecast planner, e.g. '{\"margin_above_quantile\": null}'",
     )
     args = parser.parse_args()
     names = [p for p in args.planners.split(",") if p]
     for required in ("oracle", "forecast"):
         if required not in names:
             names.insert(0, required)
+    _check(parser, args, names)  # bad input fails here, not in a worker after minutes
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(run_one, [args] * len(names), names))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,30 @@ def test_the_scenarios_own_pack_on_request_and_a_missing_file_is_an_error() -> N
     assert Path(own.policy).name == "default.yaml"
     with pytest.raises(SystemExit, match=r"--policy nowhere\.yaml: no such file"):
         bench.prepare_scenario(_args(policy="nowhere.yaml"), "oracle")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--forecast-config", "{bad"], r"--forecast-config: not JSON"),
+        (["--forecast-config", "[1]"], r"--forecast-config: expected a JSON object"),
+        (["--forecast-config", '{"margin_above_quantil": 0.9}'], r"margin_above_quantil: Extra"),
+        (["--forecast-config", '{"margin_above_quantile": 2}'], r"margin_above_quantile: Input"),
+        (["--planners", "oracle,forcast"], r"--planners: unknown forcast; choose from oracle"),
+        (["--trace", "/nowhere/trace.csv"], r"/nowhere/trace\.csv: trace file not found"),
+    ],
+)
+def test_bad_options_stop_before_any_run_with_a_message_naming_them(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    bench = _scaling()
+    monkeypatch.setattr("sys.argv", ["scaling.py", "--days", "1", "--png", "", *argv])
+    monkeypatch.setattr(bench, "run_one", _must_not_run)
+    with pytest.raises(SystemExit) as exit_:
+        bench.main()
+    assert exit_.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def _must_not_run(*_: object) -> None:
+    raise AssertionError("a 14-day run started on bad input")
