@@ -236,7 +236,8 @@ class ForecastPlanner:
     def _feedback(
         self, mem: _Memory, d: ModelDeployment, m: ServingMetrics, interval: float
     ) -> None:
-        """The error-budget controller: misses raise the quantile, spare budget lowers it."""
+        """The error-budget controller: misses raise the quantile, spare budget lowers it;
+        past `margin_above_quantile` (or always, acting on the margin) they move the margin."""
         cfg = self.config
         if not cfg.slo_feedback or m.slo_attainment is None:
             return
@@ -249,19 +250,15 @@ class ForecastPlanner:
         misses = (1.0 - m.slo_attainment) * done
         budget = (1.0 - d.slo.attainment_target) * cfg.feedback_budget_share
         excess = (misses - budget * done) / mem.typical_requests
-        if cfg.feedback_acts_on == "margin":
-            margin = mem.margin + cfg.margin_gain * excess
-            mem.margin = min(cfg.max_feedback_margin, max(0.0, margin))
-            return
         base = self._level(d)  # without the shift
-        top = cfg.max_quantile
-        if cfg.margin_above_quantile is not None:  # never under a quantile the config names
-            top = max(min(top, cfg.margin_above_quantile), base)
-        if cfg.margin_above_quantile is not None and (
-            mem.margin > 0 or (excess > 0 and base + mem.quantile_shift >= top - 1e-9)
-        ):  # the quantile is at its top: the margin takes the misses, and gives back first
-            margin = mem.margin + cfg.chained_margin_gain * excess
-            mem.margin = min(cfg.max_feedback_margin, max(0.0, margin))
+        top, chained = cfg.max_quantile, cfg.margin_above_quantile
+        if chained is not None:  # never under a quantile the config names
+            top = max(min(top, chained), base)
+        at_top = excess > 0 and base + mem.quantile_shift >= top - 1e-9
+        if cfg.feedback_acts_on == "margin" or (chained is not None and (mem.margin > 0 or at_top)):
+            # The margin takes the misses (past the top), and gives back before the quantile.
+            gain = cfg.margin_gain if cfg.feedback_acts_on == "margin" else cfg.chained_margin_gain
+            mem.margin = min(cfg.max_feedback_margin, max(0.0, mem.margin + gain * excess))
             return
         # Anti-windup: the shifted quantile stays inside its bounds.
         shift = mem.quantile_shift + cfg.feedback_gain * excess
