@@ -266,9 +266,7 @@ def main() -> int:
         default=min(2, os.cpu_count() or 1),
         help="series scored in parallel processes (default: up to 2)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object with the targets instead"
-    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--no-bottom-up",
         dest="bottom_up",

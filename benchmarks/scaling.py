@@ -143,25 +143,25 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
     """Exit with a message naming the option and the fix when a planner name, a forecast
-    planner field or the trace is wrong: checked before any 14-day run starts."""
+    planner field or the trace is wrong: checked before any 14-day run starts. The forecast
+    planner's scenario is the one that reads every option; the others differ by name only."""
     unknown = [n for n in names if n not in PLANNERS]
     if unknown:
         parser.error(f"--planners: unknown {', '.join(unknown)}; choose from {', '.join(PLANNERS)}")
-    for name in names:
-        try:
-            prepare_scenario(args, name)
-        except ValidationError as e:
-            where = "--forecast-config" if name == "forecast" and args.forecast_config else ""
-            errors = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'][2:]) or err['loc'][-1]}: {err['msg']}"
-                for err in e.errors()
-            )
-            parser.error(
-                f"{where or 'the scenario'}: {errors}. Fix: fields and bounds as in "
-                "ForecastPlannerConfig (agents/forecast_config.py)"
-            )
-        except (InputError, OSError) as e:
-            parser.error(str(e))
+    try:
+        prepare_scenario(args, "forecast")
+    except ValidationError as e:
+        where = "--forecast-config" if args.forecast_config else "the scenario"
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][2:]) or err['loc'][-1]}: {err['msg']}"
+            for err in e.errors()
+        )
+        parser.error(
+            f"{where}: {errors}. Fix: fields and bounds as in ForecastPlannerConfig "
+            "(agents/forecast_config.py)"
+        )
+    except (InputError, OSError) as e:
+        parser.error(str(e))
 
 
 def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
@@ -351,9 +351,7 @@ def main() -> int:
         default=min(2, os.cpu_count() or 1),
         help="planners run in parallel processes (default: up to 2)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object with the targets instead"
-    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--forecast-config",
         type=_json_object,
