@@ -26,7 +26,13 @@ from gpusteward.core.errors import GpustewardError, InputError, JournalError
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.logs import configure_logging
-from gpusteward.report import actions_line, deployments_table, summary_table, tick_line
+from gpusteward.report import (
+    actions_line,
+    deployments_table,
+    shadow_line,
+    summary_table,
+    tick_line,
+)
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import load_settings
 from gpusteward.terminal import err, out
@@ -96,7 +102,10 @@ def run(
         journal=journal,
         log_level=log_level,
     )
-    configure_logging(settings.log_level, settings.log_format)
+    # the simulator's run is finite and prints text progress: its logs stay text in a pipe
+    configure_logging(
+        settings.log_level, settings.log_format, auto_console=settings.backend != "kubernetes"
+    )
     loaded = load_scenario(settings.scenario)
     if settings.backend == "kubernetes":  # planner, forecaster, policy from the scenario
         return run_kubernetes(loaded, settings, once=once, ticks=ticks)
@@ -147,6 +156,8 @@ def run(
         out.print(
             actions_line(stats.decisions, stats.results, len(sim.journal.executed_action_ids()))
         )
+        if (shadow := shadow_line(stats.shadow)) is not None:
+            out.print(shadow, highlight=False)
         out.print(f"journal: {sim.journal_path} ({sim.journal.count()} ticks)")
 
 

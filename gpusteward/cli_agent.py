@@ -85,6 +85,10 @@ def why(
         for hit in verdict.rules:
             out.print(f"  [{hit.rule}] ", end="", markup=False)
             out.print(hit.reason, markup=False, highlight=False)
+        for hit in verdict.shadow:
+            would = (hit.effect or "?").replace("_", " ")
+            out.print(f"  shadow ({hit.mode}, would {would}): [{hit.rule}] ", end="", markup=False)
+            out.print(hit.reason, markup=False, highlight=False)
     for a in record.approvals:
         if a.proposal.action.id == p.action.id:
             out.print(f"approval {a.id}: {a.state.value} (group {a.approver_group})")

@@ -90,6 +90,8 @@ class RunStats:
     decisions: Counter[str] = field(default_factory=Counter)
     results: Counter[str] = field(default_factory=Counter)
     stage_errors: Counter[str] = field(default_factory=Counter)
+    # (rule, would-be effect) of every warn / audit rule that fired: not enforced
+    shadow: Counter[tuple[str, str]] = field(default_factory=Counter)
     last_snapshot: ClusterSnapshot | None = None
 
 
@@ -485,6 +487,7 @@ class Daemon:
         s.ticks += 1
         s.proposals += len(record.proposals)
         s.decisions.update(v.decision for v in record.verdicts)
+        s.shadow.update((h.rule, h.effect or "?") for v in record.verdicts for h in v.shadow)
         s.results.update(r.status.value for r in record.results)
         s.stage_errors.update(e.stage.value for e in record.errors)
         if record.snapshot is not None:

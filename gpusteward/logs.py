@@ -22,10 +22,18 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
-    use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+def configure_logging(
+    level: str = "info", fmt: LogFormat = "auto", *, auto_console: bool = False
+) -> None:
+    """`auto` means console lines on a terminal and JSON otherwise; with `auto_console`
+    (a finite run whose progress lines are text for a person, such as the simulator's),
+    console lines everywhere, coloured only on a terminal. `json` always means JSON."""
+    tty = sys.stderr.isatty()
+    use_console = fmt == "console" or (fmt == "auto" and (tty or auto_console))
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=tty)
+        if use_console
+        else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[

@@ -72,6 +72,21 @@ def actions_line(decisions: Counter[str], results: Counter[str], applied_total: 
     )
 
 
+def shadow_line(shadow: Counter[tuple[str, str]]) -> str | None:
+    """What the shadow (warn / audit) rules would have done, or None when none fired."""
+    if not shadow:
+        return None
+    parts = [
+        f"{rule} would {effect.replace('_', ' ')} {n} proposal{'s' if n != 1 else ''}"
+        for (rule, effect), n in sorted(shadow.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return (
+        "shadow rules (recorded, not enforced): "
+        + "; ".join(parts)
+        + ". Each one: `gpusteward journal --json`, or `gpusteward why ACTION_ID`."
+    )
+
+
 def deployments_table(snapshot: ClusterSnapshot) -> Table:
     table = Table(title=f"deployments at {snapshot.at:%Y-%m-%d %H:%M:%S %Z}")
     for col in (
