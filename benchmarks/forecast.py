@@ -130,6 +130,21 @@ def targets_for(
         f"{r.key} @{r.steps}" for r in flat if r.chosen.mase > r.best_baseline().mase * (1 + 1e-9)
     ]
     excess = np.array([r.chosen.mase / r.best_baseline().mase - 1 for r in flat])
+    # not a target: how many of the losses a paired test can tell from noise
+    tested = []
+    for label in horizons:
+        rs = [dict(zip(horizons, reports[k], strict=True))[label] for k in reports]
+        p = np.array([r.worse_than_best_baseline_p() for r in rs])
+        bad = [r.chosen.mase > r.best_baseline().mase * (1 + 1e-9) for r in rs]
+        if np.all(np.isnan(p)):
+            tested.append(f"{label}: {sum(bad)} worse, too few test origins to test")
+            continue
+        sure = [r.key for r, x in zip(rs, p, strict=True) if x < 0.05]
+        tested.append(
+            f"{label}: {len(sure)} of the {sum(bad)} worse"
+            + (f" ({', '.join(sure)})" if sure else "")
+            + f", significantly better on {int(np.sum(p > 0.95))}"
+        )
     totals = [k for k in reports if k.endswith("total") and {"1h", "1d"} <= set(horizons)]
     gains, day_rows, gain_notes = [], [], []
     for key in totals:
@@ -161,6 +176,9 @@ def targets_for(
             f"{np.median(excess):+.1%})" + (f": {', '.join(worse[:6])}" if worse else ""),
             "target": "0",
             "met": not worse,
+            "detail": "significantly worse (one-sided Diebold-Mariano test at 5 % on "
+            "per-origin MAE, Newey-West variance; not a target, and it errs towards "
+            "'significant'): " + ", ".join(tested),
         },
     ]
     if totals:  # the ServeGen totals (not with --data)
