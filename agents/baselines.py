@@ -182,11 +182,11 @@ class OraclePlanner:
         for d in snapshot.deployments:
             if d.retired:
                 continue
-            if d.key not in self.capacity.burstiness:
-                self.capacity.burstiness[d.key] = self.outlook.burstiness_cv(d.key)
             until = snapshot.at + timedelta(
                 seconds=d.cold_start_seconds + snapshot.interval_seconds
             )
+            # each window's own burstiness, as its load: the capacity at SLO is per window
+            self.capacity.burstiness[d.key] = self.outlook.burstiness_cv(d.key, snapshot.at, until)
             load = self.outlook.peak_rate(d.key, snapshot.at, until)
             want = self.capacity.replicas_for(snapshot, d, load)
             util = self.capacity.utilisation(d, load, snapshot.interval_seconds)

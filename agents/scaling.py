@@ -27,8 +27,11 @@ class LoadOutlook(Protocol):
         """The highest expected rate of `key` over the whole run."""
         ...
 
-    def burstiness_cv(self, key: str) -> float:
-        """The cv of `key`'s arrivals (variance / mean of per-step counts = cv^2)."""
+    def burstiness_cv(
+        self, key: str, start: datetime | None = None, end: datetime | None = None
+    ) -> float:
+        """The cv of `key`'s arrivals (variance / mean of per-step counts = cv^2): over
+        [start, end) when given (the burstiest window there), else over the whole run."""
         ...
 
 

@@ -35,13 +35,30 @@ class TraceOutlook:
             t += self.step
         return best
 
-    def burstiness_cv(self, key: str) -> float:
-        """The trace's cv: its per-window cvs' rate-weighted mean, else the spec's."""
+    def burstiness_cv(
+        self, key: str, start: datetime | None = None, end: datetime | None = None
+    ) -> float:
+        """The cv of `key`'s arrivals. Over [start, end): the highest cv of the trace's
+        windows with traffic there (servegen-client rows carry one each), as the load is
+        its peak there; without them, the run's cv: the per-window cvs' rate-weighted
+        mean. A trace without per-window cvs has the spec's."""
         trace = self.traces[key]
         data = trace.data
-        if isinstance(data, RateTable) and data.cvs is not None and data.rates.sum() > 0:
-            return float((data.cvs * data.rates).sum() / data.rates.sum())
-        return trace.spec.burstiness_cv
+        if not isinstance(data, RateTable) or data.cvs is None or data.rates.sum() <= 0:
+            return trace.spec.burstiness_cv
+        mean = float((data.cvs * data.rates).sum() / data.rates.sum())
+        if start is None or end is None:
+            return mean
+        t0 = max(0.0, (start - self.start).total_seconds())
+        t1 = (end - self.start).total_seconds()
+        seen: set[int] = set()
+        t = t0
+        while t < t1:
+            i = trace.window_at(t)
+            if i is not None and data.rates[i] > 0:
+                seen.add(i)
+            t += self.step
+        return max((float(data.cvs[i]) for i in seen), default=mean)
 
     def overall_peak(self, key: str) -> float:
         if key not in self._peaks:

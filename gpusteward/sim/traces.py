@@ -176,6 +176,14 @@ class ArrivalTrace:
             return pos % duration
         return pos if pos < duration else None
 
+    def window_at(self, t: float) -> int | None:
+        """Index of the rate-table window that time `t` falls in; None past the trace's end
+        or for a request-level trace."""
+        if not isinstance(self.data, RateTable):
+            return None
+        pos = self._trace_time(t)
+        return None if pos is None else int(pos // self.data.window_seconds)
+
     def expected(self, t: float, dt: float) -> float:
         """Mean number of requests in [t, t + dt) for a rate trace (scale included)."""
         data = self.data

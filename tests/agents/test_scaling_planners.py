@@ -392,11 +392,18 @@ def test_a_near_peak_quantile_applies_only_near_the_recent_peak() -> None:
 
 
 class _Outlook:
-    def __init__(self, rates: dict[int, float], cv: float = 0.0) -> None:
-        self.rates, self.cv = rates, cv
+    def __init__(
+        self, rates: dict[int, float], cv: float = 0.0, cvs: dict[int, float] | None = None
+    ) -> None:
+        self.rates, self.cv, self.cvs = rates, cv, cvs or {}
 
-    def burstiness_cv(self, key: str) -> float:
-        return self.cv
+    def burstiness_cv(
+        self, key: str, start: datetime | None = None, end: datetime | None = None
+    ) -> float:
+        if start is None or end is None or not self.cvs:
+            return self.cv
+        lo, hi = int((start - T0).total_seconds()), int((end - T0).total_seconds())
+        return max((c for t, c in self.cvs.items() if lo <= t < hi), default=self.cv)
 
     def peak_rate(self, key: str, start: datetime, end: datetime) -> float:
         lo, hi = int((start - T0).total_seconds()), int((end - T0).total_seconds())
@@ -419,6 +426,21 @@ def test_the_oracle_sizes_for_capacity_at_slo_when_the_load_is_bursty() -> None:
     assert _replicas(proposals) == 5  # 38 req/s with bursts needs more than the raw 4
     util = next(e.value for e in proposals[0].evidence if e.name == "utilisation_at_slo")
     assert isinstance(util, float) and 0.5 < util < 0.95
+
+
+def test_the_oracle_sizes_each_window_for_its_own_burstiness() -> None:
+    def util(outlook: _Outlook, at: datetime) -> float:
+        p = OraclePlanner(OracleConfig(), PRIORS, outlook).plan(_snap(replicas=1, at=at), {})
+        value = next(e.value for e in p[0].evidence if e.name == "utilisation_at_slo")
+        assert isinstance(value, float)
+        return value
+
+    rates = {0: 38.0, 3600: 38.0}
+    per_window = _Outlook(rates, cv=1.5, cvs={0: 0.0, 3600: 3.0})
+    run_mean = _Outlook(rates, cv=1.5)
+    late = T0 + timedelta(seconds=3600)
+    assert util(per_window, T0) == 1.0  # a calm window may run full
+    assert util(per_window, late) < util(run_mean, late) < 1.0  # a bursty one may not
 
 
 def test_the_forecast_planner_sizes_for_capacity_at_slo_by_default() -> None:

@@ -121,3 +121,25 @@ def test_a_bad_azure_timestamp_names_file_and_line(tmp_path: Path) -> None:
     path.write_text("\n".join([*AZURE_ROWS[:2], "yesterday,1,1"]) + "\n")
     with pytest.raises(ScenarioError, match=r"az\.csv:3: .*TIMESTAMP"):
         ArrivalTrace(TraceSpec(file=path, format="azure-requests"))
+
+
+def test_the_outlook_gives_each_window_its_own_cv(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from gpusteward.foresight import TraceOutlook
+    from tests.sim.conftest import START, model, sim_spec
+
+    path = tmp_path / "client.csv"  # three 10-minute windows: calm, bursty, idle
+    path.write_text("0,1.0,0.5,,0,0\n600,3.0,2.5,,0,0\n1200,0,9.0,,0,0\n")
+    trace_kw = {"format": "servegen-client"}
+    outlook = TraceOutlook(sim_spec([model(trace=path, trace_kw=trace_kw)]), 1800.0)
+    key = "serving/m"
+    at = START
+    assert outlook.burstiness_cv(key) == pytest.approx((0.5 * 1 + 2.5 * 3) / 4)  # whole run
+    assert outlook.burstiness_cv(key, at, at + timedelta(seconds=240)) == 0.5
+    assert (
+        outlook.burstiness_cv(key, at + timedelta(seconds=420), at + timedelta(seconds=660)) == 2.5
+    )
+    # a window without traffic does not count; with nothing but that, the run's cv
+    late = at + timedelta(seconds=1260)
+    assert outlook.burstiness_cv(key, late, late + timedelta(seconds=240)) == pytest.approx(2.0)
