@@ -8,16 +8,25 @@ each new window advances them by one step (about 2 ms a series, mostly the candi
 paths). A refit also follows each Prophet refit. The Prophet profile is refitted
 every `prophet_refit_seconds`; `forecast_many` runs the due Prophet fits in parallel
 (Prophet's Stan fit runs in a cmdstan subprocess, so threads give real parallelism).
-Short, empty or all-zero histories, and any failure, give a last-value forecast flagged
-`fallback=True` with a note saying why: this forecaster never raises into the daemon.
-State is a cache only: a fresh instance rebuilds it from the history it is given (the
-mix and band as replayed over the last `validation_seconds`), so it need not be
-checkpointed.
+Short, empty or all-zero histories, a history under twice the horizon, a feed with no
+data for longer than a collection hole (`MAX_HOLE_SECONDS`), traffic stopped for longer
+than that (forecast 0), a horizon that is not a positive number or longer than
+`MAX_MIX_STEPS`, a key given twice in one call, and any failure give a last-value
+forecast flagged `fallback=True` with a note saying why: this forecaster never raises
+into the daemon. What cleaning the history took (gaps, invalid rates, collection holes)
+is noted on every forecast.
+State is a cache only: a cached fit is used only while the last 1,440 points of the
+history it was built on are unchanged, and a fresh instance rebuilds it from the history
+it is given (the mix and band as replayed over the last `validation_seconds`), so it
+need not be checkpointed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,12 +44,24 @@ from forecasting.methods import (
     mix_candidates,
 )
 from forecasting.online import Calibrator, Mix, OnlineSettings, run_online
-from forecasting.series import prepare, to_array, zeros_are_holes
+from forecasting.series import (
+    MAX_HOLE_SECONDS,
+    PreparedSeries,
+    prepare,
+    to_array,
+    zeros_are_holes,
+)
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 from gpusteward.core.model import Frozen
 
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: grid indices are absolute from here
 DAY = 86_400.0
+MAX_MIX_STEPS = 720
+"""Longest horizon, in steps, the online mix takes: its memory grows with the square of
+the steps (about 0.5 GB a series at 720). Longer: a flagged last value."""
+MAX_FALLBACK_STEPS = 100_000
+"""Points of a flagged last-value forecast at most (a horizon that long is a mistake)."""
+_DIGEST_STEPS = 1440  # history points whose content must match for a cached fit to be used
 
 
 class AutoForecasterConfig(Frozen):
@@ -95,6 +116,8 @@ class _Fit:
     next: int  # the next origin (absolute grid index) to enter
     zeros_are_holes: bool
     last: Forecast
+    digest: bytes  # the last `_DIGEST_STEPS` values up to `next - 1`: revised data refits
+    notes: tuple[str, ...]  # what cleaning the history at the last refit did
 
 
 ProfileFit = Callable[[np.ndarray, datetime, float, int], SeasonalProfile]
@@ -138,8 +161,11 @@ class AutoForecaster:
     def forecast_many(self, series: Sequence[LoadSeries], horizon_seconds: float) -> list[Forecast]:
         """One forecast per series, in order. The Prophet fits that are due run first, in
         parallel (at most `fit_workers` at once); each call waits for them, so the same
-        inputs give the same forecasts. Never raises."""
-        due = [s for s in series if self._profile_due(s)]
+        inputs give the same forecasts. Never raises: a bad horizon, or a key given twice
+        (its fits would overwrite each other), gives flagged last values."""
+        counts = Counter(s.key for s in series)
+        twice = {key for key, n in counts.items() if n > 1}
+        due = [s for s in series if s.key not in twice and self._profile_due(s)]
         if len(due) > 1 and self.config.fit_workers > 1:
             with ThreadPoolExecutor(min(len(due), self.config.fit_workers)) as pool:
                 fitted = list(pool.map(self._fit_profile, due))
@@ -147,21 +173,73 @@ class AutoForecaster:
             fitted = [self._fit_profile(s) for s in due]
         for s, profile in zip(due, fitted, strict=True):
             self._profiles[s.key] = profile
-        return [self._forecast_safe(s, horizon_seconds) for s in series]
+        return [
+            self._forecast_safe(s, horizon_seconds)
+            if s.key not in twice
+            else self._fallback(
+                s,
+                horizon_seconds,
+                f"series key {s.key!r} was given {counts[s.key]} times "
+                "in one call; keys must be unique (one series per deployment): last value",
+            )
+            for s in series
+        ]
 
     # -- internals --------------------------------------------------------------------
 
+    def _fallback(self, series: LoadSeries, horizon_seconds: float, why: str) -> Forecast:
+        self._fits.pop(series.key, None)
+        steps = _steps(horizon_seconds, series.step_seconds)
+        notes: tuple[str, ...] = (why,)
+        if steps > MAX_FALLBACK_STEPS:
+            notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
+            steps = MAX_FALLBACK_STEPS
+        return last_value_forecast(series, steps, notes)
+
     def _forecast_safe(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
-        steps = max(1, round(horizon_seconds / series.step_seconds))
         try:
+            if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
+                return self._fallback(
+                    series,
+                    horizon_seconds,
+                    f"horizon {horizon_seconds!r} s is not a positive number of seconds "
+                    "(fix the forecast horizon setting): one step of last value",
+                )
+            steps = _steps(horizon_seconds, series.step_seconds)
+            if steps > MAX_MIX_STEPS:
+                return self._fallback(
+                    series,
+                    horizon_seconds,
+                    f"a horizon of {steps} steps of {series.step_seconds:g} s is more than "
+                    f"the online mix takes ({MAX_MIX_STEPS}). Fix: forecast from coarser "
+                    "windows (10-minute ones for a day ahead) or a shorter horizon; last value",
+                )
             return self._forecast(series, steps)
         except Exception as e:  # a bug or bad data must not reach the daemon as an exception
-            self._fits.pop(series.key, None)
-            return last_value_forecast(
-                series, steps, (f"auto forecaster failed ({type(e).__name__}: {e}); last value",)
-            )
+            try:
+                return self._fallback(
+                    series,
+                    horizon_seconds,
+                    f"auto forecaster failed ({type(e).__name__}: {e}); last value",
+                )
+            except Exception as again:  # even the series cannot be laid out: one step at 0
+                return Forecast(
+                    key=series.key,
+                    forecaster="last-value",
+                    made_at=series.start,
+                    step_seconds=series.step_seconds,
+                    points=(),
+                    notes=(f"auto forecaster failed ({type(e).__name__}: {e}; then {again})",),
+                    fallback=True,
+                )
 
     def _profile_due(self, series: LoadSeries) -> bool:
+        try:
+            return self._profile_due_unsafe(series)
+        except Exception:  # a series too odd to place on the grid: its forecast says why
+            return False
+
+    def _profile_due_unsafe(self, series: LoadSeries) -> bool:
         cfg, step = self.config, series.step_seconds
         if not cfg.prophet or len(series.values) * step < 2 * DAY:
             return False
@@ -192,8 +270,15 @@ class AutoForecaster:
         end = grid_index(series.end, step)
         fit = self._fits.get(series.key)
         profile = self._profiles.get(series.key)
-        if fit is not None and fit.steps == steps and fit.next == end + 1:
-            return fit.last  # the same history end: the same forecast
+        if fit is not None and fit.steps == steps and fit.next <= end + 1:
+            entered = end + 1 - fit.next  # windows since the last call
+            if fit.digest != _digest(series.values, len(series.values) - entered):
+                fit = None  # the history it was built on was revised: start over
+            elif entered == 0:
+                return fit.last  # the same history: the same forecast
+        silent = _silent_tail(series, fit.zeros_are_holes if fit else None)
+        if silent is not None:
+            return self._fallback(series, steps * step, silent)
         stale = (
             fit is None
             or fit.steps != steps
@@ -209,13 +294,24 @@ class AutoForecaster:
         if prepared.degenerate or span < cfg.min_history_seconds:
             self._fits.pop(series.key, None)
             why = "all zero" if prepared.observed >= 3 else "too short"
+            if prepared.observed == 0:
+                why = "without a valid value"
             notes = (
                 f"history {why} ({prepared.observed} observed points over "
                 f"{span / 3600:.1f} h); last value",
                 *prepared.notes,
             )
             return last_value_forecast(series, steps, notes)
-        fit = self._refit(prepared.values, series, steps, end, profile)
+        if span < 2 * steps * step:
+            self._fits.pop(series.key, None)
+            notes = (
+                f"history of {span / 3600:.1f} h is under twice the horizon "
+                f"({steps * step / 3600:.1f} h): the band's longest leads cannot be "
+                "calibrated from realised errors; last value",
+                *prepared.notes,
+            )
+            return last_value_forecast(series, steps, notes)
+        fit = self._refit(prepared, series, steps, end, profile)
         self._fits[series.key] = fit
         return fit.last
 
@@ -223,10 +319,15 @@ class AutoForecaster:
         return self.online or OnlineSettings.for_step(step)
 
     def _refit(
-        self, y: np.ndarray, series: LoadSeries, steps: int, end: int, profile: _Profile | None
+        self,
+        prepared: PreparedSeries,
+        series: LoadSeries,
+        steps: int,
+        end: int,
+        profile: _Profile | None,
     ) -> _Fit:
         """Replay the mix and the band over the last `validation_seconds` of history."""
-        step = series.step_seconds
+        y, step = prepared.values, series.step_seconds
         start = end - len(y)
         candidates = tuple(mix_candidates(profile.profile if profile else None, step))
         local = _rebased(candidates, profile, start)
@@ -236,7 +337,9 @@ class AutoForecaster:
         run = run_online(paths, y, origins, len(y), self._settings(step), shift=start)
         lookback = max(m.lookback(steps) for m in candidates)
         holes = zeros_are_holes(y, step)
-        forecast = self._build_mix(series, run.point[-1], run.p10[-1], run.p50[-1], run.p90[-1])
+        forecast = self._build_mix(
+            series, run.point[-1], run.p10[-1], run.p50[-1], run.p90[-1], prepared.notes
+        )
         forecast = _with_weights(forecast, candidates, run.mix)
         return _Fit(
             steps,
@@ -249,6 +352,8 @@ class AutoForecaster:
             end + 1,
             holes,
             forecast,
+            _digest(series.values, len(series.values)),
+            prepared.notes,
         )
 
     def _advance(self, series: LoadSeries, fit: _Fit, end: int) -> Forecast:
@@ -273,8 +378,9 @@ class AutoForecaster:
         if not np.all(np.isfinite(point)):
             raise ValueError("the online mix produced a non-finite forecast")
         fit.next = end + 1
+        fit.digest = _digest(series.values, len(series.values))
         fit.last = _with_weights(
-            self._build_mix(series, point, lo, mid, hi), fit.candidates, fit.mix
+            self._build_mix(series, point, lo, mid, hi, fit.notes), fit.candidates, fit.mix
         )
         return fit.last
 
@@ -285,8 +391,52 @@ class AutoForecaster:
         lo: np.ndarray,
         mid: np.ndarray,
         hi: np.ndarray,
+        notes: tuple[str, ...],
     ) -> Forecast:
-        return _build(series, point, (lo, mid, hi), f"{self.name}/online-mix", ())
+        return _build(series, point, (lo, mid, hi), f"{self.name}/online-mix", notes)
+
+
+def _steps(horizon_seconds: float, step_seconds: float) -> int:
+    """Steps covering the horizon: at least one (a non-finite or non-positive horizon: 1)."""
+    if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
+        return 1
+    return max(1, round(horizon_seconds / step_seconds))
+
+
+def _digest(values: Sequence[float | None], upto: int) -> bytes:
+    """The content of the last `_DIGEST_STEPS` values before `upto` (NaN for gaps)."""
+    tail = to_array(values[max(0, upto - _DIGEST_STEPS) : upto])
+    return hashlib.blake2b(tail.tobytes(), digest_size=16).digest()
+
+
+def _silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str | None:
+    """Why the series cannot be forecast from its history now: it has ended in more than
+    `MAX_HOLE_SECONDS` with no data (a stale feed), or of zeros a level like this cannot
+    have by chance, longer than any collection hole (the traffic has stopped). None when
+    neither."""
+    values, step = series.values, series.step_seconds
+    limit = max(1, math.ceil(MAX_HOLE_SECONDS / step))
+    tail = to_array(values[max(0, len(values) - limit - 1) :])
+    valid = np.isfinite(tail) & (tail >= 0)
+    if len(tail) <= limit:
+        return None
+    if not np.any(valid[-limit - 1 :]):
+        return (
+            f"no valid data in the last {limit * step / 3600:.1f} h or more (longer than a "
+            f"collection hole, {MAX_HOLE_SECONDS / 3600:g} h): the feed looks stale; last "
+            "value seen, flagged. Fix: check the metrics source for this deployment"
+        )
+    if np.all(tail[-limit - 1 :] == 0):
+        holes = zeros_are_holes_known
+        if holes is None:
+            holes = zeros_are_holes(to_array(values), step)
+        if holes:
+            return (
+                f"no traffic for over {limit * step / 3600:.1f} h: longer than any collection "
+                f"hole ({MAX_HOLE_SECONDS / 3600:g} h), so the load is taken to have stopped "
+                "(forecast 0)"
+            )
+    return None
 
 
 def _paths(

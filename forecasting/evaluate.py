@@ -151,7 +151,13 @@ def evaluate_series(
     elif train < 7 * per_day:
         notes += ("seasonal-naive-week repeats the last value where a week back is missing",)
     t0 = time.perf_counter()
-    profile = _profile(y, start, step_seconds, train, steps, parent=True) if use_prophet else None
+    profile = None
+    if use_prophet:
+        try:
+            profile = _profile(y, start, step_seconds, train, steps, parent=True)
+        except ValueError as e:  # too sparse once holes are taken out: the baselines go on
+            use_prophet = False
+            notes += (f"Prophet's rows are left out: {e}",)
     parts = None
     if children is not None:
         kids = np.asarray(children, dtype=np.float64)

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.auto import ProfileFit, _build, _prophet_fit, grid_index, last_value_forecast
+from forecasting.auto import (
+    MAX_MIX_STEPS,
+    ProfileFit,
+    _build,
+    _prophet_fit,
+    _steps,
+    grid_index,
+    last_value_forecast,
+)
 from forecasting.hierarchy import (
     GROUP_CHILDREN,
     GROUP_MAX_LEAD_SECONDS,
@@ -76,6 +84,12 @@ def align_children(parent: LoadSeries, children: Sequence[LoadSeries]) -> np.nda
                 f"child {child.key!r} ends at {child.end.isoformat()}, after the parent's end "
                 f"{parent.end.isoformat()}. Fix: cut the children at the parent's end."
             )
+        if at + len(child.values) <= 0:
+            raise ForecastInputError(
+                f"child {child.key!r} ends at {child.end.isoformat()}, before the parent's "
+                f"start {parent.start.isoformat()}: it has no data in the parent's span. "
+                "Fix: leave it out, or give its history over the parent's span."
+            )
         values = to_array(child.values)
         values = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
         lo = max(0, at)
@@ -92,8 +106,18 @@ def forecast_group(
 ) -> Forecast:
     """The parent's forecast, bottom-up from `children` where they help. Never raises."""
     cfg = settings or GroupSettings()
-    steps = max(1, round(horizon_seconds / parent.step_seconds))
+    steps = _steps(horizon_seconds, parent.step_seconds)
     try:
+        if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
+            raise ForecastInputError(
+                f"horizon {horizon_seconds!r} s is not a positive number of seconds. "
+                "Fix: ask for a horizon above 0"
+            )
+        if steps > MAX_MIX_STEPS:
+            raise ForecastInputError(
+                f"a horizon of {steps} steps is more than the online mix takes "
+                f"({MAX_MIX_STEPS}). Fix: coarser windows or a shorter horizon"
+            )
         return _forecast(parent, children, steps, cfg, fit)
     except Exception as e:  # bad input or a bug: a flagged baseline, never an exception
         why = str(e) if isinstance(e, ForecastInputError) else f"{type(e).__name__}: {e}"

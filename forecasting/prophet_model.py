@@ -55,10 +55,17 @@ def fit_profile(
     from prophet import Prophet
 
     span = len(values) * step_seconds
-    if span < 2 * DAY or np.count_nonzero(~np.isnan(values)) < 10:
+    if span < 2 * DAY:
         raise ValueError(
             f"Prophet needs at least 2 days of history; got {span / 3600:.1f} h. "
             "Use a baseline for shorter series."
+        )
+    observed = int(np.count_nonzero(~np.isnan(values)))
+    if observed < 10:
+        raise ValueError(
+            f"Prophet needs at least 10 observed points; got {observed} in "
+            f"{span / 3600:.1f} h (the rest are gaps or collection holes). "
+            "Use a baseline for so sparse a series."
         )
     coarse, coarse_step = _coarsen(values, step_seconds)
     offset = len(values) - len(coarse) * round(coarse_step / step_seconds)

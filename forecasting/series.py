@@ -23,6 +23,11 @@ HOLE_MIN_EXPECTED_REQUESTS = 30.0
 """A zero window is a hole when the series' typical level would put at least this many
 requests in it (the chance of an honest empty window is then below e^-30 for Poisson)."""
 
+MAX_HOLE_SECONDS = 6 * 3600.0
+"""A collection hole lasts at most this long (ServeGen m-mid's longest: 3 h 50 min). A
+forecast series that has ended in a longer run of zeros has really stopped, and one that
+has ended in a longer run without data has a stale feed (`forecasting.auto`)."""
+
 MIN_POINTS = 3
 """Fewer observed points than this and only the last-value baseline is meaningful."""
 
@@ -118,17 +123,20 @@ def series_from_points(
         raise ForecastInputError(
             f"series {key!r} has no data points. Fix: give at least one (timestamp, rate)."
         )
-    if step_seconds <= 0:
-        raise ForecastInputError(f"series {key!r}: step_seconds={step_seconds}; expected > 0.")
-    start = timestamps[0]
-    if start.tzinfo is None:
+    if not (math.isfinite(step_seconds) and 0 < step_seconds <= 7 * 86400):
         raise ForecastInputError(
-            f"series {key!r}: timestamp {start.isoformat()} has no time zone. "
-            "Fix: give tz-aware timestamps (e.g. +00:00)."
+            f"series {key!r}: step_seconds={step_seconds}; expected a number of seconds "
+            "above 0 and at most a week."
         )
+    start = timestamps[0]
     slots: list[float | None] = []
     previous = None
     for i, (at, value) in enumerate(zip(timestamps, values, strict=True)):
+        if at.tzinfo is None:
+            raise ForecastInputError(
+                f"series {key!r}: timestamp #{i} {at.isoformat()} has no time zone. "
+                "Fix: give tz-aware timestamps (e.g. +00:00)."
+            )
         if previous is not None and at <= previous:
             raise ForecastInputError(
                 f"series {key!r}: timestamp #{i} {at.isoformat()} is not after #{i - 1} "

@@ -35,6 +35,11 @@ def detect_format(path: Path) -> TraceFormat:
             first = f.readline().strip()
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e}). Fix: give an existing CSV file.") from None
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: not a UTF-8 text file. Fix: give a CSV trace (ServeGen rates or an "
+            "Azure request log), saved as UTF-8."
+        ) from None
     if first.startswith("window_start_s"):
         return "servegen-total"
     if first.upper().startswith("TIMESTAMP"):

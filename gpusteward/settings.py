@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     interval_seconds: float | None = Field(
         default=None, gt=0, le=3600, description="Tick interval (s); default: the scenario's."
     )
-    forecast_horizon_seconds: float = Field(default=900.0, gt=0, description="Seconds ahead.")
+    forecast_horizon_seconds: float = Field(
+        default=900.0, gt=0, le=7 * 86400.0, allow_inf_nan=False, description="Seconds ahead."
+    )
     approvals: Path | None = Field(
         default=None,
         description="Approval store (SQLite); default: <journal>.approvals.sqlite.",

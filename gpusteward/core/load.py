@@ -15,7 +15,7 @@ class LoadSeries(Frozen):
 
     key: str
     start: AwareDatetime
-    step_seconds: float = Field(gt=0)
+    step_seconds: float = Field(gt=0, le=7 * 86400.0, allow_inf_nan=False)
     values: tuple[float | None, ...]
 
     @property

@@ -86,6 +86,18 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
             raise _fail(path, no, line, "a finite rate >= 0 and cv >= 0")
         if starts and start <= starts[-1]:
             raise _fail(path, no, line, f"window_start_s increasing after {starts[-1]:g}")
+        if len(starts) >= 2 and not math.isclose(
+            start - starts[-1], starts[1] - starts[0], rel_tol=1e-9, abs_tol=1e-6
+        ):
+            window = starts[1] - starts[0]
+            raise _fail(
+                path,
+                no,
+                line,
+                f"window_start_s {starts[-1] + window:g}: the windows are {window:g} s apart "
+                "(as the first two rows set), and a missing window would shift every later "
+                "one. A window without traffic is a row with rate 0",
+            )
         starts.append(start)
         rates.append(rate)
         cvs.append(cv)

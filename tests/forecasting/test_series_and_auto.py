@@ -61,9 +61,10 @@ def test_zero_windows_of_a_busy_series_are_holes_but_of_a_quiet_one_are_load() -
 @pytest.mark.parametrize(
     ("values", "why"),
     [
-        ([], "too short"),
+        ([], "without a valid value"),
         ([0.0] * 500, "all zero"),
-        ([None] * 500, "too short"),
+        ([None] * 500, "the feed looks stale"),
+        ([None] * 50, "without a valid value"),
         ([5.0, 6.0], "too short"),
     ],
 )
