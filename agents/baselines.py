@@ -182,14 +182,21 @@ class OraclePlanner:
         for d in snapshot.deployments:
             if d.retired:
                 continue
-            until = snapshot.at + timedelta(
-                seconds=d.cold_start_seconds + snapshot.interval_seconds
-            )
-            # each window's own burstiness, as its load: the capacity at SLO is per window
-            self.capacity.burstiness[d.key] = self.outlook.burstiness_cv(d.key, snapshot.at, until)
-            load = self.outlook.peak_rate(d.key, snapshot.at, until)
-            want = self.capacity.replicas_for(snapshot, d, load)
-            util = self.capacity.utilisation(d, load, snapshot.interval_seconds)
+            step = snapshot.interval_seconds
+            until = snapshot.at + timedelta(seconds=d.cold_start_seconds + step)
+            # each step's known rate at its own window's burstiness: capacity at SLO
+            # depends on both, so the binding step is the one needing the most replicas
+            want, load, util = 0, 0.0, 1.0
+            t = snapshot.at
+            while t < until:
+                end = min(until, t + timedelta(seconds=step))
+                rate = self.outlook.peak_rate(d.key, t, end)
+                self.capacity.burstiness[d.key] = self.outlook.burstiness_cv(d.key, t, end)
+                need = self.capacity.replicas_for(snapshot, d, rate)
+                if need > want or (need == want and rate > load):
+                    want, load = need, rate
+                    util = self.capacity.utilisation(d, rate, step)
+                t = end
             p = scale_proposal(
                 self.name,
                 snapshot.at,

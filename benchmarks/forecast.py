@@ -139,7 +139,7 @@ def targets_for(
         if np.all(np.isnan(p)):
             tested.append(f"{label}: {sum(bad)} worse, too few test origins to test")
             continue
-        sure = [r.key for r, x in zip(rs, p, strict=True) if x < 0.05]
+        sure = [r.key for r, x, b in zip(rs, p, bad, strict=True) if b and x < 0.05]
         tested.append(
             f"{label}: {len(sure)} of the {sum(bad)} worse"
             + (f" ({', '.join(sure)})" if sure else "")

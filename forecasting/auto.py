@@ -24,7 +24,6 @@ need not be checkpointed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -116,7 +115,7 @@ class _Fit:
     next: int  # the next origin (absolute grid index) to enter
     zeros_are_holes: bool
     last: Forecast
-    digest: bytes  # the last `_DIGEST_STEPS` values up to `next - 1`: revised data refits
+    tail: np.ndarray  # the last `_DIGEST_STEPS` values up to `next - 1`: revised data refits
     notes: tuple[str, ...]  # what cleaning the history at the last refit did
 
 
@@ -272,7 +271,7 @@ class AutoForecaster:
         profile = self._profiles.get(series.key)
         if fit is not None and fit.steps == steps and fit.next <= end + 1:
             entered = end + 1 - fit.next  # windows since the last call
-            if fit.digest != _digest(series.values, len(series.values) - entered):
+            if not _same_tail(fit.tail, series.values, len(series.values) - entered):
                 fit = None  # the history it was built on was revised: start over
             elif entered == 0:
                 return fit.last  # the same history: the same forecast
@@ -352,8 +351,8 @@ class AutoForecaster:
             end + 1,
             holes,
             forecast,
-            _digest(series.values, len(series.values)),
-            prepared.notes,
+            _tail(series.values, len(series.values)),
+            tuple(f"{n} (at the last refit, {series.end:%Y-%m-%d %H:%M})" for n in prepared.notes),
         )
 
     def _advance(self, series: LoadSeries, fit: _Fit, end: int) -> Forecast:
@@ -378,7 +377,7 @@ class AutoForecaster:
         if not np.all(np.isfinite(point)):
             raise ValueError("the online mix produced a non-finite forecast")
         fit.next = end + 1
-        fit.digest = _digest(series.values, len(series.values))
+        fit.tail = _tail(series.values, len(series.values))
         fit.last = _with_weights(
             self._build_mix(series, point, lo, mid, hi, fit.notes), fit.candidates, fit.mix
         )
@@ -403,10 +402,20 @@ def _steps(horizon_seconds: float, step_seconds: float) -> int:
     return max(1, round(horizon_seconds / step_seconds))
 
 
-def _digest(values: Sequence[float | None], upto: int) -> bytes:
-    """The content of the last `_DIGEST_STEPS` values before `upto` (NaN for gaps)."""
-    tail = to_array(values[max(0, upto - _DIGEST_STEPS) : upto])
-    return hashlib.blake2b(tail.tobytes(), digest_size=16).digest()
+def _tail(values: Sequence[float | None], upto: int) -> np.ndarray:
+    """The last `_DIGEST_STEPS` values before `upto` (NaN for gaps)."""
+    return to_array(values[max(0, upto - _DIGEST_STEPS) : upto])
+
+
+def _same_tail(kept: np.ndarray, values: Sequence[float | None], upto: int) -> bool:
+    """Whether `values` before `upto` end in what `kept` held, over the points both
+    have: a history that slid (dropped its oldest points) still matches; a revised or
+    restarted one does not."""
+    if upto <= 0:
+        return False
+    now = _tail(values, upto)
+    n = min(len(kept), len(now))
+    return bool(np.array_equal(kept[len(kept) - n :], now[len(now) - n :], equal_nan=True))
 
 
 def _silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str | None:

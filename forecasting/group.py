@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.auto import (
+    MAX_FALLBACK_STEPS,
     MAX_MIX_STEPS,
     ProfileFit,
     _build,
@@ -121,7 +122,11 @@ def forecast_group(
         return _forecast(parent, children, steps, cfg, fit)
     except Exception as e:  # bad input or a bug: a flagged baseline, never an exception
         why = str(e) if isinstance(e, ForecastInputError) else f"{type(e).__name__}: {e}"
-        return last_value_forecast(parent, steps, (f"group forecast failed ({why}); last value",))
+        notes: tuple[str, ...] = (f"group forecast failed ({why}); last value",)
+        if steps > MAX_FALLBACK_STEPS:
+            notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
+            steps = MAX_FALLBACK_STEPS
+        return last_value_forecast(parent, steps, notes)
 
 
 def _forecast(

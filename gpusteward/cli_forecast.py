@@ -122,7 +122,9 @@ def backtest(
     data: Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")],
     horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 10m, 1h, 1d.")] = "1h",
     test: Annotated[str, typer.Option(help="Held-out tail of the trace.")] = "2d",
-    png: Annotated[Path | None, typer.Option(help="Band vs actual plot.")] = Path("backtest.png"),
+    png: Annotated[
+        Path | None, typer.Option(help="Band vs actual plot; an empty value: no plot.")
+    ] = Path("backtest.png"),
     prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
     window: Annotated[
         str | None,
@@ -148,6 +150,8 @@ def backtest(
     out.print(report_table(report, title))
     for note in report.notes:
         out.print(f"note: {note}")
+    if png is not None and str(png) in ("", "."):  # `--png ""`: typer gives Path(".")
+        png = None
     if png is not None:
         plot_band(y, paths, steps, f"{title}: {report.chosen.method}", png)
         out.print(f"plot: {png}")

@@ -403,11 +403,16 @@ class _Outlook:
         if start is None or end is None or not self.cvs:
             return self.cv
         lo, hi = int((start - T0).total_seconds()), int((end - T0).total_seconds())
-        return max((c for t, c in self.cvs.items() if lo <= t < hi), default=self.cv)
+        held = [c for t, c in self.cvs.items() if t <= lo]
+        inside = [c for t, c in self.cvs.items() if lo < t < hi]
+        return max([*held[-1:], *inside], default=self.cv)
 
     def peak_rate(self, key: str, start: datetime, end: datetime) -> float:
+        """The rates are a step function: each holds from its time to the next one's."""
         lo, hi = int((start - T0).total_seconds()), int((end - T0).total_seconds())
-        return max(r for t, r in self.rates.items() if lo <= t < hi)
+        held = [r for t, r in self.rates.items() if t <= lo]
+        inside = [r for t, r in self.rates.items() if lo < t < hi]
+        return max([*held[-1:], *inside], default=0.0)
 
     def overall_peak(self, key: str) -> float:
         return max(self.rates.values())
@@ -441,6 +446,14 @@ def test_the_oracle_sizes_each_window_for_its_own_burstiness() -> None:
     late = T0 + timedelta(seconds=3600)
     assert util(per_window, T0) == 1.0  # a calm window may run full
     assert util(per_window, late) < util(run_mean, late) < 1.0  # a bursty one may not
+
+
+def test_the_oracle_pairs_each_steps_rate_with_that_steps_burstiness() -> None:
+    # a calm peak, then a bursty trickle: neither step needs what the peak would at the
+    # trickle's burstiness
+    outlook = _Outlook({0: 38.0, 60: 10.0}, cv=1.5, cvs={0: 0.0, 60: 3.0})
+    planner = OraclePlanner(OracleConfig(), PRIORS, outlook)
+    assert _replicas(planner.plan(_snap(replicas=1, arrival=10.0), {})) == 4  # raw 3.8
 
 
 def test_the_forecast_planner_sizes_for_capacity_at_slo_by_default() -> None:

@@ -161,9 +161,8 @@ def test_cli_a_missing_window_is_refused_naming_the_row(tmp_path: Path) -> None:
     path.write_text("window_start_s,total_rate_rps,active_clients\n" + "\n".join(rows) + "\n")
     code, out = _cli("--data", str(path), "--no-prophet")
     assert code == 2
-    assert (
-        "gap.csv:102" in out
-    )  # the header is line 1; window 100 is missing and "windows are 600 s apart" in out
+    assert "gap.csv:102" in out  # the header is line 1; window 100 is missing
+    assert "windows are 600 s apart" in out
 
 
 def test_cli_a_sparse_trace_leaves_prophet_out_with_a_note(tmp_path: Path) -> None:
@@ -173,4 +172,33 @@ def test_cli_a_sparse_trace_leaves_prophet_out_with_a_note(tmp_path: Path) -> No
     path.write_text("window_start_s,total_rate_rps,active_clients\n" + "\n".join(rows) + "\n")
     code, out = _cli("--data", str(path), "--horizon", "1h", "--test", "1d", "--png", "")
     assert code == 0, out
+    assert "plot:" not in out and not Path(".png").exists()  # an empty --png: no plot
     assert "Prophet's rows are left out" in out and "10 observed points" in out
+
+
+def test_a_short_sliding_history_is_advanced_not_refitted_every_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forecaster = AutoForecaster(NO_PROPHET)
+    refits = 0
+    real = forecaster._refit
+
+    def counting(*args: object, **kw: object) -> object:
+        nonlocal refits
+        refits += 1
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forecaster, "_refit", counting)
+    v = _wave(2000)
+    n = 1200  # a window shorter than the points the cache compares
+    for i in range(40):
+        start = T0 + timedelta(minutes=i)
+        forecaster.forecast(
+            LoadSeries(key="k", start=start, step_seconds=60.0, values=tuple(v[i : i + n])), 900
+        )
+    assert refits == 1
+
+
+def test_a_group_fallback_for_an_absurd_horizon_is_bounded() -> None:
+    f = forecast_group(_series(_wave(DAY)), [], 1e12, GroupSettings(prophet=False))
+    assert f.fallback and len(f.points) == MAX_FALLBACK_STEPS

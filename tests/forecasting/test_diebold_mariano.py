@@ -46,7 +46,8 @@ def test_degenerate_inputs_give_an_answer_not_an_error() -> None:
     assert np.isnan(diebold_mariano_worse(np.arange(145.0), np.zeros(145), 144))
     same = np.ones(50)
     assert diebold_mariano_worse(same + 1, same, 3) == 0.0  # always worse, no variance
-    assert diebold_mariano_worse(same, same, 3) == 1.0
+    assert diebold_mariano_worse(same, same, 3) == 0.5  # identical: neither way
+    assert diebold_mariano_worse(same, same + 1, 3) == 1.0
     with_holes = np.r_[np.full(40, 2.0) + np.sin(np.arange(40)), np.nan]
     assert 0.0 <= diebold_mariano_worse(with_holes, np.ones(41), 2) <= 1.0
 
