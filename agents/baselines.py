@@ -103,8 +103,8 @@ class KpaPlanner:
         out = []
         for d in snapshot.deployments:
             m = snapshot.metrics.get(d.key)
-            if d.retired or m is None:
-                continue
+            if d.retired or m is None or not self.capacity.knows(d.key):
+                continue  # without a capacity per replica, sizing would be a guess
             # With one observation per tick, both windows see the tick's average demand.
             demand = live_demand(m, snapshot.interval_seconds)
             want = self.capacity.replicas_for(snapshot, d, demand / cfg.target_utilisation)
@@ -146,15 +146,18 @@ class DynamoPlanner:
         out = []
         for d in snapshot.deployments:
             m = snapshot.metrics.get(d.key)
-            if d.retired or m is None:
-                continue
+            if d.retired or m is None or not self.capacity.knows(d.key):
+                continue  # without a capacity per replica, sizing would be a guess
             floor = self.capacity.replicas_for(snapshot, d, m.arrival_rate_rps)
             ready = d.count(ReplicaPhase.READY)
             step = 0
             if m.queue_depth > 0 or m.gpu_utilization >= cfg.scale_up_utilisation:
                 step = 1
             elif ready and m.gpu_utilization < cfg.scale_down_utilisation:
-                step = -1
+                # not when the rest would be busy enough to step straight back up
+                rest = m.gpu_utilization * ready / (ready - 1) if ready > 1 else m.gpu_utilization
+                if rest < cfg.scale_up_utilisation and (ready > 1 or m.gpu_utilization == 0):
+                    step = -1
             want = max(floor, d.replicas + step)
             p = scale_proposal(
                 self.name,

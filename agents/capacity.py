@@ -115,6 +115,11 @@ class CapacityModel:
             return est[gpu_type]
         return min(est.values()) if est else 0.0
 
+    def knows(self, key: str) -> bool:
+        """Whether any capacity per replica is known for `key` (a prior or an observation):
+        without one, `replicas_for` can only answer `max_replicas`."""
+        return any(v > 0 for v in self.estimates.get(key, {}).values())
+
     def mean_per_replica(self, key: str) -> float:
         est = self.estimates.get(key, {})
         return sum(est.values()) / len(est) if est else 0.0

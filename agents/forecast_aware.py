@@ -105,6 +105,7 @@ class _Memory:
     phase: dict[int, array[int]] = field(default_factory=dict)
     phase_base: int | None = None  # replicas when a phase pre-warm began
     drain_base: int | None = None  # replicas when a scale-up to drain a queue began
+    feedback_ticks: int = 0  # ticks the error-budget controller has seen requests in
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A checkpoint from before a field was added gets that field's default.
@@ -120,15 +121,25 @@ class ForecastPlanner:
         self._memory: dict[str, _Memory] = {}
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
+        last = getattr(self, "_last", None)  # absent in a checkpoint from before it
+        if last is not None:
+            at, proposals = last
+            if snapshot.at == at:  # the same tick again: the same answer, learnt once
+                return list(proposals)
+            if snapshot.at < at:  # time went back (a restored clock): the per-deployment
+                self._memory.clear()  # history no longer lines up; start it over
         self.capacity.observe(snapshot)
         out = []
         for d in snapshot.deployments:
             m = snapshot.metrics.get(d.key)
             if d.retired or m is None:
                 continue
+            if not self.capacity.knows(d.key):
+                continue  # no capacity per replica yet: sizing would be a guess
             p = self._plan_one(snapshot, d, m, forecasts.get(d.key))
             if p is not None:
                 out.append(p)
+        self._last = (snapshot.at, tuple(out))
         return out
 
     def _plan_one(
@@ -144,7 +155,11 @@ class ForecastPlanner:
         level = self._level(d, mem)
         if cfg.near_peak_quantile is not None and mem.drop > cfg.near_peak_drop:
             level = cfg.near_peak_quantile
-        ahead, headroom, source = self._forecast_demand(mem, f, lead, level, snap.at)
+        if f is not None and f.key != d.key:
+            f = None  # filed under this deployment, made for another series
+        ahead, headroom, source = self._forecast_demand(
+            mem, f, lead, level, snap.at, snap.interval_seconds
+        )
         ahead, source = self._outage(mem, snap.at, m, ahead, source)
         wanted = self.capacity.replicas_for(snap, d, ahead * headroom) if ahead else 0
         target = max(floor, wanted, d.min_replicas)
@@ -244,9 +259,13 @@ class ForecastPlanner:
         done = m.served_rate_rps * interval + m.dropped
         if done <= 0:
             return
-        if mem.typical_requests <= 0:
-            mem.typical_requests = done
-        mem.typical_requests += (done - mem.typical_requests) / 1440  # about a day of ticks
+        # A slow mean (about a day of ticks), a plain running mean until it has a day:
+        # a first tick's trickle must not set the controller's scale for a day.
+        if mem.feedback_ticks == 0 and mem.typical_requests > 0:
+            mem.feedback_ticks = 1440  # restored from a checkpoint made before the count
+        mem.feedback_ticks += 1
+        weight = max(1 / 1440, 1 / mem.feedback_ticks)
+        mem.typical_requests += (done - mem.typical_requests) * weight
         misses = (1.0 - m.slo_attainment) * done
         budget = (1.0 - d.slo.attainment_target) * cfg.feedback_budget_share
         excess = (misses - budget * done) / mem.typical_requests
@@ -298,11 +317,20 @@ class ForecastPlanner:
         return ahead, source
 
     def _forecast_demand(
-        self, mem: _Memory, f: Forecast | None, lead: float, level: float, at: datetime
+        self,
+        mem: _Memory,
+        f: Forecast | None,
+        lead: float,
+        level: float,
+        at: datetime,
+        interval: float = 60.0,
     ) -> tuple[float, float, str]:
         """(highest point forecast within `lead`, headroom factor, where it came from)."""
         if f is None or not f.points:
             return 0.0, 1.0, "no forecast"
+        late = (at - f.made_at).total_seconds()
+        if abs(late) > max(2 * interval, 120.0):  # a stale or a future forecast
+            return 0.0, 1.0, f"forecast made {late:+.0f} s from now: not used"
         window = [p for p in f.points if (p.at - f.made_at).total_seconds() <= lead] or [
             f.points[0]
         ]
@@ -338,8 +366,14 @@ class ForecastPlanner:
         mem.observed.append((at, rate))
         while mem.observed and mem.observed[0][0] < at - 2 * reach - timedelta(hours=1):
             mem.observed.popleft()
-        while mem.pending and mem.pending[0][0] + reach <= at + timedelta(seconds=1e-3):
-            target, predicted, state, *more = mem.pending.popleft()
+        due_by = at + timedelta(seconds=1e-3)
+        due = [e for e in mem.pending if e[0] + reach <= due_by]
+        if due and len(due) < len(mem.pending):  # out of order (a forecast from elsewhen)
+            mem.pending = deque(e for e in mem.pending if e[0] + reach > due_by)
+        else:
+            for _ in due:
+                mem.pending.popleft()
+        for target, predicted, state, *more in due:
             sigma = more[0] if more else mem.sigma  # a checkpoint from before the scaling
             near = [r for t, r in mem.observed if abs(t - target) <= reach]
             actual = sum(near) / len(near) if near else 0.0
@@ -352,7 +386,7 @@ class ForecastPlanner:
         # The state: the load (mean of the last 5 ticks) against its recent peak.
         since = mem.levels_from
         last = [r for t, r in list(mem.observed)[-5:] if since is None or t >= since]
-        level = sum(last) / len(last)
+        level = sum(last) / len(last) if last else rate
         mem.smoothed.append((at, level))
         while mem.smoothed and mem.smoothed[0][0] <= at - timedelta(
             seconds=cfg.peak_window_seconds

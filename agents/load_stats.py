@@ -86,7 +86,9 @@ def ramp_factor(
         return 1.0, -1
     usual = float(np.quantile(pooled, quantile))
     risk, minute = 0.0, -1
-    for k in range(1, math.ceil(lead / interval - 1e-9) + 1):
+    # slots repeat every period: looking further ahead than one period adds nothing
+    ticks = min(math.ceil(lead / interval - 1e-9), math.ceil(period / interval - 1e-9))
+    for k in range(1, ticks + 1):
         slot = _phase_slot(at.timestamp() + k * interval, period, interval)
         kept = rises.get(slot)
         if kept is not None and len(kept) >= min_samples:

@@ -1,8 +1,10 @@
 """Reactive target-utilisation planner: what Kubernetes HPA does, as the baseline to beat.
 
-desired = ceil(ready x utilisation / target), skipped inside the tolerance band; scale-up
-limited like HPA's default policy (max(+4, x2) per step); scale-down takes the highest
-recommendation within the stabilisation window. Reads time only from the snapshot.
+desired = ceil(ready x utilisation / target), skipped inside the tolerance band; on the
+way up, replicas not ready yet count as idle (HPA's rule: no scale when that reverses the
+direction); scale-up limited like HPA's default policy (max(+4, x2) per step); scale-down
+takes the highest recommendation within the stabilisation window. Reads time only from
+the snapshot.
 """
 
 from __future__ import annotations
@@ -60,7 +62,18 @@ class ReactivePlanner:
             ratio = float("nan")
         else:
             ratio = m.gpu_utilization / cfg.target_utilisation
-            raw = current if abs(ratio - 1) <= cfg.tolerance else math.ceil(ready * ratio)
+            unready = max(0, len(d.replica_states) - ready)
+            if abs(ratio - 1) <= cfg.tolerance:
+                raw = current
+            elif ratio > 1 and unready:
+                # HPA: on the way up, replicas not ready yet count at 0 % (their load is
+                # coming to them); if that reverses the direction or lands inside the
+                # tolerance, no change
+                pods = ready + unready
+                ratio = m.gpu_utilization * ready / (cfg.target_utilisation * pods)
+                raw = current if ratio <= 1 + cfg.tolerance else math.ceil(pods * ratio)
+            else:
+                raw = math.ceil(ready * ratio)
         limit = max(math.ceil(current * cfg.max_scale_up_factor), current + cfg.max_scale_up_pods)
         raw = min(raw, limit)
         desired = self._stabilised(d.key, at, raw, current)
