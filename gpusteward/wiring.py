@@ -17,7 +17,7 @@ import structlog
 from agents.llm.loop import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.registry import make_planner, needs_outlook
-from forecasting.auto import AutoForecaster, AutoForecasterConfig
+from forecasting.auto import MAX_MIX_STEPS, AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
@@ -134,6 +134,7 @@ def build_sim_run(
             "adapter is tracked in its own issue. Fix: use --backend sim."
         )
     interval = settings.interval_seconds or scenario.tick_seconds
+    check_horizon(settings, interval)
     path = settings.journal or default_journal_path(scenario)
     if fresh:
         remove_journal(path)
@@ -342,6 +343,19 @@ def llm_limits(settings: Settings) -> LlmLimits:
     )
 
 
+def check_horizon(settings: Settings, interval: float) -> None:
+    """The forecast horizon in ticks must be one the forecaster takes; else every tick's
+    forecast would be a flagged last value."""
+    ticks = settings.forecast_horizon_seconds / interval
+    if ticks > MAX_MIX_STEPS:
+        raise SettingsError(
+            f"GPUSTEWARD_FORECAST_HORIZON_SECONDS={settings.forecast_horizon_seconds:g} is "
+            f"{ticks:.0f} ticks of {interval:g} s; the forecaster takes at most "
+            f"{MAX_MIX_STEPS}. Fix: a horizon of at most {MAX_MIX_STEPS * interval:g} s, or "
+            "a longer tick interval (GPUSTEWARD_INTERVAL_SECONDS)."
+        )
+
+
 def build_forecaster(scenario: Scenario) -> Forecaster:
     """A fresh forecaster: its state is a cache, rebuilt from the history after a resume."""
     config = scenario.forecaster
@@ -396,6 +410,7 @@ def build_kube_run(
         settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
     )
     interval = settings.interval_seconds or scenario.tick_seconds
+    check_horizon(settings, interval)
     metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
     cluster = KubernetesCluster(
         api,

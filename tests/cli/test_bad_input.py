@@ -59,3 +59,14 @@ def test_bad_speed_flag_exits_2(workdir: Path) -> None:
 def test_status_without_a_journal_says_how_to_get_one(workdir: Path) -> None:
     proc = gpusteward("status", cwd=workdir)
     assert proc.returncode == 2 and "run `gpusteward run` first" in proc.stderr
+
+
+def test_a_horizon_too_long_for_the_tick_is_refused_at_start(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "s.yaml").write_text(small_scenario(hours=1))
+    monkeypatch.setenv("GPUSTEWARD_FORECAST_HORIZON_SECONDS", str(13 * 3600))
+    proc = gpusteward("run", "--scenario", "s.yaml", cwd=workdir)
+    assert proc.returncode == 2
+    assert "FORECAST_HORIZON_SECONDS=46800 is 780 ticks of 60 s" in proc.stderr
+    assert "Fix: a horizon of at most 43200 s" in proc.stderr
