@@ -106,6 +106,7 @@ class _Memory:
     phase_base: int | None = None  # replicas when a phase pre-warm began
     drain_base: int | None = None  # replicas when a scale-up to drain a queue began
     feedback_ticks: int = 0  # ticks the error-budget controller has seen requests in
+    mean_requests: float = 0.0  # requests per tick, a running mean over the first day
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A checkpoint from before a field was added gets that field's default.
@@ -259,16 +260,21 @@ class ForecastPlanner:
         done = m.served_rate_rps * interval + m.dropped
         if done <= 0:
             return
-        # A slow mean (about a day of ticks), a plain running mean until it has a day:
-        # a first tick's trickle must not set the controller's scale for a day.
+        # The controller's scale: a slow mean (about a day of ticks) from the first tick
+        # with requests, kept within x0.5-2 of a plain running mean over the first day,
+        # so a first tick's trickle (or burst) cannot set it 100 times off for a day.
         if mem.feedback_ticks == 0 and mem.typical_requests > 0:
             mem.feedback_ticks = 1440  # restored from a checkpoint made before the count
+            mem.mean_requests = mem.typical_requests
         mem.feedback_ticks += 1
-        weight = max(1 / 1440, 1 / mem.feedback_ticks)
-        mem.typical_requests += (done - mem.typical_requests) * weight
+        if mem.typical_requests <= 0:
+            mem.typical_requests = done
+        mem.typical_requests += (done - mem.typical_requests) / 1440
+        mem.mean_requests += (done - mem.mean_requests) * max(1 / 1440, 1 / mem.feedback_ticks)
+        scale = min(2 * mem.mean_requests, max(0.5 * mem.mean_requests, mem.typical_requests))
         misses = (1.0 - m.slo_attainment) * done
         budget = (1.0 - d.slo.attainment_target) * cfg.feedback_budget_share
-        excess = (misses - budget * done) / mem.typical_requests
+        excess = (misses - budget * done) / scale
         base = self._level(d)  # without the shift
         top, chained = cfg.max_quantile, cfg.margin_above_quantile
         if chained is not None:  # never under a quantile the config names
