@@ -134,7 +134,7 @@ def build_sim_run(
             "adapter is tracked in its own issue. Fix: use --backend sim."
         )
     interval = settings.interval_seconds or scenario.tick_seconds
-    check_horizon(settings, interval)
+    check_horizon(settings, interval, scenario)
     path = settings.journal or default_journal_path(scenario)
     if fresh:
         remove_journal(path)
@@ -343,11 +343,11 @@ def llm_limits(settings: Settings) -> LlmLimits:
     )
 
 
-def check_horizon(settings: Settings, interval: float) -> None:
-    """The forecast horizon in ticks must be one the forecaster takes; else every tick's
-    forecast would be a flagged last value."""
+def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> None:
+    """With the `auto` forecaster, the forecast horizon in ticks must be one its online mix
+    takes; else every tick's forecast would be a flagged last value."""
     ticks = settings.forecast_horizon_seconds / interval
-    if ticks > MAX_MIX_STEPS:
+    if isinstance(scenario.forecaster, AutoForecasterConfig) and ticks > MAX_MIX_STEPS:
         raise SettingsError(
             f"GPUSTEWARD_FORECAST_HORIZON_SECONDS={settings.forecast_horizon_seconds:g} is "
             f"{ticks:.0f} ticks of {interval:g} s; the forecaster takes at most "
@@ -410,7 +410,7 @@ def build_kube_run(
         settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
     )
     interval = settings.interval_seconds or scenario.tick_seconds
-    check_horizon(settings, interval)
+    check_horizon(settings, interval, scenario)
     metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
     cluster = KubernetesCluster(
         api,
