@@ -24,17 +24,25 @@ need not be checkpointed.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from forecasting.guards import (
+    MAX_FALLBACK_STEPS,
+    build_forecast,
+    history_tail,
+    horizon_steps,
+    last_value_forecast,
+    same_tail,
+    silent_tail,
+)
 from forecasting.methods import (
     AnchoredSeasonal,
     Ensemble,
@@ -43,14 +51,8 @@ from forecasting.methods import (
     mix_candidates,
 )
 from forecasting.online import Calibrator, Mix, OnlineSettings, run_online
-from forecasting.series import (
-    MAX_HOLE_SECONDS,
-    PreparedSeries,
-    prepare,
-    to_array,
-    zeros_are_holes,
-)
-from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
+from forecasting.series import PreparedSeries, prepare, to_array, zeros_are_holes
+from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.model import Frozen
 
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: grid indices are absolute from here
@@ -58,9 +60,6 @@ DAY = 86_400.0
 MAX_MIX_STEPS = 720
 """Longest horizon, in steps, the online mix takes: its memory grows with the square of
 the steps (about 0.5 GB a series at 720). Longer: a flagged last value."""
-MAX_FALLBACK_STEPS = 100_000
-"""Points of a flagged last-value forecast at most (a horizon that long is a mistake)."""
-_DIGEST_STEPS = 1440  # history points whose content must match for a cached fit to be used
 
 
 class AutoForecasterConfig(Frozen):
@@ -115,7 +114,7 @@ class _Fit:
     next: int  # the next origin (absolute grid index) to enter
     zeros_are_holes: bool
     last: Forecast
-    tail: np.ndarray  # the last `_DIGEST_STEPS` values up to `next - 1`: revised data refits
+    tail: np.ndarray  # the last `HISTORY_CHECK_POINTS` values up to `next - 1`: revised data refits
     notes: tuple[str, ...]  # what cleaning the history at the last refit did
 
 
@@ -188,7 +187,7 @@ class AutoForecaster:
 
     def _fallback(self, series: LoadSeries, horizon_seconds: float, why: str) -> Forecast:
         self._fits.pop(series.key, None)
-        steps = _steps(horizon_seconds, series.step_seconds)
+        steps = horizon_steps(horizon_seconds, series.step_seconds)
         notes: tuple[str, ...] = (why,)
         if steps > MAX_FALLBACK_STEPS:
             notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
@@ -204,7 +203,7 @@ class AutoForecaster:
                     f"horizon {horizon_seconds!r} s is not a positive number of seconds "
                     "(fix the forecast horizon setting): one step of last value",
                 )
-            steps = _steps(horizon_seconds, series.step_seconds)
+            steps = horizon_steps(horizon_seconds, series.step_seconds)
             if steps > MAX_MIX_STEPS:
                 return self._fallback(
                     series,
@@ -271,11 +270,11 @@ class AutoForecaster:
         profile = self._profiles.get(series.key)
         if fit is not None and fit.steps == steps and fit.next <= end + 1:
             entered = end + 1 - fit.next  # windows since the last call
-            if not _same_tail(fit.tail, series.values, len(series.values) - entered):
+            if not same_tail(fit.tail, series.values, len(series.values) - entered):
                 fit = None  # the history it was built on was revised: start over
             elif entered == 0:
                 return fit.last  # the same history: the same forecast
-        silent = _silent_tail(series, fit.zeros_are_holes if fit else None)
+        silent = silent_tail(series, fit.zeros_are_holes if fit else None)
         if silent is not None:
             return self._fallback(series, steps * step, silent)
         stale = (
@@ -351,7 +350,7 @@ class AutoForecaster:
             end + 1,
             holes,
             forecast,
-            _tail(series.values, len(series.values)),
+            history_tail(series.values, len(series.values)),
             tuple(f"{n} (at the last refit, {series.end:%Y-%m-%d %H:%M})" for n in prepared.notes),
         )
 
@@ -377,7 +376,7 @@ class AutoForecaster:
         if not np.all(np.isfinite(point)):
             raise ValueError("the online mix produced a non-finite forecast")
         fit.next = end + 1
-        fit.tail = _tail(series.values, len(series.values))
+        fit.tail = history_tail(series.values, len(series.values))
         fit.last = _with_weights(
             self._build_mix(series, point, lo, mid, hi, fit.notes), fit.candidates, fit.mix
         )
@@ -392,60 +391,7 @@ class AutoForecaster:
         hi: np.ndarray,
         notes: tuple[str, ...],
     ) -> Forecast:
-        return _build(series, point, (lo, mid, hi), f"{self.name}/online-mix", notes)
-
-
-def _steps(horizon_seconds: float, step_seconds: float) -> int:
-    """Steps covering the horizon: at least one (a non-finite or non-positive horizon: 1)."""
-    if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
-        return 1
-    return max(1, round(horizon_seconds / step_seconds))
-
-
-def _tail(values: Sequence[float | None], upto: int) -> np.ndarray:
-    """The last `_DIGEST_STEPS` values before `upto` (NaN for gaps)."""
-    return to_array(values[max(0, upto - _DIGEST_STEPS) : upto])
-
-
-def _same_tail(kept: np.ndarray, values: Sequence[float | None], upto: int) -> bool:
-    """Whether `values` before `upto` end in what `kept` held, over the points both
-    have: a history that slid (dropped its oldest points) still matches; a revised or
-    restarted one does not."""
-    if upto <= 0:
-        return False
-    now = _tail(values, upto)
-    n = min(len(kept), len(now))
-    return bool(np.array_equal(kept[len(kept) - n :], now[len(now) - n :], equal_nan=True))
-
-
-def _silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str | None:
-    """Why the series cannot be forecast from its history now: it has ended in more than
-    `MAX_HOLE_SECONDS` with no data (a stale feed), or of zeros a level like this cannot
-    have by chance, longer than any collection hole (the traffic has stopped). None when
-    neither."""
-    values, step = series.values, series.step_seconds
-    limit = max(1, math.ceil(MAX_HOLE_SECONDS / step))
-    tail = to_array(values[max(0, len(values) - limit - 1) :])
-    valid = np.isfinite(tail) & (tail >= 0)
-    if len(tail) <= limit:
-        return None
-    if not np.any(valid[-limit - 1 :]):
-        return (
-            f"no valid data in the last {limit * step / 3600:.1f} h or more (longer than a "
-            f"collection hole, {MAX_HOLE_SECONDS / 3600:g} h): the feed looks stale; last "
-            "value seen, flagged. Fix: check the metrics source for this deployment"
-        )
-    if np.all(tail[-limit - 1 :] == 0):
-        holes = zeros_are_holes_known
-        if holes is None:
-            holes = zeros_are_holes(to_array(values), step)
-        if holes:
-            return (
-                f"no traffic for over {limit * step / 3600:.1f} h: longer than any collection "
-                f"hole ({MAX_HOLE_SECONDS / 3600:g} h), so the load is taken to have stopped "
-                "(forecast 0)"
-            )
-    return None
+        return build_forecast(series, point, (lo, mid, hi), f"{self.name}/online-mix", notes)
 
 
 def _paths(
@@ -491,60 +437,3 @@ def _rebase(method: PointMethod, offset: int) -> PointMethod:
     if isinstance(method, Ensemble):
         return dataclasses.replace(method, parts=tuple(_rebase(p, offset) for p in method.parts))
     return method
-
-
-def _build(
-    series: LoadSeries,
-    point: np.ndarray,
-    bands: tuple[np.ndarray, np.ndarray, np.ndarray],
-    name: str,
-    notes: tuple[str, ...],
-    *,
-    fallback: bool = False,
-) -> Forecast:
-    lo, mid, hi = bands
-    if not (np.all(np.isfinite(hi)) and np.all(np.isfinite(lo)) and np.all(np.isfinite(mid))):
-        raise ValueError("the forecast band overflowed")
-    end, step = series.end, timedelta(seconds=series.step_seconds)
-    rows = zip(np.maximum(point, 0.0).tolist(), lo.tolist(), mid.tolist(), hi.tolist(), strict=True)
-    points = tuple(
-        _point(end + step * (i + 1), pt, p10, p50, p90)
-        for i, (pt, p10, p50, p90) in enumerate(rows)
-    )
-    return Forecast(
-        key=series.key,
-        forecaster=name,
-        made_at=end,
-        step_seconds=series.step_seconds,
-        points=points,
-        notes=notes,
-        fallback=fallback,
-    )
-
-
-_POINT_FIELDS = frozenset(("at", "point", "p10", "p50", "p90"))
-
-
-def _point(at: datetime, point: float, p10: float, p50: float, p90: float) -> ForecastPoint:
-    """A ForecastPoint without pydantic's per-field work: the values are valid by
-    construction (finite, >= 0, ordered: the calibrator sorts its quantiles). This runs
-    for every point of every series on every tick."""
-    p = ForecastPoint.__new__(ForecastPoint)
-    object.__setattr__(
-        p, "__dict__", {"at": at, "point": point, "p10": p10, "p50": p50, "p90": p90}
-    )
-    object.__setattr__(p, "__pydantic_fields_set__", _POINT_FIELDS)
-    object.__setattr__(p, "__pydantic_extra__", None)
-    object.__setattr__(p, "__pydantic_private__", None)
-    return p
-
-
-def last_value_forecast(series: LoadSeries, steps: int, notes: tuple[str, ...]) -> Forecast:
-    """A flat, zero-width forecast at the last observed finite rate (0 when none)."""
-    last = 0.0
-    for v in reversed(series.values):
-        if v is not None and np.isfinite(v) and v >= 0:
-            last = float(v)
-            break
-    point = np.full(steps, last)
-    return _build(series, point, (point, point, point), "last-value", notes, fallback=True)

@@ -23,14 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.auto import (
+from forecasting.auto import MAX_MIX_STEPS, ProfileFit, _prophet_fit, grid_index
+from forecasting.guards import (
     MAX_FALLBACK_STEPS,
-    MAX_MIX_STEPS,
-    ProfileFit,
-    _build,
-    _prophet_fit,
-    _steps,
-    grid_index,
+    build_forecast,
+    horizon_steps,
     last_value_forecast,
 )
 from forecasting.hierarchy import (
@@ -107,7 +104,7 @@ def forecast_group(
 ) -> Forecast:
     """The parent's forecast, bottom-up from `children` where they help. Never raises."""
     cfg = settings or GroupSettings()
-    steps = _steps(horizon_seconds, parent.step_seconds)
+    steps = horizon_steps(horizon_seconds, parent.step_seconds)
     try:
         if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
             raise ForecastInputError(
@@ -164,7 +161,7 @@ def _forecast(
         "the parent's own mix beyond",
     )
     bands = (p10[-1], p50[-1], p90[-1])
-    return _build(parent, point[-1], bands, "group/online-mix+bottom-up", notes)
+    return build_forecast(parent, point[-1], bands, "group/online-mix+bottom-up", notes)
 
 
 def _profiles(

@@ -13,9 +13,9 @@ import contextlib
 import pickle
 import signal
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -52,6 +52,7 @@ from gpusteward.resume import (  # re-exported: callers import them from here
     DaemonCheckpoint,
     observe_load,
 )
+from gpusteward.run_stats import RunStats
 
 log = structlog.get_logger("gpusteward.daemon")
 T = TypeVar("T")
@@ -81,18 +82,6 @@ class DaemonMetrics(Protocol):
     def stage_seconds(self, stage: str, seconds: float) -> None: ...
 
     def tick(self, record: TickRecord, *, leader: bool) -> None: ...
-
-
-@dataclass
-class RunStats:
-    ticks: int = 0
-    proposals: int = 0
-    decisions: Counter[str] = field(default_factory=Counter)
-    results: Counter[str] = field(default_factory=Counter)
-    stage_errors: Counter[str] = field(default_factory=Counter)
-    # (rule, would-be effect) of every warn / audit rule that fired: not enforced
-    shadow: Counter[tuple[str, str]] = field(default_factory=Counter)
-    last_snapshot: ClusterSnapshot | None = None
 
 
 class Daemon:
@@ -483,15 +472,7 @@ class Daemon:
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _account(self, record: TickRecord) -> None:
-        s = self.stats
-        s.ticks += 1
-        s.proposals += len(record.proposals)
-        s.decisions.update(v.decision for v in record.verdicts)
-        s.shadow.update((h.rule, h.effect or "?") for v in record.verdicts for h in v.shadow)
-        s.results.update(r.status.value for r in record.results)
-        s.stage_errors.update(e.stage.value for e in record.errors)
-        if record.snapshot is not None:
-            s.last_snapshot = record.snapshot
+        self.stats.add(record)
         if self.metrics is not None:
             self.metrics.tick(record, leader=self.leads())
         if self._on_tick is not None:

@@ -32,10 +32,11 @@ from gpusteward.core.errors import JournalError, SettingsError
 from gpusteward.core.ports import Clock, Forecaster, Planner, PolicyEngine
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction
-from gpusteward.daemon import Daemon, DaemonConfig, RunStats
+from gpusteward.daemon import Daemon, DaemonConfig
 from gpusteward.foresight import TraceOutlook
 from gpusteward.journal import SqliteJournal
 from gpusteward.resume import history_from_journal, load_checkpoint, recent_from_journal
+from gpusteward.run_stats import RunStats
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
