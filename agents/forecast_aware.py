@@ -115,6 +115,9 @@ class _Memory:
 
 class ForecastPlanner:
     name = "forecast"
+    # (snapshot time, proposals) of the last call; a class default for checkpoints
+    # pickled before it existed
+    _last: tuple[datetime, tuple[Proposal, ...]] | None = None
 
     def __init__(self, config: ForecastPlannerConfig | None = None, priors: Priors | None = None):
         self.config = config or ForecastPlannerConfig()
@@ -122,9 +125,8 @@ class ForecastPlanner:
         self._memory: dict[str, _Memory] = {}
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
-        last = getattr(self, "_last", None)  # absent in a checkpoint from before it
-        if last is not None:
-            at, proposals = last
+        if self._last is not None:
+            at, proposals = self._last
             if snapshot.at == at:  # the same tick again: the same answer, learnt once
                 return list(proposals)
             if snapshot.at < at:  # time went back (a restored clock): the per-deployment
@@ -329,7 +331,7 @@ class ForecastPlanner:
         lead: float,
         level: float,
         at: datetime,
-        interval: float = 60.0,
+        interval: float,
     ) -> tuple[float, float, str]:
         """(highest point forecast within `lead`, headroom factor, where it came from)."""
         if f is None or not f.points:
@@ -373,12 +375,9 @@ class ForecastPlanner:
         while mem.observed and mem.observed[0][0] < at - 2 * reach - timedelta(hours=1):
             mem.observed.popleft()
         due_by = at + timedelta(seconds=1e-3)
-        due = [e for e in mem.pending if e[0] + reach <= due_by]
-        if due and len(due) < len(mem.pending):  # out of order (a forecast from elsewhen)
+        due = [e for e in mem.pending if e[0] + reach <= due_by]  # in any order
+        if due:
             mem.pending = deque(e for e in mem.pending if e[0] + reach > due_by)
-        else:
-            for _ in due:
-                mem.pending.popleft()
         for target, predicted, state, *more in due:
             sigma = more[0] if more else mem.sigma  # a checkpoint from before the scaling
             near = [r for t, r in mem.observed if abs(t - target) <= reach]

@@ -214,30 +214,13 @@ class AutoForecaster:
                 )
             return self._forecast(series, steps)
         except Exception as e:  # a bug or bad data must not reach the daemon as an exception
-            try:
-                return self._fallback(
-                    series,
-                    horizon_seconds,
-                    f"auto forecaster failed ({type(e).__name__}: {e}); last value",
-                )
-            except Exception as again:  # even the series cannot be laid out: one step at 0
-                return Forecast(
-                    key=series.key,
-                    forecaster="last-value",
-                    made_at=series.start,
-                    step_seconds=series.step_seconds,
-                    points=(),
-                    notes=(f"auto forecaster failed ({type(e).__name__}: {e}; then {again})",),
-                    fallback=True,
-                )
+            return self._fallback(
+                series,
+                horizon_seconds,
+                f"auto forecaster failed ({type(e).__name__}: {e}); last value",
+            )
 
     def _profile_due(self, series: LoadSeries) -> bool:
-        try:
-            return self._profile_due_unsafe(series)
-        except Exception:  # a series too odd to place on the grid: its forecast says why
-            return False
-
-    def _profile_due_unsafe(self, series: LoadSeries) -> bool:
         cfg, step = self.config, series.step_seconds
         if not cfg.prophet or len(series.values) * step < 2 * DAY:
             return False
@@ -268,9 +251,10 @@ class AutoForecaster:
         end = grid_index(series.end, step)
         fit = self._fits.get(series.key)
         profile = self._profiles.get(series.key)
+        history = history_tail(series.values)  # one conversion per call: checked, then kept
         if fit is not None and fit.steps == steps and fit.next <= end + 1:
             entered = end + 1 - fit.next  # windows since the last call
-            if not same_tail(fit.tail, series.values, len(series.values) - entered):
+            if not same_tail(fit.tail, history, entered):
                 fit = None  # the history it was built on was revised: start over
             elif entered == 0:
                 return fit.last  # the same history: the same forecast
@@ -286,7 +270,7 @@ class AutoForecaster:
             or end - fit.next > round(cfg.validation_seconds / step)
         )
         if not stale and fit is not None:
-            return self._advance(series, fit, end)
+            return self._advance(series, fit, end, history)
         prepared = prepare(series)
         span = len(series.values) * step
         if prepared.degenerate or span < cfg.min_history_seconds:
@@ -309,7 +293,7 @@ class AutoForecaster:
                 *prepared.notes,
             )
             return last_value_forecast(series, steps, notes)
-        fit = self._refit(prepared, series, steps, end, profile)
+        fit = self._refit(prepared, series, steps, end, profile, history)
         self._fits[series.key] = fit
         return fit.last
 
@@ -323,6 +307,7 @@ class AutoForecaster:
         steps: int,
         end: int,
         profile: _Profile | None,
+        history: np.ndarray,
     ) -> _Fit:
         """Replay the mix and the band over the last `validation_seconds` of history."""
         y, step = prepared.values, series.step_seconds
@@ -350,11 +335,11 @@ class AutoForecaster:
             end + 1,
             holes,
             forecast,
-            history_tail(series.values, len(series.values)),
+            history,
             tuple(f"{n} (at the last refit, {series.end:%Y-%m-%d %H:%M})" for n in prepared.notes),
         )
 
-    def _advance(self, series: LoadSeries, fit: _Fit, end: int) -> Forecast:
+    def _advance(self, series: LoadSeries, fit: _Fit, end: int, history: np.ndarray) -> Forecast:
         """Enter each origin since the last call: learn from its newly realised window."""
         new = np.arange(fit.next, end + 1)
         need = min(len(series.values), fit.lookback + len(new) + 1)
@@ -376,7 +361,7 @@ class AutoForecaster:
         if not np.all(np.isfinite(point)):
             raise ValueError("the online mix produced a non-finite forecast")
         fit.next = end + 1
-        fit.tail = history_tail(series.values, len(series.values))
+        fit.tail = history
         fit.last = _with_weights(
             self._build_mix(series, point, lo, mid, hi, fit.notes), fit.candidates, fit.mix
         )

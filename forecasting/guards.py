@@ -27,20 +27,20 @@ def horizon_steps(horizon_seconds: float, step_seconds: float) -> int:
     return max(1, round(horizon_seconds / step_seconds))
 
 
-def history_tail(values: Sequence[float | None], upto: int) -> np.ndarray:
-    """The last `HISTORY_CHECK_POINTS` values before `upto` (NaN for gaps)."""
-    return to_array(values[max(0, upto - HISTORY_CHECK_POINTS) : upto])
+def history_tail(values: Sequence[float | None]) -> np.ndarray:
+    """The last `HISTORY_CHECK_POINTS` values (NaN for gaps)."""
+    return to_array(values[max(0, len(values) - HISTORY_CHECK_POINTS) :])
 
 
-def same_tail(kept: np.ndarray, values: Sequence[float | None], upto: int) -> bool:
-    """Whether `values` before `upto` end in what `kept` held, over the points both
-    have: a history that slid (dropped its oldest points) still matches; a revised or
-    restarted one does not."""
-    if upto <= 0:
+def same_tail(kept: np.ndarray, now: np.ndarray, entered: int) -> bool:
+    """Whether the history tail `now`, `entered` windows after `kept` was taken, still
+    holds what `kept` held, over the points both have: a history that slid (dropped its
+    oldest points) still matches; a revised or restarted one does not."""
+    before = now[: len(now) - entered]  # what `now` held when `kept` was taken
+    n = min(len(kept), len(before))
+    if n == 0:
         return False
-    now = history_tail(values, upto)
-    n = min(len(kept), len(now))
-    return bool(np.array_equal(kept[len(kept) - n :], now[len(now) - n :], equal_nan=True))
+    return bool(np.array_equal(kept[len(kept) - n :], before[len(before) - n :], equal_nan=True))
 
 
 def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str | None:

@@ -46,7 +46,11 @@ class TraceOutlook:
         data = trace.data
         if not isinstance(data, RateTable) or data.cvs is None or data.rates.sum() <= 0:
             return trace.spec.burstiness_cv
-        mean = float((data.cvs * data.rates).sum() / data.rates.sum())
+        # the oracle asks every step of every tick; a checkpoint may predate the cache
+        means: dict[str, float] = self.__dict__.setdefault("_mean_cvs", {})
+        if key not in means:
+            means[key] = float((data.cvs * data.rates).sum() / data.rates.sum())
+        mean = means[key]
         if start is None or end is None:
             return mean
         t0 = max(0.0, (start - self.start).total_seconds())
