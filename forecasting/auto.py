@@ -10,11 +10,11 @@ every `prophet_refit_seconds`; `forecast_many` runs the due Prophet fits in para
 (Prophet's Stan fit runs in a cmdstan subprocess, so threads give real parallelism).
 Short, empty or all-zero histories, a history under twice the horizon, a feed with no
 data for longer than a collection hole (`MAX_HOLE_SECONDS`), traffic stopped for longer
-than that (forecast 0), a horizon that is not a positive number or longer than
-`MAX_MIX_STEPS`, a key given twice in one call, and any failure give a last-value
-forecast flagged `fallback=True` with a note saying why: this forecaster never raises
-into the daemon. What cleaning the history took (gaps, invalid rates, collection holes)
-is noted on every forecast.
+than that (forecast 0), a horizon that is not a positive number or longer than the mix
+takes (`forecasting.guards`), a key given twice in one call, and any failure give a
+last-value forecast flagged `fallback=True` with a note saying why: this forecaster
+never raises into the daemon. What cleaning the history took (gaps, invalid rates,
+collection holes) is noted on every forecast.
 State is a cache only: a cached fit is used only while the last 1,440 points of the
 history it was built on are unchanged, and a fresh instance rebuilds it from the history
 it is given (the mix and band as replayed over the last `validation_seconds`), so it
@@ -35,9 +35,9 @@ import numpy as np
 from pydantic import Field
 
 from forecasting.guards import (
-    MAX_FALLBACK_STEPS,
     build_forecast,
     history_tail,
+    horizon_problem,
     horizon_steps,
     last_value_forecast,
     same_tail,
@@ -57,9 +57,6 @@ from gpusteward.core.model import Frozen
 
 _EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: grid indices are absolute from here
 DAY = 86_400.0
-MAX_MIX_STEPS = 720
-"""Longest horizon, in steps, the online mix takes: its memory grows with the square of
-the steps (about 0.5 GB a series at 720). Longer: a flagged last value."""
 
 
 class AutoForecasterConfig(Frozen):
@@ -188,31 +185,14 @@ class AutoForecaster:
     def _fallback(self, series: LoadSeries, horizon_seconds: float, why: str) -> Forecast:
         self._fits.pop(series.key, None)
         steps = horizon_steps(horizon_seconds, series.step_seconds)
-        notes: tuple[str, ...] = (why,)
-        if steps > MAX_FALLBACK_STEPS:
-            notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
-            steps = MAX_FALLBACK_STEPS
-        return last_value_forecast(series, steps, notes)
+        return last_value_forecast(series, steps, (why,))
 
     def _forecast_safe(self, series: LoadSeries, horizon_seconds: float) -> Forecast:
         try:
-            if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
-                return self._fallback(
-                    series,
-                    horizon_seconds,
-                    f"horizon {horizon_seconds!r} s is not a positive number of seconds "
-                    "(fix the forecast horizon setting): one step of last value",
-                )
-            steps = horizon_steps(horizon_seconds, series.step_seconds)
-            if steps > MAX_MIX_STEPS:
-                return self._fallback(
-                    series,
-                    horizon_seconds,
-                    f"a horizon of {steps} steps of {series.step_seconds:g} s is more than "
-                    f"the online mix takes ({MAX_MIX_STEPS}). Fix: forecast from coarser "
-                    "windows (10-minute ones for a day ahead) or a shorter horizon; last value",
-                )
-            return self._forecast(series, steps)
+            problem = horizon_problem(horizon_seconds, series.step_seconds)
+            if problem is not None:
+                return self._fallback(series, horizon_seconds, f"{problem}; last value")
+            return self._forecast(series, horizon_steps(horizon_seconds, series.step_seconds))
         except Exception as e:  # a bug or bad data must not reach the daemon as an exception
             return self._fallback(
                 series,

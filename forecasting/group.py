@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.auto import MAX_MIX_STEPS, ProfileFit, _prophet_fit, grid_index
+from forecasting.auto import ProfileFit, _prophet_fit, grid_index
 from forecasting.guards import (
-    MAX_FALLBACK_STEPS,
     build_forecast,
+    horizon_problem,
     horizon_steps,
     last_value_forecast,
 )
@@ -106,24 +106,13 @@ def forecast_group(
     cfg = settings or GroupSettings()
     steps = horizon_steps(horizon_seconds, parent.step_seconds)
     try:
-        if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
-            raise ForecastInputError(
-                f"horizon {horizon_seconds!r} s is not a positive number of seconds. "
-                "Fix: ask for a horizon above 0"
-            )
-        if steps > MAX_MIX_STEPS:
-            raise ForecastInputError(
-                f"a horizon of {steps} steps is more than the online mix takes "
-                f"({MAX_MIX_STEPS}). Fix: coarser windows or a shorter horizon"
-            )
+        problem = horizon_problem(horizon_seconds, parent.step_seconds)
+        if problem is not None:
+            raise ForecastInputError(problem)
         return _forecast(parent, children, steps, cfg, fit)
     except Exception as e:  # bad input or a bug: a flagged baseline, never an exception
         why = str(e) if isinstance(e, ForecastInputError) else f"{type(e).__name__}: {e}"
-        notes: tuple[str, ...] = (f"group forecast failed ({why}); last value",)
-        if steps > MAX_FALLBACK_STEPS:
-            notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
-            steps = MAX_FALLBACK_STEPS
-        return last_value_forecast(parent, steps, notes)
+        return last_value_forecast(parent, steps, (f"group forecast failed ({why}); last value",))
 
 
 def _forecast(

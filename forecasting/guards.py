@@ -14,6 +14,9 @@ import numpy as np
 from forecasting.series import MAX_HOLE_SECONDS, to_array, zeros_are_holes
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 
+MAX_MIX_STEPS = 720
+"""Longest horizon, in steps, the online mix takes: its memory grows with the square of
+the steps (about 0.5 GB a series at 720). Longer: a flagged last value."""
 MAX_FALLBACK_STEPS = 100_000
 """Points of a flagged last-value forecast at most (a horizon that long is a mistake)."""
 HISTORY_CHECK_POINTS = 1440
@@ -25,6 +28,23 @@ def horizon_steps(horizon_seconds: float, step_seconds: float) -> int:
     if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
         return 1
     return max(1, round(horizon_seconds / step_seconds))
+
+
+def horizon_problem(horizon_seconds: float, step_seconds: float) -> str | None:
+    """Why a horizon cannot be forecast by the online mix, or None when it can."""
+    if not (np.isfinite(horizon_seconds) and horizon_seconds > 0):
+        return (
+            f"horizon {horizon_seconds!r} s is not a positive number of seconds "
+            "(fix the forecast horizon setting)"
+        )
+    steps = horizon_steps(horizon_seconds, step_seconds)
+    if steps > MAX_MIX_STEPS:
+        return (
+            f"a horizon of {steps} steps of {step_seconds:g} s is more than the online mix "
+            f"takes ({MAX_MIX_STEPS}). Fix: forecast from coarser windows (10-minute ones "
+            "for a day ahead) or a shorter horizon"
+        )
+    return None
 
 
 def history_tail(values: Sequence[float | None]) -> np.ndarray:
@@ -120,7 +140,11 @@ def _point(at: datetime, point: float, p10: float, p50: float, p90: float) -> Fo
 
 
 def last_value_forecast(series: LoadSeries, steps: int, notes: tuple[str, ...]) -> Forecast:
-    """A flat, zero-width forecast at the last observed finite rate (0 when none)."""
+    """A flat, zero-width forecast at the last observed finite rate (0 when none), of at
+    most `MAX_FALLBACK_STEPS` points (a note says when cut)."""
+    if steps > MAX_FALLBACK_STEPS:
+        notes += (f"cut to the first {MAX_FALLBACK_STEPS} of {steps} steps",)
+        steps = MAX_FALLBACK_STEPS
     last = 0.0
     for v in reversed(series.values):
         if v is not None and np.isfinite(v) and v >= 0:

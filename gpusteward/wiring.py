@@ -17,8 +17,9 @@ import structlog
 from agents.llm.loop import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.registry import make_planner, needs_outlook
-from forecasting.auto import MAX_MIX_STEPS, AutoForecaster, AutoForecasterConfig
+from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
+from forecasting.guards import MAX_MIX_STEPS
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
 from gpusteward.adapters.kubernetes import connect

@@ -12,9 +12,8 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from forecasting import AutoForecaster, AutoForecasterConfig, ForecastInputError
-from forecasting.auto import MAX_MIX_STEPS
 from forecasting.group import GroupSettings, forecast_group
-from forecasting.guards import MAX_FALLBACK_STEPS
+from forecasting.guards import MAX_FALLBACK_STEPS, MAX_MIX_STEPS
 from forecasting.series import series_from_points
 from gpusteward.cli import app
 from gpusteward.core.errors import InputError, SettingsError
