@@ -18,6 +18,7 @@ from gpusteward.cli_agent import eval_cmd, why
 from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
 from gpusteward.cli_forecast import app as forecast_app
+from gpusteward.cli_forecast_ahead import ahead as forecast_ahead
 from gpusteward.cli_policy import policy_app
 from gpusteward.cli_replay import export_cmd, replay_cmd
 from gpusteward.cli_runbook import runbook_app
@@ -54,6 +55,7 @@ def _logs_to_stderr() -> None:
 
 
 app.add_typer(policy_app, name="policy")
+forecast_app.command("ahead")(forecast_ahead)
 app.add_typer(forecast_app, name="forecast")
 app.command("why")(why)
 app.command("eval")(eval_cmd)

@@ -24,7 +24,9 @@ from gpusteward.core.errors import InputError
 from gpusteward.sim.spec import TraceFormat
 from gpusteward.sim.traces import RateTable, load_trace_data
 
-app = typer.Typer(help="Forecasting tools: backtests.", no_args_is_help=True)
+app = typer.Typer(
+    help="Forecasting tools: backtests, and a forecast past a trace's end.", no_args_is_help=True
+)
 out = Console(width=160)
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # traces carry relative times: a Monday
 
@@ -63,6 +65,33 @@ def load_rates(path: Path, window_seconds: float | None = None) -> tuple[np.ndar
     bins = max(1, int(np.ceil(data.duration_seconds / window_seconds)))
     counts = np.bincount((data.times // window_seconds).astype(int), minlength=bins)
     return counts[:bins].astype(np.float64) / window_seconds, window_seconds
+
+
+def load_client_rates(directory: Path, step: float, windows: int) -> np.ndarray:
+    """(clients, windows) rates from every `*.csv` in `directory` (one file per client of
+    a total, on the total's windows), or an InputError naming the file and the fix."""
+    if not directory.is_dir():
+        raise InputError(
+            f"--clients {directory}: not a directory. Fix: give the folder holding one rate "
+            "file per client of the total (ServeGen's chunk-<client>-trace.csv files)."
+        )
+    files = sorted(directory.glob("*.csv"))
+    if not files:
+        raise InputError(
+            f"--clients {directory}: no *.csv files in it. Fix: give the folder holding one "
+            "rate file per client of the total."
+        )
+    rows = []
+    for f in files:
+        rates, own = load_rates(f)
+        if own != step or len(rates) != windows:
+            raise InputError(
+                f"--clients {f}: {len(rates)} windows of {own:g} s, the total has {windows} "
+                f"of {step:g} s. Fix: client files covering the total's windows, and only "
+                "those, in the folder."
+            )
+        rows.append(rates)
+    return np.stack(rows)
 
 
 def report_table(report: SeriesReport, title: str) -> Table:
@@ -130,6 +159,10 @@ def backtest(
         str | None,
         typer.Option(help="Request-level traces (Azure): count into windows of this (10m)."),
     ] = None,
+    clients: Annotated[
+        Path | None,
+        typer.Option(help="Folder of per-client rate files of this total: adds bottom-up."),
+    ] = None,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
     seconds = None if window is None else option_duration("--window", window)
@@ -142,8 +175,11 @@ def backtest(
             f"--test {test} holds {held} windows of {step:g} s, fewer than the {steps} of "
             f"--horizon {horizon}. Fix: a --test at least as long as --horizon."
         )
+    kids = None if clients is None else load_client_rates(clients, step, len(y))
     try:
-        report, paths = evaluate_series(data.stem, y, EPOCH, step, train, steps, prophet=prophet)
+        report, paths = evaluate_series(
+            data.stem, y, EPOCH, step, train, steps, prophet=prophet, children=kids
+        )
     except ValueError as e:
         raise InputError(f"--data {data}: {e}") from None
     title = f"{data.name}: horizon {horizon} ({steps} x {step:g} s), test {test}"
