@@ -8,7 +8,6 @@ on origins that lie wholly inside the training data. Missing targets are skipped
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,17 @@ import numpy as np
 from forecasting.methods import PointMethod
 
 QUANTILES = (0.1, 0.5, 0.9)
+
+
+def nan_quantiles(resid: np.ndarray) -> np.ndarray:
+    """(leads, 3) p10 / p50 / p90 of each column of `resid` (origins, leads) over its
+    finite values; 0 for a lead with none. No warnings to silence: `warnings.
+    catch_warnings` is not thread-safe, and forecasts run on threads."""
+    q = np.zeros((resid.shape[1], len(QUANTILES)))
+    some = np.isfinite(resid).any(axis=0)
+    if some.any():
+        q[some] = np.nanquantile(resid[:, some], QUANTILES, axis=0).T
+    return q
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,7 @@ def fit_band(method: PointMethod, y: np.ndarray, origins: np.ndarray, steps: int
     point = method.paths(y, origins, steps)
     actual = targets(y, origins, steps)
     resid = np.log1p(np.maximum(actual, 0.0)) - np.log1p(np.maximum(point, 0.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a lead step with no target: 0
-        q = np.nanquantile(resid, QUANTILES, axis=0).T
-    q = np.nan_to_num(q, nan=0.0)
+    q = nan_quantiles(resid)  # a lead step with no target: 0
     q.sort(axis=1)
     return Band(q)
 

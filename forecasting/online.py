@@ -21,12 +21,11 @@ microseconds; `run_online` replays a window in one call. Pure numpy: no I/O, no 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.backtest import QUANTILES
+from forecasting.backtest import QUANTILES, nan_quantiles
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,7 @@ class Mix:
             loss = np.where(self.den > 0, self.num / self.den, np.nan)
         if np.all(np.isnan(loss)):
             return np.full(self.num.shape, 1.0 / len(self.num))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            best = np.nanmin(loss, axis=0)
+        best = np.fmin.reduce(loss, axis=0)  # NaN-skipping, and silent on all-NaN leads
         rel = loss / np.maximum(best, 1e-12) - 1.0
         rel = np.where(np.isfinite(rel), rel, 0.0)  # a lead with nothing realised: equal
         w = np.exp(-self.settings.eta * rel)
@@ -152,10 +149,7 @@ def residual_quantiles(
     idx = origins[:, None] + np.arange(steps)[None, :]
     actual = np.where(idx < min(known_before, len(y)), y[np.clip(idx, 0, len(y) - 1)], np.nan)
     resid = np.log1p(np.maximum(actual, 0.0)) - np.log1p(np.maximum(point, 0.0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        q = np.nanquantile(resid, QUANTILES, axis=0).T
-    q = np.nan_to_num(q, nan=0.0)
+    q = nan_quantiles(resid)
     q.sort(axis=1)
     return np.asarray(q)
 

@@ -23,6 +23,11 @@ DAY, WEEK = 86_400.0, 7 * 86_400.0
 
 
 def _quiet() -> None:
+    """Prophet's and cmdstanpy's chatter off. Prophet's own code calls pandas APIs that
+    pandas has deprecated; those warnings are silenced by a filter on Prophet's modules
+    (idempotent), not by `warnings.catch_warnings`, which swaps the process's filters and
+    so lets them through when fits run on several threads at once."""
+    warnings.filterwarnings("ignore", module=r"prophet(\.|$)")
     for name in ("cmdstanpy", "prophet", "prophet.plot"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.ERROR)
@@ -36,9 +41,12 @@ def _coarsen(values: np.ndarray, step_seconds: float) -> tuple[np.ndarray, float
         return values, step_seconds
     n = len(values) // factor * factor
     blocks = values[len(values) - n :].reshape(-1, factor)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing block stays NaN
-        means = np.nanmean(blocks, axis=1)
+    # An all-missing block stays NaN (no `np.nanmean`: its warning for an empty block
+    # would need `warnings.catch_warnings`, which is not thread-safe; see `_quiet`).
+    seen = np.isfinite(blocks)
+    count = seen.sum(axis=1)
+    total = np.where(seen, blocks, 0.0).sum(axis=1)
+    means = np.divide(total, count, out=np.full(len(count), np.nan), where=count > 0)
     return means, step_seconds * factor
 
 
@@ -84,10 +92,8 @@ def fit_profile(
     grid = pd.date_range(
         start, periods=len(values) + ahead_steps, freq=pd.Timedelta(seconds=step_seconds)
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Prophet's own pandas deprecation warnings
-        model.fit(train)
-        out = model.predict(pd.DataFrame({"ds": grid.tz_localize(None)}))
+    model.fit(train)
+    out = model.predict(pd.DataFrame({"ds": grid.tz_localize(None)}))
     seasonal = out["additive_terms"].to_numpy(dtype=np.float64)
     fitted = out["yhat"].to_numpy(dtype=np.float64)
     return SeasonalProfile(offset=0, seasonal=seasonal, fitted=fitted)
