@@ -51,7 +51,7 @@ from forecasting.methods import (
     mix_candidates,
 )
 from forecasting.online import Calibrator, Mix, OnlineSettings, run_online
-from forecasting.series import PreparedSeries, prepare, to_array, zeros_are_holes
+from forecasting.series import MIN_POINTS, PreparedSeries, prepare, to_array, zeros_are_holes
 from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.model import Frozen
 
@@ -255,9 +255,12 @@ class AutoForecaster:
         span = len(series.values) * step
         if prepared.degenerate or span < cfg.min_history_seconds:
             self._fits.pop(series.key, None)
-            why = "all zero" if prepared.observed >= 3 else "too short"
             if prepared.observed == 0:
                 why = "without a valid value"
+            elif prepared.degenerate and prepared.observed >= MIN_POINTS:
+                why = "all zero"
+            else:
+                why = "too short"
             notes = (
                 f"history {why} ({prepared.observed} observed points over "
                 f"{span / 3600:.1f} h); last value",

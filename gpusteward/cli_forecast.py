@@ -9,7 +9,8 @@ realised targets only. Writes a PNG of the mix's band vs actual.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -49,10 +50,20 @@ def detect_format(path: Path) -> TraceFormat:
     return "servegen-client"
 
 
-def load_rates(path: Path, window_seconds: float | None = None) -> tuple[np.ndarray, float]:
+MAX_WINDOWS = 1_000_000  # a request log counted into more windows than this: refused
+
+
+def load_rates(
+    path: Path, window_seconds: float | None = None, option: str = "--data"
+) -> tuple[np.ndarray, float]:
     """(rate per window, window seconds) from any supported trace file. A request-level
-    trace is counted into `window_seconds` (default 600); a rate file has its own."""
-    data = load_trace_data(path, detect_format(path))
+    trace is counted into whole windows of `window_seconds` (default 600; a partial last
+    window is left out rather than read as a low rate); a rate file has its own. Errors
+    name `option`."""
+    try:
+        data = load_trace_data(path, detect_format(path))
+    except InputError as e:
+        raise InputError(f"{option} {e}") from None
     if isinstance(data, RateTable):
         if window_seconds is not None and window_seconds != data.window_seconds:
             raise InputError(
@@ -62,20 +73,80 @@ def load_rates(path: Path, window_seconds: float | None = None) -> tuple[np.ndar
             )
         return np.asarray(data.rates, dtype=np.float64), data.window_seconds
     window_seconds = 600.0 if window_seconds is None else window_seconds
-    bins = max(1, int(np.ceil(data.duration_seconds / window_seconds)))
+    bins = int(data.duration_seconds // window_seconds)
+    if bins < 1:
+        raise InputError(
+            f"--window {window_seconds:g} s: {path} holds {data.duration_seconds:.0f} s of "
+            "requests, less than one window. Fix: a shorter --window (e.g. 1m)."
+        )
+    if bins > MAX_WINDOWS:
+        raise InputError(
+            f"--window {window_seconds:g} s: {path} would give {bins:,} windows (at most "
+            f"{MAX_WINDOWS:,}). Fix: a longer --window (e.g. 1m or 10m)."
+        )
     counts = np.bincount((data.times // window_seconds).astype(int), minlength=bins)
     return counts[:bins].astype(np.float64) / window_seconds, window_seconds
 
 
-def load_client_rates(directory: Path, step: float, windows: int) -> np.ndarray:
-    """(clients, windows) rates from every `*.csv` in `directory` (one file per client of
-    a total, on the total's windows), or an InputError naming the file and the fix."""
+def trace_start(path: Path) -> datetime:
+    """When the trace's first window began: a request log's first TIMESTAMP (read as
+    UTC), or a rate file's first `window_start_s` after `EPOCH` (they carry relative
+    times). The file must have loaded (`load_rates`) already."""
+    data = load_trace_data(path, detect_format(path))  # cached
+    if isinstance(data, RateTable):
+        return EPOCH + timedelta(seconds=data.start_seconds)
+    return datetime.fromtimestamp(data.first_unix_seconds, UTC)
+
+
+def whole_windows(option: str, value: str, step: float) -> int:
+    """How many of the trace's `step`-second windows `value` spans: an InputError when it
+    is shorter than one, or not a whole number of them (no silent rounding)."""
+    n = option_duration(option, value) / step
+    if n < 1 - 1e-9 or abs(n - round(n)) > 1e-6:
+        lo, hi = max(1, math.floor(n)), max(1, math.ceil(n))
+        shorter = "shorter than one" if n < 1 else "not a whole number"
+        raise InputError(
+            f"{option} {value}: {shorter} of the trace's {step:g} s windows. Fix: a "
+            f"multiple of them, e.g. {fmt_duration(lo * step)} or {fmt_duration(hi * step)}."
+        )
+    return round(n)
+
+
+def fmt_duration(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def png_option(png: Path | None) -> Path | None:
+    """`--png`: None for no plot (`--png ""`: typer gives Path(".")); otherwise a .png file
+    in an existing folder, checked before the work, not after."""
+    if png is None or str(png) in ("", "."):
+        return None
+    if png.suffix.lower() != ".png" or png.is_dir():
+        raise InputError(f"--png {png}: not a .png file name. Fix: e.g. --png band.png.")
+    if not png.parent.is_dir():
+        raise InputError(
+            f"--png {png}: the folder {png.parent} does not exist. Fix: create it, or write "
+            "the plot elsewhere."
+        )
+    return png
+
+
+def load_client_rates(
+    directory: Path, total: np.ndarray, step: float
+) -> tuple[list[str], np.ndarray]:
+    """Names and (clients, windows) rates of every `*.csv` in `directory` (one file per client of
+    the total `total`, on its windows), or an InputError naming the file and the fix.
+    Some of the clients will do (the rest is the remainder); more than the total will not:
+    their sum may exceed it by 1 % of its volume at most (ServeGen's: 0.004 %)."""
     if not directory.is_dir():
         raise InputError(
             f"--clients {directory}: not a directory. Fix: give the folder holding one rate "
             "file per client of the total (ServeGen's chunk-<client>-trace.csv files)."
         )
-    files = sorted(directory.glob("*.csv"))
+    files = sorted(f for f in directory.glob("*.csv") if f.is_file())
     if not files:
         raise InputError(
             f"--clients {directory}: no *.csv files in it. Fix: give the folder holding one "
@@ -83,15 +154,28 @@ def load_client_rates(directory: Path, step: float, windows: int) -> np.ndarray:
         )
     rows = []
     for f in files:
-        rates, own = load_rates(f)
-        if own != step or len(rates) != windows:
+        rates, own = load_rates(f, option="--clients")
+        if own != step or len(rates) != len(total):
             raise InputError(
-                f"--clients {f}: {len(rates)} windows of {own:g} s, the total has {windows} "
+                f"--clients {f}: {len(rates)} windows of {own:g} s, the total has {len(total)} "
                 f"of {step:g} s. Fix: client files covering the total's windows, and only "
                 "those, in the folder."
             )
         rows.append(rates)
-    return np.stack(rows)
+    kids = np.stack(rows)
+    known = np.isfinite(total)
+    volume = float(np.sum(total[known]))
+    excess = np.nansum(kids[:, known], axis=0) - total[known]
+    over = float(np.sum(np.maximum(excess, 0.0)))
+    if over > 0.01 * volume + 1e-9:
+        windows = int(np.count_nonzero(excess > 1e-9 + 1e-6 * np.abs(total[known])))
+        raise InputError(
+            f"--clients {directory}: its {len(files)} files add up to more than the total "
+            f"(by {over / max(volume, 1e-12):.1%} of its volume, in {windows} of "
+            f"{int(known.sum())} windows). Fix: the folder must hold this total's per-client "
+            "files only (some of them will do), not the total itself or another model's."
+        )
+    return [f.stem for f in files], kids
 
 
 def report_table(report: SeriesReport, title: str) -> Table:
@@ -166,8 +250,9 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
     seconds = None if window is None else option_duration("--window", window)
+    png = png_option(png)
     y, step = load_rates(data, seconds)
-    steps = max(1, round(option_duration("--horizon", horizon) / step))
+    steps = whole_windows("--horizon", horizon, step)
     held = round(option_duration("--test", test) / step)
     train = training_windows(data, len(y), step, held, test)
     if held < steps:
@@ -175,10 +260,10 @@ def backtest(
             f"--test {test} holds {held} windows of {step:g} s, fewer than the {steps} of "
             f"--horizon {horizon}. Fix: a --test at least as long as --horizon."
         )
-    kids = None if clients is None else load_client_rates(clients, step, len(y))
+    kids = None if clients is None else load_client_rates(clients, y, step)[1]
     try:
         report, paths = evaluate_series(
-            data.stem, y, EPOCH, step, train, steps, prophet=prophet, children=kids
+            data.stem, y, trace_start(data), step, train, steps, prophet=prophet, children=kids
         )
     except ValueError as e:
         raise InputError(f"--data {data}: {e}") from None
@@ -186,8 +271,6 @@ def backtest(
     out.print(report_table(report, title))
     for note in report.notes:
         out.print(f"note: {note}")
-    if png is not None and str(png) in ("", "."):  # `--png ""`: typer gives Path(".")
-        png = None
     if png is not None:
         plot_band(y, paths, steps, f"{title}: {report.chosen.method}", png)
         out.print(f"plot: {png}")

@@ -25,7 +25,14 @@ from rich.table import Table
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.group import GroupSettings, forecast_group
 from forecasting.guards import horizon_problem
-from gpusteward.cli_forecast import EPOCH, load_client_rates, load_rates, option_duration
+from gpusteward.cli_forecast import (
+    load_client_rates,
+    load_rates,
+    option_duration,
+    png_option,
+    trace_start,
+    whole_windows,
+)
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 
@@ -148,7 +155,11 @@ def ahead(
     every: Annotated[str, typer.Option(help="One table row per this much time.")] = "1h",
     start: Annotated[
         str | None,
-        typer.Option(help="When the trace's first window began (ISO 8601 with a zone)."),
+        typer.Option(
+            help="When the trace's first window began (ISO 8601 with a zone). Default: a "
+            "request log's first TIMESTAMP (as UTC); for rate files, which carry relative "
+            "times, Monday 2026-01-05 00:00 UTC plus the first window_start_s."
+        ),
     ] = None,
     prophet: Annotated[bool, typer.Option(help="Offer Prophet-based forecasters.")] = True,
     window: Annotated[
@@ -168,37 +179,61 @@ def ahead(
             "per second one replica serves within its SLO, e.g. 1.6."
         )
     seconds = None if window is None else option_duration("--window", window)
+    png = png_option(png)
     rates, step = load_rates(data, seconds)
-    series = to_series(data.stem, rates, _start(start), step)
-    span = option_duration("--horizon", horizon)
-    problem = horizon_problem(span, step)
+    steps = whole_windows("--horizon", horizon, step)
+    problem = horizon_problem(steps * step, step)
     if problem is not None:
         raise InputError(f"--horizon {horizon}: {problem}.")
-    period = option_duration("--every", every)
+    period = whole_windows("--every", every, step) * step
+    first = trace_start(data) if start is None else _start(start)
+    try:
+        series = to_series(data.stem, rates, first, step)
+        _ = series.end + timedelta(seconds=steps * step)  # the forecast's last time
+    except OverflowError:
+        given = f"--start {start}" if start is not None else f"--data {data}"
+        raise InputError(
+            f"{given}: the trace and the horizon would run past the year 9999. Fix: the time "
+            "the trace's first window began (--start)."
+        ) from None
     children = None
     if clients is not None:
-        rates_by_client = load_client_rates(clients, step, len(rates))
-        names = [f.stem for f in sorted(clients.glob("*.csv"))]
-        children = [
-            to_series(n, r, series.start, step) for n, r in zip(names, rates_by_client, strict=True)
-        ]
+        names, by_client = load_client_rates(clients, rates, step)
+        children = [to_series(n, r, first, step) for n, r in zip(names, by_client, strict=True)]
     what = "bottom-up from its clients" if children else "with the online mix"
     with err.status(f"forecasting {data.name} {what} (Prophet fits take seconds)..."):
         if children is not None:
-            forecast = forecast_group(series, children, span, GroupSettings(prophet=prophet))
+            settings = GroupSettings(prophet=prophet)
+            forecast = forecast_group(series, children, steps * step, settings)
         else:
             auto = AutoForecaster(AutoForecasterConfig(prophet=prophet))
-            forecast = auto.forecast(series, span)
+            forecast = auto.forecast(series, steps * step)
+    if per_replica_rps is not None:
+        _check_sizing(forecast, per_replica_rps)
     rows = periods(forecast, period, q, per_replica_rps)
     total = summary(forecast, q, per_replica_rps)
     if as_json:
         print(json.dumps(_as_json(forecast, rows, total)))
     else:
         _print(data, horizon, forecast, rows, total)
-    if png is not None and str(png) not in ("", "."):
+    if png is not None:
         _plot(series, forecast, horizon, png)
         if not as_json:
             out.print(f"plot: {png}")
+
+
+MAX_REPLICAS = 1_000_000
+
+
+def _check_sizing(forecast: Forecast, per_replica: float) -> None:
+    """Refuse a capacity that makes the replica counts absurd (or overflow)."""
+    top = max(p.p90 for p in forecast.points)
+    if top / per_replica > MAX_REPLICAS:
+        raise InputError(
+            f"--per-replica-rps {per_replica:g}: the forecast's p90 of {top:.4g} req/s would "
+            f"need over {MAX_REPLICAS:,} replicas. Fix: the requests per second ONE replica "
+            "serves within its SLO, e.g. 1.6."
+        )
 
 
 def _quantile(value: str) -> Quantile:
@@ -209,9 +244,7 @@ def _quantile(value: str) -> Quantile:
     return value  # type: ignore[return-value]
 
 
-def _start(value: str | None) -> datetime:
-    if value is None:
-        return EPOCH
+def _start(value: str) -> datetime:
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
@@ -261,7 +294,10 @@ def _as_json(forecast: Forecast, rows: list[Period], total: dict[str, Any]) -> d
         "notes": list(forecast.notes),
         "made_at": forecast.made_at.isoformat(),
         "step_seconds": forecast.step_seconds,
-        "points": [p.model_dump(mode="json") for p in forecast.points],
+        "points": [
+            {"at": p.at.isoformat(), "point": p.point, "p10": p.p10, "p50": p.p50, "p90": p.p90}
+            for p in forecast.points
+        ],
         "periods": [
             {
                 "start": r.start.isoformat(),

@@ -26,6 +26,7 @@ class RateTable:
     window_seconds: float
     rates: np.ndarray  # requests/s per window
     cvs: np.ndarray | None  # inter-arrival CV per window, when the trace has one
+    start_seconds: float = 0.0  # the first row's window_start_s
 
     @property
     def duration_seconds(self) -> float:
@@ -38,12 +39,14 @@ class RequestTimes:
 
     times: np.ndarray
     duration_seconds: float
+    first_unix_seconds: float = 0.0  # the first request's TIMESTAMP (zone-less: read as UTC)
 
 
 def _fail(path: Path, line: int, seen: str, expected: str) -> ScenarioError:
     return ScenarioError(
         f"{path}:{line}: trace row {seen!r}: expected {expected}. "
-        "Fix: correct or remove that line, or set the trace's `format` to match the file."
+        "Fix: correct or remove that line, or give a file in that format (in a scenario, "
+        "set the trace's `format` to match the file)."
     )
 
 
@@ -103,8 +106,8 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
         cvs.append(cv)
     if not rates:
         raise ScenarioError(
-            f"{path}: trace has no data rows. Fix: point `trace.file` at a {fmt} CSV "
-            f"with rows like {expected}."
+            f"{path}: trace has no data rows. Fix: give a {fmt} CSV with rows like "
+            f"{expected} (in a scenario, as the model's `trace.file`)."
         )
     window = starts[1] - starts[0] if len(starts) > 1 else 600.0
     rate_arr = np.asarray(rates, dtype=np.float64)
@@ -112,7 +115,7 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
     cv_arr = None if header else np.asarray(cvs, dtype=np.float64)
     if cv_arr is not None:
         cv_arr.setflags(write=False)
-    return RateTable(window_seconds=window, rates=rate_arr, cvs=cv_arr)
+    return RateTable(window_seconds=window, rates=rate_arr, cvs=cv_arr, start_seconds=starts[0])
 
 
 def _load_azure(path: Path) -> RequestTimes:
@@ -132,14 +135,18 @@ def _load_azure(path: Path) -> RequestTimes:
             raise _fail(path, no, line, expected) from None
     if not stamps:
         raise ScenarioError(
-            f"{path}: trace has no request rows. Fix: point `trace.file` at an Azure "
-            f"LLM inference trace with rows like {expected}."
+            f"{path}: trace has no request rows. Fix: give an Azure LLM inference trace "
+            f"with rows like {expected} (in a scenario, as the model's `trace.file`)."
         )
     ns = np.sort(np.asarray(stamps, dtype="datetime64[ns]").astype(np.int64))
     times = (ns - ns[0]).astype(np.float64) / 1e9
     gap = times[-1] / (len(times) - 1) if len(times) > 1 else 1.0
     times.setflags(write=False)
-    return RequestTimes(times=times, duration_seconds=float(times[-1]) + max(gap, 1e-6))
+    return RequestTimes(
+        times=times,
+        duration_seconds=float(times[-1]) + max(gap, 1e-6),
+        first_unix_seconds=float(ns[0]) / 1e9,
+    )
 
 
 @lru_cache(maxsize=32)

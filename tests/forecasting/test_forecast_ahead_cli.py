@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest
+from gpusteward.cli_forecast import backtest, load_rates
 from gpusteward.cli_forecast_ahead import ahead, periods, summary
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint
+from gpusteward.sim.traces import load_trace_data
+from tests.helpers import azure_requests_csv
 
 TRACE = Path(__file__).resolve().parents[2] / "gpusteward/scenarios/traces"
 M_LARGE = TRACE / "servegen_m-large_total_rate_10min.csv"
@@ -120,20 +123,7 @@ def test_bad_input_names_the_option_and_the_fix(tmp_path: Path) -> None:
     total, folder = _clients(tmp_path / "clients")
 
     def run(**kw: object) -> None:
-        args: dict[str, object] = {
-            "data": total,
-            "horizon": "1h",
-            "clients": None,
-            "per_replica_rps": None,
-            "quantile": "p90",
-            "every": "1h",
-            "start": None,
-            "prophet": False,
-            "window": None,
-            "png": None,
-            "as_json": True,
-        }
-        ahead(**(args | kw))  # type: ignore[arg-type]
+        ahead(**_args(total, **kw))  # type: ignore[arg-type]
 
     with pytest.raises(InputError, match=r"--clients .*not a directory.*Fix"):
         run(clients=total)
@@ -166,3 +156,86 @@ def test_a_start_time_dates_the_forecast(tmp_path: Path) -> None:
     out = _run("--data", str(total), "--horizon", "1h", "--start", "2026-11-02T00:00:00+01:00")
     assert out["made_at"] == "2026-11-04T00:00:00+01:00"  # in the zone given
     assert len(out["periods"]) == 1
+
+
+def _args(data: Path, **kw: object) -> dict[str, object]:
+    args: dict[str, object] = {
+        "data": data,
+        "horizon": "1h",
+        "clients": None,
+        "per_replica_rps": None,
+        "quantile": "p90",
+        "every": "1h",
+        "start": None,
+        "prophet": False,
+        "window": None,
+        "png": None,
+        "as_json": True,
+    }
+    return args | kw
+
+
+def test_a_request_log_counts_whole_windows_only_and_keeps_its_own_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = azure_requests_csv(tmp_path / "requests.csv", minutes=20)  # from 2023-11-16 18:00
+    rates, step = load_rates(log, 420.0)  # 7-minute windows: 2 whole ones in 20 minutes
+    times = load_trace_data(log, "azure-requests").times
+    assert step == 420.0 and len(rates) == 2
+    assert rates[1] == np.count_nonzero((times >= 420) & (times < 840)) / 420
+    ahead(**_args(log, window="1m", horizon="5m", every="5m"))  # type: ignore[arg-type]
+    out = json.loads(capsys.readouterr().out)
+    first = datetime.fromtimestamp(load_trace_data(log, "azure-requests").first_unix_seconds, UTC)
+    assert out["made_at"] == (first + timedelta(minutes=20)).isoformat()
+    assert out["points"][0]["at"].endswith("+00:00")  # one time format throughout
+    assert out["points"][-1]["p50"] > 0  # the last whole minute, not an empty partial one
+    with pytest.raises(InputError, match=r"--window 7200 s: .*less than one window.*shorter"):
+        load_rates(log, 7200.0)
+
+
+def test_a_rate_file_that_starts_later_is_dated_from_its_first_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    late = tmp_path / "late.csv"
+    rows = "".join(f"{43_200 + i * 600},{5 + i % 7},1\n" for i in range(300))
+    late.write_text("window_start_s,total_rate_rps,active_clients\n" + rows)
+    ahead(**_args(late))  # type: ignore[arg-type]
+    out = json.loads(capsys.readouterr().out)
+    assert out["made_at"] == "2026-01-07T14:00:00+00:00"  # Monday + 12 h + 300 x 10 min
+
+
+def test_clients_that_add_up_to_more_than_the_total_are_refused(tmp_path: Path) -> None:
+    total, folder = _clients(tmp_path / "clients")
+    extra = tmp_path / "with-total"
+    shutil.copytree(folder, extra)
+    shutil.copy(total, extra / "total.csv")
+    with pytest.raises(InputError, match=r"add up to more than the total \(by 100.0% .*Fix"):
+        ahead(**_args(total, clients=extra))  # type: ignore[arg-type]
+    some = tmp_path / "some"  # a subset is fine: the rest is the remainder
+    some.mkdir()
+    shutil.copy(folder / "chunk-1-trace.csv", some)
+    ahead(**_args(total, clients=some))  # type: ignore[arg-type]
+
+
+def test_horizons_periods_plots_capacities_and_starts_are_checked_before_the_work(
+    tmp_path: Path,
+) -> None:
+    total, _ = _clients(tmp_path / "clients")
+    cases = [
+        (
+            {"horizon": "25m"},
+            r"--horizon 25m: not a whole number of the trace's 600 s .*20m or 30m",
+        ),
+        ({"horizon": "5m"}, r"--horizon 5m: shorter than one of the trace's 600 s windows"),
+        ({"every": "15m"}, r"--every 15m: not a whole number"),
+        ({"png": tmp_path / "plot.txt"}, r"--png .*plot.txt: not a .png file name"),
+        ({"png": tmp_path / "no" / "p.png"}, r"--png .*: the folder .*no does not exist"),
+        ({"per_replica_rps": 1e-306}, r"--per-replica-rps 1e-306: .*over 1,000,000 replicas"),
+        ({"start": "9999-12-30T00:00:00+00:00"}, r"--start .*past the year 9999"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(InputError, match=message):
+            ahead(**_args(total, **kw))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"--png .*plot.txt: not a .png file name"):
+        backtest(data=total, horizon="1h", test="1d", png=tmp_path / "plot.txt", prophet=False)
+    assert not list(tmp_path.glob("*.txt"))

@@ -66,6 +66,7 @@ def test_zero_windows_of_a_busy_series_are_holes_but_of_a_quiet_one_are_load() -
         ([None] * 500, "the feed looks stale"),
         ([None] * 50, "without a valid value"),
         ([5.0, 6.0], "too short"),
+        ([100.0 + i for i in range(12)], "too short"),  # 2 h of traffic: short, not zero
     ],
 )
 def test_degenerate_history_gives_a_flagged_last_value(
