@@ -155,6 +155,31 @@ class CapacityModel:
                 return i
         return d.max_replicas
 
+    def backlog_at(
+        self, snap: ClusterSnapshot, d: ModelDeployment, m: ServingMetrics, seconds: float
+    ) -> float:
+        """The queue `seconds` from now if arrivals keep their rate and the loading replicas
+        come up as scheduled, each at its GPU type's throughput: what replicas started now
+        will find to drain when they are ready. Timeouts are not modelled (an upper bound)."""
+        node_type = {n.name: n.gpu_type for n in snap.nodes}
+        placed = [
+            (r, self.per_replica(d.key, node_type.get(r.node, "")))
+            for r in d.replica_states
+            if r.node is not None
+        ]
+        # from the replicas' states, not `m.capacity_rps`: that is the last interval's
+        capacity = sum(c for r, c in placed if r.phase is ReplicaPhase.READY)
+        coming = sorted(
+            (min(r.ready_in_seconds, seconds), c)
+            for r, c in placed
+            if r.phase is ReplicaPhase.LOADING
+        )
+        queue, t, rate = float(m.queue_depth), 0.0, m.arrival_rate_rps
+        for at, added in coming:
+            queue = max(0.0, queue + (rate - capacity) * (at - t))
+            t, capacity = at, capacity + added
+        return max(0.0, queue + (rate - capacity) * (seconds - t))
+
     def capacity_of(self, snap: ClusterSnapshot, d: ModelDeployment, replicas: int) -> float:
         return sum(self.ladder(snap, d, replicas))
 

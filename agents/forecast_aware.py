@@ -153,6 +153,10 @@ class ForecastPlanner:
         self._score_past(mem, snap.at, m.arrival_rate_rps, snap.interval_seconds)
         self._feedback(mem, d, m, snap.interval_seconds)
         live = live_demand(m, snap.interval_seconds)
+        backlog = 0.0
+        if cfg.drain_ahead:  # the queue new replicas will find, drained in one interval
+            backlog = self.capacity.backlog_at(snap, d, m, d.cold_start_seconds)
+            live = max(live, m.arrival_rate_rps + backlog / max(snap.interval_seconds, 1.0))
         over = 1 + cfg.floor_headroom + mem.margin
         floor = self.capacity.replicas_for(snap, d, live * over)
         level = self._level(d, mem)
@@ -183,16 +187,15 @@ class ForecastPlanner:
             mem.phase_base = None
             desired, why = self._damped(mem, snap, d, target, demand)
             if cfg.drain_release:  # does the queue ask for more than arrivals and forecast?
-                queued = floor > wanted and floor > self.capacity.replicas_for(
-                    snap, d, m.arrival_rate_rps * over
-                )
-                desired, why = self._drain(mem, d, target, queued, desired, why)
+                plain = max(wanted, self.capacity.replicas_for(snap, d, m.arrival_rate_rps * over))
+                desired, why = self._drain(mem, d, target, plain, floor > plain, desired, why)
         evidence = [
             ev("forecast_peak", ahead, "req/s"),
             ev("headroom", headroom),
             ev("headroom_from", source),
             ev("quantile", level),
             ev("live_demand", live, "req/s"),
+            ev("queue_when_ready", round(backlog), "requests"),
             ev("floor_replicas", floor),
             ev("forecast_replicas", wanted),
             ev("capacity_per_replica", self.capacity.mean_per_replica(d.key), "req/s"),
@@ -408,16 +411,24 @@ class ForecastPlanner:
 
     @staticmethod
     def _drain(
-        mem: _Memory, d: ModelDeployment, target: int, queued: bool, desired: int, why: str
+        mem: _Memory,
+        d: ModelDeployment,
+        target: int,
+        plain: int,
+        queued: bool,
+        desired: int,
+        why: str,
     ) -> tuple[int, str]:
         """While a queue asks for more replicas than the arrivals and the forecast do
-        (capacity lost, a jump), remember the count before the scale-up it causes; once the
-        queue has drained, the replicas started for it go at once, back to that count or the
-        target, whichever is higher, not through the band and the dwell: a drained queue
-        does not come back the way a dip in load does."""
+        (`plain`: capacity lost, a jump), remember the count the scale-up it causes comes on
+        top of (the count before, or what the arrivals and forecast wanted, whichever is
+        higher); once the queue has drained, the replicas started for it go at once, back
+        to that count or the target, whichever is higher, not through the band and the
+        dwell: a drained queue does not come back the way a dip in load does. What the
+        forecast wanted still goes down through the band and the dwell."""
         if queued:
             if desired > d.replicas and mem.drain_base is None:
-                mem.drain_base = d.replicas
+                mem.drain_base = max(d.replicas, plain)
             return desired, why
         if mem.drain_base is not None:
             keep, mem.drain_base = max(target, mem.drain_base), None

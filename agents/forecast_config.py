@@ -167,6 +167,14 @@ class ForecastPlannerConfig(Frozen):
         "or the target: on servegen-14d they were otherwise held through the band and "
         "the dwell for about 40 minutes after each of m-mid's 33 such queues.",
     )
+    drain_ahead: bool = Field(
+        default=True,
+        description="Size the floor for the queue as it will be when replicas started now "
+        "are ready (arrivals against the ready and loading replicas over one cold start), "
+        "not as it is: after capacity is lost (a spot node preempted) the queue grows "
+        "until the replacements are up, and draining it then at the usual headroom took "
+        "several minutes of missed requests.",
+    )
     outage_after_seconds: float = Field(
         default=300.0, ge=0, description="No traffic this long is an outage (0: never)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from datetime import timedelta
@@ -11,7 +12,7 @@ from agents.forecast_aware import ForecastPlanner
 from agents.forecast_config import ForecastPlannerConfig
 from agents.load_stats import ramp_factor
 from agents.reactive import ReactivePlanner
-from gpusteward.core.cluster import Replica, ReplicaPhase, ServingMetrics
+from gpusteward.core.cluster import ClusterSnapshot, Replica, ReplicaPhase, ServingMetrics
 from gpusteward.core.load import Forecast
 from gpusteward.testing import T0, make_deployment, make_snapshot
 from tests.agents.test_scaling_planners import KEY, PRIORS, _forecast, _replicas, _snap
@@ -125,3 +126,55 @@ def test_a_very_long_lead_looks_one_period_ahead_at_most() -> None:
     took = time.perf_counter() - started
     assert long == ramp_factor(rises, T0, 60.0, 3600.0, 3600.0, 0.9, 48)
     assert took < 0.05
+
+
+def _after_a_loss(queue: int, ready_in: float) -> tuple[ClusterSnapshot, ForecastPlanner]:
+    """1 replica ready, 4 replacements loading (a node was lost), 30 req/s arriving."""
+    states = (
+        Replica(id="r0", phase=ReplicaPhase.READY, node="gpu-node-0", gpu_indices=(0,)),
+        *(
+            Replica(
+                id=f"r{i}",
+                phase=ReplicaPhase.LOADING,
+                node="gpu-node-1",
+                gpu_indices=(i - 1,),
+                ready_in_seconds=ready_in,
+            )
+            for i in (1, 2, 3, 4)
+        ),
+    )
+    d = make_deployment(
+        replicas=5, max_replicas=16, cold_start_seconds=120.0, replica_states=states
+    )
+    m = ServingMetrics(
+        arrival_rate_rps=30.0,
+        served_rate_rps=10.0,
+        queue_depth=queue,
+        gpu_utilization=1.0,
+        capacity_rps=10.0,
+    )
+    snap = make_snapshot(deployments=[d], metrics={KEY: m})
+    return snap, ForecastPlanner(RAW, PRIORS)
+
+
+def test_after_a_loss_the_floor_covers_the_queue_the_replacements_will_find() -> None:
+    snap, planner = _after_a_loss(queue=600, ready_in=100.0)
+    d, m = snap.deployments[0], snap.metrics[KEY]
+    # 600 queued + 100 s x (30 - 10) while the replacements load, - 20 s x (50 - 30) after
+    assert planner.capacity.backlog_at(snap, d, m, 120.0) == 2200.0
+    ahead = _replicas(planner.plan(snap, {}))
+    _, plain = _after_a_loss(queue=600, ready_in=100.0)
+    plain.config = RAW.model_copy(update={"drain_ahead": False})
+    # as it is, 30 + 600/60 = 40 req/s: the 5 replicas cover it, no change
+    assert _replicas(plain.plan(snap, {})) is None
+    # as the new replicas will find it, 30 + 2200/60 req/s: 2 or more besides
+    assert ahead is not None and ahead >= math.ceil((30 + 2200 / 60) / 10) == 7
+
+
+def test_with_capacity_to_spare_the_queue_ahead_changes_nothing() -> None:
+    snap = _snap(replicas=4, arrival=30.0, queue=0)
+    d, m = snap.deployments[0], snap.metrics[KEY]
+    planner = ForecastPlanner(RAW, PRIORS)
+    assert planner.capacity.backlog_at(snap, d, m, 120.0) == 0.0
+    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": False}), PRIORS)
+    assert _replicas(planner.plan(snap, {})) == _replicas(plain.plan(snap, {}))
