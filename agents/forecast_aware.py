@@ -48,14 +48,17 @@ Per deployment, each tick:
    load is back. The level history behind the volatility (and the recent peak)
    restarts then: an outage and the step back from it are not the load's volatility.
 2. Reactive floor: never fewer replicas than the live load (arrivals + queue drain) needs
-   at the learned per-replica capacity at SLO, with `floor_headroom`.
+   at the learned per-replica capacity at SLO, with `floor_headroom`. The queue is the
+   one replicas started now will find when ready (`drain_ahead`: arrivals against the
+   ready and loading replicas over one cold start), so a queue that will grow while
+   replacements load is drained in one interval once they are up.
 3. Scale up at once, by at most x2 or +4 a tick as HPA (one big step would need a
    person's approval; a rise ahead is a pre-warm, and the reason says so); scale down
    only when the replicas kept still cover the demand x (1 + `demand_hysteresis`), after
    `min_dwell_seconds` since the last change, and by at most `max_step_down` replicas.
    Replicas started because a queue asked for more than the arrivals and the forecast
    (capacity lost, a jump) go at once when it has drained (`drain_release`), back to the
-   count before it or the target.
+   count before it (or what the arrivals and forecast wanted then) or the target.
 Per-replica capacity at SLO is learned online (`CapacityModel(at_slo=True)`: raw
 throughput from observed capacity, burstiness from per-tick arrivals, and the highest
 utilisation at which the SLO holds from `agents.slo_capacity`). State is small and pickles.
