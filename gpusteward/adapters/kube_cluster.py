@@ -116,17 +116,18 @@ class KubernetesCluster:
         holders, indices = place_pods(pods)
         nodes = gpu_nodes(kube_nodes, holders, self.config.defaults)
         memory = {g.type: g.memory_gib for n in nodes for g in n.gpus}
-        models = []
+        models, now = [], self.clock.now()
         for dep in deps:
             try:
+                mine = pods_of(dep, pods)
                 models.append(
-                    model_deployment(dep, pods_of(dep, pods), indices, memory, self.config.defaults)
+                    model_deployment(dep, mine, indices, memory, self.config.defaults, now)
                 )
             except InputError as e:  # one bad object must not blind the daemon to the rest
                 log.error("deployment skipped", deployment=dep.key, reason=str(e))
         deployments = tuple(sorted(models, key=lambda d: d.key))
         return ClusterSnapshot(
-            at=self.clock.now(),
+            at=now,
             nodes=nodes,
             deployments=deployments,
             metrics=self._metrics(deployments),

@@ -112,6 +112,7 @@ class PodCondition(_View):
 
 class PodStatus(_View):
     phase: str = "Pending"
+    start_time: str | None = None  # RFC 3339: when the kubelet took the pod on
     conditions: tuple[PodCondition, ...] = ()
     container_statuses: tuple[ContainerStatus, ...] = ()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from gpusteward.adapters.kube_objects import KubeDeployment, KubeNode, KubePod
@@ -131,16 +132,43 @@ def pods_of(dep: KubeDeployment, pods: Sequence[KubePod]) -> list[KubePod]:
     )
 
 
-def replica(pod: KubePod, gpu_indices: tuple[int, ...]) -> Replica:
+def replica(
+    pod: KubePod,
+    gpu_indices: tuple[int, ...],
+    cold_start_seconds: float = 0.0,
+    now: datetime | None = None,
+) -> Replica:
+    """A pod as a replica. A loading one is expected ready a cold start after the kubelet
+    took it on (`status.startTime`); without that time or `now`, 0 (no estimate)."""
+    ready_in = 0.0
     if pod.status.phase == "Running" and pod.status.ready:
         phase = ReplicaPhase.READY
     elif pod.spec.node_name:
         phase = ReplicaPhase.LOADING
+        started = _time(pod.status.start_time)
+        if started is not None and now is not None:
+            age = (now - started).total_seconds()
+            ready_in = min(cold_start_seconds, max(0.0, cold_start_seconds - age))
     else:
         phase = ReplicaPhase.PENDING
     return Replica(
-        id=pod.metadata.name, phase=phase, node=pod.spec.node_name, gpu_indices=gpu_indices
+        id=pod.metadata.name,
+        phase=phase,
+        node=pod.spec.node_name,
+        gpu_indices=gpu_indices,
+        ready_in_seconds=ready_in,
     )
+
+
+def _time(raw: str | None) -> datetime | None:
+    """An RFC 3339 time from the API, or None when absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def place_pods(pods: Sequence[KubePod]) -> tuple[dict[str, list[str]], dict[str, tuple[int, ...]]]:
@@ -164,6 +192,7 @@ def model_deployment(
     indices: Mapping[str, tuple[int, ...]],
     gpu_memory_by_type: Mapping[str, float],
     defaults: ObserveDefaults,
+    now: datetime | None = None,
 ) -> ModelDeployment:
     """One Deployment as a `ModelDeployment`; `InputError` names the object and annotation."""
     meta, spec = dep.metadata, dep.spec.template.spec
@@ -187,6 +216,7 @@ def model_deployment(
     per_gpu = gpu_memory_by_type.get(gpu_type or "", defaults.gpu_memory_gib)
     min_r = int(num("min-replicas", 0))
     ttft = num("slo-ttft-p95-seconds", 0.0)
+    cold_start = num("cold-start-seconds", defaults.cold_start_seconds)
     return ModelDeployment(
         name=meta.name,
         namespace=meta.namespace or "default",
@@ -206,12 +236,14 @@ def model_deployment(
         max_replicas=max(
             min_r, int(num("max-replicas", max(defaults.max_replicas, dep.spec.replicas)))
         ),
-        cold_start_seconds=num("cold-start-seconds", defaults.cold_start_seconds),
+        cold_start_seconds=cold_start,
         slo=Slo(
             queue_delay_seconds=num("slo-queue-delay-seconds", defaults.slo_queue_delay_seconds),
             ttft_p95_seconds=ttft or None,
         ),
-        replica_states=tuple(replica(p, indices.get(p.metadata.name, ())) for p in pods),
+        replica_states=tuple(
+            replica(p, indices.get(p.metadata.name, ()), cold_start, now) for p in pods
+        ),
         retired=ann.get(RETIRED, "false").lower() == "true",
         labels=dict(meta.labels),
     )
