@@ -26,6 +26,7 @@ from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.ports import GuardInputs
 from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
+from gpusteward.logs import configure_logging
 from gpusteward.replay_setup import (
     ScenarioVariant,
     bundle_policy,
@@ -362,6 +363,8 @@ def _replay_scenario(
     ticks: int | None,
     as_json: bool,
 ) -> int:
+    # simulated runs, as `gpusteward run` on the simulator: text log lines even in a pipe
+    configure_logging("warning", "auto", auto_console=True)
     scenario = load_scenario(target)
     runs = [run_scenario(scenario, ScenarioVariant(label="as configured"), max_ticks=ticks)]
     if any(x is not None for x in (policy, planner, forecaster)):
