@@ -72,3 +72,19 @@ def test_bad_options_stop_before_any_run_with_a_message_naming_them(
 
 def _must_not_run(*_: object) -> None:
     raise AssertionError("a 14-day run started on bad input")
+
+
+def _result(gpu_hours: float, attainment: float) -> dict[str, Any]:
+    return {"models": {"m": {"gpu_hours": gpu_hours, "attainment": attainment}}}
+
+
+def test_the_baseline_target_is_not_met_when_no_baseline_ran() -> None:
+    only = {"oracle": _result(100, 0.999), "forecast": _result(118, 0.996)}
+    row = [t for t in _scaling().evaluate(only) if "baselines better" in t["name"]][0]
+    assert row["met"] is False and row["value"].startswith("not measured")
+    both = {**only, "reactive": _result(130, 0.991), "dynamo": _result(110, 0.997)}
+    row = [t for t in _scaling().evaluate(both) if "baselines better" in t["name"]][0]
+    assert row["met"] is False and row["value"] == "dynamo"
+    del both["dynamo"]
+    row = [t for t in _scaling().evaluate(both) if "baselines better" in t["name"]][0]
+    assert row["met"] is True and row["value"] == "none (of reactive)"
