@@ -80,11 +80,11 @@ def _result(gpu_hours: float, attainment: float) -> dict[str, Any]:
 
 def test_the_baseline_target_is_not_met_when_no_baseline_ran() -> None:
     only = {"oracle": _result(100, 0.999), "forecast": _result(118, 0.996)}
-    row = [t for t in _scaling().evaluate(only) if "baselines better" in t["name"]][0]
+    row = next(t for t in _scaling().evaluate(only) if "baselines better" in t["name"])
     assert row["met"] is False and row["value"].startswith("not measured")
     both = {**only, "reactive": _result(130, 0.991), "dynamo": _result(110, 0.997)}
-    row = [t for t in _scaling().evaluate(both) if "baselines better" in t["name"]][0]
+    row = next(t for t in _scaling().evaluate(both) if "baselines better" in t["name"])
     assert row["met"] is False and row["value"] == "dynamo"
     del both["dynamo"]
-    row = [t for t in _scaling().evaluate(both) if "baselines better" in t["name"]][0]
+    row = next(t for t in _scaling().evaluate(both) if "baselines better" in t["name"])
     assert row["met"] is True and row["value"] == "none (of reactive)"
