@@ -198,13 +198,14 @@ class ForecastPlanner:
             ev("headroom_from", source),
             ev("quantile", level),
             ev("live_demand", live, "req/s"),
-            ev("queue_when_ready", round(backlog), "requests"),
             ev("floor_replicas", floor),
             ev("forecast_replicas", wanted),
             ev("capacity_per_replica", self.capacity.mean_per_replica(d.key), "req/s"),
             ev("lead_seconds", lead, "s"),
             ev("load_vs_recent_peak", round(math.exp(mem.drop), 3)),
         ]
+        if cfg.drain_ahead:
+            evidence.append(ev("queue_when_ready", round(backlog), "requests"))
         if cfg.volatility_scaled:
             evidence.append(ev("volatility", round(mem.sigma, 4)))
         if cfg.slo_feedback and (cfg.feedback_acts_on == "margin" or mem.margin > 0):

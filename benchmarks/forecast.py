@@ -39,7 +39,7 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +49,19 @@ from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.evaluate import SeriesReport, evaluate_series
-from gpusteward.cli_forecast import load_rates, option_duration, training_windows
+from gpusteward.cli_forecast import (
+    EPOCH,
+    fmt_duration,
+    load_rates,
+    option_duration,
+    training_windows,
+)
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadSeries
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servegen"
 HORIZONS = {"10m": 600.0, "1h": 3600.0, "1d": 86_400.0}
-START = datetime(2026, 1, 5, tzinfo=UTC)
+START = EPOCH  # the traces carry relative times: the CLI's Monday
 DAY = 86_400.0
 
 
@@ -218,13 +224,6 @@ def targets_for(
     return out
 
 
-def fmt_seconds(seconds: float) -> str:
-    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
 def check_inputs(
     args: argparse.Namespace, series: list[tuple[str, Path, tuple[Path, ...]]]
 ) -> tuple[float, float | None, dict[str, float]]:
@@ -238,13 +237,13 @@ def check_inputs(
     for name, path, _ in series:
         y, step = load_rates(path, window)
         held = round(test_s / step)
-        training_windows(path, len(y), step, held, fmt_seconds(test_s))
+        training_windows(path, len(y), step, held, fmt_duration(test_s))
         for h, seconds in wanted.items():
             if h in horizons and (seconds < step or round(seconds / step) > held):
                 why = "shorter than a window" if seconds < step else "longer than the test"
                 print(
                     f"horizon {h} left out: {why} of {name} ({step:g} s windows, test "
-                    f"{fmt_seconds(test_s)})",
+                    f"{fmt_duration(test_s)})",
                     file=sys.stderr,
                 )
                 del horizons[h]
@@ -325,7 +324,7 @@ def main() -> int:
         split = (
             "train days 1-12, test days 13-14"
             if not args.data and args.test is None and args.test_days == 2.0
-            else f"test: the last {fmt_seconds(test_s)} of each series, train: the rest"
+            else f"test: the last {fmt_duration(test_s)} of each series, train: the rest"
         )
         print_tables(rows, machine, split)
         console = Console(width=160)

@@ -93,9 +93,16 @@ def trace_start(path: Path) -> datetime:
     UTC), or a rate file's first `window_start_s` after `EPOCH` (they carry relative
     times). The file must have loaded (`load_rates`) already."""
     data = load_trace_data(path, detect_format(path))  # cached
-    if isinstance(data, RateTable):
-        return EPOCH + timedelta(seconds=data.start_seconds)
-    return datetime.fromtimestamp(data.first_unix_seconds, UTC)
+    try:
+        if isinstance(data, RateTable):
+            return EPOCH + timedelta(seconds=data.start_seconds)
+        return datetime.fromtimestamp(data.first_unix_seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InputError(
+            f"--data {path}: its first window starts too far from {EPOCH.date()} to be a "
+            "date. Fix: relative window_start_s (seconds from the trace's start), or give "
+            "--start."
+        ) from None
 
 
 def whole_windows(option: str, value: str, step: float) -> int:
@@ -105,9 +112,10 @@ def whole_windows(option: str, value: str, step: float) -> int:
     if n < 1 - 1e-9 or abs(n - round(n)) > 1e-6:
         lo, hi = max(1, math.floor(n)), max(1, math.ceil(n))
         shorter = "shorter than one" if n < 1 else "not a whole number"
+        example = " or ".join(dict.fromkeys(fmt_duration(k * step) for k in (lo, hi)))
         raise InputError(
             f"{option} {value}: {shorter} of the trace's {step:g} s windows. Fix: a "
-            f"multiple of them, e.g. {fmt_duration(lo * step)} or {fmt_duration(hi * step)}."
+            f"multiple of them, e.g. {example}."
         )
     return round(n)
 
@@ -135,7 +143,11 @@ def png_option(png: Path | None) -> Path | None:
 
 
 def load_client_rates(
-    directory: Path, total: np.ndarray, step: float
+    directory: Path,
+    total: np.ndarray,
+    step: float,
+    start: datetime,
+    window_seconds: float | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Names and (clients, windows) rates of every `*.csv` in `directory` (one file per client of
     the total `total`, on its windows), or an InputError naming the file and the fix.
@@ -154,12 +166,13 @@ def load_client_rates(
         )
     rows = []
     for f in files:
-        rates, own = load_rates(f, option="--clients")
-        if own != step or len(rates) != len(total):
+        rates, own = load_rates(f, window_seconds, option="--clients")
+        first = trace_start(f)
+        if own != step or len(rates) != len(total) or first != start:
             raise InputError(
-                f"--clients {f}: {len(rates)} windows of {own:g} s, the total has {len(total)} "
-                f"of {step:g} s. Fix: client files covering the total's windows, and only "
-                "those, in the folder."
+                f"--clients {f}: {len(rates)} windows of {own:g} s from {first.isoformat()}, "
+                f"the total has {len(total)} of {step:g} s from {start.isoformat()}. Fix: "
+                "client files covering the total's windows, and only those, in the folder."
             )
         rows.append(rates)
     kids = np.stack(rows)
@@ -219,6 +232,17 @@ def option_duration(option: str, value: str) -> float:
         ) from None
 
 
+def option_time(option: str, value: str) -> datetime:
+    """An ISO 8601 time option's value; a time without a zone is read as UTC."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"{option} {value!r}: expected an ISO 8601 time, e.g. 2026-11-02T06:00:00+00:00"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def training_windows(path: Path, windows: int, step: float, held: int, test: str) -> int:
     """Windows left for training once `held` are held out, or an InputError naming the fix."""
     if windows - held < 2:
@@ -253,17 +277,18 @@ def backtest(
     png = png_option(png)
     y, step = load_rates(data, seconds)
     steps = whole_windows("--horizon", horizon, step)
-    held = round(option_duration("--test", test) / step)
+    held = whole_windows("--test", test, step)
     train = training_windows(data, len(y), step, held, test)
     if held < steps:
         raise InputError(
             f"--test {test} holds {held} windows of {step:g} s, fewer than the {steps} of "
             f"--horizon {horizon}. Fix: a --test at least as long as --horizon."
         )
-    kids = None if clients is None else load_client_rates(clients, y, step)[1]
+    start = trace_start(data)
+    kids = None if clients is None else load_client_rates(clients, y, step, start, seconds)[1]
     try:
         report, paths = evaluate_series(
-            data.stem, y, trace_start(data), step, train, steps, prophet=prophet, children=kids
+            data.stem, y, start, step, train, steps, prophet=prophet, children=kids
         )
     except ValueError as e:
         raise InputError(f"--data {data}: {e}") from None

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
@@ -29,15 +28,15 @@ from gpusteward.cli_forecast import (
     load_client_rates,
     load_rates,
     option_duration,
+    option_time,
     png_option,
     trace_start,
     whole_windows,
 )
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
+from gpusteward.terminal import err, out
 
-out = Console(width=160)
-err = Console(stderr=True)
 Quantile = Literal["p10", "p50", "p90"]
 
 
@@ -108,9 +107,10 @@ def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -
 
 
 def _times(first: datetime, step: float, n: int) -> np.ndarray:
-    """Window starts from `first`, as naive UTC datetime64 (what matplotlib takes)."""
-    start = np.datetime64(first.astimezone(UTC).replace(tzinfo=None), "s")
-    return start + np.arange(n) * np.timedelta64(round(step), "s")
+    """`n` window starts from `first`, as UTC datetime64 in milliseconds (an array, which
+    matplotlib's type stubs take; the plot's axis is in UTC)."""
+    start = np.datetime64(first.astimezone(UTC).replace(tzinfo=None), "ms")
+    return start + np.arange(n) * np.timedelta64(round(step * 1000), "ms")
 
 
 def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> None:
@@ -156,7 +156,7 @@ def ahead(
     start: Annotated[
         str | None,
         typer.Option(
-            help="When the trace's first window began (ISO 8601 with a zone). Default: a "
+            help="When the trace's first window began (ISO 8601; no zone: UTC). Default: a "
             "request log's first TIMESTAMP (as UTC); for rate files, which carry relative "
             "times, Monday 2026-01-05 00:00 UTC plus the first window_start_s."
         ),
@@ -186,7 +186,8 @@ def ahead(
     if problem is not None:
         raise InputError(f"--horizon {horizon}: {problem}.")
     period = whole_windows("--every", every, step) * step
-    first = trace_start(data) if start is None else _start(start)
+    own = trace_start(data)
+    first = own if start is None else option_time("--start", start)
     try:
         series = to_series(data.stem, rates, first, step)
         _ = series.end + timedelta(seconds=steps * step)  # the forecast's last time
@@ -198,7 +199,7 @@ def ahead(
         ) from None
     children = None
     if clients is not None:
-        names, by_client = load_client_rates(clients, rates, step)
+        names, by_client = load_client_rates(clients, rates, step, own, seconds)
         children = [to_series(n, r, first, step) for n, r in zip(names, by_client, strict=True)]
     what = "bottom-up from its clients" if children else "with the online mix"
     with err.status(f"forecasting {data.name} {what} (Prophet fits take seconds)..."):
@@ -242,19 +243,6 @@ def _quantile(value: str) -> Quantile:
             f"--quantile {value!r}: not one of p10, p50, p90. Fix: e.g. --quantile p90."
         )
     return value  # type: ignore[return-value]
-
-
-def _start(value: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise InputError(
-            f"--start {value!r}: not an ISO 8601 time with a zone. Fix: e.g. "
-            "2026-11-02T00:00:00+00:00."
-        )
-    return at
 
 
 def _print(

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from gpusteward.cli_forecast import option_time
 from gpusteward.cli_runbook import parse_params, print_dry_run
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.ports import GuardInputs
@@ -52,18 +52,6 @@ from runbooks.series import RunOutcome, series_from_records
 from runbooks.whatif import WhatIfReport, what_if
 
 NOT_REAL = "nothing was executed against a real cluster"
-
-
-def _when(value: str | None, flag: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"{flag} {value!r}: expected an ISO 8601 time, e.g. 2026-11-02T06:00:00+00:00"
-        ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def export_cmd(
@@ -102,8 +90,8 @@ def export_cmd(
         config = DaemonConfig(interval_seconds=settings.interval_seconds or loaded.tick_seconds)
         bundle = build_bundle(
             j.ticks(),
-            start=_when(from_, "--from"),
-            end=_when(to, "--to"),
+            start=None if from_ is None else option_time("--from", from_),
+            end=None if to is None else option_time("--to", to),
             journal=str(journal),
             interval_seconds=config.interval_seconds,
             history_points=config.history_points,

@@ -139,16 +139,18 @@ def replica(
     now: datetime | None = None,
 ) -> Replica:
     """A pod as a replica. A loading one is expected ready a cold start after the kubelet
-    took it on (`status.startTime`); without that time or `now`, 0 (no estimate)."""
+    took it on (`status.startTime`). One without that time, or overdue (crash-looping, an
+    image that will not pull), is not counted on before a whole cold start from now."""
     ready_in = 0.0
     if pod.status.phase == "Running" and pod.status.ready:
         phase = ReplicaPhase.READY
     elif pod.spec.node_name:
         phase = ReplicaPhase.LOADING
         started = _time(pod.status.start_time)
+        ready_in = cold_start_seconds
         if started is not None and now is not None:
-            age = (now - started).total_seconds()
-            ready_in = min(cold_start_seconds, max(0.0, cold_start_seconds - age))
+            left = cold_start_seconds - (now - started).total_seconds()
+            ready_in = left if 0 < left <= cold_start_seconds else cold_start_seconds
     else:
         phase = ReplicaPhase.PENDING
     return Replica(

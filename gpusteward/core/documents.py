@@ -38,8 +38,8 @@ def parse_duration(value: str | int | float) -> float:
                 "with a unit s, m, h, d or w (e.g. '90s', '6h', '14d')"
             )
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"duration {value!r} must be positive and finite")
     return seconds
 
 

@@ -26,8 +26,8 @@ def test_a_loading_pod_is_expected_ready_a_cold_start_after_it_started() -> None
     raw = [
         kube_pod("m-0", "h100-0"),
         _loading("m-1", (T0 - timedelta(seconds=50)).isoformat().replace("+00:00", "Z")),
-        _loading("m-2", (T0 - timedelta(seconds=500)).isoformat()),  # overdue: any moment
-        _loading("m-3", None),  # no start time yet: no estimate
+        _loading("m-2", (T0 - timedelta(seconds=500)).isoformat()),
+        _loading("m-3", None),
         _loading("m-4", "not a time"),
     ]
     pods = [KubePod.model_validate(p) for p in raw]
@@ -39,5 +39,6 @@ def test_a_loading_pod_is_expected_ready_a_cold_start_after_it_started() -> None
     assert by_id["m-0"].phase is ReplicaPhase.READY and by_id["m-0"].ready_in_seconds == 0
     assert by_id["m-1"].phase is ReplicaPhase.LOADING
     assert by_id["m-1"].ready_in_seconds == 130.0
-    assert by_id["m-2"].ready_in_seconds == 0.0
-    assert by_id["m-3"].ready_in_seconds == 0.0 and by_id["m-4"].ready_in_seconds == 0.0
+    # overdue (crash-looping?), or no readable start time: not counted on this cold start
+    assert by_id["m-2"].ready_in_seconds == 180.0
+    assert by_id["m-3"].ready_in_seconds == 180.0 and by_id["m-4"].ready_in_seconds == 180.0

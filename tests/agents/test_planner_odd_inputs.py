@@ -163,8 +163,7 @@ def test_after_a_loss_the_floor_covers_the_queue_the_replacements_will_find() ->
     # 600 queued + 100 s x (30 - 10) while the replacements load, - 20 s x (50 - 30) after
     assert planner.capacity.backlog_at(snap, d, m, 120.0) == 2200.0
     ahead = _replicas(planner.plan(snap, {}))
-    _, plain = _after_a_loss(queue=600, ready_in=100.0)
-    plain.config = RAW.model_copy(update={"drain_ahead": False})
+    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": False}), PRIORS)
     # as it is, 30 + 600/60 = 40 req/s: the 5 replicas cover it, no change
     assert _replicas(plain.plan(snap, {})) is None
     # as the new replicas will find it, 30 + 2200/60 req/s: 2 or more besides

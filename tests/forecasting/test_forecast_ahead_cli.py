@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from forecasting.auto import AutoForecaster
+from gpusteward import cli_forecast
 from gpusteward.cli import app
 from gpusteward.cli_forecast import backtest, load_rates
 from gpusteward.cli_forecast_ahead import ahead, periods, summary
@@ -134,7 +136,7 @@ def test_bad_input_names_the_option_and_the_fix(tmp_path: Path) -> None:
     short = folder / "chunk-9-trace.csv"
     short.write_text("0,1.0,1,,,\n600,1.0,1,,,\n")
     with pytest.raises(
-        InputError, match=r"chunk-9-trace.csv: 2 windows of 600 s, the total has 432"
+        InputError, match=r"chunk-9-trace.csv: 2 windows of 600 s from .*, the total has 432"
     ):
         run(clients=folder)
     with pytest.raises(InputError, match=r"--clients .*not a directory"):
@@ -143,8 +145,8 @@ def test_bad_input_names_the_option_and_the_fix(tmp_path: Path) -> None:
         run(quantile="p95")
     with pytest.raises(InputError, match=r"--per-replica-rps 0.0: not a positive number"):
         run(per_replica_rps=0.0)
-    with pytest.raises(InputError, match=r"--start '2026-01-05T00:00:00'.*with a zone"):
-        run(start="2026-01-05T00:00:00")
+    with pytest.raises(InputError, match=r"--start 'soon': expected an ISO 8601 time"):
+        run(start="soon")
     with pytest.raises(InputError, match=r"--horizon 30d: .*more than the online mix takes"):
         run(horizon="30d")
     with pytest.raises(InputError, match=r"--every 'soon'.*Fix: a duration"):
@@ -188,7 +190,8 @@ def test_a_request_log_counts_whole_windows_only_and_keeps_its_own_dates(
     first = datetime.fromtimestamp(load_trace_data(log, "azure-requests").first_unix_seconds, UTC)
     assert out["made_at"] == (first + timedelta(minutes=20)).isoformat()
     assert out["points"][0]["at"].endswith("+00:00")  # one time format throughout
-    assert out["points"][-1]["p50"] > 0  # the last whole minute, not an empty partial one
+    # 20 whole minutes: the log's few requests past its last minute make no 21st window
+    assert load_rates(log, 60.0)[0].shape == (20,)
     with pytest.raises(InputError, match=r"--window 7200 s: .*less than one window.*shorter"):
         load_rates(log, 7200.0)
 
@@ -217,20 +220,26 @@ def test_clients_that_add_up_to_more_than_the_total_are_refused(tmp_path: Path) 
     ahead(**_args(total, clients=some))  # type: ignore[arg-type]
 
 
-def test_horizons_periods_plots_capacities_and_starts_are_checked_before_the_work(
-    tmp_path: Path,
+def test_horizons_periods_plots_and_starts_are_checked_before_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     total, _ = _clients(tmp_path / "clients")
+
+    def no_work(*_: object, **__: object) -> None:
+        raise AssertionError("the forecast ran before the options were checked")
+
+    monkeypatch.setattr(AutoForecaster, "forecast", no_work)
+    monkeypatch.setattr(cli_forecast, "evaluate_series", no_work)
     cases = [
         (
             {"horizon": "25m"},
             r"--horizon 25m: not a whole number of the trace's 600 s .*20m or 30m",
         ),
-        ({"horizon": "5m"}, r"--horizon 5m: shorter than one of the trace's 600 s windows"),
+        ({"horizon": "5m"}, r"--horizon 5m: shorter than one of .* e\.g\. 10m\.$"),
         ({"every": "15m"}, r"--every 15m: not a whole number"),
+        ({"every": "9" * 400 + "s"}, r"--every '9+s': duration .* must be positive and finite"),
         ({"png": tmp_path / "plot.txt"}, r"--png .*plot.txt: not a .png file name"),
         ({"png": tmp_path / "no" / "p.png"}, r"--png .*: the folder .*no does not exist"),
-        ({"per_replica_rps": 1e-306}, r"--per-replica-rps 1e-306: .*over 1,000,000 replicas"),
         ({"start": "9999-12-30T00:00:00+00:00"}, r"--start .*past the year 9999"),
     ]
     for kw, message in cases:
@@ -238,4 +247,27 @@ def test_horizons_periods_plots_capacities_and_starts_are_checked_before_the_wor
             ahead(**_args(total, **kw))  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"--png .*plot.txt: not a .png file name"):
         backtest(data=total, horizon="1h", test="1d", png=tmp_path / "plot.txt", prophet=False)
-    assert not list(tmp_path.glob("*.txt"))
+    with pytest.raises(InputError, match=r"--test 1505m: not a whole number"):
+        backtest(data=total, horizon="1h", test="1505m", png=None, prophet=False)
+
+
+def test_a_capacity_that_makes_the_replica_counts_absurd_is_refused(tmp_path: Path) -> None:
+    total, _ = _clients(tmp_path / "clients")
+    with pytest.raises(InputError, match=r"--per-replica-rps 1e-306: .*over 1,000,000 replicas"):
+        ahead(**_args(total, per_replica_rps=1e-306))  # type: ignore[arg-type]
+
+
+def test_clients_on_other_windows_or_an_absolute_start_are_refused(tmp_path: Path) -> None:
+    total, folder = _clients(tmp_path / "clients")
+    late = folder / "chunk-0-trace.csv"  # the same rows 12 hours later: not the total's windows
+    rows = [r.split(",", 1) for r in late.read_text().splitlines()]
+    late.write_text("".join(f"{43_200 + int(t)},{rest}\n" for t, rest in rows))
+    with pytest.raises(
+        InputError, match=r"chunk-0-trace.csv: 432 windows of 600 s from 2026-01-05T12"
+    ):
+        ahead(**_args(total, clients=folder))  # type: ignore[arg-type]
+    epoch_ms = tmp_path / "epoch.csv"
+    rows = "".join(f"{1_700_000_000_000 + 600 * i},1,1\n" for i in range(10))  # epoch ms?
+    epoch_ms.write_text("window_start_s,total_rate_rps,active_clients\n" + rows)
+    with pytest.raises(InputError, match=r"--data .*epoch.csv: .*too far .*Fix: relative"):
+        backtest(data=epoch_ms, horizon="10m", test="10m", png=None, prophet=False)
