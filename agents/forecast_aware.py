@@ -50,8 +50,9 @@ Per deployment, each tick:
 2. Reactive floor: never fewer replicas than the live load (arrivals + queue drain) needs
    at the learned per-replica capacity at SLO, with `floor_headroom`. The queue is the
    one replicas started now will find when ready (`drain_ahead`: arrivals against the
-   ready and loading replicas over one cold start), so a queue that will grow while
-   replacements load is drained in one interval once they are up.
+   ready and loading replicas over one cold start) for a cold start after ready replicas
+   were lost, so a queue that grows while replacements load is drained in one interval
+   once they are up.
 3. Scale up at once, by at most x2 or +4 a tick as HPA (one big step would need a
    person's approval; a rise ahead is a pre-warm, and the reason says so); scale down
    only when the replicas kept still cover the demand x (1 + `demand_hysteresis`), after
@@ -80,7 +81,7 @@ from agents.forecast_config import ForecastPlannerConfig
 from agents.load_stats import ramp_factor, record_rise, state_label, volatility
 from agents.scaling import ev, live_demand, scale_proposal
 from gpusteward.core.actions import Proposal
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
+from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase, ServingMetrics
 from gpusteward.core.load import Forecast
 
 
@@ -110,6 +111,9 @@ class _Memory:
     drain_base: int | None = None  # replicas when a scale-up to drain a queue began
     feedback_ticks: int = 0  # ticks the error-budget controller has seen requests in
     mean_requests: float = 0.0  # requests per tick, a running mean over the first day
+    ready: int = 0  # ready replicas at the last tick
+    desired: int = 0  # desired replicas at the last tick (0: not seen yet)
+    loss_until: datetime | None = None  # ready replicas were lost; the queue-ahead floor
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A checkpoint from before a field was added gets that field's default.
@@ -156,8 +160,9 @@ class ForecastPlanner:
         self._score_past(mem, snap.at, m.arrival_rate_rps, snap.interval_seconds)
         self._feedback(mem, d, m, snap.interval_seconds)
         live = live_demand(m, snap.interval_seconds)
-        backlog = 0.0
-        if cfg.drain_ahead:  # the queue new replicas will find, drained in one interval
+        backlog, lost = 0.0, _note_losses(mem, d, snap.at)
+        if cfg.drain_ahead == "always" or (cfg.drain_ahead == "after-loss" and lost):
+            # the queue replicas started now will find when ready, drained in one interval
             backlog = self.capacity.backlog_at(snap, d, m, d.cold_start_seconds)
             live = max(live, m.arrival_rate_rps + backlog / max(snap.interval_seconds, 1.0))
         over = 1 + cfg.floor_headroom + mem.margin
@@ -204,7 +209,7 @@ class ForecastPlanner:
             ev("lead_seconds", lead, "s"),
             ev("load_vs_recent_peak", round(math.exp(mem.drop), 3)),
         ]
-        if cfg.drain_ahead:
+        if cfg.drain_ahead != "off":
             evidence.append(ev("queue_when_ready", round(backlog), "requests"))
         if cfg.volatility_scaled:
             evidence.append(ev("volatility", round(mem.sigma, 4)))
@@ -466,6 +471,16 @@ class ForecastPlanner:
             return current, "minimum dwell"
         desired = max(target, current - cfg.max_step_down)
         return desired, f"forecast and live load need {target}; stepping down"
+
+
+def _note_losses(mem: _Memory, d: ModelDeployment, at: datetime) -> bool:
+    """Whether ready replicas were lost (fewer ready than last tick, by more than the
+    scale-down since) within the last cold start: a node preempted, a GPU failed."""
+    ready = d.count(ReplicaPhase.READY)
+    if mem.desired and mem.ready - ready > max(0, mem.desired - d.replicas):
+        mem.loss_until = at + timedelta(seconds=d.cold_start_seconds)
+    mem.ready, mem.desired = ready, d.replicas
+    return mem.loss_until is not None and at < mem.loss_until
 
 
 def _restart_levels(mem: _Memory, at: datetime) -> None:

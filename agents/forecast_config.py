@@ -167,13 +167,15 @@ class ForecastPlannerConfig(Frozen):
         "or the target: on servegen-14d they were otherwise held through the band and "
         "the dwell for about 40 minutes after each of m-mid's 33 such queues.",
     )
-    drain_ahead: bool = Field(
-        default=True,
+    drain_ahead: Literal["after-loss", "always", "off"] = Field(
+        default="after-loss",
         description="Size the floor for the queue as it will be when replicas started now "
         "are ready (arrivals against the ready and loading replicas over one cold start), "
-        "not as it is: after capacity is lost (a spot node preempted) the queue grows "
-        "until the replacements are up, and draining it then at the usual headroom took "
-        "several minutes of missed requests.",
+        "not as it is. `after-loss`: for a cold start after ready replicas were lost (not "
+        "scaled away; a spot node preempted), when the queue grows until replacements are "
+        "up and draining it at the usual headroom took minutes of missed requests; "
+        "`always`: also when the load jumps past the ready replicas (more attainment for "
+        "more GPU-hours on jumpy client traces).",
     )
     outage_after_seconds: float = Field(
         default=300.0, ge=0, description="No traffic this long is an outage (0: never)."

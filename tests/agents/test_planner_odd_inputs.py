@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from agents.baselines import DynamoConfig, DynamoPlanner, KpaConfig, KpaPlanner
 from agents.forecast_aware import ForecastPlanner
@@ -157,17 +157,44 @@ def _after_a_loss(queue: int, ready_in: float) -> tuple[ClusterSnapshot, Forecas
     return snap, ForecastPlanner(RAW, PRIORS)
 
 
+def _all_ready(replicas: int, at: datetime) -> ClusterSnapshot:
+    d = make_deployment(replicas=replicas, max_replicas=16, cold_start_seconds=120.0)
+    m = ServingMetrics(
+        arrival_rate_rps=30.0,
+        served_rate_rps=30.0,
+        queue_depth=0,
+        gpu_utilization=30.0 / (10.0 * replicas),
+        capacity_rps=10.0 * replicas,
+    )
+    return make_snapshot(at=at, deployments=[d], metrics={KEY: m})
+
+
 def test_after_a_loss_the_floor_covers_the_queue_the_replacements_will_find() -> None:
     snap, planner = _after_a_loss(queue=600, ready_in=100.0)
     d, m = snap.deployments[0], snap.metrics[KEY]
     # 600 queued + 100 s x (30 - 10) while the replacements load, - 20 s x (50 - 30) after
     assert planner.capacity.backlog_at(snap, d, m, 120.0) == 2200.0
-    ahead = _replicas(planner.plan(snap, {}))
-    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": False}), PRIORS)
-    # as it is, 30 + 600/60 = 40 req/s: the 5 replicas cover it, no change
-    assert _replicas(plain.plan(snap, {})) is None
-    # as the new replicas will find it, 30 + 2200/60 req/s: 2 or more besides
+    before = _all_ready(5, T0 - timedelta(minutes=1))
+    planner.plan(before, {})  # (it may propose; the cluster keeps 5 for the next tick)
+    ahead = _replicas(planner.plan(snap, {}))  # 4 of the 5 ready replicas are gone
+    # as the new replicas will find the queue, 30 + 2200/60 req/s: 2 or more besides
     assert ahead is not None and ahead >= math.ceil((30 + 2200 / 60) / 10) == 7
+    # as it is, 30 + 600/60 = 40 req/s: the 5 replicas cover it, no change
+    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": "off"}), PRIORS)
+    plain.plan(before, {})
+    assert _replicas(plain.plan(snap, {})) is None
+    # no loss seen (the first tick), so by default the queue as it is; `always` regardless
+    assert _replicas(ForecastPlanner(RAW, PRIORS).plan(snap, {})) is None
+    always = ForecastPlanner(RAW.model_copy(update={"drain_ahead": "always"}), PRIORS)
+    assert _replicas(always.plan(snap, {})) == ahead
+
+
+def test_replicas_scaled_away_are_not_a_loss() -> None:
+    planner = ForecastPlanner(RAW, PRIORS)
+    planner.plan(_all_ready(5, T0 - timedelta(minutes=1)), {})
+    proposals = planner.plan(_all_ready(3, T0), {})  # 5 -> 3 by a scale-down
+    assert all(e.value == 0 for p in proposals for e in p.evidence if e.name == "queue_when_ready")
+    assert planner._memory[KEY].loss_until is None
 
 
 def test_with_capacity_to_spare_the_queue_ahead_changes_nothing() -> None:
@@ -175,5 +202,5 @@ def test_with_capacity_to_spare_the_queue_ahead_changes_nothing() -> None:
     d, m = snap.deployments[0], snap.metrics[KEY]
     planner = ForecastPlanner(RAW, PRIORS)
     assert planner.capacity.backlog_at(snap, d, m, 120.0) == 0.0
-    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": False}), PRIORS)
+    plain = ForecastPlanner(RAW.model_copy(update={"drain_ahead": "off"}), PRIORS)
     assert _replicas(planner.plan(snap, {})) == _replicas(plain.plan(snap, {}))

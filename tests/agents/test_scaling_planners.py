@@ -92,14 +92,14 @@ def test_a_ramp_beyond_the_cold_start_does_not_scale_yet() -> None:
 
 
 def test_live_load_above_the_forecast_sets_a_reactive_floor() -> None:
-    cfg = ForecastPlannerConfig(capacity_at_slo=False, floor_headroom=0.0, drain_ahead=False)
+    cfg = ForecastPlannerConfig(capacity_at_slo=False, floor_headroom=0.0, drain_ahead="off")
     planner = ForecastPlanner(cfg, PRIORS)
     proposals = planner.plan(_snap(arrival=38.0, queue=120), _forecast([5.0] * 5))
     assert _replicas(proposals) == 4  # 38 + 120/60 = 40 req/s needs 4 replicas
     assert "live load" in proposals[0].reason
-    # By default the floor is for the queue new replicas will find when ready: 120 + 120 s
+    # `always`: the floor is for the queue new replicas will find when ready: 120 + 120 s
     # x (38 - 20) = 2,280 requests, 38 + 2280/60 = 76 req/s; HPA's step limit allows 6.
-    planner = ForecastPlanner(cfg.model_copy(update={"drain_ahead": True}), PRIORS)
+    planner = ForecastPlanner(cfg.model_copy(update={"drain_ahead": "always"}), PRIORS)
     proposals = planner.plan(_snap(arrival=38.0, queue=120), _forecast([5.0] * 5))
     assert _replicas(proposals) == 6 and "live load" in proposals[0].reason
 
