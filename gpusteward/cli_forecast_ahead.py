@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -107,9 +107,9 @@ def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -
 
 
 def _times(first: datetime, step: float, n: int) -> np.ndarray:
-    """`n` window starts from `first`, as UTC datetime64 in milliseconds (an array, which
-    matplotlib's type stubs take; the plot's axis is in UTC)."""
-    start = np.datetime64(first.astimezone(UTC).replace(tzinfo=None), "ms")
+    """`n` window starts from `first`, as datetime64 in milliseconds on `first`'s own
+    clock (an array, which matplotlib's type stubs take; the table uses that zone too)."""
+    start = np.datetime64(first.replace(tzinfo=None), "ms")
     return start + np.arange(n) * np.timedelta64(round(step * 1000), "ms")
 
 
@@ -121,9 +121,10 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
 
     step = history.step_seconds
     back = min(len(history.values), round(3 * 86_400 / step))
-    first = history.end - timedelta(seconds=step * back)
+    zone = history.start.tzinfo
+    first = (history.end - timedelta(seconds=step * back)).astimezone(zone)
     seen = _times(first, step, back)
-    ahead = _times(forecast.made_at, step, len(forecast.points))
+    ahead = _times(forecast.made_at.astimezone(zone), step, len(forecast.points))
     bands = np.array([(p.point, p.p10, p.p90) for p in forecast.points])
     fig, ax = plt.subplots(figsize=(14, 4))
     tail = np.array([np.nan if v is None else v for v in history.values[-back:]])
@@ -131,6 +132,7 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
     ax.fill_between(ahead, bands[:, 1], bands[:, 2], alpha=0.3, label="p10-p90")
     ax.plot(ahead, bands[:, 0], lw=1, label=forecast.forecaster)
     ax.set_ylabel("req/s")
+    ax.set_xlabel(f"time ({history.start.tzname()})")
     ax.set_title(f"{history.key}: the next {title}")
     ax.legend()
     fig.tight_layout()
