@@ -91,7 +91,8 @@ def load_rates(
 def trace_start(path: Path) -> datetime:
     """When the trace's first window began: a request log's first TIMESTAMP (read as
     UTC), or a rate file's first `window_start_s` after `EPOCH` (they carry relative
-    times). The file must have loaded (`load_rates`) already."""
+    times). Reads the file through the loader's cache, so after `load_rates` it costs
+    nothing more."""
     data = load_trace_data(path, detect_format(path))  # cached
     try:
         if isinstance(data, RateTable):
@@ -176,16 +177,16 @@ def load_client_rates(
             )
         rows.append(rates)
     kids = np.stack(rows)
-    known = np.isfinite(total)
-    volume = float(np.sum(total[known]))
-    excess = np.nansum(kids[:, known], axis=0) - total[known]
-    over = float(np.sum(np.maximum(excess, 0.0)))
+    # the loaders refuse non-finite rates, so plain sums
+    volume = float(total.sum())
+    excess = kids.sum(axis=0) - total
+    over = float(np.maximum(excess, 0.0).sum())
     if over > 0.01 * volume + 1e-9:
-        windows = int(np.count_nonzero(excess > 1e-9 + 1e-6 * np.abs(total[known])))
+        windows = int(np.count_nonzero(excess > 1e-9 + 1e-6 * total))
         raise InputError(
             f"--clients {directory}: its {len(files)} files add up to more than the total "
             f"(by {over / max(volume, 1e-12):.1%} of its volume, in {windows} of "
-            f"{int(known.sum())} windows). Fix: the folder must hold this total's per-client "
+            f"{len(total)} windows). Fix: the folder must hold this total's per-client "
             "files only (some of them will do), not the total itself or another model's."
         )
     return [f.stem for f in files], kids

@@ -62,13 +62,13 @@ def periods(
     """The forecast's steps in consecutive periods of `every` seconds (the last may be
     shorter), with each period's mean band and its peak at `quantile`."""
     per = max(1, round(every / forecast.step_seconds))
-    out: list[Period] = []
+    rows: list[Period] = []
     points = forecast.points
     for i in range(0, len(points), per):
         chunk: tuple[ForecastPoint, ...] = points[i : i + per]
         peak = max(getattr(p, quantile) for p in chunk)
         end = chunk[-1].at
-        out.append(
+        rows.append(
             Period(
                 start=chunk[0].at - timedelta(seconds=forecast.step_seconds),
                 end=end,
@@ -79,7 +79,7 @@ def periods(
                 replicas=None if per_replica is None else math.ceil(peak / per_replica - 1e-9),
             )
         )
-    return out
+    return rows
 
 
 def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -> dict[str, Any]:
