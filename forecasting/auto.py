@@ -51,7 +51,15 @@ from forecasting.methods import (
     mix_candidates,
 )
 from forecasting.online import Calibrator, Mix, OnlineSettings, run_online
-from forecasting.series import MIN_POINTS, PreparedSeries, prepare, to_array, zeros_are_holes
+from forecasting.series import (
+    MIN_POINTS,
+    PreparedSeries,
+    longest_hole,
+    prepare,
+    short_zero_runs,
+    to_array,
+    zeros_are_holes,
+)
 from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.model import Frozen
 
@@ -328,8 +336,10 @@ class AutoForecaster:
         need = min(len(series.values), fit.lookback + len(new) + 1)
         tail = to_array(series.values[len(series.values) - need :])
         tail = np.where(np.isfinite(tail) & (tail >= 0), tail, np.nan)
-        if fit.zeros_are_holes:
-            tail[tail == 0] = np.nan
+        if fit.zeros_are_holes:  # as `prepare`: a run of zeros seen whole, a hole or not
+            seen = max(need, min(len(series.values), need + longest_hole(series.step_seconds) + 1))
+            wider = to_array(series.values[len(series.values) - seen :])
+            tail[short_zero_runs(wider, series.step_seconds)[seen - need :]] = np.nan
         tail_start = end - need
         at = new - tail_start
         if at.min() < 1:

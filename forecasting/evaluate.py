@@ -134,10 +134,11 @@ def evaluate_series(
     per_day = max(1, round(DAY / step_seconds))
     settings = settings or OnlineSettings.for_step(step_seconds)
     scale = seasonal_scale(y[:train], per_day)
-    if scale <= SCALE_FLOOR:  # a constant load: seasonal naive makes no error at all
+    if scale <= SCALE_FLOOR:  # seasonal naive makes no error at all
         scale = float(known.mean())
+        how = "constant" if np.ptp(known) <= SCALE_FLOOR else "the same every day"
         notes += (
-            "the training load is constant, so seasonal naive makes no error: MASE and "
+            f"the training load is {how}, so seasonal naive makes no error: MASE and "
             "pinball are scaled by its mean instead",
         )
     use_prophet = prophet and train * step_seconds >= 2 * DAY

@@ -70,14 +70,34 @@ def zeros_are_holes(values: np.ndarray, step_seconds: float) -> bool:
     return float(np.median(positive)) * step_seconds >= HOLE_MIN_EXPECTED_REQUESTS
 
 
+def longest_hole(step_seconds: float) -> int:
+    """Steps in the longest collection hole (`MAX_HOLE_SECONDS`), at least one."""
+    return max(1, math.floor(MAX_HOLE_SECONDS / step_seconds + 1e-9))
+
+
+def short_zero_runs(values: np.ndarray, step_seconds: float) -> np.ndarray:
+    """Where `values` holds a zero in a run of at most `MAX_HOLE_SECONDS` (a collection
+    hole, when the level says zeros are holes); a longer run is idle time, a client that
+    stopped sending for a night. A run at either end counts only what it holds."""
+    zeros = np.concatenate(([0], (values == 0).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(zeros))  # run i: [edges[2i], edges[2i + 1])
+    longest = longest_hole(step_seconds)
+    mask = np.zeros(len(values), dtype=bool)
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if b - a <= longest:
+            mask[a:b] = True
+    return mask
+
+
 def mark_holes(values: np.ndarray, step_seconds: float) -> tuple[np.ndarray, int]:
-    """Zeros that cannot be real given the series' level become NaN; returns (copy, count)."""
+    """Zeros that cannot be real given the series' level become NaN, in runs of up to
+    `MAX_HOLE_SECONDS` (`short_zero_runs`); returns (copy, count)."""
     out = values.copy()
     if not zeros_are_holes(out, step_seconds):
         return out, 0
-    zeros = out == 0
-    out[zeros] = np.nan
-    return out, int(np.count_nonzero(zeros))
+    holes = short_zero_runs(out, step_seconds)
+    out[holes] = np.nan
+    return out, int(np.count_nonzero(holes))
 
 
 def prepare(series: LoadSeries, *, zeros_as_holes: bool = True) -> PreparedSeries:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forecasting.evaluate import SeriesReport, TestPaths, evaluate_series
+from forecasting.guards import MAX_MIX_STEPS, horizon_problem
 from gpusteward.core.documents import parse_duration
 from gpusteward.core.errors import InputError
 from gpusteward.sim.spec import TraceFormat
@@ -34,7 +35,7 @@ EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # traces carry relative times: a Monda
 
 def detect_format(path: Path) -> TraceFormat:
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is not the header
             first = f.readline().strip()
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e}). Fix: give an existing CSV file.") from None
@@ -57,21 +58,35 @@ def load_rates(
     path: Path, window_seconds: float | None = None, option: str = "--data"
 ) -> tuple[np.ndarray, float]:
     """(rate per window, window seconds) from any supported trace file. A request-level
-    trace is counted into whole windows of `window_seconds` (default 600; a partial last
-    window is left out rather than read as a low rate); a rate file has its own. Errors
-    name `option`."""
+    trace is counted into whole windows of `window_seconds` (default 600); a rate file has
+    its own, or with `window_seconds` (a whole multiple of them) their mean rate over each
+    window that long. A partial last window is left out rather than read as a low rate.
+    Errors name `option`."""
     try:
         data = load_trace_data(path, detect_format(path))
     except InputError as e:
         raise InputError(f"{option} {e}") from None
     if isinstance(data, RateTable):
-        if window_seconds is not None and window_seconds != data.window_seconds:
+        rates, own = np.asarray(data.rates, dtype=np.float64), data.window_seconds
+        if window_seconds is None or window_seconds == own:
+            return rates, own
+        per = window_seconds / own
+        if per < 1 or abs(per - round(per)) > 1e-6:
             raise InputError(
-                f"--window {window_seconds:g} s: {path} is a rate file with its own "
-                f"{data.window_seconds:g} s windows. Fix: leave --window out; it sets how "
-                "request-level traces (Azure) are counted."
+                f"--window {window_seconds:g} s: {path} is a rate file with {own:g} s "
+                f"windows; --window can only join them, in whole numbers. Fix: a multiple "
+                f"of {fmt_duration(own)}, e.g. {fmt_duration(own * max(2, math.ceil(per)))}, "
+                "or leave --window out."
             )
-        return np.asarray(data.rates, dtype=np.float64), data.window_seconds
+        bins = len(rates) // round(per)
+        if bins < 1:
+            raise InputError(
+                f"--window {window_seconds:g} s: {path} holds {len(rates)} windows of "
+                f"{own:g} s, less than one window of {window_seconds:g} s. Fix: a shorter "
+                "--window, or leave it out."
+            )
+        joined = rates[: bins * round(per)].reshape(bins, round(per)).mean(axis=1)
+        return joined, window_seconds
     window_seconds = 600.0 if window_seconds is None else window_seconds
     bins = int(data.duration_seconds // window_seconds)
     if bins < 1:
@@ -88,22 +103,38 @@ def load_rates(
     return counts[:bins].astype(np.float64) / window_seconds, window_seconds
 
 
-def trace_start(path: Path) -> datetime:
-    """When the trace's first window began: a request log's first TIMESTAMP (read as
-    UTC), or a rate file's first `window_start_s` after `EPOCH` (they carry relative
-    times). Reads the file through the loader's cache, so after `load_rates` it costs
-    nothing more."""
+UNIX_FROM = 1e9  # a window_start_s this large (2001 as Unix time) is not a relative time
+
+
+def trace_origin(path: Path) -> float:
+    """The trace's first time as the file gives it: a rate file's first `window_start_s`,
+    a request log's first TIMESTAMP in Unix seconds (through the loader's cache)."""
     data = load_trace_data(path, detect_format(path))  # cached
+    return data.start_seconds if isinstance(data, RateTable) else data.first_unix_seconds
+
+
+def trace_start(path: Path, fix: str = "") -> datetime:
+    """When the trace's first window began: a request log's first TIMESTAMP (read as
+    UTC); a rate file's first `window_start_s` after `EPOCH` (they carry relative times),
+    or as Unix time from `UNIX_FROM` on (no relative offset is 31 years). `fix` is
+    another way out for the error (", or give --start")."""
+    origin = trace_origin(path)
+    relative = isinstance(load_trace_data(path, detect_format(path)), RateTable)
     try:
-        if isinstance(data, RateTable):
-            return EPOCH + timedelta(seconds=data.start_seconds)
-        return datetime.fromtimestamp(data.first_unix_seconds, UTC)
+        return _date(origin, relative)
     except (OverflowError, ValueError, OSError):
         raise InputError(
-            f"--data {path}: its first window starts too far from {EPOCH.date()} to be a "
-            "date. Fix: relative window_start_s (seconds from the trace's start), or give "
-            "--start."
+            f"--data {path}: its first window starts at {origin:g} s, too far from "
+            f"{EPOCH.date()} (or from 1970, as Unix time) to be a date. Fix: window_start_s "
+            f"in seconds (relative to the trace's start, or Unix time){fix}."
         ) from None
+
+
+def _date(origin: float, relative: bool) -> datetime:
+    """`trace_start`'s reading of a first time (OverflowError etc. when it is no date)."""
+    if relative and abs(origin) < UNIX_FROM:
+        return EPOCH + timedelta(seconds=origin)
+    return datetime.fromtimestamp(origin, UTC)
 
 
 def whole_windows(option: str, value: str, step: float) -> int:
@@ -119,6 +150,20 @@ def whole_windows(option: str, value: str, step: float) -> int:
             f"multiple of them, e.g. {example}."
         )
     return round(n)
+
+
+def horizon_windows(horizon: str, step: float) -> int:
+    """`whole_windows` for --horizon, and no more of them than the online mix takes: then
+    an InputError naming the longest horizon and the --window that would take this one."""
+    steps = whole_windows("--horizon", horizon, step)
+    if horizon_problem(steps * step, step) is None:
+        return steps
+    join = next(k for k in range(math.ceil(steps / MAX_MIX_STEPS), steps + 1) if steps % k == 0)
+    raise InputError(
+        f"--horizon {horizon}: {steps} windows of {step:g} s, more than the online mix "
+        f"takes ({MAX_MIX_STEPS}). Fix: at most {fmt_duration(MAX_MIX_STEPS * step)} ahead, or "
+        f"longer windows, e.g. --window {fmt_duration(join * step)}."
+    )
 
 
 def fmt_duration(seconds: float) -> str:
@@ -140,18 +185,38 @@ def png_option(png: Path | None) -> Path | None:
             f"--png {png}: the folder {png.parent} does not exist. Fix: create it, or write "
             "the plot elsewhere."
         )
+    existed = png.exists()
+    try:  # can it be written? Found now, not after minutes of work
+        with png.open("ab"):
+            pass
+    except OSError as e:
+        raise InputError(f"--png {png}: cannot write it ({e.strerror}). {_ELSEWHERE}") from None
+    if not existed:
+        png.unlink(missing_ok=True)
     return png
+
+
+_ELSEWHERE = "Fix: a file name in a folder you can write to, or --png '' for no plot."
+
+
+def save_png(fig: Any, png: Path) -> None:
+    """`fig.savefig(png)`, an InputError naming --png if it cannot be written."""
+    try:
+        fig.savefig(png, dpi=90)
+    except OSError as e:
+        raise InputError(f"--png {png}: cannot write it ({e.strerror}). {_ELSEWHERE}") from None
 
 
 def load_client_rates(
     directory: Path,
     total: np.ndarray,
     step: float,
-    start: datetime,
+    origin: float,
     window_seconds: float | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Names and (clients, windows) rates of every `*.csv` in `directory` (one file per client of
-    the total `total`, on its windows), or an InputError naming the file and the fix.
+    the total `total`, on its windows from `origin`, its `trace_origin`), or an InputError
+    naming the file and the fix.
     Some of the clients will do (the rest is the remainder); more than the total will not:
     their sum may exceed it by 1 % of its volume at most (ServeGen's: 0.004 %)."""
     if not directory.is_dir():
@@ -159,7 +224,7 @@ def load_client_rates(
             f"--clients {directory}: not a directory. Fix: give the folder holding one rate "
             "file per client of the total (ServeGen's chunk-<client>-trace.csv files)."
         )
-    files = sorted(f for f in directory.glob("*.csv") if f.is_file())
+    files = sorted(f for f in directory.iterdir() if f.suffix.lower() == ".csv" and f.is_file())
     if not files:
         raise InputError(
             f"--clients {directory}: no *.csv files in it. Fix: give the folder holding one "
@@ -168,11 +233,11 @@ def load_client_rates(
     rows = []
     for f in files:
         rates, own = load_rates(f, window_seconds, option="--clients")
-        first = trace_start(f)
-        if own != step or len(rates) != len(total) or first != start:
+        first = trace_origin(f)
+        if own != step or len(rates) != len(total) or first != origin:
             raise InputError(
-                f"--clients {f}: {len(rates)} windows of {own:g} s from {first.isoformat()}, "
-                f"the total has {len(total)} of {step:g} s from {start.isoformat()}. Fix: "
+                f"--clients {f}: {len(rates)} windows of {own:g} s from {_when(first)}, "
+                f"the total has {len(total)} of {step:g} s from {_when(origin)}. Fix: "
                 "client files covering the total's windows, and only those, in the folder."
             )
         rows.append(rates)
@@ -190,6 +255,14 @@ def load_client_rates(
             "files only (some of them will do), not the total itself or another model's."
         )
     return [f.stem for f in files], kids
+
+
+def _when(origin: float) -> str:
+    """A rate file's first time for a message: its date, or the seconds the file gives."""
+    try:
+        return _date(origin, relative=True).isoformat()
+    except (OverflowError, ValueError, OSError):
+        return f"{origin:g} s"
 
 
 def report_table(report: SeriesReport, title: str) -> Table:
@@ -219,8 +292,10 @@ def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path
     ax.set_ylabel("req/s")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    try:
+        save_png(fig, png)
+    finally:
+        plt.close(fig)
 
 
 def option_duration(option: str, value: str) -> float:
@@ -266,7 +341,10 @@ def backtest(
     prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
     window: Annotated[
         str | None,
-        typer.Option(help="Request-level traces (Azure): count into windows of this (10m)."),
+        typer.Option(
+            help="Windows this long: a request log (Azure) is counted into them (10m), a "
+            "rate file's own windows are joined into them (a multiple of those)."
+        ),
     ] = None,
     clients: Annotated[
         Path | None,
@@ -277,7 +355,7 @@ def backtest(
     seconds = None if window is None else option_duration("--window", window)
     png = png_option(png)
     y, step = load_rates(data, seconds)
-    steps = whole_windows("--horizon", horizon, step)
+    steps = horizon_windows(horizon, step)
     held = whole_windows("--test", test, step)
     train = training_windows(data, len(y), step, held, test)
     if held < steps:
@@ -286,7 +364,8 @@ def backtest(
             f"--horizon {horizon}. Fix: a --test at least as long as --horizon."
         )
     start = trace_start(data)
-    kids = None if clients is None else load_client_rates(clients, y, step, start, seconds)[1]
+    origin = trace_origin(data)
+    kids = None if clients is None else load_client_rates(clients, y, step, origin, seconds)[1]
     try:
         report, paths = evaluate_series(
             data.stem, y, start, step, train, steps, prophet=prophet, children=kids

@@ -23,13 +23,15 @@ from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.group import GroupSettings, forecast_group
-from forecasting.guards import horizon_problem
 from gpusteward.cli_forecast import (
+    horizon_windows,
     load_client_rates,
     load_rates,
     option_duration,
     option_time,
     png_option,
+    save_png,
+    trace_origin,
     trace_start,
     whole_windows,
 )
@@ -56,6 +58,15 @@ def to_series(key: str, rates: np.ndarray, start: datetime, step: float) -> Load
     return LoadSeries(key=key, start=start, step_seconds=step, values=values)
 
 
+def replicas_for(rate: float, per_replica: float) -> int:
+    """Replicas that serve `rate` at `per_replica` each: none for no load, at least one for
+    any (a rounding error's worth over a whole number does not add one)."""
+    if rate <= 0:
+        return 0
+    share = rate / per_replica
+    return max(1, math.ceil(share - 1e-9 * share))
+
+
 def periods(
     forecast: Forecast, every: float, quantile: Quantile, per_replica: float | None
 ) -> list[Period]:
@@ -76,7 +87,7 @@ def periods(
                 p50=float(np.mean([p.p50 for p in chunk])),
                 p90=float(np.mean([p.p90 for p in chunk])),
                 peak=peak,
-                replicas=None if per_replica is None else math.ceil(peak / per_replica - 1e-9),
+                replicas=None if per_replica is None else replicas_for(peak, per_replica),
             )
         )
     return rows
@@ -94,8 +105,8 @@ def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -
         "mean_p50_rps": round(float(np.mean([p.p50 for p in forecast.points])), 4),
     }
     if per_replica is not None:
-        need = [math.ceil(v / per_replica - 1e-9) for v in values]
-        at_p50 = [math.ceil(p.p50 / per_replica - 1e-9) for p in forecast.points]
+        need = [replicas_for(v, per_replica) for v in values]
+        at_p50 = [replicas_for(p.p50, per_replica) for p in forecast.points]
         s |= {
             "per_replica_rps": per_replica,
             "replicas_all_through": min(need),
@@ -136,8 +147,10 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
     ax.set_title(f"{history.key}: the next {title}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    try:
+        save_png(fig, png)
+    finally:
+        plt.close(fig)
 
 
 def ahead(
@@ -166,7 +179,10 @@ def ahead(
     prophet: Annotated[bool, typer.Option(help="Offer Prophet-based forecasters.")] = True,
     window: Annotated[
         str | None,
-        typer.Option(help="Request-level traces (Azure): count into windows of this (10m)."),
+        typer.Option(
+            help="Windows this long: a request log (Azure) is counted into them (10m), a "
+            "rate file's own windows are joined into them (a multiple of those)."
+        ),
     ] = None,
     png: Annotated[
         Path | None, typer.Option(help="Plot of the history's last 3 days and the band.")
@@ -183,13 +199,12 @@ def ahead(
     seconds = None if window is None else option_duration("--window", window)
     png = png_option(png)
     rates, step = load_rates(data, seconds)
-    steps = whole_windows("--horizon", horizon, step)
-    problem = horizon_problem(steps * step, step)
-    if problem is not None:
-        raise InputError(f"--horizon {horizon}: {problem}.")
+    steps = horizon_windows(horizon, step)
     period = whole_windows("--every", every, step) * step
-    own = trace_start(data)
-    first = own if start is None else option_time("--start", start)
+    if start is None:
+        first = trace_start(data, fix=", or give --start")
+    else:
+        first = option_time("--start", start)
     try:
         series = to_series(data.stem, rates, first, step)
         _ = series.end + timedelta(seconds=steps * step)  # the forecast's last time
@@ -201,7 +216,8 @@ def ahead(
         ) from None
     children = None
     if clients is not None:
-        names, by_client = load_client_rates(clients, rates, step, own, seconds)
+        origin = trace_origin(data)
+        names, by_client = load_client_rates(clients, rates, step, origin, seconds)
         children = [to_series(n, r, first, step) for n, r in zip(names, by_client, strict=True)]
     what = "bottom-up from its clients" if children else "with the online mix"
     with err.status(f"forecasting {data.name} {what} (Prophet fits take seconds)..."):

@@ -9,6 +9,7 @@ in a step has variance / mean close to cv^2 (1 = Poisson, 0 = deterministic).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,7 +53,8 @@ def _fail(path: Path, line: int, seen: str, expected: str) -> ScenarioError:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first cell
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise ScenarioError(
             f"{path}: trace file not found. Fix: give an existing CSV path in the "
@@ -118,27 +120,59 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
     return RateTable(window_seconds=window, rates=rate_arr, cvs=cv_arr, start_seconds=starts[0])
 
 
+# An Azure trace's TIMESTAMP: a date, a time, optional fraction, optional zone (Z, +hh:mm).
+_STAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+
+
+def _stamp_ns(text: str) -> int | None:
+    """Nanoseconds since the Unix epoch of a TIMESTAMP cell (zone-less: UTC), or None when
+    it is not a date and time from 1970 to 2200 (a bare number is not: numpy would read
+    it as a year)."""
+    match = _STAMP.fullmatch(text)
+    if match is None:
+        return None
+    day, clock, zone = match.groups()
+    if not 1970 <= int(day[:4]) <= 2200:  # outside this, nanoseconds wrap around silently
+        return None
+    try:
+        ns = int(np.datetime64(f"{day}T{clock}", "ns").astype(np.int64))
+    except ValueError:  # 2023-02-30, 25:00
+        return None
+    if zone and zone.upper() != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        hours, minutes = int(zone[1:3]), int(zone[-2:])
+        if hours > 23 or minutes > 59:
+            return None
+        ns -= sign * (hours * 3600 + minutes * 60) * 1_000_000_000
+    return ns
+
+
 def _load_azure(path: Path) -> RequestTimes:
     lines = _read_lines(path)
     expected = (
-        "`TIMESTAMP,ContextTokens,GeneratedTokens` with TIMESTAMP like 2023-11-16 18:17:03.97"
+        "`TIMESTAMP,ContextTokens,GeneratedTokens` with TIMESTAMP a date and time like "
+        "2023-11-16 18:17:03.97 (UTC unless it names a zone, e.g. +01:00; not a number of "
+        "seconds)"
     )
-    stamps: list[np.datetime64] = []
+    stamps: list[int] = []
     for no, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or (no == 1 and line.upper().startswith("TIMESTAMP")):
             continue
-        stamp = line.split(",", 1)[0].strip().replace(" ", "T")
-        try:
-            stamps.append(np.datetime64(stamp, "ns"))
-        except ValueError:
-            raise _fail(path, no, line, expected) from None
+        stamp = _stamp_ns(line.split(",", 1)[0].strip())
+        if stamp is None:
+            raise _fail(path, no, line, expected)
+        stamps.append(stamp)
     if not stamps:
         raise ScenarioError(
             f"{path}: trace has no request rows. Fix: give an Azure LLM inference trace "
             f"with rows like {expected} (in a scenario, as the model's `trace.file`)."
         )
-    ns = np.sort(np.asarray(stamps, dtype="datetime64[ns]").astype(np.int64))
+    ns = np.sort(np.asarray(stamps, dtype=np.int64))
     times = (ns - ns[0]).astype(np.float64) / 1e9
     gap = times[-1] / (len(times) - 1) if len(times) > 1 else 1.0
     times.setflags(write=False)

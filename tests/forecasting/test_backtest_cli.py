@@ -65,7 +65,8 @@ def test_a_request_level_trace_can_be_counted_into_shorter_windows(tmp_path: Pat
 
 
 def test_a_window_for_a_rate_file_or_a_bad_window_is_an_input_error() -> None:
-    with pytest.raises(InputError, match=r"--window 60 s: .*own 600 s windows.*leave --window out"):
+    # a rate file's windows can be joined (tests/forecasting/test_cli_inputs.py), not split
+    with pytest.raises(InputError, match=r"--window 60 s: .*600 s windows; --window can only join"):
         backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="1m")
     with pytest.raises(InputError, match=r"--window '0s'.*Fix: a duration"):
         backtest(data=M_LARGE, horizon="1h", test="2d", png=None, prophet=False, window="0s")

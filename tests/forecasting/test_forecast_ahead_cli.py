@@ -269,5 +269,8 @@ def test_clients_on_other_windows_or_an_absolute_start_are_refused(tmp_path: Pat
     epoch_ms = tmp_path / "epoch.csv"
     rows = "".join(f"{1_700_000_000_000 + 600 * i},1,1\n" for i in range(10))  # epoch ms?
     epoch_ms.write_text("window_start_s,total_rate_rps,active_clients\n" + rows)
-    with pytest.raises(InputError, match=r"--data .*epoch.csv: .*too far .*Fix: relative"):
+    with pytest.raises(
+        InputError,
+        match=r"--data .*epoch.csv: .*too far .*Fix: window_start_s in seconds \(relative",
+    ):
         backtest(data=epoch_ms, horizon="10m", test="10m", png=None, prophet=False)
