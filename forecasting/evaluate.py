@@ -122,7 +122,9 @@ def evaluate_series(
             f"{key}: train={train} of {len(values)} points; expected 2 <= train < length"
         )
     clean = np.where(np.isfinite(values) & (values >= 0), values, np.nan)
-    y, holes = mark_holes(clean.astype(np.float64), step_seconds)
+    # causal: a window is a hole or not as the walk sees it arriving, not by how long
+    # its run of zeros turns out to be
+    y, holes = mark_holes(clean.astype(np.float64), step_seconds, causal=True)
     notes: tuple[str, ...] = (f"{holes} zero window(s) treated as holes",) if holes else ()
     known = y[:train][np.isfinite(y[:train])]
     if not np.any(known > 0):

@@ -5,13 +5,12 @@ a cached fit's history is unchanged, and stale feeds or stopped traffic at a ser
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from forecasting.series import MAX_HOLE_SECONDS, to_array, zeros_are_holes
+from forecasting.series import MAX_HOLE_SECONDS, longest_hole, to_array, zeros_are_holes
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 
 MAX_MIX_STEPS = 720
@@ -69,7 +68,7 @@ def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str |
     have by chance, longer than any collection hole (the traffic has stopped). None when
     neither."""
     values, step = series.values, series.step_seconds
-    limit = max(1, math.ceil(MAX_HOLE_SECONDS / step))
+    limit = longest_hole(step)
     tail = to_array(values[max(0, len(values) - limit - 1) :])
     valid = np.isfinite(tail) & (tail >= 0)
     if len(tail) <= limit:

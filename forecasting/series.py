@@ -75,27 +75,35 @@ def longest_hole(step_seconds: float) -> int:
     return max(1, math.floor(MAX_HOLE_SECONDS / step_seconds + 1e-9))
 
 
-def short_zero_runs(values: np.ndarray, step_seconds: float) -> np.ndarray:
-    """Where `values` holds a zero in a run of at most `MAX_HOLE_SECONDS` (a collection
-    hole, when the level says zeros are holes); a longer run is idle time, a client that
-    stopped sending for a night. A run at either end counts only what it holds."""
-    zeros = np.concatenate(([0], (values == 0).astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(zeros))  # run i: [edges[2i], edges[2i + 1])
+def short_zero_runs(values: np.ndarray, step_seconds: float, *, causal: bool = False) -> np.ndarray:
+    """Where `values` holds a zero in a quiet run (zeros and missing windows: a missed
+    scrape does not split a night in two) of at most `MAX_HOLE_SECONDS`: a collection hole,
+    when the level says zeros are holes. A longer run is idle time, a client that stopped
+    sending for a night; a run at either end counts only what it holds. `causal`: as a
+    forecaster walking forward sees each window when it arrives, so the first
+    `MAX_HOLE_SECONDS` of a longer run are holes too (what a backtest must score)."""
+    zero = values == 0
+    quiet = zero | ~(np.isfinite(values) & (values >= 0))
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
     longest = longest_hole(step_seconds)
     mask = np.zeros(len(values), dtype=bool)
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         if b - a <= longest:
-            mask[a:b] = True
+            mask[a:b] = zero[a:b]
+        elif causal:
+            mask[a : a + longest] = zero[a : a + longest]
     return mask
 
 
-def mark_holes(values: np.ndarray, step_seconds: float) -> tuple[np.ndarray, int]:
-    """Zeros that cannot be real given the series' level become NaN, in runs of up to
-    `MAX_HOLE_SECONDS` (`short_zero_runs`); returns (copy, count)."""
+def mark_holes(
+    values: np.ndarray, step_seconds: float, *, causal: bool = False
+) -> tuple[np.ndarray, int]:
+    """Zeros that cannot be real given the series' level become NaN, in quiet runs of up to
+    `MAX_HOLE_SECONDS` (`short_zero_runs`, also for `causal`); returns (copy, count)."""
     out = values.copy()
     if not zeros_are_holes(out, step_seconds):
         return out, 0
-    holes = short_zero_runs(out, step_seconds)
+    holes = short_zero_runs(out, step_seconds, causal=causal)
     out[holes] = np.nan
     return out, int(np.count_nonzero(holes))
 

@@ -71,6 +71,11 @@ def load_rates(
         if window_seconds is None or window_seconds == own:
             return rates, own
         per = window_seconds / own
+        if option != "--data" and (per < 1 or abs(per - round(per)) > 1e-6):
+            raise InputError(
+                f"{option} {path}: its {own:g} s windows cannot be joined into the "
+                f"--window of {window_seconds:g} s. Fix: files on the total's windows."
+            )
         if per < 1 or abs(per - round(per)) > 1e-6:
             raise InputError(
                 f"--window {window_seconds:g} s: {path} is a rate file with {own:g} s "
@@ -185,12 +190,16 @@ def png_option(png: Path | None) -> Path | None:
             f"--png {png}: the folder {png.parent} does not exist. Fix: create it, or write "
             "the plot elsewhere."
         )
+    if png.is_symlink():  # a link (perhaps to nothing yet): `save_png` finds out
+        return png
     existed = png.exists()
     try:  # can it be written? Found now, not after minutes of work
-        with png.open("ab"):
+        with png.open("ab"):  # appends nothing: an existing plot is left as it is
             pass
     except OSError as e:
-        raise InputError(f"--png {png}: cannot write it ({e.strerror}). {_ELSEWHERE}") from None
+        raise InputError(
+            f"--png {png}: cannot write it ({e.strerror or e}). {_ELSEWHERE}"
+        ) from None
     if not existed:
         png.unlink(missing_ok=True)
     return png
@@ -204,7 +213,9 @@ def save_png(fig: Any, png: Path) -> None:
     try:
         fig.savefig(png, dpi=90)
     except OSError as e:
-        raise InputError(f"--png {png}: cannot write it ({e.strerror}). {_ELSEWHERE}") from None
+        raise InputError(
+            f"--png {png}: cannot write it ({e.strerror or e}). {_ELSEWHERE}"
+        ) from None
 
 
 def load_client_rates(

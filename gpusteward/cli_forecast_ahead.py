@@ -172,8 +172,9 @@ def ahead(
         str | None,
         typer.Option(
             help="When the trace's first window began (ISO 8601; no zone: UTC). Default: a "
-            "request log's first TIMESTAMP (as UTC); for rate files, which carry relative "
-            "times, Monday 2026-01-05 00:00 UTC plus the first window_start_s."
+            "request log's first TIMESTAMP (UTC unless it names a zone); a rate file's first "
+            "window_start_s as Unix time, or, under 10^9 s (relative times), after Monday "
+            "2026-01-05 00:00 UTC."
         ),
     ] = None,
     prophet: Annotated[bool, typer.Option(help="Offer Prophet-based forecasters.")] = True,

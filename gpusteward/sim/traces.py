@@ -120,11 +120,11 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
     return RateTable(window_seconds=window, rates=rate_arr, cvs=cv_arr, start_seconds=starts[0])
 
 
-# An Azure trace's TIMESTAMP: a date, a time, optional fraction, optional zone (Z, +hh:mm).
+# An Azure trace's TIMESTAMP: a date, a time, optional fraction, optional zone (Z, +hh:mm, +hh).
 _STAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?",
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -144,7 +144,7 @@ def _stamp_ns(text: str) -> int | None:
         return None
     if zone and zone.upper() != "Z":
         sign = -1 if zone[0] == "-" else 1
-        hours, minutes = int(zone[1:3]), int(zone[-2:])
+        hours, minutes = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
         if hours > 23 or minutes > 59:
             return None
         ns -= sign * (hours * 3600 + minutes * 60) * 1_000_000_000

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from forecasting.series import MAX_HOLE_SECONDS, mark_holes
 from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest, load_rates, trace_start
+from gpusteward.cli_forecast import backtest, load_rates, png_option, trace_start
 from gpusteward.cli_forecast_ahead import ahead, replicas_for
 from gpusteward.core.errors import InputError
 from gpusteward.sim.traces import load_trace_data
@@ -194,3 +194,48 @@ def test_a_client_idle_all_night_is_not_forecast_at_its_busy_level(tmp_path: Pat
     mean = out["periods"][0]["p50"]
     assert 0.5 < mean < 1.3, mean  # the day's mean is 0.83; holes would make it about 2
     assert not any("collection holes" in n for n in out["notes"])
+
+
+def test_a_missed_scrape_does_not_split_a_night_into_holes() -> None:
+    night = np.concatenate([np.zeros(30), [np.nan], np.zeros(29)])  # 10 h, one window unread
+    y = np.concatenate([np.full(60, 50.0), night, np.full(60, 50.0)])
+    marked, holes = mark_holes(y, 600.0)
+    assert holes == 0 and np.count_nonzero(marked == 0) == 59
+
+
+def test_a_backtest_marks_holes_as_the_walk_sees_them_arrive() -> None:
+    longest = round(MAX_HOLE_SECONDS / 600.0)
+    y = np.concatenate([np.full(300, 50.0), np.zeros(60), np.full(100, 50.0)])
+    causal, holes = mark_holes(y, 600.0, causal=True)
+    # the first 6 h of the night are holes to a forecaster living through them ...
+    assert holes == longest and np.isnan(causal[300 : 300 + longest]).all()
+    assert (causal[300 + longest : 360] == 0).all()  # ... then it has seen idle time
+    # the same as marking, at each window, only the history up to it
+    for end in range(301, 361):
+        assert np.array_equal(
+            np.isnan(mark_holes(y[:end], 600.0)[0][-1:]), np.isnan(causal[end - 1 : end])
+        )
+
+
+def test_a_zone_given_in_hours_only_is_read(tmp_path: Path) -> None:
+    log = tmp_path / "pg.csv"  # PostgreSQL prints timestamptz so
+    log.write_text("TIMESTAMP,a,b\n2023-11-16 19:00:00.5+01,1,1\n2023-11-16 18:00:01.5+00,1,1\n")
+    assert list(load_trace_data(log, "azure-requests").times) == [0.0, 1.0]
+
+
+def test_a_dangling_link_given_as_png_is_left_in_place(tmp_path: Path) -> None:
+    link = tmp_path / "plot.png"
+    link.symlink_to(tmp_path / "target.png")
+    assert png_option(link) == link
+    assert link.is_symlink() and not (tmp_path / "target.png").exists()
+
+
+def test_client_files_whose_windows_cannot_be_joined_are_named(tmp_path: Path) -> None:
+    total = _rates(tmp_path / "total.csv", [100.0] * 432)
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    _rates(folder / "a.csv", [60.0] * 288, step=900)
+    with pytest.raises(
+        InputError, match=r"^--clients .*a\.csv: its 900 s windows cannot be joined"
+    ):
+        ahead(data=total, horizon="1h", prophet=False, clients=folder, window="20m")
