@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -71,17 +72,27 @@ def largest_clients(model: str, n: int) -> list[Path]:
     return [f for _, f in sorted(means, key=lambda t: -t[0])[:n]]
 
 
-def series_list(args: argparse.Namespace) -> list[tuple[str, Path, tuple[Path, ...]]]:
-    """(name, file, the files of its children: a total's clients, for bottom-up)."""
+Series = tuple[str, Path, tuple[Path, ...], str]
+
+
+def series_list(args: argparse.Namespace) -> list[Series]:
+    """(name, file, the files of its children: a total's clients, for bottom-up, and the
+    table it is scored in: its own for a total or a --data file, its model's for a client)."""
     if args.data:
-        return [(Path(p).stem, Path(p), ()) for p in args.data]
-    out = []
+        files = list(dict.fromkeys(Path(p).resolve() for p in args.data))  # once each
+        names = [f.stem for f in files]
+        # each file its own series and table: two files of one name go by their paths
+        named = [n if names.count(n) == 1 else str(f) for n, f in zip(names, files, strict=True)]
+        return [(n, f, (), n) for n, f in zip(named, files, strict=True)]
+    out: list[Series] = []
     for model in ("m-large", "m-mid"):
         clients = tuple(sorted((DATA / model).glob("chunk-*-trace.csv")))
         total = DATA / f"servegen_{model}_total_rate_10min.csv"
-        out.append((f"{model} total", total, clients if args.bottom_up else ()))
+        name = f"{model} total"
+        out.append((name, total, clients if args.bottom_up else (), name))
     for model in ("m-large", "m-mid"):
-        out += [(f"{model} {f.stem}", f, ()) for f in largest_clients(model, args.clients)]
+        group = f"{model} clients (median)"
+        out += [(f"{model} {f.stem}", f, (), group) for f in largest_clients(model, args.clients)]
     return out
 
 
@@ -129,13 +140,14 @@ def targets_for(
     timing_s: float,
     n: int,
     horizons: dict[str, float] = HORIZONS,
+    totals: tuple[str, ...] = (),
 ) -> list[Any]:
-    """The issue's targets; those on the totals need their 1 h and 1 d rows."""
+    """The issue's targets; those on the ServeGen `totals` need their 1 h and 1 d rows."""
     flat = [r for rs in reports.values() for r in rs]
     worse = [
         f"{r.key} @{r.steps}" for r in flat if r.chosen.mase > r.best_baseline().mase * (1 + 1e-9)
     ]
-    excess = np.array([r.chosen.mase / r.best_baseline().mase - 1 for r in flat])
+    excess = np.array([_excess(r.chosen.mase, r.best_baseline().mase) for r in flat])
     # not a target: how many of the losses a paired test can tell from noise
     tested = []
     for label in horizons:
@@ -151,7 +163,7 @@ def targets_for(
             + (f" ({', '.join(sure)})" if sure else "")
             + f", significantly better on {int(np.sum(p > 0.95))}"
         )
-    totals = [k for k in reports if k.endswith("total") and {"1h", "1d"} <= set(horizons)]
+    totals = tuple(k for k in totals if {"1h", "1d"} <= set(horizons))
     gains, day_rows, gain_notes = [], [], []
     for key in totals:
         by_h = dict(zip(horizons, reports[key], strict=True))
@@ -224,8 +236,16 @@ def targets_for(
     return out
 
 
+def _excess(mase: float, best: float) -> float:
+    """How much worse than `best` (0.1: 10 %); against a perfect baseline, any error is
+    infinitely worse and none is not."""
+    if best > 0:
+        return mase / best - 1
+    return 0.0 if mase <= 0 else float("inf")
+
+
 def check_inputs(
-    args: argparse.Namespace, series: list[tuple[str, Path, tuple[Path, ...]]]
+    args: argparse.Namespace, series: list[Series]
 ) -> tuple[float, float | None, dict[str, float]]:
     """(test seconds, window, the horizons every series can score) or an InputError that
     names the file or option and the fix; a horizon longer than a series' test is left
@@ -234,7 +254,12 @@ def check_inputs(
     window = option_duration("--window", args.window) if args.window else None
     wanted = {h.strip(): option_duration("--horizons", h.strip()) for h in args.horizons.split(",")}
     horizons = dict(wanted)
-    for name, path, _ in series:
+    if not (math.isfinite(test_s) and test_s > 0):
+        raise InputError(
+            f"--test-days {args.test_days}: not a positive number of days. Fix: e.g. 2, or "
+            "--test 15m."
+        )
+    for name, path, _, _ in series:
         y, step = load_rates(path, window)
         held = round(test_s / step)
         training_windows(path, len(y), step, held, fmt_duration(test_s))
@@ -291,6 +316,12 @@ def main() -> int:
         help="forecast the totals from their own series only (no client series)",
     )
     args = parser.parse_args()
+    if args.data is not None and not args.data:
+        parser.error("--data: no files given. Fix: one or more trace files, or leave --data out")
+    if args.clients < 0:
+        parser.error(f"--clients {args.clients}: not a count. Fix: 0 or more, e.g. 20")
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: not a count of processes. Fix: 1 or more")
     series = series_list(args)
     try:
         test_s, window, horizons = check_inputs(args, series)
@@ -298,16 +329,21 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        names, paths, kids = zip(*series, strict=True)
-        k = len(series)
-        hs = tuple(horizons.values())
-        done = pool.map(run_series, names, paths, [test_s] * k, kids, [hs] * k, [window] * k)
-        reports = dict(zip(names, done, strict=True))
+    names, paths, kids, groups = zip(*series, strict=True)
+    try:
+        with ProcessPoolExecutor(args.workers) as pool:
+            k = len(series)
+            hs = tuple(horizons.values())
+            done = pool.map(run_series, names, paths, [test_s] * k, kids, [hs] * k, [window] * k)
+            reports = dict(zip(names, done, strict=True))
+    except ValueError as e:  # evaluate_series: a series it cannot score (no load in training)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     timing_s, n = timing(args.workers) if not args.data else (float("nan"), 0)
-    targets = targets_for(reports, timing_s, n, horizons)
+    totals = () if args.data else tuple(g for g in groups if g.endswith("total"))
+    targets = targets_for(reports, timing_s, n, horizons, totals)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    rows = summarise(reports, horizons)
+    rows = summarise(reports, dict(zip(names, groups, strict=True)), horizons)
     if args.json:
         print(
             json.dumps(
@@ -339,17 +375,15 @@ def main() -> int:
 
 
 def summarise(
-    reports: dict[str, list[SeriesReport]], horizons: dict[str, float] = HORIZONS
+    reports: dict[str, list[SeriesReport]],
+    group_of: dict[str, str],
+    horizons: dict[str, float] = HORIZONS,
 ) -> list[dict[str, Any]]:
-    """Per series group (each total; the clients pooled) x horizon x forecaster."""
+    """Per series group (each total or --data file; a model's clients pooled) x horizon x
+    forecaster."""
     groups: dict[str, list[str]] = {}
     for key in reports:
-        group = (
-            key
-            if key.endswith("total") or " " not in key  # a total, or a --data file
-            else key.split()[0] + " clients (median)"
-        )
-        groups.setdefault(group, []).append(key)
+        groups.setdefault(group_of[key], []).append(key)
     rows = []
     for group, keys in groups.items():
         for h, horizon in enumerate(horizons):

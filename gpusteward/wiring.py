@@ -86,6 +86,11 @@ def load_policy_file(path: Path) -> RulePolicyEngine:
         raise SettingsError(
             f"{path}: cannot read policy file ({e}). Fix: check the path."
         ) from None
+    except UnicodeDecodeError:
+        raise SettingsError(
+            f"{path}: not a UTF-8 text file, so not a policy file. Fix: give the policy "
+            "YAML's path."
+        ) from None
     return RulePolicyEngine(load_policy(text, str(path)))
 
 

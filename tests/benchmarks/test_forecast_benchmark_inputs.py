@@ -38,3 +38,44 @@ def test_an_hour_of_requests_is_scored_in_minute_windows(tmp_path: Path) -> None
     assert [t["name"] for t in body["targets"]] == [
         "series x horizons where the chosen forecaster is worse than the best baseline"
     ]
+
+
+def _day(path: Path, rate: float | None = None) -> Path:
+    """A day and a half of 10-minute rates (too short for Prophet: fast)."""
+    rows = "".join(
+        f"{i * 600},{rate if rate is not None else 5 + (i * 7) % 11},1\n" for i in range(216)
+    )
+    path.write_text("window_start_s,total_rate_rps,active_clients\n" + rows)
+    return path
+
+
+def test_each_data_file_is_its_own_series_and_table(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    files = [
+        _day(tmp_path / "a" / "chunk-1-trace.csv"),
+        _day(tmp_path / "b" / "chunk-1-trace.csv"),  # the same name in another folder
+        _day(tmp_path / "my load.csv"),  # a space used to merge it into a "clients" group
+        _day(tmp_path / "zerotail_total.csv"),  # "total" used to add the ServeGen targets
+        _day(tmp_path / "flat.csv", rate=5.0),  # a perfect baseline divided by zero
+    ]
+    proc = _bench("--data", *map(str, files), "--test", "6h", "--horizons", "1h", "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    body = json.loads(proc.stdout)
+    series = {r["series"] for r in body["summary"]}
+    assert series == {str(files[0]), str(files[1]), "my load", "zerotail_total", "flat"}
+    (target,) = body["targets"]
+    assert " of 5 " in target["value"]
+
+
+def test_bad_options_and_an_all_zero_trace_are_clear_errors(tmp_path: Path) -> None:
+    zero = _day(tmp_path / "zero.csv", rate=0.0)
+    for args, message in [
+        (["--data"], "--data: no files given"),
+        (["--clients", "-1"], "--clients -1: not a count"),
+        (["--test-days", "nan"], "--test-days nan: not a positive number of days"),
+        (["--data", str(zero), "--test", "6h"], "zero: no load above zero"),
+    ]:
+        proc = _bench(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -55,7 +55,16 @@ def test_the_scenarios_own_pack_on_request_and_a_missing_file_is_an_error() -> N
         (["--forecast-config", '{"margin_above_quantil": 0.9}'], r"margin_above_quantil: Extra"),
         (["--forecast-config", '{"margin_above_quantile": 2}'], r"margin_above_quantile: Input"),
         (["--planners", "oracle,forcast"], r"--planners: unknown forcast; choose from oracle"),
-        (["--trace", "/nowhere/trace.csv"], r"/nowhere/trace\.csv: trace file not found"),
+        (["--trace", "/nowhere/trace.csv"], r"--trace /nowhere/trace\.csv: cannot read"),
+        (["--forecast-config", '{"kind": "oracle"}'], r"'kind' would replace the forecast planner"),
+        (["--png", "/nowhere/plot.png"], r"--png /nowhere/plot\.png: the folder /nowhere does"),
+        (["--workers", "0"], r"--workers: 0: processes from 1 to 64"),
+        (["--seed", "-1"], r"--seed: -1: an integer from 0"),
+        (["--days", "0"], r"--days: 0: whole days from 1 to 366"),
+        (["--cold-start", "nan"], r"--cold-start: nan: seconds from 0 to 86400"),
+        (["--cold-start", "inf"], r"--cold-start: inf: seconds"),
+        (["--attainment", "2"], r"--attainment: 2: a share from 0.5"),
+        (["--policy", __file__.replace(".py", ".pyc-missing")], r"--policy .*: no such file"),
     ],
 )
 def test_bad_options_stop_before_any_run_with_a_message_naming_them(
@@ -88,3 +97,40 @@ def test_the_baseline_target_is_not_met_when_no_baseline_ran() -> None:
     del both["dynamo"]
     row = next(t for t in _scaling().evaluate(both) if "baselines better" in t["name"])
     assert row["met"] is True and row["value"] == "none (of reactive)"
+
+
+def test_a_binary_policy_file_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    binary = tmp_path / "policy.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xad\xff")
+    bench = _scaling()
+    monkeypatch.setattr("sys.argv", ["scaling.py", "--png", "", "--policy", str(binary)])
+    monkeypatch.setattr(bench, "run_one", _must_not_run)
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert "policy.yaml: not a UTF-8 text file" in capsys.readouterr().err
+
+
+def test_a_client_trace_is_read_as_one_without_format(tmp_path: Path) -> None:
+    client = tmp_path / "chunk-1-trace.csv"  # headerless rows with their own cv
+    client.write_text("".join(f"{i * 600},{2 + i % 3},2.5,Gamma,0.2,1.0\n" for i in range(300)))
+    scenario = _scaling().prepare_scenario(
+        _args(trace=str(client), format=None, policy="planners-only"), "oracle"
+    )
+    assert {m.trace.format for m in scenario.models} == {"servegen-client"}
+
+
+def test_a_figure_is_not_shown_rounded_onto_the_target_it_misses() -> None:
+    only = {"oracle": _result(100, 0.999), "forecast": _result(120.04, 0.994996)}
+    rows = {t["name"].split(": ")[1]: t for t in _scaling().evaluate(only)}
+    ratio, attained = (
+        rows["forecast planner GPU-hours / oracle"],
+        rows["forecast planner SLO attainment"],
+    )
+    assert ratio["met"] is False and ratio["value"] == 1.2004
+    assert attained["met"] is False and attained["value"] == 0.994996
+    fine = _scaling().evaluate(
+        {"oracle": _result(100, 0.999), "forecast": _result(119.96, 0.99512)}
+    )
+    assert [t["value"] for t in fine[:2]] == [0.99512, 1.2]
