@@ -239,9 +239,9 @@ def targets_for(
 def _excess(mase: float, best: float) -> float:
     """How much worse than `best` (0.1: 10 %); against a perfect baseline, any error is
     infinitely worse and none is not."""
-    if best > 0:
-        return mase / best - 1
-    return 0.0 if mase <= 0 else float("inf")
+    if best == 0:
+        return 0.0 if mase <= 0 else float("inf")
+    return mase / best - 1  # NaN when nothing was scored
 
 
 def check_inputs(

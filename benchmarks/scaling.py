@@ -8,7 +8,7 @@ capacity each planner kept. Targets (issue 3), for the forecast planner on every
 attainment >= 99.5 %, GPU-hours <= 1.20 x oracle, and no baseline better on both.
 
     python benchmarks/scaling.py [--scenario servegen-14d] [--cold-start 180]
-        [--trace FILE --format servegen-total|servegen-client|azure-requests]
+        [--trace FILE [--format servegen-total|servegen-client|azure-requests]]
         [--days N] [--seed N] [--policy planners-only|default|FILE] [--png scaling.png] [--json]
 
 The guard judges every planner under `benchmarks/planners_only.yaml` by default: the hard
@@ -19,7 +19,10 @@ own plan; `--policy default` runs that pack to show it. The table counts, per pl
 the proposals the guard stopped and the rules that did.
 
 `--trace` replaces every model's trace with FILE (scaled to the model's original mean
-rate), so the comparison can be run on traces the planners were not tuned on.
+rate), so the comparison can be run on traces the planners were not tuned on. Its format
+is told from its first line unless `--format` names it, as `gpusteward forecast` does: a
+`window_start_s` header or three columns, a ServeGen total; `TIMESTAMP`, an Azure request
+log; otherwise a ServeGen client's six columns.
 """
 
 from __future__ import annotations
@@ -143,7 +146,8 @@ def _bounded(kind: type, low: float, high: float, what: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            whole = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {whole}: {text!r}") from None
         if not (low <= value <= high):  # NaN fails too
             raise argparse.ArgumentTypeError(f"{text}: {what} from {low} to {high}")
         return value
@@ -168,7 +172,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, names: lis
     unknown = [n for n in names if n not in PLANNERS]
     if unknown:
         parser.error(f"--planners: unknown {', '.join(unknown)}; choose from {', '.join(PLANNERS)}")
-    if "kind" in args.forecast_config:
+    if args.forecast_config.get("kind", "forecast") != "forecast":
         parser.error(
             "--forecast-config: 'kind' would replace the forecast planner under test. Fix: "
             "leave it out; the baselines are chosen with --planners"
@@ -268,6 +272,12 @@ def _shown(value: float, digits: int, target: float, met: bool) -> float:
     while not met and round(value, digits) == target and digits < 12:
         digits += 1
     return round(value, digits)
+
+
+def _ratio_cell(ratio: float) -> str:
+    """x oracle for the table, as precise as `evaluate` shows it against the target."""
+    shown = _shown(ratio, 3, TARGET_RATIO, ratio <= TARGET_RATIO)
+    return f"{shown:.3f}" if shown == round(shown, 3) else f"{shown:g}"
 
 
 def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -474,7 +484,7 @@ def main() -> int:
                 table.add_row(
                     name,
                     f"{m['gpu_hours']:,.0f}",
-                    f"{m['gpu_hours'] / oracle[key]['gpu_hours']:.3f}",
+                    _ratio_cell(m["gpu_hours"] / oracle[key]["gpu_hours"]),
                     f"{m['attainment']:.4%}",
                     f"{m['p95_delay_s']:.2f}",
                     f"{m['actions_per_day']:.0f}",

@@ -48,6 +48,8 @@ def detect_format(path: Path) -> TraceFormat:
         return "servegen-total"
     if first.upper().startswith("TIMESTAMP"):
         return "azure-requests"
+    if first.count(",") == 2:  # a total's three columns without their header
+        return "servegen-total"
     return "servegen-client"
 
 

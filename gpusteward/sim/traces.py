@@ -80,7 +80,7 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
         if not line or (header and no == 1 and line.startswith("window_start_s")):
             continue
         cells = line.split(",")
-        if len(cells) < 3:
+        if len(cells) < (3 if header else 6):  # a 3-column client row is a total's
             raise _fail(path, no, line, expected)
         try:
             start, rate = float(cells[0]), float(cells[1])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gpusteward.core.errors import InputError
 from policies.engine import load_policy
 from tests.helpers import benchmark_module
 
@@ -57,6 +58,7 @@ def test_the_scenarios_own_pack_on_request_and_a_missing_file_is_an_error() -> N
         (["--planners", "oracle,forcast"], r"--planners: unknown forcast; choose from oracle"),
         (["--trace", "/nowhere/trace.csv"], r"--trace /nowhere/trace\.csv: cannot read"),
         (["--forecast-config", '{"kind": "oracle"}'], r"'kind' would replace the forecast planner"),
+        (["--days", "1.5"], r"--days: not a whole number: '1.5'"),
         (["--png", "/nowhere/plot.png"], r"--png /nowhere/plot\.png: the folder /nowhere does"),
         (["--workers", "0"], r"--workers: 0: processes from 1 to 64"),
         (["--seed", "-1"], r"--seed: -1: an integer from 0"),
@@ -121,6 +123,22 @@ def test_a_client_trace_is_read_as_one_without_format(tmp_path: Path) -> None:
     assert {m.trace.format for m in scenario.models} == {"servegen-client"}
 
 
+def test_a_headerless_total_is_read_as_a_total_and_a_short_client_row_refused(
+    tmp_path: Path,
+) -> None:
+    total = tmp_path / "total.csv"  # a total's three columns, header dropped
+    total.write_text("".join(f"{i * 600},{5 + i % 3},40\n" for i in range(300)))
+    scenario = _scaling().prepare_scenario(
+        _args(trace=str(total), format=None, policy="planners-only"), "oracle"
+    )
+    assert {m.trace.format for m in scenario.models} == {"servegen-total"}
+    # forced to read it as a client's: an error, not the third column taken for a cv of 40
+    with pytest.raises(InputError, match=r"total\.csv:1: .*expected `window_start_s,rate_rps,cv"):
+        _scaling().prepare_scenario(
+            _args(trace=str(total), format="servegen-client", policy="planners-only"), "oracle"
+        )
+
+
 def test_a_figure_is_not_shown_rounded_onto_the_target_it_misses() -> None:
     only = {"oracle": _result(100, 0.999), "forecast": _result(120.04, 0.994996)}
     rows = {t["name"].split(": ")[1]: t for t in _scaling().evaluate(only)}
@@ -134,3 +152,5 @@ def test_a_figure_is_not_shown_rounded_onto_the_target_it_misses() -> None:
         {"oracle": _result(100, 0.999), "forecast": _result(119.96, 0.99512)}
     )
     assert [t["value"] for t in fine[:2]] == [0.99512, 1.2]
+    assert _scaling()._ratio_cell(1.20004) == "1.20004"
+    assert _scaling()._ratio_cell(1.18749) == "1.187"
