@@ -65,8 +65,8 @@ def same_tail(kept: np.ndarray, now: np.ndarray, entered: int) -> bool:
 def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str | None:
     """Why the series cannot be forecast from its history now: it has ended in more than
     `MAX_HOLE_SECONDS` with no data (a stale feed), or of zeros a level like this cannot
-    have by chance, longer than any collection hole (the traffic has stopped). None when
-    neither."""
+    have by chance, longer than any collection hole and than any idle stretch it came back
+    from before (the traffic has stopped). None when neither."""
     values, step = series.values, series.step_seconds
     limit = longest_hole(step)
     tail = to_array(values[max(0, len(values) - limit - 1) :])
@@ -83,13 +83,22 @@ def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str |
         holes = zeros_are_holes_known
         if holes is None:
             holes = zeros_are_holes(to_array(values), step)
-        if holes:
+        if holes and not _idled_as_long_before(to_array(values)):
             return (
                 f"no traffic for over {limit * step / 3600:.1f} h: longer than any collection "
                 f"hole ({MAX_HOLE_SECONDS / 3600:g} h), so the load is taken to have stopped "
                 "(forecast 0)"
             )
     return None
+
+
+def _idled_as_long_before(values: np.ndarray) -> bool:
+    """Whether the run of zeros the series ends in is no longer than one it has already
+    come back from (a client idle every night): then it has not stopped."""
+    quiet = (values == 0) | np.isnan(values)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    runs = edges[1::2] - edges[::2]  # the last run is the one the series ends in
+    return len(runs) > 1 and int(runs[:-1].max()) >= int(runs[-1])
 
 
 def build_forecast(

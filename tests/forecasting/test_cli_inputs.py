@@ -13,13 +13,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.series import MAX_HOLE_SECONDS, mark_holes
 from gpusteward.cli import app
 from gpusteward.cli_forecast import backtest, load_rates, png_option, trace_start
 from gpusteward.cli_forecast_ahead import ahead, replicas_for
 from gpusteward.core.errors import InputError
+from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.sim.traces import load_trace_data
 from tests.helpers import azure_requests_csv
+
+DAY = 86_400.0
 
 
 def _rates(path: Path, rates: list[float] | np.ndarray, step: int = 600, first: int = 0) -> Path:
@@ -187,7 +191,7 @@ def test_a_run_of_zeros_longer_than_a_collection_hole_is_idle_time() -> None:
 
 def test_a_client_idle_all_night_is_not_forecast_at_its_busy_level(tmp_path: Path) -> None:
     # 10 h a day at 2 req/s, then 14 h of nothing: a client on office hours
-    # (ending in its busy hours: after over 6 h of zeros the forecast is 0 anyway, `silent_tail`)
+    # (ending in its busy hours; ending in its night, see the test below)
     day = np.concatenate([np.zeros(84), np.full(60, 2.0)])
     client = _rates(tmp_path / "client.csv", np.tile(day, 7))
     out = _ahead_json("--data", str(client), "--horizon", "1d", "--every", "1d")
@@ -239,3 +243,25 @@ def test_client_files_whose_windows_cannot_be_joined_are_named(tmp_path: Path) -
         InputError, match=r"^--clients .*a\.csv: its 900 s windows cannot be joined"
     ):
         ahead(data=total, horizon="1h", prophet=False, clients=folder, window="20m")
+
+
+def test_a_client_idle_every_night_has_not_stopped_at_night() -> None:
+    day = np.concatenate([np.full(60, 2.0), np.zeros(84)])  # 10 h busy, 14 h idle
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    auto = AutoForecaster(AutoForecasterConfig(prophet=False))
+
+    def forecast(tail: np.ndarray) -> Forecast:
+        y = np.concatenate([np.tile(day, 7), np.full(60, 2.0), tail])
+        values = tuple(float(v) for v in y)
+        return auto.forecast(
+            LoadSeries(key="c", start=start, step_seconds=600.0, values=values), DAY
+        )
+
+    # 10 h into a night like the 7 before it: not "stopped", the morning comes back
+    night = forecast(np.zeros(60))
+    p50 = np.array([p.p50 for p in night.points])
+    assert not night.fallback and p50[:24].max() < 0.1 and p50[24:30].min() > 1.5
+    # a night longer than any it came back from: taken to have stopped (forecast 0)
+    gone = forecast(np.zeros(90))
+    assert gone.fallback and max(p.p50 for p in gone.points) == 0.0
+    assert any("stopped" in n for n in gone.notes)
