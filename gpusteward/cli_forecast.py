@@ -33,6 +33,17 @@ out = Console(width=160)
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # traces carry relative times: a Monday
 
 
+# the options both forecast commands take, with one help text
+DataOption = Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")]
+WindowOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Windows this long: a request log (Azure) is counted into them (10m), a "
+        "rate file's own windows are joined into them (a multiple of those)."
+    ),
+]
+
+
 def detect_format(path: Path) -> TraceFormat:
     try:
         with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is not the header
@@ -345,20 +356,14 @@ def training_windows(path: Path, windows: int, step: float, held: int, test: str
 
 @app.command()
 def backtest(
-    data: Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")],
+    data: DataOption,
     horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 10m, 1h, 1d.")] = "1h",
     test: Annotated[str, typer.Option(help="Held-out tail of the trace.")] = "2d",
     png: Annotated[
         Path | None, typer.Option(help="Band vs actual plot; an empty value: no plot.")
     ] = Path("backtest.png"),
     prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
-    window: Annotated[
-        str | None,
-        typer.Option(
-            help="Windows this long: a request log (Azure) is counted into them (10m), a "
-            "rate file's own windows are joined into them (a multiple of those)."
-        ),
-    ] = None,
+    window: WindowOption = None,
     clients: Annotated[
         Path | None,
         typer.Option(help="Folder of per-client rate files of this total: adds bottom-up."),

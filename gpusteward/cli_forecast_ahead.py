@@ -24,6 +24,8 @@ from rich.table import Table
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.group import GroupSettings, forecast_group
 from gpusteward.cli_forecast import (
+    DataOption,
+    WindowOption,
     horizon_windows,
     load_client_rates,
     load_rates,
@@ -154,7 +156,7 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
 
 
 def ahead(
-    data: Annotated[Path, typer.Option(help="Trace CSV: ServeGen total/client, or Azure.")],
+    data: DataOption,
     horizon: Annotated[str, typer.Option(help="How far past the trace's end, e.g. 1h, 1d.")] = "1d",
     clients: Annotated[
         Path | None,
@@ -178,13 +180,7 @@ def ahead(
         ),
     ] = None,
     prophet: Annotated[bool, typer.Option(help="Offer Prophet-based forecasters.")] = True,
-    window: Annotated[
-        str | None,
-        typer.Option(
-            help="Windows this long: a request log (Azure) is counted into them (10m), a "
-            "rate file's own windows are joined into them (a multiple of those)."
-        ),
-    ] = None,
+    window: WindowOption = None,
     png: Annotated[
         Path | None, typer.Option(help="Plot of the history's last 3 days and the band.")
     ] = None,
