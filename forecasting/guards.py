@@ -95,10 +95,15 @@ def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str |
 def _idled_as_long_before(values: np.ndarray) -> bool:
     """Whether the run of zeros the series ends in is no longer than one it has already
     come back from (a client idle every night): then it has not stopped."""
-    quiet = (values == 0) | np.isnan(values)
+    zero = values == 0
+    quiet = zero | np.isnan(values)  # a missed scrape does not split a night
     edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
-    runs = edges[1::2] - edges[::2]  # the last run is the one the series ends in
-    return len(runs) > 1 and int(runs[:-1].max()) >= int(runs[-1])
+    # zeros per quiet run (a gap in the data is not idle time); the last run is the one
+    # the series ends in
+    zeros = np.add.reduceat(zero.astype(np.int64), edges[::2]) if len(edges) else edges
+    if len(edges) and edges[1::2][-1] < len(values):
+        return False  # it does not end in a quiet run
+    return len(zeros) > 1 and int(zeros[:-1].max()) >= int(zeros[-1])
 
 
 def build_forecast(

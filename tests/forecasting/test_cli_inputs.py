@@ -265,3 +265,15 @@ def test_a_client_idle_every_night_has_not_stopped_at_night() -> None:
     gone = forecast(np.zeros(90))
     assert gone.fallback and max(p.p50 for p in gone.points) == 0.0
     assert any("stopped" in n for n in gone.notes)
+
+
+def test_a_gap_in_the_data_is_not_an_idle_stretch_come_back_from() -> None:
+    busy = np.full(300, 50.0)
+    values = tuple(
+        [*busy, *([None] * 200), *busy, *np.zeros(40)]  # 33 h without data, then 6.7 h of 0
+    )
+    series = LoadSeries(
+        key="m", start=datetime(2026, 1, 5, tzinfo=UTC), step_seconds=600.0, values=values
+    )
+    gone = AutoForecaster(AutoForecasterConfig(prophet=False)).forecast(series, 3600.0)
+    assert gone.fallback and any("stopped" in n for n in gone.notes), gone.notes
