@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gpusteward.core.model import Frozen
 
@@ -183,3 +184,27 @@ class ForecastPlannerConfig(Frozen):
     resume_hold_seconds: float = Field(
         default=1200.0, ge=0, description="After an outage, pre-warm to the old level this long."
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ForecastPlannerConfig:
+        """Settings that each pass but contradict another: refused, not quietly overridden."""
+        if self.min_quantile > self.max_quantile:
+            raise ValueError(
+                f"min_quantile {self.min_quantile:g} is above max_quantile "
+                f"{self.max_quantile:g}. Fix: min_quantile <= max_quantile"
+            )
+        if self.quantile is not None and not (
+            self.min_quantile <= self.quantile <= self.max_quantile
+        ):
+            raise ValueError(
+                f"quantile {self.quantile:g} is outside [min_quantile {self.min_quantile:g}, "
+                f"max_quantile {self.max_quantile:g}], which would clamp it. Fix: a quantile "
+                "inside them, or move the bound"
+            )
+        buckets = self.drop_buckets
+        if any(b > 0 for b in buckets) or any(a >= b for a, b in pairwise(buckets)):
+            raise ValueError(
+                f"drop_buckets {list(buckets)}: expected ascending log ratios of the load to "
+                "its recent peak, each <= 0, e.g. [-0.4, -0.2, -0.1]"
+            )
+        return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from agents.reactive import ReactiveConfig
 from agents.registry import PlannerConfig
@@ -50,6 +50,24 @@ class Scenario(Frozen):
     def _duration(cls, value: str | int) -> str | int:
         parse_duration(value)
         return value
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> Scenario:
+        if self.duration_seconds < self.tick_seconds:
+            raise ValueError(
+                f"duration {self.duration!r} is shorter than one tick ({self.tick_seconds:g} s): "
+                "nothing would run. Fix: a longer duration or a shorter tick_seconds"
+            )
+        step = self.sim_step_seconds
+        if step is not None:
+            per = self.tick_seconds / step
+            if per < 1 - 1e-9 or abs(per - round(per)) > 1e-6:
+                raise ValueError(
+                    f"sim_step_seconds {step:g} does not divide tick_seconds "
+                    f"{self.tick_seconds:g}: the simulator would fall behind the daemon's "
+                    "ticks. Fix: a divisor of tick_seconds (or leave it out: one step a tick)"
+                )
+        return self
 
     @property
     def duration_seconds(self) -> float:

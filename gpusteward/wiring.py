@@ -14,9 +14,10 @@ from pathlib import Path
 
 import structlog
 
+from agents.forecast_config import ForecastPlannerConfig
 from agents.llm.loop import LlmLimits
 from agents.llm.planner import LlmPlanner
-from agents.registry import make_planner, needs_outlook
+from agents.registry import CompositeConfig, make_planner, needs_outlook
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
@@ -352,7 +353,9 @@ def llm_limits(settings: Settings) -> LlmLimits:
 
 def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> None:
     """With the `auto` forecaster, the forecast horizon in ticks must be one its online mix
-    takes; else every tick's forecast would be a flagged last value."""
+    takes; else every tick's forecast would be a flagged last value. With the forecast
+    planner, it must reach the planner's lead (cold start + a tick); else it would size
+    for the last point it has and call that the lead."""
     ticks = settings.forecast_horizon_seconds / interval
     if isinstance(scenario.forecaster, AutoForecasterConfig) and ticks > MAX_MIX_STEPS:
         raise SettingsError(
@@ -360,6 +363,16 @@ def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> No
             f"{ticks:.0f} ticks of {interval:g} s; the forecaster takes at most "
             f"{MAX_MIX_STEPS}. Fix: a horizon of at most {MAX_MIX_STEPS * interval:g} s, or "
             "a longer tick interval (GPUSTEWARD_INTERVAL_SECONDS)."
+        )
+    planner = scenario.planner
+    if isinstance(planner, CompositeConfig):
+        planner = planner.scaling
+    lead = max(m.cold_start_seconds for m in scenario.models) + interval
+    if isinstance(planner, ForecastPlannerConfig) and settings.forecast_horizon_seconds < lead:
+        raise SettingsError(
+            f"GPUSTEWARD_FORECAST_HORIZON_SECONDS={settings.forecast_horizon_seconds:g}: the "
+            f"forecast planner sizes for the load {lead:g} s ahead (the longest cold start "
+            f"plus a tick), past the forecast's end. Fix: a horizon of at least {lead:g} s."
         )
 
 

@@ -41,9 +41,13 @@ class TraceSpec(Frozen):
 
     file: Path
     format: TraceFormat = "servegen-total"
-    scale: float = Field(default=1.0, gt=0, description="Multiply every rate by this.")
+    # bounded: past these the arrival draws overflow (numpy's Poisson refuses huge means)
+    scale: float = Field(default=1.0, gt=0, le=1e6, description="Multiply every rate by this.")
     burstiness_cv: float = Field(
-        default=1.0, ge=0, description="Inter-arrival CV when the trace has none (1 = Poisson)."
+        default=1.0,
+        ge=0,
+        le=100,
+        description="Inter-arrival CV when the trace has none (1 = Poisson).",
     )
     offset_seconds: float = Field(default=0.0, ge=0, description="Start this far into the trace.")
     loop: bool = Field(default=True, description="Wrap around at the end of the trace.")
@@ -74,7 +78,7 @@ class ModelSpec(Frozen):
     gpus_per_replica: int = Field(default=1, ge=1)
     gpu_memory_gib: float = Field(gt=0)
     pools: tuple[Pool, ...] = ()
-    cold_start_seconds: float = Field(ge=0)
+    cold_start_seconds: float = Field(ge=0, le=86_400)
     queue_timeout_seconds: float = Field(default=120.0, gt=0)
     slo: Slo
     profile: ProfileSpec

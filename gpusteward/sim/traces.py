@@ -80,7 +80,9 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
         if not line or (header and no == 1 and line.startswith("window_start_s")):
             continue
         cells = line.split(",")
-        if len(cells) < (3 if header else 6):  # a 3-column client row is a total's
+        # a total's row has its 3 columns (6 are a client's, its cv would be lost); a
+        # client's has its 6 (3 are a total's: its client count would be read as a cv)
+        if (len(cells) != 3) if header else (len(cells) < 6):
             raise _fail(path, no, line, expected)
         try:
             start, rate = float(cells[0]), float(cells[1])
@@ -207,6 +209,13 @@ class ArrivalTrace:
         self.spec = spec
         self.data = load_trace_data(spec.file, spec.format)
         self.carry = 0.0  # fractional requests owed by deterministic rounding
+        length = self.data.duration_seconds
+        if not spec.loop and spec.offset_seconds >= length:
+            raise ScenarioError(
+                f"{spec.file}: trace offset_seconds {spec.offset_seconds:.0f} is past the "
+                f"trace's end ({length:.0f} s) and loop is off: no request would arrive. Fix: "
+                f"an offset under {length:.0f} s, or loop: true."
+            )
 
     def __getstate__(self) -> dict[str, object]:
         # Checkpoints carry only the mutable carry; the data is re-read (and cached) on load.

@@ -27,6 +27,62 @@ CASES = {
         ("tick_seconds: 60\n", "tick_seconds: 60\n  oops: [\n"),
         [r"bad.yaml:\d+: not valid YAML"],
     ),
+    # from a probe of scenario settings: each was accepted, and the run went wrong
+    "a scale past what the arrival draws take": (
+        ("      scale: 0.02\n", "      scale: 1e16\n"),
+        [r"models\[0\]\.trace\.scale = '1e16'", "less than or equal to 1000000"],
+    ),
+    "a burstiness no trace has": (
+        ("      scale: 0.02\n", "      scale: 0.02\n      burstiness_cv: 1e12\n"),
+        [r"models\[0\]\.trace\.burstiness_cv", "less than or equal to 100"],
+    ),
+    "a cold start of years": (
+        ("    cold_start_seconds: 120\n", "    cold_start_seconds: 1e9\n"),
+        [r"models\[0\]\.cold_start_seconds", "less than or equal to 86400"],
+    ),
+    "a duration shorter than a tick": (
+        ("duration: 2h\ntick_seconds: 60", "duration: 60\ntick_seconds: 3600"),
+        [r"duration 60 is shorter than one tick \(3600 s\)", "Fix:"],
+    ),
+    "a simulator step that does not divide the tick": (
+        ("tick_seconds: 60\n", "tick_seconds: 60\nsim_step_seconds: 600\n"),
+        [r"sim_step_seconds 600 does not divide tick_seconds 60", "Fix:"],
+    ),
+    "an offset past a trace that does not loop": (
+        (
+            "      scale: 0.02\n",
+            "      scale: 0.02\n      offset_seconds: 1728000\n      loop: false\n",
+        ),
+        [r"offset_seconds 1728000 is past the trace's end", "Fix:"],
+    ),
+    "contradictory quantile bounds": (
+        (
+            "tick_seconds: 60\n",
+            "tick_seconds: 60\nplanner: {kind: forecast, min_quantile: 0.95, max_quantile: 0.7}\n",
+        ),
+        [r"min_quantile 0.95 is above max_quantile 0.7", "Fix:"],
+    ),
+    "a quantile the bounds would clamp": (
+        ("tick_seconds: 60\n", "tick_seconds: 60\nplanner: {kind: forecast, quantile: 0.55}\n"),
+        [r"quantile 0.55 is outside \[min_quantile 0.6", "Fix:"],
+    ),
+    "descending drop buckets": (
+        (
+            "tick_seconds: 60\n",
+            "tick_seconds: 60\nplanner: {kind: forecast, drop_buckets: [-0.1, -0.2]}\n",
+        ),
+        [r"drop_buckets \[-0.1, -0.2\]: expected ascending"],
+    ),
+    "a forecast shorter than the forecast planner's lead": (
+        (
+            "    cold_start_seconds: 120\n",
+            "    cold_start_seconds: 1800\n",
+        ),
+        [
+            r"the forecast planner sizes for the load 1860 s ahead",
+            "Fix: a horizon of at least 1860",
+        ],
+    ),
 }
 
 
@@ -35,6 +91,8 @@ def test_invalid_scenario_exits_2_naming_file_field_value_and_fix(case: str, wor
     (old, new), patterns = CASES[case]
     text = small_scenario()
     assert old in text
+    if case == "a forecast shorter than the forecast planner's lead":
+        text = text.replace("tick_seconds: 60\n", "tick_seconds: 60\nplanner: {kind: forecast}\n")
     (workdir / "bad.yaml").write_text(text.replace(old, new, 1))
     proc = gpusteward("run", "--scenario", "bad.yaml", cwd=workdir)
     assert proc.returncode == 2, proc.stderr

@@ -143,3 +143,12 @@ def test_the_outlook_gives_each_window_its_own_cv(tmp_path: Path) -> None:
     # a window without traffic does not count; with nothing but that, the run's cv
     late = at + timedelta(seconds=1260)
     assert outlook.burstiness_cv(key, late, late + timedelta(seconds=240)) == pytest.approx(2.0)
+
+
+def test_a_client_file_declared_a_total_is_refused_not_stripped_of_its_cv(tmp_path: Path) -> None:
+    client = tmp_path / "chunk-0-trace.csv"
+    client.write_text("0,0.5,2.5,Gamma,0.2,1.0\n600,0.7,2.5,Gamma,0.2,1.0\n")
+    with pytest.raises(
+        ScenarioError, match=r"chunk-0-trace\.csv:1: .*window_start_s,total_rate_rps"
+    ):
+        ArrivalTrace(TraceSpec(file=client, format="servegen-total"))
