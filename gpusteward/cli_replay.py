@@ -215,7 +215,11 @@ def _replay_bundle(
             bundle,
             policy=engine,
             planner=swapped,
-            forecaster=forecaster_for(forecaster) if forecaster else None,
+            forecaster=(
+                forecaster_for(forecaster, bundle_scenario(bundle, where).forecaster)
+                if forecaster
+                else None
+            ),
             horizon_seconds=settings.forecast_horizon_seconds,
             label=label,
         )

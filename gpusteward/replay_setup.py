@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.llm.planner import LlmPlanner
 from agents.registry import PlannerConfig
-from forecasting.auto import AutoForecaster, AutoForecasterConfig
+from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
 from forecasting.baselines import LastValueForecaster
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.approvals import ApprovalRequest, action_hash
@@ -94,7 +94,13 @@ def recorded_planner(bundle: IncidentBundle, settings: Settings, where: str) -> 
     )
 
 
-def planner_config(kind: str, where: str = "--planner") -> PlannerConfig:
+def planner_config(
+    kind: str, where: str = "--planner", own: PlannerConfig | None = None
+) -> PlannerConfig:
+    """A planner of `kind` with its defaults, or `own` (the scenario's) when it is of that
+    kind: its settings are kept, not reset."""
+    if own is not None and own.kind == kind:
+        return own
     try:
         return _PLANNER.validate_python({"kind": kind})
     except ValidationError as e:
@@ -114,7 +120,8 @@ def swapped_planner(
     another endpoint over it (real calls; its what-if tool has no simulator here)."""
     scenario = bundle_scenario(bundle, where)
     if kind is not None:
-        scenario = scenario.model_copy(update={"planner": planner_config(kind)})
+        own = scenario.planner
+        scenario = scenario.model_copy(update={"planner": planner_config(kind, own=own)})
     base = build_planner(scenario)
     if llm_endpoint is None:
         return ReplayPlanner(base)
@@ -130,9 +137,14 @@ def swapped_planner(
     return ReplayPlanner(planner, warm=lambda s, f: base.plan(s, f))
 
 
-def forecaster_for(kind: str) -> Forecaster:
+def forecaster_for(
+    kind: str, own: AutoForecasterConfig | LastValueConfig | None = None
+) -> Forecaster:
+    """A forecaster of `kind`; with `own` (the scenario's) of that kind, its settings."""
     if kind == "auto":
-        return AutoForecaster(AutoForecasterConfig())
+        return AutoForecaster(
+            own if isinstance(own, AutoForecasterConfig) else AutoForecasterConfig()
+        )
     if kind == "last-value":
         return LastValueForecaster()
     raise InputError(f"--forecaster {kind!r}: expected 'auto' or 'last-value'")
@@ -185,13 +197,16 @@ def run_scenario(
     """Run the scenario on a fresh simulator (virtual clock, nothing real touched), keeping
     only the per-tick series a report needs (no journal file, no checkpoints)."""
     if variant.planner is not None:
-        scenario = scenario.model_copy(update={"planner": planner_config(variant.planner)})
+        config = planner_config(variant.planner, own=scenario.planner)
+        scenario = scenario.model_copy(update={"planner": config})
     simulator = Simulator(scenario.sim_spec())
     clock = VirtualClock(scenario.start, speed=None)
     cluster = SimulatedCluster(simulator, clock)
     policy = load_policy_file(variant.policy or Path(scenario.policy))
     forecaster = (
-        forecaster_for(variant.forecaster) if variant.forecaster else build_forecaster(scenario)
+        forecaster_for(variant.forecaster, scenario.forecaster)
+        if variant.forecaster
+        else build_forecaster(scenario)
     )
     planner: Planner = build_planner(scenario)
     journal = SeriesJournal(scenario.sim_spec().models, label=variant.label)
