@@ -244,6 +244,10 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(journal=Path(tmp) / "scaling.db")
+        # the forecast must reach the forecast planner's lead (a --cold-start over 840 s)
+        lead = args.cold_start + scenario.tick_seconds
+        if settings.forecast_horizon_seconds < lead:
+            settings = settings.model_copy(update={"forecast_horizon_seconds": lead})
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
         sim.journal.close()
         sim.daemon.journal = _NullJournal()
