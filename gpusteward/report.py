@@ -11,6 +11,12 @@ from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting, ReplicaPha
 from gpusteward.core.tick import TickRecord
 
 
+def _attained(acc: ModelAccounting) -> str:
+    """SLO attainment over the requests done (served or dropped); "-" before any is: the
+    ones still queued are not judged yet, and 100 % of none is not a result."""
+    return f"{acc.slo_attainment:.2%}" if acc.served + acc.dropped else "-"
+
+
 def summary_table(snapshot: ClusterSnapshot | None, title: str) -> Table:
     """GPU-hours, cost, SLO attainment, p95 queueing delay per model and in total."""
     table = Table(title=title)
@@ -33,8 +39,8 @@ def summary_table(snapshot: ClusterSnapshot | None, title: str) -> Table:
             key,
             f"{acc.gpu_hours:,.1f}",
             f"{acc.cost_usd:,.2f}",
-            f"{acc.slo_attainment:.2%}",
-            f"{acc.queue_delay_p95_seconds:.2f} s",
+            _attained(acc),
+            f"{acc.queue_delay_p95_seconds:.2f} s" if acc.served else "-",
             f"{acc.arrived:,}",
             f"{acc.served:,}",
             f"{acc.dropped:,}",
@@ -47,14 +53,15 @@ def summary_table(snapshot: ClusterSnapshot | None, title: str) -> Table:
             gpu_hours=total.gpu_hours + acc.gpu_hours,
             cost_usd=total.cost_usd + acc.cost_usd,
         )
-        worst_p95 = max(worst_p95, acc.queue_delay_p95_seconds)
+        if acc.served:
+            worst_p95 = max(worst_p95, acc.queue_delay_p95_seconds)
     if len(accounting) > 1:
         table.add_row(
             "total",
             f"{total.gpu_hours:,.1f}",
             f"{total.cost_usd:,.2f}",
-            f"{total.slo_attainment:.2%}",
-            f"{worst_p95:.2f} s (max)",
+            _attained(total),
+            f"{worst_p95:.2f} s (max)" if total.served else "-",
             f"{total.arrived:,}",
             f"{total.served:,}",
             f"{total.dropped:,}",
