@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from forecasting.series import MAX_HOLE_SECONDS, longest_hole, to_array, zeros_are_holes
+from forecasting.series import (
+    MAX_HOLE_SECONDS,
+    longest_hole,
+    quiet_runs,
+    to_array,
+    zeros_are_holes,
+)
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 
 MAX_MIX_STEPS = 720
@@ -94,16 +100,14 @@ def silent_tail(series: LoadSeries, zeros_are_holes_known: bool | None) -> str |
 
 def _idled_as_long_before(values: np.ndarray) -> bool:
     """Whether the run of zeros the series ends in is no longer than one it has already
-    come back from (a client idle every night): then it has not stopped."""
-    zero = values == 0
-    quiet = zero | np.isnan(values)  # a missed scrape does not split a night
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
-    # zeros per quiet run (a gap in the data is not idle time); the last run is the one
-    # the series ends in
-    zeros = np.add.reduceat(zero.astype(np.int64), edges[::2]) if len(edges) else edges
-    if len(edges) and edges[1::2][-1] < len(values):
+    come back from (a client idle every night): then it has not stopped. Runs are quiet
+    runs (a missed scrape does not split a night), counted by their zeros (a gap in the
+    data is not idle time)."""
+    runs = quiet_runs(values)
+    if not runs or runs[-1][1] < len(values):
         return False  # it does not end in a quiet run
-    return len(zeros) > 1 and int(zeros[:-1].max()) >= int(zeros[-1])
+    zeros = [int(np.count_nonzero(values[a:b] == 0)) for a, b in runs]
+    return len(zeros) > 1 and max(zeros[:-1]) >= zeros[-1]
 
 
 def build_forecast(

@@ -75,6 +75,13 @@ def longest_hole(step_seconds: float) -> int:
     return max(1, math.floor(MAX_HOLE_SECONDS / step_seconds + 1e-9))
 
 
+def quiet_runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of zeros and missing (NaN, infinite, negative) values."""
+    quiet = (values == 0) | ~(np.isfinite(values) & (values >= 0))
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def short_zero_runs(values: np.ndarray, step_seconds: float, *, causal: bool = False) -> np.ndarray:
     """Where `values` holds a zero in a quiet run (zeros and missing windows: a missed
     scrape does not split a night in two) of at most `MAX_HOLE_SECONDS`: a collection hole,
@@ -83,11 +90,9 @@ def short_zero_runs(values: np.ndarray, step_seconds: float, *, causal: bool = F
     forecaster walking forward sees each window when it arrives, so the first
     `MAX_HOLE_SECONDS` of a longer run are holes too (what a backtest must score)."""
     zero = values == 0
-    quiet = zero | ~(np.isfinite(values) & (values >= 0))
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.astype(np.int8), [0]))))
     longest = longest_hole(step_seconds)
     mask = np.zeros(len(values), dtype=bool)
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
+    for a, b in quiet_runs(values):
         if b - a <= longest:
             mask[a:b] = zero[a:b]
         elif causal:

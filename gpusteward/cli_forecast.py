@@ -84,12 +84,12 @@ def load_rates(
         if window_seconds is None or window_seconds == own:
             return rates, own
         per = window_seconds / own
-        if option != "--data" and (per < 1 or abs(per - round(per)) > 1e-6):
+        if (per < 1 or abs(per - round(per)) > 1e-6) and option != "--data":
             raise InputError(
                 f"{option} {path}: its {own:g} s windows cannot be joined into the "
                 f"--window of {window_seconds:g} s. Fix: files on the total's windows."
             )
-        if per < 1 or abs(per - round(per)) > 1e-6:
+        if per < 1 or abs(per - round(per)) > 1e-6:  # the --data file itself
             raise InputError(
                 f"--window {window_seconds:g} s: {path} is a rate file with {own:g} s "
                 f"windows; --window can only join them, in whole numbers. Fix: a multiple "
@@ -127,8 +127,15 @@ UNIX_FROM = 1e9  # a window_start_s this large (2001 as Unix time) is not a rela
 def trace_origin(path: Path) -> float:
     """The trace's first time as the file gives it: a rate file's first `window_start_s`,
     a request log's first TIMESTAMP in Unix seconds (through the loader's cache)."""
+    return _first_time(path)[0]
+
+
+def _first_time(path: Path) -> tuple[float, bool]:
+    """(`trace_origin`, whether it is relative: a rate file's), from one read."""
     data = load_trace_data(path, detect_format(path))  # cached
-    return data.start_seconds if isinstance(data, RateTable) else data.first_unix_seconds
+    if isinstance(data, RateTable):
+        return data.start_seconds, True
+    return data.first_unix_seconds, False
 
 
 def trace_start(path: Path, fix: str = "") -> datetime:
@@ -136,8 +143,7 @@ def trace_start(path: Path, fix: str = "") -> datetime:
     UTC); a rate file's first `window_start_s` after `EPOCH` (they carry relative times),
     or as Unix time from `UNIX_FROM` on (no relative offset is 31 years). `fix` is
     another way out for the error (", or give --start")."""
-    origin = trace_origin(path)
-    relative = isinstance(load_trace_data(path, detect_format(path)), RateTable)
+    origin, relative = _first_time(path)
     try:
         return _date(origin, relative)
     except (OverflowError, ValueError, OSError):
