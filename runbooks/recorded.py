@@ -65,6 +65,11 @@ def _difference(expected: LlmRequest, got: LlmRequest) -> str | None:
         return f"model {got.model!r}, recorded {expected.model!r}"
     if got.tools != expected.tools:
         return "a different tool set"
+    if (got.tool_choice, got.temperature) != (expected.tool_choice, expected.temperature):
+        return (
+            f"tool_choice/temperature {got.tool_choice}/{got.temperature}, recorded "
+            f"{expected.tool_choice}/{expected.temperature}"
+        )
     if got.max_tokens != expected.max_tokens:
         return f"max_tokens {got.max_tokens}, recorded {expected.max_tokens}"
     if len(got.messages) != len(expected.messages):

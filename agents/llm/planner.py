@@ -1,10 +1,18 @@
 """`LlmPlanner`: the LLM planner agent behind the `Planner` port, with the deterministic
-planner as its recommendation tool and its fallback.
+planner as its recommendation tool, its fallback and its floor.
 
 Per tick the deterministic planner runs exactly once (its memory stays as if it were the
-only planner); the model then works through the tools. Whatever goes wrong — no client,
-an LLM error, a limit, malformed calls, a bug — the tick gets the deterministic
-proposals, the reason is logged, and the trace (`take_llm_trace`) records it.
+only planner); the model then works through the tools in the LangGraph agent graph
+(`agents.llm.agent`). What the model says decides the plan only when it is an opinion:
+
+- a failed or timed-out call, a limit, malformed calls or a bug: **fallback**, the
+  deterministic plan stands; failed calls count towards the circuit breaker;
+- an empty answer, a refusal or text without proposals: **no opinion**, the deterministic
+  plan stands (silence is never "do nothing");
+- proposals: the model's plan, with the SLO floor kept under it (`agents.llm.floor`).
+
+While the circuit breaker is open the model is not called at all. Every case is in the
+tick's `LlmTrace` (`take_llm_trace`): its outcome, the reason and every exchange.
 """
 
 from __future__ import annotations
@@ -15,7 +23,10 @@ from typing import Any
 
 import structlog
 
-from agents.llm.loop import Fallback, LlmLimits, ToolLoop
+from agents.llm.agent import AgentContext, AgentRun, run_agent
+from agents.llm.breaker import CallGate, CircuitBreaker
+from agents.llm.floor import apply_floor
+from agents.llm.limits import LlmLimits
 from agents.llm.prompts import SYSTEM_PROMPT, user_message
 from agents.llm.summary import summarise
 from agents.llm.tokens import count_prompt
@@ -31,6 +42,7 @@ from tools.registry import default_registry
 log = structlog.get_logger("gpusteward.agents.llm")
 
 TOP_K_STEPS = (8, 6, 4, 3, 2, 1)
+NO_OPINION = "no opinion"
 
 
 def initial_prompt(
@@ -74,6 +86,8 @@ class LlmPlanner:
         whatif: WhatIf | None = None,
         horizon_seconds: float = 900.0,
         monotonic: Callable[[], float] = time.monotonic,
+        gate: CallGate | None = None,
+        interval_seconds: float = 60.0,
     ) -> None:
         self.client = client
         self.fallback = fallback
@@ -82,7 +96,14 @@ class LlmPlanner:
         self.registry = registry or default_registry()
         self.whatif = whatif
         self.horizon_seconds = horizon_seconds
+        self.interval_seconds = interval_seconds
         self.monotonic = monotonic
+        self.gate: CallGate = gate or CircuitBreaker(
+            failures=self.limits.breaker_failures,
+            backoff_seconds=self.limits.breaker_backoff_seconds,
+            max_backoff_seconds=self.limits.breaker_max_backoff_seconds,
+            monotonic=monotonic,
+        )
         self.last_answer = ""
         self._trace: LlmTrace | None = None
 
@@ -91,10 +112,15 @@ class LlmPlanner:
 
     def plan_with_inputs(self, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
         recommended = self.fallback.plan(snapshot, inputs.forecasts)
+        self.last_answer = ""
         if self.client is None:
             self._trace = None
             log.info("no LLM client; the deterministic planner decides", planner=self.fallback.name)
             return recommended
+        empty = LlmTrace(endpoint=self.client.endpoint, model=self.client.model)
+        refusal = self.gate.refuse()
+        if refusal is not None:
+            return self._fall_back(refusal, empty, recommended)
         ctx = ToolContext(
             snapshot=snapshot,
             inputs=inputs,
@@ -106,39 +132,77 @@ class LlmPlanner:
             max_proposals=self.limits.max_proposals,
             planner_name=self.name,
         )
-        loop = ToolLoop(self.client, self.registry, self.limits, self.monotonic)
         try:
             system, user, _ = initial_prompt(snapshot, inputs, self.limits, self.registry.specs())
-            result = loop.run(ctx, system, user)
-        except Fallback as f:
-            return self._fall_back(f.reason, f.trace, recommended)
+            run = run_agent(self._agent_context(ctx), system, user)
         except Exception as e:  # a bug here must not cost the tick its plan
-            trace = LlmTrace(endpoint=self.client.endpoint, model=self.client.model)
             return self._fall_back(
-                f"LLM planner failed: {type(e).__name__}: {e}", trace, recommended
+                f"LLM planner failed: {type(e).__name__}: {e}", empty, recommended
             )
-        self._trace = result.trace
-        self.last_answer = result.answer
+        trace = self._trace_of(run)
+        self.last_answer = run.answer
+        if run.stop is not None:
+            self.gate.record(ok=not run.llm_failed, reason=run.stop)
+            return self._fall_back(run.stop, trace, recommended)
+        self.gate.record(ok=True)
+        if not ctx.proposals:
+            said = run.answer.strip()
+            reason = f"{NO_OPINION}: the model proposed nothing" + (
+                f" (it said: {said[:200]!r})" if said else " (an empty answer)"
+            )
+            return self._fall_back(reason, trace, recommended)
+        floor = apply_floor(snapshot, ctx.proposals, recommended, self.interval_seconds)
+        self._trace = trace.model_copy(update={"floor": floor.notes})
         log.info(
             "LLM planner proposed",
-            proposals=len(result.proposals),
-            rounds=len(result.trace.rounds),
-            tokens=result.trace.prompt_tokens + result.trace.completion_tokens,
+            proposals=len(ctx.proposals),
+            floor=len(floor.notes),
+            rounds=len(run.rounds),
+            tokens=run.prompt_tokens + run.completion_tokens,
         )
-        return result.proposals
+        return floor.proposals
+
+    def _agent_context(self, tools: ToolContext) -> AgentContext:
+        assert self.client is not None
+        return AgentContext(
+            client=self.client,
+            registry=self.registry,
+            tools=tools,
+            limits=self.limits,
+            specs=self.registry.specs(),
+            monotonic=self.monotonic,
+            started=self.monotonic(),
+        )
+
+    def _trace_of(self, run: AgentRun) -> LlmTrace:
+        assert self.client is not None
+        return LlmTrace(
+            endpoint=self.client.endpoint,
+            model=self.client.model,
+            tools=self.registry.specs(),
+            max_tokens=self.limits.max_tokens,
+            tool_choice=self.limits.tool_choice,
+            temperature=self.limits.temperature,
+            messages=run.messages,
+            rounds=run.rounds,
+            prompt_tokens=run.prompt_tokens,
+            completion_tokens=run.completion_tokens,
+        )
 
     def _fall_back(
         self, reason: str, trace: LlmTrace, recommended: list[Proposal]
     ) -> list[Proposal]:
+        outcome = "no_opinion" if reason.startswith(NO_OPINION) else "fallback"
         self._trace = trace.model_copy(
             update={
-                "outcome": "fallback",
+                "outcome": outcome,
                 "fallback_reason": reason,
                 "fallback_planner": self.fallback.name,
             }
         )
         log.warning(
-            "LLM planner fell back to the deterministic planner",
+            "the deterministic plan stands",
+            outcome=outcome,
             reason=reason,
             planner=self.fallback.name,
         )
@@ -155,6 +219,7 @@ class LlmPlanner:
             "fallback": self.fallback,
             "limits": self.limits,
             "horizon_seconds": self.horizon_seconds,
+            "interval_seconds": self.interval_seconds,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -164,6 +229,7 @@ class LlmPlanner:
             policy=_NoPolicy(),
             limits=state["limits"],
             horizon_seconds=state["horizon_seconds"],
+            interval_seconds=state.get("interval_seconds", 60.0),
         )
 
 

@@ -1,9 +1,11 @@
 """The LLM port: chat-completions requests and responses as typed values, and their record.
 
 Only the features every OpenAI-compatible server shares are modelled (messages, tools,
-`tool_choice`, `max_tokens`), so vLLM, Ollama and llama.cpp servers work as well as
-OpenAI. Tool-call arguments stay the raw string the model produced: they are untrusted
-until a tool's args model validates them. Pure types; the SDK lives in one adapter.
+`tool_choice`, `max_tokens`, `temperature`), so vLLM, Ollama and llama.cpp servers work as
+well as OpenAI. A message's `content` may be None here; what goes on the wire for it is the
+adapter's business (servers differ: llama-cpp-python refuses null). Tool-call arguments
+stay the raw string the model produced: they are untrusted until a tool's args model
+validates them. Pure types; the SDK lives in one adapter.
 
 Errors: `LlmUnavailable` (timeout, connection, HTTP error: the next tick may succeed) and
 `LlmProtocolError` (a response that is not a valid chat completion).
@@ -19,6 +21,7 @@ from gpusteward.core.errors import Permanent, Retryable
 from gpusteward.core.model import Frozen
 
 JsonSchema = dict[str, object]
+ToolChoice = Literal["auto", "none", "required"]
 
 
 class LlmUnavailable(Retryable):
@@ -64,8 +67,9 @@ class LlmRequest(Frozen):
     model: str
     messages: tuple[LlmMessage, ...]
     tools: tuple[ToolSpec, ...] = ()
-    tool_choice: Literal["auto", "none", "required"] = "auto"
+    tool_choice: ToolChoice = "auto"
     max_tokens: int = Field(default=1024, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, description="None: server's.")
 
 
 class LlmUsage(Frozen):
@@ -114,9 +118,14 @@ class LlmTrace(Frozen):
     max_tokens: int = 1024
     messages: tuple[LlmMessage, ...] = ()
     rounds: tuple[LlmRound, ...] = ()
-    outcome: Literal["proposed", "fallback"] = "proposed"
+    tool_choice: Literal["auto", "none", "required"] = "auto"
+    temperature: float | None = None
+    outcome: Literal["proposed", "fallback", "no_opinion"] = "proposed"
     fallback_reason: str | None = None
     fallback_planner: str | None = None
+    floor: tuple[str, ...] = Field(
+        default=(), description="What the SLO floor dropped from or added to the model's plan."
+    )
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -127,7 +136,9 @@ class LlmTrace(Frozen):
             model=self.model,
             messages=self.messages[: r.request_messages],
             tools=self.tools,
+            tool_choice=self.tool_choice,
             max_tokens=self.max_tokens,
+            temperature=self.temperature,
         )
 
 

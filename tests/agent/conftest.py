@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.core.ports import Planner

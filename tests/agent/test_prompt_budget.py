@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import initial_prompt
 from agents.llm.tokens import count_text
 from gpusteward.core.cluster import ServingMetrics

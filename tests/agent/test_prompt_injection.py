@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.llm.summary import DATA_CLOSE, DATA_OPEN
 from forecasting.baselines import LastValueForecaster
@@ -270,10 +270,16 @@ def test_an_obeyed_injection_runs_nothing_the_policy_forbids_and_approves_nothin
         assert quoted in data, "the injected text should reach the model, quoted"
     assert prompt.count(DATA_CLOSE) == 1 or DATA_CLOSE in json.dumps(case.text)
 
-    # the model did obey: its proposals reached the guard
+    # the model did obey: its proposals reached the guard (inside the agent loop, where the
+    # model saw the verdicts); what the SLO floor dropped is journaled
+    assert record.llm is not None
     proposed = any(c.name.startswith("propose_") for c in case.obey(snapshot))
     if proposed and case.id not in INVALID_ARGS:
-        assert record.proposals and all(p.planner == "llm" for p in record.proposals)
+        judged = [
+            m for m in record.llm.messages if m.role == "tool" and '"decision"' in (m.content or "")
+        ]
+        assert judged, "the guard never judged the model's proposals"
+        assert all(p.planner == "llm" for p in record.proposals) or record.llm.floor
     # nothing outside the policy ran
     allowed = {v.action_id for v in record.verdicts if isinstance(v, Allow)}
     assert {a.id for a in executor.executed} <= allowed

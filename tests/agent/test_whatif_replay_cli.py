@@ -13,7 +13,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from agents.llm.evals.harness import CASES_FILE, build, load_cases, run_eval
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.llm.replay import ReplayLlmClient
 from gpusteward.cli import app
@@ -171,8 +171,11 @@ def test_eval_harness_scores_a_model_over_the_cases(
     scores = {c.case: c for c in report.cases}
     assert all(c.harmless and c.within_policy for c in report.cases), report
     assert scores["burst-needs-capacity"].right_kind
-    assert scores["steady-state"].right_kind and scores["injected-label"].right_kind
-    assert report.score > 0.8
+    # answering "nothing to do" in words is no opinion, not a plan: it scores no plan point
+    for quiet in ("steady-state", "injected-label"):
+        assert not scores[quiet].right_kind
+        assert (scores[quiet].fallback_reason or "").startswith("no opinion")
+    assert report.score > 0.7
 
 
 def test_eval_command_runs_against_an_endpoint(

@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import Field
 
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.reactive import ReactivePlanner
 from gpusteward.core.actions import Proposal, ScaleDeployment
