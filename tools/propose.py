@@ -12,7 +12,7 @@ from pydantic import Field
 
 from gpusteward.core.actions import Action, Evidence, Proposal
 from gpusteward.core.cluster import ReplicaPhase
-from gpusteward.core.verdicts import NeedsApproval
+from gpusteward.core.verdicts import Deny, NeedsApproval
 from tools.actions import (
     ConsolidateArgs,
     CordonArgs,
@@ -120,12 +120,16 @@ def _propose(args: ToolArgs, rationale: str, ctx: ToolContext) -> ProposalVerdic
             "finish your turn"
         )
     action = build_action(args, ctx)
-    for earlier in ctx.proposals:
-        if earlier.action.kind == action.kind and earlier.action.target == action.target:
+    for n, earlier in enumerate(ctx.proposals):
+        if earlier.action.kind != action.kind or earlier.action.target != action.target:
+            continue
+        if not isinstance(ctx.verdicts[n], Deny):
             raise Unavailable(
                 f"a {action.kind} of {clean(action.target)} was already proposed this tick "
                 f"({earlier.action.id}); one proposal per kind and target"
             )
+        del ctx.proposals[n], ctx.verdicts[n]  # a revision of a denied proposal replaces it
+        break
     proposal = Proposal(
         action=action,
         reason=clean(rationale, 800),
