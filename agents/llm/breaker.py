@@ -4,7 +4,9 @@ A model endpoint that hangs or fails costs the whole per-call timeout on every t
 `failures` consecutive ticks whose model call failed or timed out, the breaker *opens*: the
 planner stops calling, plans deterministically and says so, for a back-off that starts at
 `backoff_seconds` and doubles after each failed probe (up to `max_backoff_seconds`). When
-the back-off is over, one tick *probes* the model; a success closes the breaker.
+the back-off is over, one tick *probes* the model; a success closes the breaker. An
+endpoint that does not answer at all (the planner's readiness check before its first call
+and before each probe) *trips* the breaker at once: a hung server costs seconds, once.
 
 Back-off is measured on the injected monotonic clock (real time: an endpoint recovers in
 real time, whatever the simulator's clock says). Replay must not depend on that clock, so
@@ -30,8 +32,9 @@ class CallGate(Protocol):
         """None: call the model this tick; else why not (journaled as the tick's reason)."""
         ...
 
-    def record(self, *, ok: bool, reason: str = "") -> None:
-        """The outcome of this tick's model call (ok: the model answered)."""
+    def record(self, *, ok: bool, reason: str = "", trip: bool = False) -> None:
+        """The outcome of this tick's model call (ok: the model answered; trip: the
+        endpoint did not answer at all, so open now rather than after more failures)."""
         ...
 
     @property
@@ -71,7 +74,7 @@ class CircuitBreaker:
             f"{self.backoff - waited:.0f} s"
         )
 
-    def record(self, *, ok: bool, reason: str = "") -> None:
+    def record(self, *, ok: bool, reason: str = "", trip: bool = False) -> None:
         if ok:
             self.consecutive, self.opened_at, self.backoff, self.probing = 0, None, 0.0, False
             return
@@ -80,7 +83,7 @@ class CircuitBreaker:
         if self.probing:  # the probe failed: wait twice as long
             self.backoff = min(self.max_backoff_seconds, self.backoff * 2)
             self.opened_at, self.probing = self.monotonic(), False
-        elif self.opened_at is None and self.consecutive >= self.failures:
+        elif self.opened_at is None and (trip or self.consecutive >= self.failures):
             self.backoff = self.backoff_seconds
             self.opened_at = self.monotonic()
 
@@ -100,7 +103,7 @@ class RecordedGate:
     def refuse(self) -> str | None:
         return self._refusal
 
-    def record(self, *, ok: bool, reason: str = "") -> None:
+    def record(self, *, ok: bool, reason: str = "", trip: bool = False) -> None:
         return None
 
     @property

@@ -43,3 +43,9 @@ class LlmLimits(Frozen):
         default=300.0, gt=0, description="First back-off once open; doubles per failed probe."
     )
     breaker_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+    ready_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="Before the first call and each probe: how long the endpoint may take "
+        "to answer at all (GET /models); no answer opens the breaker at once.",
+    )

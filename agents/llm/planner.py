@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from agents.llm.agent import AgentContext, AgentRun, run_agent
-from agents.llm.breaker import CallGate, CircuitBreaker
+from agents.llm.breaker import OPEN_PREFIX, CallGate, CircuitBreaker
 from agents.llm.floor import apply_floor
 from agents.llm.limits import LlmLimits
 from agents.llm.prompts import SYSTEM_PROMPT, user_message
@@ -32,7 +32,14 @@ from agents.llm.summary import summarise
 from agents.llm.tokens import count_prompt
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.llm import LlmClient, LlmMessage, LlmTrace, ToolSpec
+from gpusteward.core.llm import (
+    ChecksReady,
+    LlmClient,
+    LlmMessage,
+    LlmTrace,
+    LlmUnavailable,
+    ToolSpec,
+)
 from gpusteward.core.load import Forecast
 from gpusteward.core.ports import GuardInputs, Planner, PolicyEngine
 from tools.base import ToolRegistry
@@ -105,6 +112,7 @@ class LlmPlanner:
             monotonic=monotonic,
         )
         self.last_answer = ""
+        self._answered = False  # the endpoint answered the last call: no readiness check
         self._trace: LlmTrace | None = None
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
@@ -118,7 +126,7 @@ class LlmPlanner:
             log.info("no LLM client; the deterministic planner decides", planner=self.fallback.name)
             return recommended
         empty = LlmTrace(endpoint=self.client.endpoint, model=self.client.model)
-        refusal = self.gate.refuse()
+        refusal = self.gate.refuse() or self._unready()
         if refusal is not None:
             return self._fall_back(refusal, empty, recommended)
         ctx = ToolContext(
@@ -141,6 +149,7 @@ class LlmPlanner:
             )
         trace = self._trace_of(run)
         self.last_answer = run.answer
+        self._answered = bool(run.rounds) and run.rounds[-1].response is not None
         if run.stop is not None:
             self.gate.record(ok=not run.llm_failed, reason=run.stop)
             return self._fall_back(run.stop, trace, recommended)
@@ -161,6 +170,18 @@ class LlmPlanner:
             tokens=run.prompt_tokens + run.completion_tokens,
         )
         return floor.proposals
+
+    def _unready(self) -> str | None:
+        """Before the first call, and again after a failure, check that the endpoint answers
+        at all; one that does not trips the breaker (its reason is this tick's)."""
+        if self._answered or not isinstance(self.client, ChecksReady):
+            return None
+        try:
+            self.client.ready(timeout_seconds=self.limits.ready_timeout_seconds)
+        except LlmUnavailable as e:
+            self.gate.record(ok=False, reason=str(e), trip=True)
+            return f"{OPEN_PREFIX}: the endpoint does not answer ({e})"
+        return None
 
     def _agent_context(self, tools: ToolContext) -> AgentContext:
         assert self.client is not None

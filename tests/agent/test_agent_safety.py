@@ -241,3 +241,28 @@ def test_the_model_sees_each_verdict_and_may_revise(policy: Any) -> None:
     verdict_text = model.requests[1].messages[-1].content or ""
     assert '"decision"' in verdict_text  # the guard's verdict went back to the model
     assert [p.action.describe() for p in plan if p.planner == "llm"][-1].endswith("-> 4")
+
+
+def test_a_hung_endpoint_trips_the_breaker_after_one_short_readiness_check(
+    policy: Any,
+) -> None:
+    import socket
+
+    from gpusteward.adapters.openai_llm import OpenAiChatClient
+
+    with socket.socket() as listener:  # accepts connections, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        client = OpenAiChatClient(
+            base_url=f"http://127.0.0.1:{port}/v1", model="hung", api_key=None, retries=1
+        )
+        limits = LlmLimits(ready_timeout_seconds=0.5, request_timeout_seconds=30.0)
+        up = _scale(4)
+        planner = _planner(client, [up], policy, limits=limits)
+        for _ in range(3):
+            assert planner.plan(make_snapshot(), {}) == [up]
+            trace = planner.take_llm_trace()
+            assert trace is not None and not trace.rounds  # no 30 s completion was tried
+            assert (trace.fallback_reason or "").startswith(OPEN_PREFIX)
+        assert planner.gate.state == "open"
