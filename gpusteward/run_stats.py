@@ -19,6 +19,15 @@ class RunStats:
     # (rule, would-be effect) of every warn / audit rule that fired: not enforced
     shadow: Counter[tuple[str, str]] = field(default_factory=Counter)
     last_snapshot: ClusterSnapshot | None = None
+    llm_outcomes: Counter[str] = field(default_factory=Counter)  # proposed / no_opinion / ...
+    llm_last: str | None = None  # the last LLM tick's outcome and reason, for /status
+
+    def llm_line(self) -> str | None:
+        """One line on the LLM planner agent for the chat's /status (None: no LLM)."""
+        if not self.llm_outcomes:
+            return None
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.llm_outcomes.items()))
+        return f"LLM planner: {counts} this run; last tick: {self.llm_last}"
 
     def add(self, record: TickRecord) -> None:
         """Count one recorded tick."""
@@ -30,3 +39,7 @@ class RunStats:
         self.stage_errors.update(e.stage.value for e in record.errors)
         if record.snapshot is not None:
             self.last_snapshot = record.snapshot
+        if record.llm is not None:
+            self.llm_outcomes[record.llm.outcome] += 1
+            reason = record.llm.fallback_reason
+            self.llm_last = record.llm.outcome + (f" ({reason[:200]})" if reason else "")

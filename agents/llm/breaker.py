@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from gpusteward.core.llm import LlmTrace
+from gpusteward.core.llm import BREAKER_OPEN, LlmTrace
 
 BreakerState = Literal["closed", "open", "probing"]
-OPEN_PREFIX = "circuit breaker open"
+OPEN_PREFIX = BREAKER_OPEN
 
 
 class CallGate(Protocol):

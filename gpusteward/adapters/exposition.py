@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.llm import BREAKER_OPEN
 from gpusteward.core.tick import TickRecord
 
 if TYPE_CHECKING:  # a type only: importing nvml would load pynvml
@@ -79,6 +80,18 @@ class DaemonExposition:
         self.pending = Gauge(
             "gpusteward_pending_approvals", "Approval requests waiting for a human.", registry=r
         )
+        self.llm_ticks = Counter(
+            "gpusteward_llm_ticks",
+            "LLM planner ticks by outcome: proposed, no_opinion (the deterministic plan stood), "
+            "fallback (a failure, a limit, or the circuit breaker).",
+            ["outcome"],
+            registry=r,
+        )
+        self.llm_breaker_open = Gauge(
+            "gpusteward_llm_breaker_open",
+            "1 while the LLM circuit breaker is open (the model is not called).",
+            registry=r,
+        )
         if pending_approvals is not None:
             self.pending.set_function(lambda: float(pending_approvals()))
         self._previous: dict[str, list[tuple[float, float]]] = {}
@@ -103,6 +116,11 @@ class DaemonExposition:
             self.results.labels(res.status.value).inc()
         for e in record.errors:
             self.errors.labels(e.stage.value).inc()
+        if record.llm is not None:
+            self.llm_ticks.labels(record.llm.outcome).inc()
+            reason = record.llm.fallback_reason or ""
+            opened = not record.llm.rounds and reason.startswith(BREAKER_OPEN)
+            self.llm_breaker_open.set(1 if opened else 0)
         self._forecast_error(record)
 
     def _forecast_error(self, record: TickRecord) -> None:

@@ -64,6 +64,9 @@ class DaemonStatus:
             f"daemon: {stats.ticks} ticks this run, {applied} actions applied, "
             f"{'PAUSED (not acting)' if self.daemon.paused else 'acting'}"
         ]
+        llm = stats.llm_line()  # says when the circuit breaker is open, and why
+        if llm is not None:
+            lines.append(llm)
         if snap is None:
             return [*lines, "no snapshot yet"]
         lines.append(f"last snapshot {snap.at:%Y-%m-%d %H:%M} UTC")

@@ -45,3 +45,24 @@ def test_the_grafana_dashboard_queries_only_metrics_the_daemon_exposes() -> None
     families = set(re.findall(r"^# TYPE (\S+)", exposed, re.M))
     for name in used:
         assert re.sub(r"_bucket$", "", name) in families, name
+
+
+def test_llm_outcomes_and_an_open_breaker_show_up_in_the_metrics_and_the_status() -> None:
+    from gpusteward.core.llm import BREAKER_OPEN, LlmTrace
+    from gpusteward.run_stats import RunStats
+    from gpusteward.testing import make_tick_record
+
+    exposition, stats = DaemonExposition(), RunStats()
+    opened = LlmTrace(
+        endpoint="x", model="m", outcome="fallback", fallback_reason=f"{BREAKER_OPEN}: down"
+    )
+    for trace in (LlmTrace(endpoint="x", model="m", outcome="no_opinion"), opened):
+        record = make_tick_record(1).model_copy(update={"llm": trace})
+        exposition.tick(record, leader=True)
+        stats.add(record)
+    text = exposition.render().decode()
+    assert 'gpusteward_llm_ticks_total{outcome="no_opinion"} 1.0' in text
+    assert 'gpusteward_llm_ticks_total{outcome="fallback"} 1.0' in text
+    assert "gpusteward_llm_breaker_open 1.0" in text
+    line = stats.llm_line()
+    assert line is not None and BREAKER_OPEN in line and "no_opinion" in line
