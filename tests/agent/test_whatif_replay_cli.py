@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from agents.llm.evals.harness import CASES_FILE, build, load_cases, run_eval
 from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
-from agents.llm.replay import ReplayLlmClient
 from gpusteward.cli import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs
@@ -27,7 +26,8 @@ from gpusteward.sim.engine import Simulator
 from gpusteward.testing import StaticPlanner
 from gpusteward.testing_llm import Call, ScriptedLlmServer, Step, reply, tool_calls
 from gpusteward.whatif import SimulatorWhatIf
-from gpusteward.wiring import build_sim_run
+from gpusteward.wiring import agent_registry, build_sim_run
+from runbooks.recorded import RecordedLlmClient
 from tests.agent.conftest import client_for
 from tools.context import ToolContext
 from tools.registry import default_registry
@@ -93,9 +93,14 @@ def test_a_journaled_tick_replays_without_the_llm(
         (record,) = j.tail(1)
         history = history_from_journal(j, DaemonConfig(interval_seconds=60.0))
     assert record.llm is not None and record.snapshot is not None
-    replay = ReplayLlmClient(record.llm)
+    replay = RecordedLlmClient()
+    replay.load(record.llm)
     planner = LlmPlanner(
-        client=replay, fallback=StaticPlanner(), policy=policy, limits=LlmLimits(max_rounds=8)
+        client=replay,
+        fallback=StaticPlanner(),
+        policy=policy,
+        limits=LlmLimits(max_rounds=8),
+        registry=agent_registry(),  # the tools the daemon offered when it recorded
     )
     inputs = GuardInputs(
         forecasts={f.key: f for f in record.forecasts},
@@ -105,7 +110,7 @@ def test_a_journaled_tick_replays_without_the_llm(
     trace = planner.take_llm_trace()
     assert trace is not None and trace.outcome == "proposed", trace and trace.fallback_reason
     assert [p.action for p in proposals] == [p.action for p in record.proposals]
-    assert replay.calls == len(record.llm.rounds)
+    assert replay.calls == len(record.llm.rounds) and not replay.violations
 
 
 def test_why_prints_rationale_evidence_and_verdict(
