@@ -1,5 +1,6 @@
 """`gpusteward why ACTION_ID` and `gpusteward eval --endpoint URL`: the LLM planner's
-explanations, read back from the journal, and its eval harness against a real endpoint."""
+explanations, read back from the journal, and its eval harness against a real endpoint
+(configured like `run`: the same settings, then the flags)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ import typer
 from rich.table import Table
 
 from agents.llm.evals.harness import CASES_FILE, load_cases, run_eval
-from agents.llm.loop import LlmLimits
-from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
+from gpusteward.settings import load_settings
 from gpusteward.terminal import out
-from gpusteward.wiring import latest_journal
+from gpusteward.wiring import latest_journal, llm_client, llm_limits
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 
@@ -108,36 +108,74 @@ def why(
 
 
 def eval_cmd(
-    endpoint: Annotated[str, typer.Option(help="OpenAI-compatible base URL, e.g. .../v1")],
-    model: Annotated[str, typer.Option(help="Model name at the endpoint.")] = "gpt-4o-mini",
-    api_key_env: Annotated[str, typer.Option(help="Env var holding the API key.")] = (
-        "OPENAI_API_KEY"
-    ),
+    endpoint: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible base URL, e.g. .../v1 [GPUSTEWARD_LLM_BASE_URL]"),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name [GPUSTEWARD_LLM_MODEL].")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Env var holding the API key [GPUSTEWARD_LLM_API_KEY_ENV].")
+    ] = None,
     cases: Annotated[Path, typer.Option(help="Eval cases (YAML).")] = CASES_FILE,
     policy: Annotated[Path, typer.Option(help="Policy file.")] = PACKS_DIR / "default.yaml",
-    timeout: Annotated[float, typer.Option(help="Seconds per model call.")] = 60.0,
-    max_rounds: Annotated[int, typer.Option(min=1, help="Tool rounds per case.")] = 8,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds per model call [GPUSTEWARD_LLM_TIMEOUT_SECONDS].")
+    ] = None,
+    max_rounds: Annotated[
+        int | None, typer.Option(help="Tool rounds per case [GPUSTEWARD_LLM_MAX_TOOL_ROUNDS].")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Completion tokens per call [GPUSTEWARD_LLM_MAX_TOKENS].")
+    ] = None,
+    wall_seconds: Annotated[
+        float | None, typer.Option(help="Seconds per case [GPUSTEWARD_LLM_WALL_SECONDS].")
+    ] = None,
+    temperature: Annotated[
+        str | None, typer.Option(help="A number, or 'none' [GPUSTEWARD_LLM_TEMPERATURE].")
+    ] = None,
+    tool_choice: Annotated[
+        str | None, typer.Option(help="auto, required, none [GPUSTEWARD_LLM_TOOL_CHOICE].")
+    ] = None,
+    tool_results: Annotated[
+        str | None, typer.Option(help="tool or user [GPUSTEWARD_LLM_TOOL_RESULTS].")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON report.")] = False,
 ) -> None:
-    """Score the LLM planner on scenario cases against a real endpoint."""
+    """Score the LLM planner on scenario cases against a real endpoint.
+
+    Client and limits come from the settings `run` uses (GPUSTEWARD_LLM_*); a flag wins.
+    """
+    settings = load_settings(
+        llm_base_url=endpoint,
+        llm_model=model,
+        llm_api_key_env=api_key_env,
+        llm_timeout_seconds=timeout,
+        llm_max_tool_rounds=max_rounds,
+        llm_max_tokens=max_tokens,
+        llm_wall_seconds=wall_seconds,
+        llm_temperature=temperature,
+        llm_tool_choice=tool_choice,
+        llm_tool_results=tool_results,
+    )
+    if settings.llm_base_url is None:
+        raise InputError(
+            "eval: no endpoint (--endpoint unset and GPUSTEWARD_LLM_BASE_URL unset). Fix: pass "
+            "--endpoint http://HOST:PORT/v1 or export GPUSTEWARD_LLM_BASE_URL."
+        )
     try:
         loaded = load_cases(cases.read_text(encoding="utf-8"))
         engine = RulePolicyEngine(load_policy(policy.read_text(encoding="utf-8"), str(policy)))
     except OSError as e:
         raise InputError(f"cannot read {e.filename}: {e.strerror}. Fix: check the path.") from None
-    client = OpenAiChatClient.from_env(
-        base_url=endpoint, model=model, api_key_env=api_key_env, retries=1
-    )
-    limits = LlmLimits(
-        max_rounds=max_rounds, request_timeout_seconds=timeout, wall_seconds=timeout * max_rounds
-    )
+    client = llm_client(settings, settings.llm_base_url)
+    limits = llm_limits(settings)
     report = run_eval(loaded, client, engine, limits)
     if as_json:
         body = report.model_dump(mode="json")
         body["score"] = report.score
         print(json.dumps(body))
         return
-    table = Table(title=f"eval: {model} at {endpoint}")
+    table = Table(title=f"eval: {client.model} at {client.endpoint}")
     for col in ("case", "proposals", "right kind", "in policy", "harmless", "fallback", "s"):
         table.add_column(col)
     for c in report.cases:

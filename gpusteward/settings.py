@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpusteward.core.errors import SettingsError
@@ -95,6 +95,50 @@ class Settings(BaseSettings):
     llm_prompt_budget_tokens: int = Field(
         default=8_000, ge=1_000, description="Cap on the first prompt (system, state, tools)."
     )
+    # 0.0, not the servers' own 0.8-1.0: the same cluster state should give the same plan,
+    # so evals compare models rather than dice, a replay reproduces a tick, and tool-call
+    # JSON is at its most reliable. Models that take only their default (OpenAI's reasoning
+    # models answer HTTP 400 to temperature=0) need "none".
+    llm_temperature: float | None = Field(
+        default=0.0,
+        ge=0,
+        le=2,
+        description="Sampling temperature sent with each call; 'none' (or empty): not sent, "
+        "the server's default applies.",
+    )
+    llm_tool_choice: Literal["auto", "required", "none"] = Field(
+        default="auto",
+        description="auto: the model calls tools or answers; required: a tool call every round "
+        "(llama-cpp-python's chatml-function-calling answers HTTP 500 to it); none: no tool "
+        "calls, so the LLM planner cannot propose.",
+    )
+    llm_tool_results: Literal["tool", "user"] = Field(
+        default="tool",
+        description="How tool results are sent: tool (role 'tool', the standard: OpenAI, vLLM, "
+        "Ollama) or user (a user message naming the call; for servers whose chat template "
+        "drops role 'tool', e.g. llama-cpp-python --chat_format chatml-function-calling).",
+    )
+    llm_breaker_failures: int = Field(
+        default=2,
+        ge=1,
+        description="Consecutive failed or timed-out LLM calls that open the circuit breaker.",
+    )
+    llm_breaker_backoff_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="First back-off after the breaker opens (s); doubles on each failed "
+        "probe, up to 1 h.",
+    )
+
+    @field_validator("llm_temperature", mode="before")
+    @classmethod
+    def _no_temperature(cls, value: object) -> object:
+        """'none' or an empty value (env or flag) means: send no temperature."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
+
     # -- Kubernetes backend (gpusteward.adapters; see README "Kubernetes backend") --
     kubeconfig: Path | None = Field(
         default=None, description="kubeconfig file; default $KUBECONFIG, then in-cluster."

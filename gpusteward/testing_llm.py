@@ -11,13 +11,17 @@ is kept in `requests`.
 
 A script that runs out answers HTTP 500 and sets `exhausted`, so a test that talks more
 than it scripted says so. Stdlib only; no wall clock except the `timeout` fault's hold.
+
+It refuses what llama-cpp-python's server (0.3.36, the strictest we test against) refuses,
+with the same status and error shape, before any step is played: see `request_refusal`.
+Refused requests are kept in `requests` too, and their reasons in `rejected`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -61,6 +65,65 @@ def fault(kind: FaultKind) -> Step:
 Responder = Callable[[dict[str, Any]], Step]
 
 
+def request_refusal(
+    body: Mapping[str, Any], rejects_tool_choice: Collection[str] = ()
+) -> str | None:
+    """The message of the HTTP 500 that llama-cpp-python's server (0.3.36) answers this
+    chat-completions body with, or None when it takes it. Each case was seen on the real
+    server; its request validation runs first, then the chat template:
+
+    - an assistant message whose `content` is null: a validation error (it wants a
+      string; `""` is taken);
+    - a `tool` message without `tool_call_id`: a validation error;
+    - an assistant message without `content`: the template reads the key
+      (`'dict object' has no attribute 'content'`);
+    - a `tool_choice` in `rejects_tool_choice` with tools: an assertion in the handler,
+      an empty message (chatml-function-calling and "required").
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return "1 validation error:\n  {'type': 'missing', 'loc': ('body', 'messages')}"
+    invalid: list[str] = []
+    template = None
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "assistant" and "content" in m and m["content"] is None:
+            invalid.append(
+                f"{{'type': 'string_type', 'loc': ('body', 'messages', {i}, "
+                "'ChatCompletionRequestAssistantMessage', 'content'), "
+                "'msg': 'Input should be a valid string', 'input': None}"
+            )
+        elif role == "tool" and "tool_call_id" not in m:
+            invalid.append(
+                f"{{'type': 'missing', 'loc': ('body', 'messages', {i}, "
+                "'ChatCompletionRequestToolMessage', 'tool_call_id'), 'msg': 'Field required'}"
+            )
+        elif role == "assistant" and "content" not in m:
+            template = "'dict object' has no attribute 'content'"
+    if invalid:
+        n = len(invalid)
+        return f"{n} validation error{'s' if n > 1 else ''}:\n  " + "\n  ".join(invalid)
+    if template is not None:
+        return template
+    if body.get("tools") and body.get("tool_choice") in rejects_tool_choice:
+        return ""
+    return None
+
+
+def _server_error(message: str) -> bytes:
+    """llama-cpp-python's error body for an HTTP 500."""
+    return json.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    ).encode()
+
+
 class ScriptedLlmServer:
     def __init__(
         self,
@@ -69,12 +132,17 @@ class ScriptedLlmServer:
         responder: Responder | None = None,
         model: str = "scripted-model",
         hold_seconds: float = 5.0,
+        rejects_tool_choice: Collection[str] = (),
     ) -> None:
+        """`rejects_tool_choice`: `tool_choice` values answered with an HTTP 500 and an
+        empty message, as llama-cpp-python's chatml-function-calling does to "required"."""
         self.script = list(script)
         self.responder = responder
         self.model = model
         self.hold_seconds = hold_seconds
+        self.rejects_tool_choice = frozenset(rejects_tool_choice)
         self.requests: list[dict[str, Any]] = []
+        self.rejected: list[str] = []
         self.exhausted = False
         self._released = threading.Event()
         self._lock = threading.Lock()
@@ -110,6 +178,15 @@ class ScriptedLlmServer:
         self.close()
 
     # -- playing the script ---------------------------------------------------------
+
+    def _refusal(self, body: dict[str, Any]) -> str | None:
+        """The 500's message when the real server would refuse `body`, else None."""
+        message = request_refusal(body, self.rejects_tool_choice)
+        if message is not None:
+            with self._lock:
+                self.requests.append(body)
+                self.rejected.append(message)
+        return message
 
     def _next(self, body: dict[str, Any]) -> Step | None:
         with self._lock:
@@ -188,11 +265,15 @@ class ScriptedLlmServer:
                 except json.JSONDecodeError:
                     self._send(400, b'{"error": {"message": "request body is not JSON"}}')
                     return
+                refusal = server._refusal(body)
+                if refusal is not None:
+                    self._send(500, _server_error(refusal))
+                    return
                 step = server._next(body)
                 n = len(server.requests)
                 if step is None:
                     msg = f"scripted server: script exhausted after {server._calls} step(s)"
-                    self._send(500, json.dumps({"error": {"message": msg}}).encode())
+                    self._send(500, _server_error(msg))
                     return
                 if step.fault == "timeout":
                     server._released.wait(server.hold_seconds)

@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
-from agents.llm.loop import LlmLimits
+from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.registry import CompositeConfig, make_planner, needs_outlook
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
@@ -277,6 +277,7 @@ def llm_client(settings: Settings, base_url: str) -> OpenAiChatClient:
         model=settings.llm_model,
         api_key_env=settings.llm_api_key_env,
         retries=settings.llm_retries,
+        tool_results=settings.llm_tool_results,
     )
 
 
@@ -348,6 +349,10 @@ def llm_limits(settings: Settings) -> LlmLimits:
         wall_seconds=settings.llm_wall_seconds,
         request_timeout_seconds=settings.llm_timeout_seconds,
         prompt_budget_tokens=settings.llm_prompt_budget_tokens,
+        temperature=settings.llm_temperature,
+        tool_choice=settings.llm_tool_choice,
+        breaker_failures=settings.llm_breaker_failures,
+        breaker_backoff_seconds=settings.llm_breaker_backoff_seconds,
     )
 
 
