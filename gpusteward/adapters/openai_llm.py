@@ -117,6 +117,21 @@ class OpenAiChatClient:
             raise LlmProtocolError(f"{self.endpoint}: {type(e).__name__}: {e}") from e
         return _response(completion, self.endpoint)
 
+    def ready(self, *, timeout_seconds: float) -> None:
+        """GET {base}/models within `timeout_seconds`, no retry: any HTTP answer is ready."""
+        try:
+            self._client.with_options(max_retries=0).models.list(timeout=timeout_seconds)
+        except openai.APIStatusError:
+            return  # it answered (some servers do not list models)
+        except openai.APITimeoutError as e:
+            raise LlmUnavailable(
+                f"{self.endpoint}: no answer to GET /models within {timeout_seconds:.1f} s"
+            ) from e
+        except openai.APIConnectionError as e:
+            raise LlmUnavailable(f"{self.endpoint}: cannot connect ({e})") from e
+        except openai.OpenAIError:
+            return  # an answer the SDK could not parse is still an answer
+
 
 def wire_messages(
     messages: Sequence[LlmMessage], tool_results: ToolResults = "tool"

@@ -31,6 +31,8 @@ class _Stats(Protocol):
     @property
     def results(self) -> Counter[str]: ...
 
+    def llm_line(self) -> str | None: ...
+
 
 class RunningDaemon(Protocol):
     """The part of `gpusteward.daemon.Daemon` the chat uses (structural: no import)."""

@@ -21,6 +21,9 @@ from gpusteward.core.errors import Permanent, Retryable
 from gpusteward.core.model import Frozen
 
 JsonSchema = dict[str, object]
+# How an LlmTrace's fallback_reason starts on a tick where the circuit breaker kept the
+# model from being called (read by the metrics and by replay).
+BREAKER_OPEN = "circuit breaker open"
 ToolChoice = Literal["auto", "none", "required"]
 
 
@@ -92,6 +95,16 @@ class LlmClient(Protocol):
     endpoint: str
 
     def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse: ...
+
+
+@runtime_checkable
+class ChecksReady(Protocol):
+    """An `LlmClient` that can tell quickly whether its endpoint answers at all (a cheap
+    request such as GET /models), so a dead or hung endpoint costs seconds, not the whole
+    completion timeout. Raises `LlmUnavailable` when nothing answers in time; any HTTP
+    answer, an error status included, means the server is there."""
+
+    def ready(self, *, timeout_seconds: float) -> None: ...
 
 
 class LlmRound(Frozen):
