@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         description="First back-off after the breaker opens (s); doubles on each failed "
         "probe, up to 1 h.",
     )
+    llm_ready_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Before the first LLM call and each probe: seconds the endpoint may take "
+        "to answer GET /models at all; no answer opens the circuit breaker at once (a hung "
+        "server costs this once, not the call timeout every tick).",
+    )
 
     @field_validator("llm_temperature", mode="before")
     @classmethod

@@ -5,8 +5,9 @@ The floor is the deterministic planner's scale-ups (it computes them from the li
 the queue and the forecast), and for every deployment the replicas its live demand needs
 now (arrivals plus draining the queue within one interval, at the replicas' measured
 capacity). A model plan that takes a deployment below its floor — a smaller scale-up, a
-scale-down, a retire or a consolidation of a busy model — loses those proposals, and the
-deterministic scale-up stands in their place. A model plan that covers the same demand
+scale-down, a retire or a consolidation of a busy model — loses those proposals, and for
+that deployment the deterministic plan stands in their place (its scale-up, or its own
+scale-down: an unsafe opinion is no opinion). A model plan that covers the same demand
 (the same or more replicas) is kept as it is. Pure: snapshot and proposals in, proposals out.
 """
 
@@ -70,28 +71,23 @@ def apply_floor(
     for d in snapshot.deployments:
         if d.retired:
             continue
-        ups = [
-            (t, p)
-            for p in recommended
-            if (t := _target(p.action, d)) is not None and t > d.replicas
-        ]
-        floor = max(
-            [t for t, _ in ups] + [min(live_need(snapshot, d, interval_seconds), d.replicas)]
-        )
+        ours = [(t, p) for p in recommended if (t := _target(p.action, d)) is not None]
+        ups = [t for t, _ in ours if t > d.replicas]
+        floor = max([*ups, min(live_need(snapshot, d, interval_seconds), d.replicas)])
         mine = [(t, p) for p in kept if (t := _target(p.action, d)) is not None]
-        if not ups and not mine:
-            continue
         planned = max((t for t, _ in mine), default=d.replicas)
-        if any(t < floor for t, _ in mine) or planned < floor:
-            for t, p in mine:
-                if t < floor:
-                    kept.remove(p)
-                    notes.append(
-                        f"dropped the model's '{p.action.describe()}': {d.key} needs at least "
-                        f"{floor} replica(s) for its live load and queue"
-                    )
-            if ups and max((t for t, _ in mine if t >= floor), default=-1) < floor:
-                best = max(ups, key=lambda tp: tp[0])[1]
-                added.append(best.model_copy(update={"reason": f"SLO floor (kept): {best.reason}"}))
-                notes.append(f"kept the SLO floor: {best.action.describe()}")
+        if planned >= floor and all(t >= floor for t, _ in mine):
+            continue
+        for t, p in mine:
+            if t < floor:
+                kept.remove(p)
+                notes.append(
+                    f"dropped the model's '{p.action.describe()}': {d.key} needs at least "
+                    f"{floor} replica(s) for its live load, queue and the recommended scale-up"
+                )
+        if any(t >= floor for t, _ in mine):
+            continue  # the model's own plan for d covers the demand
+        for _, p in ours:  # for d, the deterministic plan stands
+            added.append(p.model_copy(update={"reason": f"SLO floor (kept): {p.reason}"}))
+            notes.append(f"kept the deterministic plan for {d.key}: {p.action.describe()}")
     return FloorOutcome(proposals=kept + added, notes=tuple(notes))

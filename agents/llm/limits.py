@@ -44,7 +44,7 @@ class LlmLimits(Frozen):
     )
     breaker_max_backoff_seconds: float = Field(default=3600.0, gt=0)
     ready_timeout_seconds: float = Field(
-        default=3.0,
+        default=1.0,  # as a Kubernetes probe's timeoutSeconds
         gt=0,
         description="Before the first call and each probe: how long the endpoint may take "
         "to answer at all (GET /models); no answer opens the breaker at once.",

@@ -266,3 +266,13 @@ def test_a_hung_endpoint_trips_the_breaker_after_one_short_readiness_check(
             assert trace is not None and not trace.rounds  # no 30 s completion was tried
             assert (trace.fallback_reason or "").startswith(OPEN_PREFIX)
         assert planner.gate.state == "open"
+
+
+def test_where_the_model_plan_is_unsafe_the_deterministic_plan_for_it_stands() -> None:
+    snapshot = make_snapshot(load=0.9)  # both replicas busy; the planner would scale 2 -> 3
+    out = apply_floor(snapshot, [_scale(0, planner="llm")], [_scale(3)])
+    assert [p.action.describe() for p in out.proposals] == [f"scale {KEY} 2 -> 3"]
+    quiet = make_snapshot(load=0.2)  # the planner would scale 2 -> 1; the model says 0
+    down = _scale(1)
+    out = apply_floor(quiet, [_scale(0, planner="llm")], [down])
+    assert [p.action for p in out.proposals] == [down.action]  # not "never scale down"
