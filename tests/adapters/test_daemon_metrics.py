@@ -38,7 +38,7 @@ def test_two_ticks_show_up_in_the_daemon_metrics(tmp_path: Path) -> None:
 
 
 def test_the_grafana_dashboard_queries_only_metrics_the_daemon_exposes() -> None:
-    dashboard = Path(__file__).resolve().parents[2] / "deploy/grafana/gpusteward-dashboard.json"
+    dashboard = Path(__file__).resolve().parents[2] / "deploy/kubernetes/gpusteward-dashboard.json"
     exprs = [t["expr"] for p in json.loads(dashboard.read_text())["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"gpusteward_[a-z_]+", e)}
     exposed = DaemonExposition().render().decode()

@@ -121,9 +121,11 @@ def test_the_node_agent_gets_no_api_access() -> None:
     assert pod["serviceAccountName"] not in bound
 
 
-def test_every_manifest_in_the_kustomization_exists_and_parses() -> None:
+def test_every_file_in_the_kustomization_exists_parses_and_lies_under_its_root() -> None:
+    """kustomize refuses a file outside the kustomization's folder ("is not in or below")."""
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    for name in kustomization["resources"]:
-        assert list(yaml.safe_load_all((DEPLOY / name).read_text()))
-    dashboard = kustomization["configMapGenerator"][0]["files"][0]
-    assert (DEPLOY / dashboard).exists()
+    generated = [f for g in kustomization["configMapGenerator"] for f in g["files"]]
+    for name in [*kustomization["resources"], *generated]:
+        path = (DEPLOY / name).resolve()
+        assert path.is_relative_to(DEPLOY), f"{name}: not in or below {DEPLOY}"
+        assert list(yaml.safe_load_all(path.read_text())), name
