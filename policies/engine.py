@@ -35,6 +35,7 @@ from gpusteward.core.verdicts import (
     Verdict,
 )
 from policies.cel import CelError, CelExpression
+from policies.cel_fields import unknown_fields
 from policies.context import (
     ACTIVATION_VARIABLES,
     ActionContext,
@@ -106,18 +107,31 @@ def load_policy(text: str, source: str) -> PolicySet:
             )
         cel = None
         if isinstance(rule, CelRule):
-            try:
-                cel = CelExpression.compile(rule.expression, ACTIVATION_VARIABLES)
-            except CelError as e:
-                raise InputError(
-                    f"{source}:{lines.line(('rules', i, 'expression'))}: rules[{i}].expression "
-                    f"= {rule.expression!r}: {e}"
-                ) from None
+            where = f"{source}:{lines.line(('rules', i, 'expression'))}: rules[{i}].expression"
+            cel = _compile_cel(rule.expression, where)
         compiled.append(CompiledRule(rule, CHECKS.get(rule.kind), cel))
     used = referenced_variables(r.expression for r in document.rules if isinstance(r, CelRule))
     compiled = [replace(c, variables=used) if c.cel is not None else c for c in compiled]
     digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:12]
     return PolicySet(document, f"{document.name}@{digest}", tuple(compiled), source)
+
+
+def _compile_cel(expression: str, where: str) -> CelExpression:
+    """Compile a rule's condition, and refuse a field the context does not build (it
+    would fail, and deny, at every evaluation)."""
+    try:
+        cel = CelExpression.compile(expression, ACTIVATION_VARIABLES)
+    except CelError as e:
+        raise InputError(f"{where} = {expression!r}: {e}") from None
+    problems = unknown_fields(expression)
+    if problems:
+        raise InputError(
+            f"{where} = {expression!r}:\n"
+            + "".join(f"  {p.describe()}\n" for p in problems)
+            + "Fix: correct the field name; a field that may be absent (load.*, "
+            "forecast.*) is guarded with has(section.field)."
+        )
+    return cel
 
 
 class RulePolicyEngine:

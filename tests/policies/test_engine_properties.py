@@ -180,7 +180,7 @@ def test_an_exception_in_any_rule_yields_deny(data: st.DataObject) -> None:
     rules = (
         "  - {id: ok, kind: allow}\n"
         "  - {id: broken, kind: cel, effect: allow, "
-        'expression: "action.no_such_field == 1"}\n'
+        'expression: "deployment.labels.no_such_label == 1"}\n'
     )
     for verdict in engine(rules).evaluate(proposals, snapshot, inputs):
         assert isinstance(verdict, Deny)
