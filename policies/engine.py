@@ -22,7 +22,7 @@ from gpusteward.core.actions import (
     Proposal,
 )
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.documents import load_document
+from gpusteward.core.documents import LineMap, load_document
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.verdicts import (
@@ -95,6 +95,7 @@ class RuleResult:
 def load_policy(text: str, source: str) -> PolicySet:
     """Parse, validate and compile a policy file's text; errors name file, line and fix."""
     document, lines = load_document(text, source, PolicyDocument)
+    _check_unique_ids(document, lines, source)
     compiled = []
     for i, rule in enumerate(document.rules):
         unknown = rule.placeholders() - VALUES[rule.kind] - COMMON_VALUES
@@ -114,6 +115,19 @@ def load_policy(text: str, source: str) -> PolicySet:
     compiled = [replace(c, variables=used) if c.cel is not None else c for c in compiled]
     digest = hashlib.sha256(document.model_dump_json().encode()).hexdigest()[:12]
     return PolicySet(document, f"{document.name}@{digest}", tuple(compiled), source)
+
+
+def _check_unique_ids(document: PolicyDocument, lines: LineMap, source: str) -> None:
+    first: dict[str, int] = {}
+    for i, rule in enumerate(document.rules):
+        if rule.id in first:
+            j = first[rule.id]
+            raise InputError(
+                f"{source}:{lines.line(('rules', i, 'id'))}: rules[{i}].id = {rule.id!r}: this "
+                f"rule id appears twice (first at line {lines.line(('rules', j, 'id'))}, "
+                f"rules[{j}]). Fix: give each rule its own id."
+            )
+        first[rule.id] = i
 
 
 def _compile_cel(expression: str, where: str) -> CelExpression:

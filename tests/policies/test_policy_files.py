@@ -69,8 +69,10 @@ BROKEN = {
         r"p.yaml:5: rules\[0\].message uses \{nope\}.*Fix: use one of.*\{replicas_after\}",
     ),
     "duplicate ids": (
-        "name: p\nrules:\n  - {id: a, kind: allow}\n  - {id: a, kind: allow}\n",
-        r"p.yaml:1: .*rule id 'a' appears twice",
+        "name: p\nrules:\n  - id: a\n    kind: allow\n  - id: b\n    kind: allow\n"
+        "  - id: a\n    kind: allow\n",
+        r"^p.yaml:7: rules\[2\]\.id = 'a': this rule id appears twice \(first at line 3, "
+        r"rules\[0\]\)\. Fix: give each rule its own id\.$",
     ),
     "bad freeze window": (
         "name: p\nrules:\n  - id: f\n    kind: change-freeze\n    windows:\n"
