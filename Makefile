@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint deploy/Dockerfile
 
 # The real-component suites need Debian's chromium and prometheus, and a real LLM server:
 # installed here, so the Prometheus, browser and real-model tests run (not skip) on any

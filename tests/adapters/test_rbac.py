@@ -1,10 +1,12 @@
 """The RBAC in deploy/ grants exactly what the adapter uses: every request the Kubernetes
-adapter and the leader election make against the emulated API, no more, no less."""
+adapter and the leader election make against the emulated API, no more, no less. The grants
+are read from what `kubectl kustomize` renders, as the cluster would get them."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,22 +26,29 @@ from gpusteward.core.clock import VirtualClock
 from tests.adapters.daemons import kube_daemon
 from tests.contract.kube_emulator import EmulatedApiServer, Seen
 from tests.contract.worlds import DEPLOYMENT, GPU_TYPE, NAMESPACE, NODES, seed
+from tests.deploy.kustomize import DEPLOY, Manifest, named, of_kind, render
 from tests.sim.conftest import START
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 Grant = tuple[str, str, str]  # (api group, resource, verb)
 
 
-def granted(*files: Path) -> set[Grant]:
+def granted(objects: tuple[Manifest, ...]) -> set[Grant]:
     out: set[Grant] = set()
-    for f in files:
-        for doc in yaml.safe_load_all(f.read_text()):
-            if doc and doc["kind"] in ("Role", "ClusterRole"):
-                for rule in doc["rules"]:
-                    for g in rule["apiGroups"]:
-                        for r in rule["resources"]:
-                            out |= {(g, r, v) for v in rule["verbs"]}
+    for role in of_kind(objects, "Role", "ClusterRole"):
+        for rule in role["rules"]:
+            for g in rule["apiGroups"]:
+                for r in rule["resources"]:
+                    out |= {(g, r, v) for v in rule["verbs"]}
     return out
+
+
+def with_optional_delete(tmp: Path) -> tuple[Manifest, ...]:
+    """The base with optional/allow-delete.yaml added to its resources, as its comment says."""
+    copy = shutil.copytree(DEPLOY, tmp / "kubernetes")
+    kustomization = yaml.safe_load((copy / "kustomization.yaml").read_text())
+    kustomization["resources"].append("optional/allow-delete.yaml")
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return render(copy)
 
 
 def grant_of(seen: Seen) -> Grant:
@@ -95,28 +104,47 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> set[Grant]:
 
 
 def test_the_base_rbac_grants_exactly_what_the_adapter_uses(used: set[Grant]) -> None:
-    base = granted(DEPLOY / "rbac.yaml")
+    base = granted(render())
     assert base - used == set(), "granted but never used"
     assert used - base == set(), "used but not granted"
 
 
 def test_deletion_needs_the_optional_role_and_only_adds_delete(tmp_path: Path) -> None:
     with_delete = exercise(tmp_path, allow_delete=True)
-    extra = granted(DEPLOY / "optional" / "allow-delete.yaml")
-    assert extra == {("apps", "deployments", "delete")}
-    assert with_delete == granted(DEPLOY / "rbac.yaml") | extra
+    rendered = granted(with_optional_delete(tmp_path))
+    assert rendered - granted(render()) == {("apps", "deployments", "delete")}
+    assert with_delete == rendered
+
+
+def test_each_binding_names_a_rendered_service_account_in_its_namespace() -> None:
+    """The grants reach the daemon: every subject is a ServiceAccount the base creates,
+    in the namespace the kustomization puts it in, and the Lease Role is in the namespace
+    the daemon's lease lives in (its own: GPUSTEWARD_LEASE_NAMESPACE = metadata.namespace)."""
+    objects = render()
+    accounts = {
+        (a["metadata"]["namespace"], a["metadata"]["name"])
+        for a in of_kind(objects, "ServiceAccount")
+    }
+    for binding in of_kind(objects, "RoleBinding", "ClusterRoleBinding"):
+        for s in binding["subjects"]:
+            assert (s["namespace"], s["name"]) in accounts, binding["metadata"]["name"]
+    daemon = named(objects, "StatefulSet", "gpusteward")
+    lease_role = named(objects, "Role", "gpusteward-leader-election")
+    assert lease_role["metadata"]["namespace"] == daemon["metadata"]["namespace"]
+    env = {e["name"]: e for e in daemon["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["GPUSTEWARD_LEASE_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.namespace"
+    )
 
 
 def test_the_node_agent_gets_no_api_access() -> None:
-    docs = list(yaml.safe_load_all((DEPLOY / "node-agent.yaml").read_text()))
-    pod = docs[0]["spec"]["template"]["spec"]
+    objects = render()
+    pod = named(objects, "DaemonSet", "gpusteward-node-agent")["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     bound = [
         s["name"]
-        for f in DEPLOY.glob("*.yaml")
-        for doc in yaml.safe_load_all(f.read_text())
-        if doc and doc["kind"] in ("RoleBinding", "ClusterRoleBinding")
-        for s in doc["subjects"]
+        for b in of_kind(objects, "RoleBinding", "ClusterRoleBinding")
+        for s in b["subjects"]
     ]
     assert pod["serviceAccountName"] not in bound
 
