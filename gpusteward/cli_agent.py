@@ -17,6 +17,7 @@ from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
+from gpusteward.user_files import read_user_file
 from gpusteward.wiring import latest_journal, llm_client, llm_limits
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
@@ -163,8 +164,8 @@ def eval_cmd(
             "--endpoint http://HOST:PORT/v1 or export GPUSTEWARD_LLM_BASE_URL."
         )
     try:
-        loaded = load_cases(cases.read_text(encoding="utf-8"))
-        engine = RulePolicyEngine(load_policy(policy.read_text(encoding="utf-8"), str(policy)))
+        loaded = load_cases(read_user_file(cases, "eval cases file"))
+        engine = RulePolicyEngine(load_policy(read_user_file(policy, "policy file"), str(policy)))
     except OSError as e:
         raise InputError(f"cannot read {e.filename}: {e.strerror}. Fix: check the path.") from None
     client = llm_client(settings, settings.llm_base_url)

@@ -25,6 +25,7 @@ from gpusteward.core.documents import parse_duration
 from gpusteward.core.errors import InputError
 from gpusteward.sim.spec import TraceFormat
 from gpusteward.sim.traces import RateTable, load_trace_data
+from gpusteward.user_files import read_user_first_line
 
 app = typer.Typer(
     help="Forecasting tools: backtests, and a forecast past a trace's end.", no_args_is_help=True
@@ -45,16 +46,9 @@ WindowOption = Annotated[
 
 
 def detect_format(path: Path) -> TraceFormat:
-    try:
-        with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is not the header
-            first = f.readline().strip()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e}). Fix: give an existing CSV file.") from None
-    except UnicodeDecodeError:
-        raise InputError(
-            f"{path}: not a UTF-8 text file. Fix: give a CSV trace (ServeGen rates or an "
-            "Azure request log), saved as UTF-8."
-        ) from None
+    first = read_user_first_line(
+        path, "trace file", missing="give an existing CSV trace (ServeGen rates or Azure)"
+    ).strip()
     if first.startswith("window_start_s"):
         return "servegen-total"
     if first.upper().startswith("TIMESTAMP"):

@@ -19,6 +19,7 @@ from gpusteward.daemon import DaemonConfig
 from gpusteward.journal import SqliteJournal
 from gpusteward.resume import history_from_journal, recent_from_journal
 from gpusteward.terminal import out
+from gpusteward.user_files import read_user_file
 from gpusteward.wiring import latest_journal
 from policies.document import PACKS_DIR
 from policies.engine import PolicySet, RulePolicyEngine, load_policy
@@ -28,17 +29,8 @@ policy_app = typer.Typer(help="Check, test and explain guardrail policies.", no_
 DEFAULT_POLICY = PACKS_DIR / "default.yaml"
 
 
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(
-            f"{path}: cannot read {what} ({e.strerror}). Fix: check the path."
-        ) from None
-
-
 def read_policy(path: Path) -> PolicySet:
-    return load_policy(_read(path, "policy file"), str(path))
+    return load_policy(read_user_file(path, "policy file"), str(path))
 
 
 @policy_app.command("check")
@@ -77,7 +69,7 @@ def test(
     """Run policy test suites (fixture + action -> expected verdict), like `gator verify`."""
     failures = total = 0
     for path in _suites(target):
-        suite = load_suite(_read(path, "policy test suite"), str(path))
+        suite = load_suite(read_user_file(path, "policy test suite"), str(path))
         policy_set = read_policy(policy or _suite_policy(suite, path))
         table = Table(title=f"{path} — {suite.name} against {policy_set.version}")
         for col in ("", "case", "outcome"):
@@ -114,7 +106,9 @@ def explain(
     """Print the verdict for one action with every rule's result."""
     policy_set = read_policy(policy)
     snapshot, inputs = _situation(fixture, journal)
-    text = sys.stdin.read() if str(action_file) == "-" else _read(action_file, "action file")
+    text = (
+        sys.stdin.read() if str(action_file) == "-" else read_user_file(action_file, "action file")
+    )
     action = _parse_action(text, str(action_file), snapshot)
     engine = RulePolicyEngine(policy_set)
     verdict, results = engine.explain(Proposal(action=action, reason="explain"), snapshot, inputs)
@@ -171,7 +165,7 @@ def _situation(fixture: str | None, journal: Path | None) -> tuple[ClusterSnapsh
         file, _, name = fixture.rpartition(":")
         if not file or not name:
             raise InputError(f"--fixture {fixture!r}: expected SUITE.yaml:NAME")
-        suite = load_suite(_read(Path(file), "policy test suite"), file)
+        suite = load_suite(read_user_file(Path(file), "policy test suite"), file)
         if name not in suite.fixtures:
             raise InputError(
                 f"--fixture {fixture!r}: no fixture {name!r} in {file}. Fix: use "

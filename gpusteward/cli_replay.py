@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from gpusteward.cli_forecast import option_time
-from gpusteward.cli_runbook import parse_params, print_dry_run
+from gpusteward.cli_runbook import parse_params, print_dry_run, runbook_arg
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.ports import GuardInputs
 from gpusteward.daemon import DaemonConfig
@@ -40,10 +40,10 @@ from gpusteward.replay_setup import (
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
+from gpusteward.user_files import read_user_file
 from gpusteward.wiring import build_sim_run, scenario_id
 from runbooks.bundle import build_bundle, is_bundle, read_bundle, write_bundle
 from runbooks.grading import Grade, grade, load_incidents
-from runbooks.model import find_runbook
 from runbooks.replay import RegressionReport, regression, replay_inputs
 from runbooks.report import ReportInput, write_report
 from runbooks.rerun import rerun
@@ -99,7 +99,7 @@ def export_cmd(
             warmup_ticks=warmup,
             scenario_id=recorded or None,
             scenario=loaded.model_dump_json(),
-            policy=Path(loaded.policy).read_text(encoding="utf-8"),
+            policy=read_user_file(Path(loaded.policy), "policy file"),
             policy_source=loaded.policy,
             secrets=secrets,
         )
@@ -306,7 +306,7 @@ def _runbook_on_record(
             f"runbook {name} dry-run on recorded tick #{record.seq} ({record.at:%Y-%m-%d %H:%M} "
             f"UTC); {NOT_REAL}"
         )
-        print_dry_run(dry_run(find_runbook(name), params, record.snapshot, inputs, engine))
+        print_dry_run(dry_run(runbook_arg(name), params, record.snapshot, inputs, engine))
         return 0
     raise InputError(f"{where}: no recorded snapshot at or after tick {at_seq}")
 

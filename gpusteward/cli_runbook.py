@@ -14,13 +14,25 @@ import typer
 from rich.table import Table
 
 from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.core.documents import load_document
 from gpusteward.core.errors import InputError
 from gpusteward.replay_setup import SimRunbookTarget, policy_file
 from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
 from gpusteward.terminal import out
-from runbooks.model import find_runbook, load_library
+from gpusteward.user_files import read_user_file
+from runbooks.model import Runbook, find_runbook, load_library
 from runbooks.runner import DryRunStep, dry_run, start, summary
+
+
+def runbook_arg(name_or_path: str) -> Runbook:
+    """The runbook a command line names: a YAML file (read by the one reader of user
+    files, so a file that is not UTF-8 is named, not a traceback), or a shipped one."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        return find_runbook(name_or_path)
+    runbook, _ = load_document(read_user_file(path, "runbook"), str(path), Runbook)
+    return runbook
 
 
 def parse_params(values: list[str] | None) -> dict[str, str]:
@@ -91,7 +103,7 @@ def runbook_run(
 
     from gpusteward.core.documents import parse_duration
 
-    rb = find_runbook(name)
+    rb = runbook_arg(name)
     loaded = load_scenario(scenario)
     simulator = Simulator(loaded.sim_spec())
     simulator.advance_to(simulator.now + timedelta(seconds=parse_duration(at)))

@@ -18,6 +18,7 @@ from gpusteward.core.documents import LineMap, load_document, parse_duration
 from gpusteward.core.errors import InputError, ScenarioError
 from gpusteward.core.model import Frozen
 from gpusteward.sim.spec import ClusterSpec, FaultSpec, ModelSpec, SimSpec
+from gpusteward.user_files import read_user_file
 from policies.document import PACKS_DIR
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -109,17 +110,12 @@ def resolve_scenario_path(name_or_path: str) -> Path:
 
 def load_scenario(name_or_path: str) -> Scenario:
     path = resolve_scenario_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"{path}: scenario file not found. Fix: check the path, or use a shipped "
-            f"scenario: {', '.join(shipped_scenarios())}."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(
-            f"{path}: cannot read scenario file ({e}). Fix: check the file."
-        ) from None
+    text = read_user_file(
+        path,
+        "scenario file",
+        error=ScenarioError,
+        missing=f"check the path, or use a shipped scenario: {', '.join(shipped_scenarios())}",
+    )
     try:
         scenario, lines = load_document(text, str(path), Scenario)
     except InputError as e:

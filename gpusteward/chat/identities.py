@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 from gpusteward.core.documents import load_document
 from gpusteward.core.errors import SettingsError
 from gpusteward.core.model import Frozen
+from gpusteward.user_files import read_user_file
 
 _NAME = r"^[A-Za-z0-9_.@-]+$"
 
@@ -85,13 +86,12 @@ class Identities:
 
     @classmethod
     def load(cls, path: Path) -> Identities:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise SettingsError(
-                f"{path}: cannot read the chat people file ({e}). Fix: check "
-                "GPUSTEWARD_CHAT_PEOPLE."
-            ) from None
+        text = read_user_file(
+            path,
+            "chat people file",
+            error=SettingsError,
+            missing="check GPUSTEWARD_CHAT_PEOPLE",
+        )
         return cls.parse(text, str(path))
 
     def by_token(self, token: str | None) -> Person | None:

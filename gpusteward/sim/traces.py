@@ -18,6 +18,7 @@ import numpy as np
 
 from gpusteward.core.errors import ScenarioError
 from gpusteward.sim.spec import TraceFormat, TraceSpec
+from gpusteward.user_files import read_user_file
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,13 @@ def _fail(path: Path, line: int, seen: str, expected: str) -> ScenarioError:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first cell
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"{path}: trace file not found. Fix: give an existing CSV path in the "
-            "model's `trace.file` (relative to the scenario file, or absolute)."
-        ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScenarioError(f"{path}: cannot read trace file ({e}). Fix: check the file.") from None
+    return read_user_file(
+        path,
+        "trace file",
+        error=ScenarioError,
+        missing="give an existing CSV path in the model's `trace.file` (relative to the "
+        "scenario file, or absolute)",
+    ).splitlines()
 
 
 def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:

@@ -56,7 +56,7 @@ def test_the_scenarios_own_pack_on_request_and_a_missing_file_is_an_error() -> N
         (["--forecast-config", '{"margin_above_quantil": 0.9}'], r"margin_above_quantil: Extra"),
         (["--forecast-config", '{"margin_above_quantile": 2}'], r"margin_above_quantile: Input"),
         (["--planners", "oracle,forcast"], r"--planners: unknown forcast; choose from oracle"),
-        (["--trace", "/nowhere/trace.csv"], r"--trace /nowhere/trace\.csv: cannot read"),
+        (["--trace", "/nowhere/trace.csv"], r"--trace /nowhere/trace\.csv: no such trace file"),
         (["--forecast-config", '{"kind": "oracle"}'], r"'kind' would replace the forecast planner"),
         (["--days", "1.5"], r"--days: not a whole number: '1.5'"),
         (["--png", "/nowhere/plot.png"], r"--png /nowhere/plot\.png: the folder /nowhere does"),

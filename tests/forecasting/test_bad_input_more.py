@@ -152,7 +152,7 @@ def test_cli_a_binary_file_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "bin.csv"
     path.write_bytes(bytes(range(256)))
     code, out = _cli("--data", str(path), "--no-prophet")
-    assert code == 2 and "not a UTF-8 text file" in out
+    assert code == 2 and "not UTF-8 text: byte 0x80 at offset 128" in out
 
 
 def test_cli_a_missing_window_is_refused_naming_the_row(tmp_path: Path) -> None:

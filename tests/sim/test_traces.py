@@ -105,7 +105,7 @@ def test_azure_scale_below_one_thins_requests(tmp_path: Path) -> None:
 
 
 def test_a_missing_trace_file_is_a_scenario_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match=r"nope\.csv: trace file not found"):
+    with pytest.raises(ScenarioError, match=r"nope\.csv: no such trace file"):
         ArrivalTrace(TraceSpec(file=tmp_path / "nope.csv"))
 
 
