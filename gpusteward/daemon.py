@@ -21,10 +21,10 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from gpusteward.core import stages
 from gpusteward.core.actions import Proposal
-from gpusteward.core.approvals import ApprovalRequest, stale_reason
+from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.llm import RecordsLlmTrace
 from gpusteward.core.load import Forecast, LoadHistory, LoadSeries
 from gpusteward.core.ports import (
     ApprovalGate,
@@ -41,17 +41,12 @@ from gpusteward.core.tick import Stage, StageError, TickRecord
 from gpusteward.core.verdicts import (
     ActionResult,
     Allow,
-    Deny,
     ExecutedAction,
     NeedsApproval,
     ResultStatus,
-    RuleHit,
     Verdict,
 )
-from gpusteward.resume import (  # re-exported: callers import them from here
-    DaemonCheckpoint,
-    observe_load,
-)
+from gpusteward.resume import DaemonCheckpoint
 from gpusteward.run_stats import RunStats
 
 log = structlog.get_logger("gpusteward.daemon")
@@ -210,9 +205,11 @@ class Daemon:
                 else:  # last value: a thread hand-off would cost more than the forecast
                     forecasts = self._forecast(series, errors)
             by_key = {f.key: f for f in forecasts}
-            self._prune_recent(at)
+            stages.prune_recent(self.recent, at, self.config.recent_actions_seconds)
             inputs = GuardInputs(forecasts=by_key, load=series, recent=tuple(self.recent))
-            planned = await self._stage(Stage.PLAN, errors, self._plan, snapshot, inputs)
+            planned = await self._stage(
+                Stage.PLAN, errors, stages.plan, self.planner, snapshot, inputs
+            )
             proposals = planned or []
             with self._timed(Stage.GUARD):
                 verdicts = self._guard(proposals, snapshot, inputs, errors)
@@ -238,23 +235,13 @@ class Daemon:
             results=tuple(results),
             errors=tuple(errors),
             dry_run=self.config.dry_run,
-            llm=self.planner.take_llm_trace()
-            if isinstance(self.planner, RecordsLlmTrace)
-            else None,
+            llm=stages.take_llm_trace(self.planner),
             forecaster=_forecaster_id(self.forecaster),
             policy_version=self.policy.version,
         )
         self.journal.append(record, self._checkpoint(seq, at))
         self._account(record)
         return record
-
-    def _plan(self, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
-        # A GuardAwarePlanner; looked up by name: a runtime Protocol check costs ~30 µs a tick.
-        plan_with_inputs = getattr(self.planner, "plan_with_inputs", None)
-        if plan_with_inputs is not None:
-            proposals: list[Proposal] = plan_with_inputs(snapshot, inputs)
-            return proposals
-        return self.planner.plan(snapshot, inputs.forecasts)
 
     def leads(self) -> bool:
         """True without a leader election (one daemon), else whether we hold the lease."""
@@ -286,7 +273,7 @@ class Daemon:
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
         except Exception as e:
-            errors.append(StageError(stage=stage, error_type=type(e).__name__, message=str(e)))
+            errors.append(_stage_error(stage, e))
             log.error(
                 "stage failed; the tick goes on without it",
                 stage=stage.value,
@@ -296,43 +283,20 @@ class Daemon:
             return None
 
     def _observe_load(self, snapshot: ClusterSnapshot) -> dict[str, LoadSeries]:
-        observe_load(self.history, snapshot)
-        return {key: self.history.series(key) for key in self.history.tracked()}
+        stages.observe_load(self.history, snapshot)
+        return stages.load_series(self.history)
 
     def _forecast(
         self, series: Mapping[str, LoadSeries], errors: list[StageError]
     ) -> tuple[Forecast, ...]:
         """Every series' forecast; in a worker thread when the forecaster has `blocking_io`
-        (the tick waits for it, so the same inputs give the same forecasts). A forecaster
-        with `forecast_many` gets all series at once (it fits them in parallel); failures
-        become stage errors."""
-        horizon = self.config.forecast_horizon_seconds
-        many = getattr(self.forecaster, "forecast_many", None)
-        if many is not None and series:
-            try:
-                return tuple(many(list(series.values()), horizon))
-            except Exception as e:  # fall back to one series at a time
-                errors.append(
-                    StageError(stage=Stage.FORECAST, error_type=type(e).__name__, message=str(e))
-                )
-                log.error("batch forecast failed; forecasting one series at a time", error=str(e))
-        out = []
-        for key, one in series.items():
-            try:
-                out.append(self.forecaster.forecast(one, horizon))
-            except Exception as e:
-                errors.append(
-                    StageError(
-                        stage=Stage.FORECAST, error_type=type(e).__name__, message=f"{key}: {e}"
-                    )
-                )
-                log.error("forecast failed", deployment=key, error=str(e))
-        return tuple(out)
-
-    def _prune_recent(self, now: datetime) -> None:
-        horizon = now - timedelta(seconds=self.config.recent_actions_seconds)
-        while self.recent and self.recent[0].at < horizon:
-            self.recent.popleft()
+        (the tick waits for it, so the same inputs give the same forecasts). Failures
+        become stage errors; a failing series has no forecast this tick."""
+        made = stages.forecast(self.forecaster, series, self.config.forecast_horizon_seconds)
+        for key, e in made.failures:  # key None: the batch failed; then one series at a time
+            errors.append(_stage_error(Stage.FORECAST, e, where=key))
+            log.error("forecast failed", deployment=key or "(the batch)", error=str(e))
+        return made.forecasts
 
     def _guard(
         self,
@@ -341,30 +305,14 @@ class Daemon:
         inputs: GuardInputs,
         errors: list[StageError],
     ) -> list[Verdict]:
-        if not proposals:
-            return []
-        try:
-            verdicts = self.policy.evaluate(proposals, snapshot, inputs)
-            if len(verdicts) != len(proposals):
-                raise RuntimeError(f"{len(verdicts)} verdicts for {len(proposals)} proposals")
-            for proposal, verdict in zip(proposals, verdicts, strict=True):
-                for hit in verdict.shadow:
-                    if hit.mode == "warn":  # audit hits are only recorded
-                        log.warning(
-                            "shadow rule fired (not enforced)",
-                            rule=hit.rule,
-                            would=hit.effect,
-                            action=proposal.action.describe(),
-                            reason=hit.reason,
-                        )
-            return verdicts
-        except Exception as e:  # fail closed
-            errors.append(
-                StageError(stage=Stage.GUARD, error_type=type(e).__name__, message=str(e))
-            )
-            log.error("guard failed; denying every proposal this tick", error=str(e))
-            hit = RuleHit(rule="guard-error", reason=f"policy evaluation failed: {e}")
-            return [Deny(action_id=p.action.id, rules=(hit,)) for p in proposals]
+        judged = stages.judge(self.policy, proposals, snapshot, inputs)
+        if judged.error is not None:
+            errors.append(_stage_error(Stage.GUARD, judged.error))
+            log.error("guard failed; denying every proposal this tick", error=str(judged.error))
+            return judged.verdicts
+        for proposal, verdict in zip(proposals, judged.verdicts, strict=True):
+            _log_shadow_hits(proposal, verdict)
+        return judged.verdicts
 
     def _submit_approvals(
         self,
@@ -379,9 +327,7 @@ class Daemon:
                 try:
                     requests.append(self.approvals.submit(proposal, verdict, at))
                 except Exception as e:
-                    errors.append(
-                        StageError(stage=Stage.APPROVE, error_type=type(e).__name__, message=str(e))
-                    )
+                    errors.append(_stage_error(Stage.APPROVE, e))
         return requests
 
     def _approved_and_still_valid(
@@ -392,65 +338,40 @@ class Daemon:
         errors: list[StageError],
         results: list[ActionResult],
     ) -> list[Proposal]:
-        """Approved actions, re-judged on this tick's snapshot; denied ones are superseded."""
+        """Approved actions, re-judged on this tick's snapshot; the ones that no longer fit
+        are superseded (a result says why), not run."""
         try:
             approved = self.approvals.approved(at)
         except Exception as e:
-            errors.append(
-                StageError(stage=Stage.APPROVE, error_type=type(e).__name__, message=str(e))
-            )
+            errors.append(_stage_error(Stage.APPROVE, e))
             return []
         runnable = []
         for request in approved:
-            stale = stale_reason(request, snapshot, self.policy.version)
-            if stale is not None:
-                results.append(
-                    ActionResult(
-                        action_id=request.proposal.action.id,
-                        status=ResultStatus.SUPERSEDED,
-                        message=f"approved, but the world changed: {stale}",
-                        at=at,
-                    )
-                )
-                continue
-            verdict = self._guard([request.proposal], snapshot, inputs, errors)[0]
-            if isinstance(verdict, Deny):
-                results.append(
-                    ActionResult(
-                        action_id=request.proposal.action.id,
-                        status=ResultStatus.SUPERSEDED,
-                        message=f"approved, but the policy now denies it: {verdict.reason}",
-                        at=at,
-                    )
-                )
-            else:
+            rejudged = stages.rejudge(self.policy, request, snapshot, inputs)
+            if rejudged.error is not None:
+                errors.append(_stage_error(Stage.GUARD, rejudged.error))
+                log.error("guard failed; the approved action is not run", error=str(rejudged.error))
+            elif rejudged.verdict is not None:
+                _log_shadow_hits(request.proposal, rejudged.verdict)
+            if rejudged.runnable:
                 runnable.append(request.proposal)
+            else:
+                results.append(rejudged.superseded(at))
         return runnable
 
     async def _act(self, proposal: Proposal, errors: list[StageError]) -> ActionResult:
         action = proposal.action
         if not self.leads():  # the lease was lost during this tick: stop acting now
-            return ActionResult(
-                action_id=action.id,
-                status=ResultStatus.SUPERSEDED,
-                message="not run: this daemon no longer holds the leader lease",
-                at=self.clock.now(),
-            )
+            why = "not run: this daemon no longer holds the leader lease"
+            return self._not_run(action.id, ResultStatus.SUPERSEDED, why)
         if action.id in self._executed:
-            return ActionResult(
-                action_id=action.id,
-                status=ResultStatus.DUPLICATE,
-                message="already executed; not run again",
-                at=self.clock.now(),
+            return self._not_run(
+                action.id, ResultStatus.DUPLICATE, "already executed; not run again"
             )
         result = await self._stage(Stage.ACT, errors, self._execute, proposal)
         if result is None:
-            return ActionResult(
-                action_id=action.id,
-                status=ResultStatus.FAILED,
-                message=errors[-1].message if errors else "failed",
-                at=self.clock.now(),
-            )
+            why = errors[-1].message if errors else "failed"
+            return self._not_run(action.id, ResultStatus.FAILED, why)
         if result.status == ResultStatus.APPLIED:
             self._executed.add(action.id)
             self.recent.append(ExecutedAction(action=action, at=result.at))
@@ -462,6 +383,11 @@ class Daemon:
             reason=proposal.reason,
         )
         return result
+
+    def _not_run(self, action_id: str, status: ResultStatus, message: str) -> ActionResult:
+        return ActionResult(
+            action_id=action_id, status=status, message=message, at=self.clock.now()
+        )
 
     def _execute(self, proposal: Proposal) -> ActionResult:
         return self.executor.execute(proposal.action, dry_run=self.config.dry_run)
@@ -482,3 +408,20 @@ class Daemon:
 def _forecaster_id(forecaster: Forecaster) -> str:
     version = getattr(forecaster, "version", None)
     return f"{forecaster.name}@{version}" if version else forecaster.name
+
+
+def _stage_error(stage: Stage, e: Exception, where: str | None = None) -> StageError:
+    message = str(e) if where is None else f"{where}: {e}"
+    return StageError(stage=stage, error_type=type(e).__name__, message=message)
+
+
+def _log_shadow_hits(proposal: Proposal, verdict: Verdict) -> None:
+    for hit in verdict.shadow:
+        if hit.mode == "warn":  # audit hits are only recorded
+            log.warning(
+                "shadow rule fired (not enforced)",
+                rule=hit.rule,
+                would=hit.effect,
+                action=proposal.action.describe(),
+                reason=hit.reason,
+            )

@@ -24,6 +24,7 @@ from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadHistory
 from gpusteward.core.ports import Forecaster, GuardInputs, Planner, PolicyEngine
+from gpusteward.core.stages import forecast, load_series, observe_load
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ActionResult, ExecutedAction, NeedsApproval, ResultStatus
 from gpusteward.daemon import Daemon, DaemonConfig
@@ -260,16 +261,15 @@ class SimRunbookTarget:
         if self._observed == snap.at:
             return
         self._observed = snap.at
-        for d in snap.deployments:
-            m = snap.metrics.get(d.key)
-            self.history.record(d.key, snap.at, m.arrival_rate_rps if m else None)
+        observe_load(self.history, snap)
 
     def snapshot(self) -> ClusterSnapshot:
         return self._snapshot
 
     def guard_inputs(self) -> GuardInputs:
-        load = {k: self.history.series(k) for k in self.history.tracked()}
-        forecasts = {k: self.forecaster.forecast(s, self.horizon_seconds) for k, s in load.items()}
+        load = load_series(self.history)
+        made = forecast(self.forecaster, load, self.horizon_seconds)
+        forecasts = {f.key: f for f in made.forecasts}
         return GuardInputs(forecasts=forecasts, load=load, recent=tuple(self.recent))
 
     def execute(self, action: Action) -> ActionResult:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import LoadHistory
 from gpusteward.core.ports import Journal
+from gpusteward.core.stages import observe_load
 from gpusteward.core.verdicts import ExecutedAction, ResultStatus
 
 if TYPE_CHECKING:
@@ -29,13 +29,6 @@ class DaemonCheckpoint:
     at: datetime
     planner: Any
     backend: bytes | None
-
-
-def observe_load(history: LoadHistory, snapshot: ClusterSnapshot) -> None:
-    """Append each deployment's arrival rate at this snapshot to the history."""
-    for d in snapshot.deployments:
-        m = snapshot.metrics.get(d.key)
-        history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
 
 
 def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:

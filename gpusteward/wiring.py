@@ -428,7 +428,8 @@ def build_kube_run(
     on_tick: Callable[[TickRecord], None] | None = None,
 ) -> KubeRun:
     """The `kubernetes` backend: the scenario supplies planner, forecaster and policy; the
-    cluster, its metrics (Prometheus) and the leader lease come from Settings."""
+    cluster, its metrics (Prometheus), the leader lease and the LLM planner (over the
+    scenario's, when GPUSTEWARD_LLM_BASE_URL is set) come from Settings."""
 
     clock = RealClock()
     api = connect(
@@ -472,12 +473,15 @@ def build_kube_run(
     )
     store = open_approval_store(settings, path)
     exposition = DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
+    policy = load_policy_file(Path(scenario.policy))
+    # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
+    planner = with_llm(build_planner(scenario), settings, policy, whatif=None)
     daemon = Daemon(
         source=cluster,
         executor=cluster,
         forecaster=build_forecaster(scenario),
-        planner=build_planner(scenario),
-        policy=load_policy_file(Path(scenario.policy)),
+        planner=planner,
+        policy=policy,
         approvals=store,
         journal=journal,
         clock=clock,

@@ -27,6 +27,7 @@ from gpusteward.core.actions import Action
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadHistory, LoadSeries
 from gpusteward.core.model import Frozen
+from gpusteward.core.stages import observe_load
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction, ResultStatus
 
@@ -67,16 +68,6 @@ class IncidentBundle(Frozen):
     @property
     def policy_versions(self) -> set[str]:
         return {v.policy_version for t in self.ticks for v in t.verdicts}
-
-
-def observe(history: LoadHistory, record: TickRecord) -> None:
-    """Feed one recorded snapshot's arrival rates into `history`, as the daemon does."""
-    snapshot = record.snapshot
-    if snapshot is None:
-        return
-    for d in snapshot.deployments:
-        m = snapshot.metrics.get(d.key)
-        history.record(d.key, snapshot.at, m.arrival_rate_rps if m else None)
 
 
 def executed(record: TickRecord, known: dict[str, Action]) -> list[ExecutedAction]:
@@ -123,7 +114,8 @@ def build_bundle(
         if start is None or record.at >= start:
             ticks.append(record)
             continue
-        observe(history, record)
+        if record.snapshot is not None:
+            observe_load(history, record.snapshot)
         recent.extend(executed(record, known))
         before.append(record.model_copy(update={"llm": None, "approvals": ()}))
         del before[: -warmup_ticks or len(before)]

@@ -15,18 +15,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Literal
 
+from gpusteward.core import stages
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.llm import RecordsLlmTrace
 from gpusteward.core.load import Forecast, LoadHistory
 from gpusteward.core.model import Frozen
-from gpusteward.core.ports import GuardAwarePlanner, GuardInputs, Planner, PolicyEngine
+from gpusteward.core.ports import GuardInputs, Planner, PolicyEngine
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction, Verdict
-from runbooks.bundle import IncidentBundle, executed, observe
+from runbooks.bundle import IncidentBundle, executed
 
 
 def _no_violations() -> list[str]:
@@ -48,9 +47,7 @@ class ReplayPlanner:
     violations: Callable[[], list[str]] = field(default=_no_violations)
 
     def plan(self, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
-        if isinstance(self.planner, GuardAwarePlanner):
-            return self.planner.plan_with_inputs(snapshot, inputs)
-        return self.planner.plan(snapshot, inputs.forecasts)
+        return stages.plan(self.planner, snapshot, inputs)
 
     def warm_up(self, bundle: IncidentBundle) -> None:
         for record in bundle.preamble.warmup:
@@ -66,10 +63,7 @@ class ReplayPlanner:
 def replay_inputs(bundle: IncidentBundle) -> Iterator[tuple[TickRecord, GuardInputs | None]]:
     """Each recorded tick with the guard inputs the daemon had (None: no snapshot)."""
     history = LoadHistory(bundle.interval_seconds, bundle.history_points)
-    for series in bundle.preamble.load:
-        for i, value in enumerate(series.values):
-            at = series.start + timedelta(seconds=series.step_seconds * i)
-            history.record(series.key, at, value)
+    stages.restore_load(history, bundle.preamble.load)
     recent: deque[ExecutedAction] = deque(bundle.preamble.recent)
     known: dict[str, Action] = {}
     for record in bundle.preamble.warmup:
@@ -79,15 +73,13 @@ def replay_inputs(bundle: IncidentBundle) -> Iterator[tuple[TickRecord, GuardInp
         if record.snapshot is None:
             yield record, None
             continue
-        observe(history, record)
-        horizon = record.snapshot.at - timedelta(seconds=bundle.recent_actions_seconds)
-        while recent and recent[0].at < horizon:
-            recent.popleft()
+        stages.observe_load(history, record.snapshot)
+        stages.prune_recent(recent, record.snapshot.at, bundle.recent_actions_seconds)
         yield (
             record,
             GuardInputs(
                 forecasts={f.key: f for f in record.forecasts},
-                load={k: history.series(k) for k in history.tracked()},
+                load=stages.load_series(history),
                 recent=tuple(recent),
             ),
         )
@@ -136,15 +128,15 @@ def regression(
         planner.before_tick(record)
         try:
             proposals = planner.plan(record.snapshot, inputs)
-            verdicts = policy.evaluate(proposals, record.snapshot, inputs) if proposals else []
         except Exception as e:
             diffs.append(TickDiff(seq=record.seq, at=at, kind="error", detail=f"{e!r}"))
             continue
-        trace = (
-            planner.planner.take_llm_trace()
-            if isinstance(planner.planner, RecordsLlmTrace)
-            else None
-        )
+        judged = stages.judge(policy, proposals, record.snapshot, inputs)
+        if judged.error is not None:
+            diffs.append(TickDiff(seq=record.seq, at=at, kind="error", detail=f"{judged.error!r}"))
+            continue
+        verdicts = judged.verdicts
+        trace = stages.take_llm_trace(planner.planner)
         if record.llm is not None:
             llm_ticks += 1
             llm_rounds += len(record.llm.rounds)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from gpusteward.core import stages
 from gpusteward.core.actions import ACTION_ADAPTER, Proposal, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.model import Frozen
@@ -83,7 +84,7 @@ def rerun(
             )
         else:
             fresh.append((p, new))
-    verdicts = policy.evaluate([n for _, n in fresh], snapshot, inputs) if fresh else []
+    verdicts = stages.judge(policy, [n for _, n in fresh], snapshot, inputs).verdicts
     for (old, new), verdict in zip(fresh, verdicts, strict=True):
         if isinstance(verdict, Deny):
             out.append(

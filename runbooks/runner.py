@@ -21,10 +21,11 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from gpusteward.core.actions import Action, Proposal
-from gpusteward.core.approvals import ApprovalRequest, stale_reason
+from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.model import Frozen
 from gpusteward.core.ports import ApprovalGate, GuardInputs, PolicyEngine
+from gpusteward.core.stages import rejudge
 from gpusteward.core.verdicts import ActionResult, Deny, NeedsApproval, ResultStatus, Verdict
 from runbooks.binding import bind, check, resolve
 from runbooks.model import (
@@ -232,12 +233,11 @@ class RunbookRun:
         if request.id in approved:
             self.waiting, self.status = None, "pending"
             snapshot = self.target.snapshot()
-            stale = stale_reason(approved[request.id], snapshot, self.policy.version)
-            verdict = self.policy.evaluate(
-                [request.proposal], snapshot, self.target.guard_inputs()
-            )[0]
-            if stale is not None or isinstance(verdict, Deny):
-                why = stale or f"the policy now denies it: {verdict.reason}"
+            rejudged = rejudge(
+                self.policy, approved[request.id], snapshot, self.target.guard_inputs()
+            )
+            if not rejudged.runnable:
+                why = rejudged.why_not
                 self._log(op, "approval", False, f"approved, but not run: {why}", request.id)
                 self._fail(f"step {op.step.id}: approved, but {why}")
                 return True

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from gpusteward.core import stages
 from gpusteward.core.actions import Proposal
 from gpusteward.core.model import Frozen
 from gpusteward.core.ports import Forecaster, GuardInputs, PolicyEngine
@@ -75,15 +76,14 @@ def what_if(
         if inputs is None or record.snapshot is None:
             continue
         if forecaster is not None:
-            forecasts = {
-                k: forecaster.forecast(series, horizon_seconds) for k, series in inputs.load.items()
-            }
+            made = stages.forecast(forecaster, inputs.load, horizon_seconds)
+            forecasts = {f.key: f for f in made.forecasts}
             inputs = GuardInputs(forecasts=forecasts, load=inputs.load, recent=inputs.recent)
         proposals: Sequence[Proposal] = record.proposals
         if planner is not None:
             planner.before_tick(record)
             proposals = planner.plan(record.snapshot, inputs)
-        verdicts = policy.evaluate(proposals, record.snapshot, inputs) if proposals else []
+        verdicts = stages.judge(policy, proposals, record.snapshot, inputs).verdicts
         executed = {r.action_id for r in record.results if r.status in EXECUTED_STATUSES}
         old = {v.action_id: v for v in record.verdicts}
         new = {v.action_id: v for v in verdicts}
