@@ -53,7 +53,7 @@ def detect_format(path: Path) -> TraceFormat:
         return "servegen-total"
     if first.upper().startswith("TIMESTAMP"):
         return "azure-requests"
-    if first.count(",") == 2:  # a total's three columns without their header
+    if first.count(",") in (1, 2):  # a total's two or three columns without their header
         return "servegen-total"
     return "servegen-client"
 

@@ -34,7 +34,8 @@ TraceFormat = Literal["servegen-total", "servegen-client", "azure-requests"]
 class TraceSpec(Frozen):
     """A request-rate trace and how to map it onto this cluster.
 
-    - `servegen-total`: `window_start_s,total_rate_rps,active_clients` (with header).
+    - `servegen-total`: `window_start_s,total_rate_rps,active_clients`, or two columns
+      `window_start_s,rate`; with that header or none.
     - `servegen-client`: headerless `window_start_s,rate_rps,cv,dist,shape,scale`.
     - `azure-requests`: `TIMESTAMP,ContextTokens,GeneratedTokens`, one row per request.
     """

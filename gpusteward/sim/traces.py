@@ -62,14 +62,40 @@ def _read_lines(path: Path) -> list[str]:
     ).splitlines()
 
 
+# a total's columns, by their number: a window's start and its rate, with ServeGen's
+# client count or without it (the count is not read)
+_TOTAL_COLUMNS = {
+    2: "`window_start_s,rate`",
+    3: "`window_start_s,total_rate_rps,active_clients`",
+}
+_CLIENT_COLUMNS = "`window_start_s,rate_rps,cv,dist,shape,scale` (headerless; rate and cv numbers)"
+
+
+def _total_columns(path: Path, lines: list[str]) -> int:
+    """How many columns a total's rows have: as many as its header names (a start and a
+    rate, and perhaps the client count), or as its first row has, when headerless."""
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first:
+        return 3  # no rows at all: said as such by the caller
+    cells = [c.strip() for c in first.split(",")]
+    named = first.startswith("window_start_s")
+    if len(cells) in _TOTAL_COLUMNS and (not named or "rate" in cells[1].lower()):
+        return len(cells)
+    no = next(i for i, line in enumerate(lines, start=1) if line.strip())
+    raise _fail(
+        path,
+        no,
+        first,
+        f"a rate file's columns: {_TOTAL_COLUMNS[2]} or {_TOTAL_COLUMNS[3]}, with that "
+        "header or none",
+    )
+
+
 def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
     lines = _read_lines(path)
     header = fmt == "servegen-total"
-    expected = (
-        "`window_start_s,total_rate_rps,active_clients` with numbers"
-        if header
-        else "`window_start_s,rate_rps,cv,dist,shape,scale` (headerless; rate and cv numbers)"
-    )
+    columns = _total_columns(path, lines) if header else 6
+    expected = f"{_TOTAL_COLUMNS[columns]} with numbers" if header else _CLIENT_COLUMNS
     starts: list[float] = []
     rates: list[float] = []
     cvs: list[float] = []
@@ -78,9 +104,9 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
         if not line or (header and no == 1 and line.startswith("window_start_s")):
             continue
         cells = line.split(",")
-        # a total's row has its 3 columns (6 are a client's, its cv would be lost); a
-        # client's has its 6 (3 are a total's: its client count would be read as a cv)
-        if (len(cells) != 3) if header else (len(cells) < 6):
+        # a total's row has its header's columns (6 are a client's, its cv would be lost);
+        # a client's has its 6 (3 are a total's: its client count would be read as a cv)
+        if (len(cells) != columns) if header else (len(cells) < 6):
             raise _fail(path, no, line, expected)
         try:
             start, rate = float(cells[0]), float(cells[1])
