@@ -218,7 +218,7 @@ def png_option(png: Path | None) -> Path | None:
     return png
 
 
-_ELSEWHERE = "Fix: a file name in a folder you can write to, or --png '' for no plot."
+_ELSEWHERE = "Fix: a file name in a folder you can write to, or leave --png out for no plot."
 
 
 def save_png(fig: Any, png: Path) -> None:
@@ -360,8 +360,8 @@ def backtest(
     horizon: Annotated[str, typer.Option(help="How far ahead, e.g. 10m, 1h, 1d.")] = "1h",
     test: Annotated[str, typer.Option(help="Held-out tail of the trace.")] = "2d",
     png: Annotated[
-        Path | None, typer.Option(help="Band vs actual plot; an empty value: no plot.")
-    ] = Path("backtest.png"),
+        Path | None, typer.Option(help="Write the band vs actual plot to this .png file.")
+    ] = None,
     prophet: Annotated[bool, typer.Option(help="Include Prophet-based forecasters.")] = True,
     window: WindowOption = None,
     clients: Annotated[

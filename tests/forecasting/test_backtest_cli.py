@@ -38,6 +38,17 @@ def test_backtest_prints_scores_per_forecaster_and_writes_a_png(tmp_path: Path) 
     assert png.stat().st_size > 10_000
 
 
+def test_backtest_writes_no_file_unless_png_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["forecast", "backtest", "--data", str(M_LARGE), "--horizon", "1h", "--no-prophet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.iterdir()) == []
+    assert "plot:" not in result.output
+
+
 def test_a_horizon_longer_than_the_test_period_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="--horizon"):
         backtest(data=M_LARGE, horizon="3d", test="1d", png=None, prophet=False)
