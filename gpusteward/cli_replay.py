@@ -42,7 +42,13 @@ from gpusteward.settings import load_settings
 from gpusteward.terminal import out
 from gpusteward.user_files import read_user_file
 from gpusteward.wiring import build_sim_run, scenario_id
-from runbooks.bundle import build_bundle, is_bundle, read_bundle, write_bundle
+from runbooks.bundle import (
+    BUNDLE_FORMAT,
+    build_bundle,
+    is_bundle,
+    read_bundle,
+    write_bundle,
+)
 from runbooks.grading import Grade, grade, load_incidents
 from runbooks.replay import RegressionReport, regression, replay_inputs
 from runbooks.report import ReportInput, write_report
@@ -138,6 +144,9 @@ def replay_cmd(
     """Replay a bundle (regression / what-if / re-run) or a scenario (graded, side by side)."""
     started = time.perf_counter()
     path = Path(target)
+    damage = _damaged_bundle(path) if path.is_file() and not is_bundle(path) else None
+    if damage is not None:
+        raise damage
     if path.is_file() and is_bundle(path):
         code = _replay_bundle(
             path,
@@ -159,6 +168,38 @@ def replay_cmd(
         out.print(f"report: {report / 'index.html'} ({time.perf_counter() - started:.1f} s)")
     if code:
         raise typer.Exit(code)
+
+
+_BUNDLE_SUFFIXES = (".bundle", ".gz")
+
+
+def _damaged_bundle(path: Path) -> InputError | None:
+    """The error for a file meant as an incident bundle that `is_bundle` does not take
+    (it does not start as gzip does): one named like a bundle, one holding a bundle's JSON,
+    or any binary file (a scenario is YAML text). None: a scenario, for `load_scenario`."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return None  # the scenario reader names the file and the fix
+    if BUNDLE_FORMAT.rsplit("/", 1)[0].encode() in head:
+        return InputError(
+            f"{path}: an incident bundle's JSON without its gzip compression (byte 0 is "
+            f"{head[:1].hex()}, not the gzip header 1f 8b). Fix: compress it (gzip -k {path}) "
+            f"and replay {path}.gz."
+        )
+    if path.suffix.lower() not in _BUNDLE_SUFFIXES and b"\0" not in head:
+        return None
+    what = (
+        f"byte 0 is {head[:2].hex(' ')}, not the gzip header 1f 8b that starts every bundle"
+        if head
+        else "the file is empty"
+    )
+    return InputError(
+        f"{path}: a damaged incident bundle: {what}. Fix: export it again (gpusteward export "
+        f"--journal JOURNAL -o {path}), or copy it again as a binary file; to replay a "
+        "scenario, give its YAML file."
+    )
 
 
 def _replay_bundle(
