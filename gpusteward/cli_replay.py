@@ -335,6 +335,18 @@ def _runbook_on_record(
     from runbooks.bundle import IncidentBundle
 
     assert isinstance(bundle, IncidentBundle)
+    recorded = [t.seq for t in bundle.ticks if t.snapshot is not None]
+    if not recorded:
+        raise InputError(
+            f"{where}: no tick in it recorded a snapshot, so no runbook can run on one. Fix: "
+            "export a stretch of the journal where ticks ran (`gpusteward journal` lists them)."
+        )
+    first, last = recorded[0], recorded[-1]
+    if at_seq is not None and not first <= at_seq <= last:
+        raise InputError(
+            f"--at-seq {at_seq}: {where} records ticks #{first} to #{last}. Fix: a tick from "
+            f"{first} to {last}, or leave --at-seq out for the first."
+        )
     engine = policy_file(policy) if policy else bundle_policy(bundle, where)
     for record, inputs in replay_inputs(bundle):
         if (
