@@ -44,7 +44,8 @@ def find_proposal(journal: SqliteJournal, action_id: str) -> tuple[TickRecord, i
     if not hits:
         raise InputError(
             f"action {action_id!r}: no proposal with that id in {journal.path}. Fix: copy an "
-            "id from `gpusteward journal --json` or `gpusteward status`."
+            "id from `gpusteward journal --tail` (each proposal's id is in [brackets]; "
+            "--tail N reaches further back)."
         )
     if len(ids) > 1:
         raise InputError(

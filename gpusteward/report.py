@@ -141,8 +141,12 @@ def tick_line(record: TickRecord) -> str:
 
 
 def _results_by_proposal(record: TickRecord) -> list[tuple[str, str]]:
+    """Each proposal, with its id (what `gpusteward why` takes), and what became of it."""
     status = {r.action_id: r.status.value for r in record.results}
-    return [(p.action.describe(), status.get(p.action.id, "not run")) for p in record.proposals]
+    return [
+        (f"{p.action.describe()} [{p.action.id}]", status.get(p.action.id, "not run"))
+        for p in record.proposals
+    ]
 
 
 def print_summary(console: Console, snapshot: ClusterSnapshot | None, title: str) -> None:
