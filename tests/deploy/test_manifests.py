@@ -1,7 +1,7 @@
 """What a new user's `kubectl apply -k deploy/kubernetes` gets: the rendered objects set
 only settings the daemon has, serve the chat with a people file, keep the journal and the
-approvals on a PersistentVolumeClaim, and give Prophet a writable /tmp under a read-only
-root file system. (test_image.py: the image they run.)"""
+approvals on a PersistentVolumeClaim, and give every process a writable /tmp under a
+read-only root file system. (test_image.py: the image they run.)"""
 
 from __future__ import annotations
 
@@ -79,12 +79,13 @@ def test_the_journal_and_the_approvals_live_on_a_persistent_volume_claim() -> No
         )
 
 
-def test_a_read_only_root_file_system_comes_with_a_writable_tmp_for_prophet() -> None:
-    pod = daemon_pod()
-    container = pod["containers"][0]
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    tmps = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
-    assert len(tmps) == 1, "no volume at /tmp: Prophet's cmdstan cannot write its fit files"
-    tmp = tmps[0]
-    (volume,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
-    assert "emptyDir" in volume and not tmp.get("readOnly")
+def test_a_read_only_root_file_system_comes_with_a_writable_tmp() -> None:
+    """Prophet's cmdstan writes its fit files to /tmp, and matplotlib (which the CLI
+    imports) stops the process at start without a writable cache directory there."""
+    for pod in pods():
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            tmps = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert len(tmps) == 1, f"{container['name']}: no volume at /tmp"
+            (volume,) = [v for v in pod["volumes"] if v["name"] == tmps[0]["name"]]
+            assert "emptyDir" in volume and not tmps[0].get("readOnly")
