@@ -94,11 +94,12 @@ def run(
     audit = Audit()
     with tempfile.TemporaryDirectory() as tmp:
         url = base_url or ("http://127.0.0.1:9/v1" if client is not None else None)
-        settings = load_settings(
-            journal=journal or Path(tmp) / "agent.db",
-            llm_base_url=url,
+        fields: dict[str, Any] = {
+            "journal": journal or Path(tmp) / "agent.db",
+            "llm_base_url": url,
             **(settings_extra or {}),
-        )
+        }
+        settings = load_settings(**fields)
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=audit, max_ticks=ticks)
         if client is not None:
             assert isinstance(sim.daemon.planner, LlmPlanner)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from agents.llm.breaker import RecordedGate
 from agents.llm.planner import LlmPlanner
 from agents.registry import PlannerConfig
 from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
@@ -73,19 +74,34 @@ def recorded_planner(bundle: IncidentBundle, settings: Settings, where: str) -> 
         return ReplayPlanner(base)
     client = RecordedLlmClient()
     whatif = RecordedWhatIf()
+    gate = RecordedGate()  # the breaker opens where the record shows it open, not by clock
+    # the request parameters the run used, not today's settings (a request must match)
+    limits = llm_limits(settings)
+    asked = [t.llm for t in bundle.ticks if t.llm is not None and t.llm.rounds]
+    if asked:
+        limits = limits.model_copy(
+            update={
+                "max_tokens": asked[0].max_tokens,
+                "temperature": asked[0].temperature,
+                "tool_choice": asked[0].tool_choice,
+            }
+        )
     planner = LlmPlanner(
         client=client,
         fallback=base,
         policy=bundle_policy(bundle, where),
-        limits=llm_limits(settings),
+        limits=limits,
         whatif=whatif,
         horizon_seconds=settings.forecast_horizon_seconds,
         registry=agent_registry(),
+        gate=gate,
+        interval_seconds=bundle.interval_seconds,
     )
 
     def before(record: TickRecord) -> None:
         client.load(record.llm)
         whatif.load(record.llm)
+        gate.load(record.llm)
 
     return ReplayPlanner(
         planner,

@@ -179,7 +179,7 @@ def build_sim_run(
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
     policy = load_policy_file(Path(scenario.policy))
-    planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator))
+    planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
     daemon = Daemon(
         source=cluster,
         executor=cluster,
@@ -306,7 +306,11 @@ def build_planner(scenario: Scenario) -> Planner:
 
 
 def with_llm(
-    planner: Planner, settings: Settings, policy: PolicyEngine, whatif: WhatIf | None = None
+    planner: Planner,
+    settings: Settings,
+    policy: PolicyEngine,
+    whatif: WhatIf | None = None,
+    interval_seconds: float = 60.0,
 ) -> Planner:
     """The LLM planner agent over `planner` when an endpoint is configured, else `planner`.
 
@@ -333,6 +337,7 @@ def with_llm(
         whatif=whatif,
         horizon_seconds=settings.forecast_horizon_seconds,
         registry=agent_registry(),
+        interval_seconds=interval_seconds,
     )
 
 
@@ -353,6 +358,7 @@ def llm_limits(settings: Settings) -> LlmLimits:
         tool_choice=settings.llm_tool_choice,
         breaker_failures=settings.llm_breaker_failures,
         breaker_backoff_seconds=settings.llm_breaker_backoff_seconds,
+        ready_timeout_seconds=settings.llm_ready_timeout_seconds,
     )
 
 
@@ -475,7 +481,7 @@ def build_kube_run(
     exposition = DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
     policy = load_policy_file(Path(scenario.policy))
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
-    planner = with_llm(build_planner(scenario), settings, policy, whatif=None)
+    planner = with_llm(build_planner(scenario), settings, policy, None, interval)
     daemon = Daemon(
         source=cluster,
         executor=cluster,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.ports import GuardInputs, PolicyEngine
+from gpusteward.core.stages import judge
 from gpusteward.core.verdicts import Verdict
 
 
@@ -59,5 +60,5 @@ class ToolContext:
 
     def judge(self, proposal: Proposal) -> Verdict:
         """The verdict `proposal` gets after this tick's earlier proposals (as the guard)."""
-        verdicts = self.policy.evaluate([*self.proposals, proposal], self.snapshot, self.inputs)
-        return verdicts[-1]
+        judged = judge(self.policy, [*self.proposals, proposal], self.snapshot, self.inputs)
+        return judged.verdicts[-1]  # the tick's one guard stage: fails closed
