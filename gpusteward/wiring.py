@@ -318,10 +318,10 @@ def with_llm(
     deterministic planner (and that planner's memory) is kept, the rest is rebuilt.
     """
     base = planner.fallback if isinstance(planner, LlmPlanner) else planner
-    if settings.llm_base_url is None:
-        log.info(
-            "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL); the deterministic planner "
-            "decides",
+    if settings.llm_base_url is None:  # a warning: shown at the default level (README)
+        log.warning(
+            "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL unset); the scenario's "
+            "deterministic planner decides",
             planner=base.name,
         )
         return base
