@@ -148,7 +148,12 @@ def run(
                     f"resuming '{loaded.name}' from {sim.journal_path} after tick "
                     f"#{sim.resumed_at_seq} ({sim.clock.now():%Y-%m-%d %H:%M} UTC)"
                 )
-            progress.update(task, total=1 if once else sim.total_ticks, completed=done)
+            if once or ticks is not None:  # progress over the ticks this run is to run
+                left = sim.total_ticks - done
+                this_run = 1 if once or ticks is None else min(ticks, left)
+                progress.update(task, total=this_run, completed=0)
+            else:
+                progress.update(task, total=sim.total_ticks, completed=done)
             with progress:
                 asyncio.run(run_service(sim, settings, once=once, tick_first=once))
         stats = sim.daemon.stats
