@@ -1,5 +1,6 @@
-"""`gpusteward why ACTION_ID` and `gpusteward eval --endpoint URL`: the LLM planner's
-explanations, read back from the journal, and its eval harness against a real endpoint
+"""`gpusteward why ACTION_ID` and `gpusteward eval --endpoint URL`: an action's life read
+back from the journal and the approval store beside it (the planner's and the LLM's
+explanations included), and the LLM planner's eval harness against a real endpoint
 (configured like `run`: the same settings, then the flags)."""
 
 from __future__ import annotations
@@ -12,36 +13,35 @@ import typer
 from rich.table import Table
 
 from agents.llm.evals.harness import CASES_FILE, load_cases, run_eval
+from gpusteward.chat.history import action_history, history_lines
+from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.errors import InputError, JournalError
-from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
 from gpusteward.user_files import read_user_file
-from gpusteward.wiring import latest_journal, llm_client, llm_limits
+from gpusteward.wiring import approvals_path, latest_journal, llm_client, llm_limits
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 
 
-def _journal(path: Path | None) -> SqliteJournal:
-    if path is None:
-        path = latest_journal() or Path(".gpusteward") / "quickstart.db"
+def _journal_path(path: Path | None) -> Path:
+    path = path or latest_journal() or Path(".gpusteward") / "quickstart.db"
     if not path.exists():
         raise JournalError(
             f"{path}: no journal there. Fix: run `gpusteward run` first, or pass --journal."
         )
-    return SqliteJournal(path)
+    return path
 
 
-def find_proposal(journal: SqliteJournal, action_id: str) -> tuple[TickRecord, int]:
-    """The newest tick that proposed `action_id` (an id or a unique prefix), and its index."""
-    hits: list[tuple[TickRecord, int]] = []
+def resolve_action_id(journal: SqliteJournal, action_id: str) -> str:
+    """The full id of the proposal that `action_id` (an id or a unique prefix) names."""
+    ids: set[str] = set()
     for record in journal.ticks():
-        for i, p in enumerate(record.proposals):
-            if p.action.id == action_id or p.action.id.startswith(action_id):
-                hits.append((record, i))
-    ids = {r.proposals[i].action.id for r, i in hits}
-    if not hits:
+        ids.update(p.action.id for p in record.proposals if p.action.id.startswith(action_id))
+    if action_id in ids:
+        return action_id
+    if not ids:
         raise InputError(
             f"action {action_id!r}: no proposal with that id in {journal.path}. Fix: copy an "
             "id from `gpusteward journal --tail` (each proposal's id is in [brackets]; "
@@ -52,61 +52,37 @@ def find_proposal(journal: SqliteJournal, action_id: str) -> tuple[TickRecord, i
             f"action {action_id!r} matches {len(ids)} ids ({', '.join(sorted(ids)[:5])}). "
             "Fix: give more of the id."
         )
-    return hits[-1]
+    return ids.pop()
+
+
+def _approval_store(journal: Path) -> SqliteApprovalStore | None:
+    """The approval store of the run that wrote `journal` (where the chat's decisions and
+    what came of them are recorded), when there is one."""
+    path = approvals_path(load_settings(), journal)
+    return SqliteApprovalStore(path) if path.exists() else None
 
 
 def why(
     action_id: Annotated[str, typer.Argument(help="Action id (or a unique prefix).")],
     journal: Annotated[Path | None, typer.Option(help="Journal file.")] = None,
 ) -> None:
-    """Why an action was proposed: rationale, evidence, verdict, approval and result."""
-    with _journal(journal) as j:
-        record, i = find_proposal(j, action_id)
-    p = record.proposals[i]
-    out.print(f"[bold]{p.action.describe()}[/bold]  ({p.action.id})", highlight=False)
-    out.print(f"tick #{record.seq} at {record.at:%Y-%m-%d %H:%M:%S} UTC, planner {p.planner}")
-    out.print("rationale: ", end="")
-    out.print(p.reason, markup=False, highlight=False)
-    if p.evidence:
-        table = Table(title="evidence")
-        for col in ("name", "value", "unit"):
-            table.add_column(col)
-        for e in p.evidence:
-            table.add_row(e.name, str(e.value), e.unit or "")
-        out.print(table)
-    forecast = next((f for f in record.forecasts if f.key == p.action.target), None)
-    if forecast is not None and forecast.points:
-        top = max(forecast.points, key=lambda x: x.p90)
-        out.print(
-            f"forecast ({forecast.forecaster}): peak p90 {top.p90:.2f} req/s at "
-            f"{top.at:%H:%M}" + (" [fallback]" if forecast.fallback else "")
-        )
-    verdict = next((v for v in record.verdicts if v.action_id == p.action.id), None)
-    if verdict is not None:
-        out.print(f"verdict: [bold]{verdict.decision}[/bold] (policy {verdict.policy_version})")
-        for hit in verdict.rules:
-            out.print(f"  [{hit.rule}] ", end="", markup=False)
-            out.print(hit.reason, markup=False, highlight=False)
-        for hit in verdict.shadow:
-            would = (hit.effect or "?").replace("_", " ")
-            out.print(f"  shadow ({hit.mode}, would {would}): [{hit.rule}] ", end="", markup=False)
-            out.print(hit.reason, markup=False, highlight=False)
-    for a in record.approvals:
-        if a.proposal.action.id == p.action.id:
-            out.print(f"approval {a.id}: {a.state.value} (group {a.approver_group})")
-    for r in record.results:
-        if r.action_id == p.action.id:
-            out.print(f"result: {r.status.value} — ", end="")
-            out.print(r.message, markup=False, highlight=False)
-    if record.llm is not None:
-        llm = record.llm
-        out.print(
-            f"LLM: {llm.model} at {llm.endpoint}, {len(llm.rounds)} round(s), "
-            f"{llm.prompt_tokens + llm.completion_tokens} tokens, outcome {llm.outcome}"
-        )
-        if llm.fallback_reason:
-            out.print("  fell back: ", end="")
-            out.print(llm.fallback_reason, markup=False, highlight=False)
+    """An action's life: why it was proposed (rationale, evidence), the verdict, who
+    approved it and when, and when it ran with what result."""
+    path = _journal_path(journal)
+    with SqliteJournal(path) as j:
+        full_id = resolve_action_id(j, action_id)
+        store = _approval_store(path)
+        try:
+            history = action_history(full_id, j.ticks(), store)
+        finally:
+            if store is not None:
+                store.close()
+    if history is None:  # resolve_action_id found it in the journal, so this cannot happen
+        raise JournalError(f"{path}: action {full_id} vanished while it was read; run again")
+    lines = history_lines(history)
+    out.print(lines[0], style="bold", markup=False, highlight=False)
+    for line in lines[1:]:
+        out.print(line, markup=False, highlight=False)
 
 
 def eval_cmd(

@@ -140,13 +140,24 @@ def tick_line(record: TickRecord) -> str:
     return " | ".join(parts)
 
 
+_NOT_RUN = {"deny": "denied", "needs_approval": "sent for approval"}
+
+
 def _results_by_proposal(record: TickRecord) -> list[tuple[str, str]]:
     """Each proposal, with its id (what `gpusteward why` takes), and what became of it."""
-    status = {r.action_id: r.status.value for r in record.results}
-    return [
+    status = {v.action_id: _NOT_RUN.get(v.decision, "not run") for v in record.verdicts}
+    status |= {r.action_id: r.status.value for r in record.results}
+    proposed = [
         (f"{p.action.describe()} [{p.action.id}]", status.get(p.action.id, "not run"))
         for p in record.proposals
     ]
+    ids = {p.action.id for p in record.proposals}
+    approved = [  # an approved action runs in a later tick than the one that proposed it
+        (f"approved earlier [{r.action_id}]", r.status.value)
+        for r in record.results
+        if r.action_id not in ids
+    ]
+    return proposed + approved
 
 
 def print_summary(console: Console, snapshot: ClusterSnapshot | None, title: str) -> None:

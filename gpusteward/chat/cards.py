@@ -102,7 +102,7 @@ def status_line(r: ApprovalRequest) -> str:
         return f"waiting for {r.approver_group} until {r.expires_at:%Y-%m-%d %H:%M} UTC"
     by = f" by {r.decided_by}" if r.decided_by else ""
     via = f" via {r.channel}" if r.channel and r.channel != "system" else ""
-    when = f" at {r.decided_at:%H:%M:%S}" if r.decided_at else ""
+    when = f" at {r.decided_at:%Y-%m-%d %H:%M:%S} UTC" if r.decided_at else ""
     line = f"{r.state.value}{by}{via}{when}"
     if r.outcome:
         line += f" — {'executed' if r.outcome == 'applied' else r.outcome}"

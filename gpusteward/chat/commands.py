@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.identities import Person
 from gpusteward.chat.service import ApprovalService, Outcome
 from gpusteward.chat.store import DecisionRefused
@@ -77,12 +78,9 @@ def _why(service: ApprovalService, args: list[str]) -> Outcome:
         request = service.store.resolve(args[0])
     except DecisionRefused as e:
         return Outcome(ok=False, text=str(e))
-    card = service.card(request)
-    lines = [f"{card.title} ({card.id}) — {card.status_line}", f"why: {card.reason}"]
-    lines += [f"evidence: {e}" for e in card.evidence]
-    lines += [f"rule {r.rule}: {r.reason}" for r in card.rules]
-    lines.append(f"projected: {card.impact.summary()}")
-    lines.append(f"policy {card.policy_version}, approver group {card.approver_group}")
+    history = action_history(request.id, (), service.store)  # the chat reads no journal
+    lines = history_lines(history) if history is not None else []
+    lines.append(f"projected: {service.card(request).impact.summary()}")
     return Outcome(ok=True, text="\n".join(lines), request_id=request.id)
 
 

@@ -267,6 +267,11 @@ class SqliteApprovalStore:
             params.append(limit)
         return [event_from_row(row) for row in self._rows(sql, *params)]
 
+    def events_for(self, request_id: str) -> list[ApprovalEvent]:
+        """One request's audit lines, oldest first."""
+        rows = self._rows("SELECT * FROM events WHERE request_id = ? ORDER BY seq", request_id)
+        return [event_from_row(row) for row in rows]
+
     # -- pause, threads, references ---------------------------------------
 
     @property
