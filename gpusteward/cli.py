@@ -23,7 +23,7 @@ from gpusteward.cli_policy import policy_app
 from gpusteward.cli_replay import export_cmd, replay_cmd
 from gpusteward.cli_runbook import runbook_app
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.core.errors import GpustewardError, InputError, JournalError
+from gpusteward.core.errors import GpustewardError, InputError, JournalError, RunFailed
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.logs import configure_logging
@@ -166,6 +166,8 @@ def run(
         if (shadow := shadow_line(stats.shadow)) is not None:
             out.print(shadow, highlight=False)
         out.print(f"journal: {sim.journal_path} ({sim.journal.count()} ticks)")
+    if (failed := stats.every_tick_failed(sim.journal_path)) is not None:
+        raise RunFailed(failed)
 
 
 def _last_snapshot(journal: SqliteJournal) -> ClusterSnapshot | None:

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from gpusteward.adapters.exposition import NodeGpuExposition
 from gpusteward.adapters.nvml import GpuReading, NvmlCollector, NvmlUnavailable
+from gpusteward.core.errors import RunFailed
 from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario
@@ -62,6 +63,8 @@ def run_kubernetes(
         f"{dict(stats.results) or 'none'}; journal {run.journal_path}",
         highlight=False,
     )
+    if (failed := stats.every_tick_failed(run.journal_path)) is not None:
+        raise RunFailed(failed)
 
 
 def node_agent(

@@ -4,6 +4,7 @@ GpustewardError
 ├── InputError            bad input from a person: file, field, value and fix (exit 2)
 │   ├── ScenarioError     a scenario file or its trace
 │   └── SettingsError     settings / environment
+├── RunFailed             a run ended without a tick that did its work (exit 1)
 ├── Retryable             the next tick may succeed (an API timeout, a 5xx, a 409)
 │   └── ClusterUnavailable
 └── Permanent             retrying the same request will not help
@@ -28,6 +29,10 @@ class ScenarioError(InputError):
 
 class SettingsError(InputError):
     """A setting or environment variable is invalid."""
+
+
+class RunFailed(GpustewardError):
+    """A run ended, but every one of its ticks failed a stage: it did not do its work."""
 
 
 class Retryable(GpustewardError):

@@ -62,6 +62,14 @@ def _read_lines(path: Path) -> list[str]:
     ).splitlines()
 
 
+# The highest request rate a trace row may give (req/s). No cluster serves more: the
+# busiest LLM services answer some 1e5-1e6 requests a second worldwide, so a rate above
+# this is a unit or parsing error. It also keeps every tick's arrival draw computable:
+# this rate times a scenario's largest `scale` (1e6) and longest step (3600 s) is 3.6e16,
+# under numpy's Poisson limit (about 9.2e18); above it each tick's observe failed with
+# 'lam value too large'.
+MAX_RATE_RPS = 1e7
+
 # a total's columns, by their number: a window's start and its rate, with ServeGen's
 # client count or without it (the count is not read)
 _TOTAL_COLUMNS = {
@@ -115,6 +123,14 @@ def _load_servegen(path: Path, fmt: TraceFormat) -> RateTable:
             raise _fail(path, no, line, expected) from None
         if not (math.isfinite(rate) and rate >= 0 and math.isfinite(cv) and cv >= 0):
             raise _fail(path, no, line, "a finite rate >= 0 and cv >= 0")
+        if rate > MAX_RATE_RPS:
+            raise _fail(
+                path,
+                no,
+                line,
+                f"a rate of at most {MAX_RATE_RPS:.0f} requests/s (more than any cluster "
+                f"serves; {rate:g} looks like a unit or parsing error)",
+            )
         if starts and start <= starts[-1]:
             raise _fail(path, no, line, f"window_start_s increasing after {starts[-1]:g}")
         if len(starts) >= 2 and not math.isclose(

@@ -152,3 +152,15 @@ def test_a_client_file_declared_a_total_is_refused_not_stripped_of_its_cv(tmp_pa
         ScenarioError, match=r"chunk-0-trace\.csv:1: .*window_start_s,total_rate_rps"
     ):
         ArrivalTrace(TraceSpec(file=client, format="servegen-total"))
+
+
+@pytest.mark.parametrize("fmt", ["servegen-total", "servegen-client"])
+def test_a_rate_no_cluster_serves_is_refused_naming_file_row_and_bound(
+    tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / "huge.csv"
+    total = "window_start_s,total_rate_rps,active_clients\n0,1.0,3\n600,1e300,3\n"
+    client = "0,1.0,1.0,,0,0\n600,1e300,1.0,,0,0\n"
+    path.write_text(total if fmt == "servegen-total" else client)
+    with pytest.raises(ScenarioError, match=r"huge\.csv:\d: trace row '600,1e300.*10000000"):
+        ArrivalTrace(TraceSpec(file=path, format=fmt))  # type: ignore[arg-type]
