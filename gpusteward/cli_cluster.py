@@ -13,7 +13,7 @@ from rich.console import Console
 
 from gpusteward.adapters.exposition import NodeGpuExposition
 from gpusteward.adapters.nvml import GpuReading, NvmlCollector, NvmlUnavailable
-from gpusteward.core.errors import RunFailed
+from gpusteward.core.errors import ClusterUnavailable, RunFailed
 from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario
@@ -63,6 +63,13 @@ def run_kubernetes(
         f"{dict(stats.results) or 'none'}; journal {run.journal_path}",
         highlight=False,
     )
+    if once and stats.ticks and stats.last_snapshot is None:
+        raise ClusterUnavailable(
+            f"--once: the tick could not observe the cluster ({stats.last_error}), and --once "
+            "runs one tick: there is no next attempt. Fix: make the Kubernetes API of "
+            "GPUSTEWARD_KUBECONFIG (or $KUBECONFIG; context GPUSTEWARD_KUBE_CONTEXT) reachable "
+            "from here, then run again; without --once the daemon tries again every tick."
+        )
     if (failed := stats.every_tick_failed(run.journal_path)) is not None:
         raise RunFailed(failed)
 

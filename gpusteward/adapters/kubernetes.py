@@ -239,7 +239,7 @@ class KubernetesApi:
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise ClusterUnavailable(
                 f"{what}: Kubernetes API at {self.host} unreachable or too slow "
-                f"({type(e).__name__}: {e}); retried on the next attempt"
+                f"({type(e).__name__}: {e})"
             ) from e
 
 

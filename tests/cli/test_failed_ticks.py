@@ -1,4 +1,5 @@
-"""A run whose ticks all failed is not a success: it exits non-zero and says so."""
+"""A run whose ticks all failed is not a success: it exits non-zero and says so; with
+`--once` a failed observe is an error, since there is no next attempt."""
 
 from __future__ import annotations
 
@@ -46,3 +47,10 @@ def test_a_run_whose_every_tick_failed_a_stage_exits_1_saying_so(unreachable: Pa
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "every one of the 2 ticks of this run failed" in proc.stderr, proc.stderr[-3000:]
 
+
+def test_once_with_an_unreachable_cluster_is_an_error_not_a_retry(unreachable: Path) -> None:
+    proc = gpusteward("run", "--backend", "kubernetes", "--dry-run", "--once", cwd=unreachable)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    said = next(line for line in proc.stderr.splitlines() if line.startswith("error:"))
+    assert "--once" in said and "could not observe the cluster" in said, said
+    assert "no next attempt" in said and "Fix:" in said, said
