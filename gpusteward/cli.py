@@ -7,6 +7,7 @@ they never print a traceback.
 from __future__ import annotations
 
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -37,7 +38,7 @@ from gpusteward.report import (
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import load_settings
 from gpusteward.terminal import err, out
-from gpusteward.wiring import build_sim_run, latest_journal, run_service
+from gpusteward.wiring import SimRun, build_sim_run, latest_journal, run_service
 
 app = typer.Typer(
     help="gpusteward: keeps GPU inference clusters ahead of their load.",
@@ -156,6 +157,8 @@ def run(
                 progress.update(task, total=sim.total_ticks, completed=done)
             with progress:
                 asyncio.run(run_service(sim, settings, once=once, tick_first=once))
+            if sim.daemon.interrupted_by is not None:
+                err.print(_interrupted_line(sim), highlight=False, soft_wrap=True)
         stats = sim.daemon.stats
         last = stats.last_snapshot or _last_snapshot(sim.journal)
         title = f"{loaded.name}: {loaded.description}" if loaded.description else loaded.name
@@ -168,6 +171,19 @@ def run(
         out.print(f"journal: {sim.journal_path} ({sim.journal.count()} ticks)")
     if (failed := stats.every_tick_failed(sim.journal_path)) is not None:
         raise RunFailed(failed)
+
+
+def _interrupted_line(sim: SimRun) -> str:
+    """After a signal: the last tick recorded, and the command that resumes the run (this
+    one without --fresh, which would start over)."""
+    again = shlex.join(["gpusteward", *(a for a in sys.argv[1:] if a != "--fresh")])
+    last = sim.journal.tail(1)
+    where = (
+        f"after tick #{last[-1].seq} ({last[-1].at:%Y-%m-%d %H:%M} UTC, simulated)"
+        if last
+        else "before its first tick"
+    )
+    return f"interrupted ({sim.daemon.interrupted_by}) {where}; to resume: {again}"
 
 
 def _last_snapshot(journal: SqliteJournal) -> ClusterSnapshot | None:

@@ -109,6 +109,7 @@ class Daemon:
         self.leadership, self.metrics = leadership, metrics
         self._executed = journal.executed_action_ids()
         self._stop = asyncio.Event()
+        self.interrupted_by: str | None = None  # the signal that stopped the run, if one did
         self.paused = False  # set from the chat: observe, plan, guard and ask, but never act
         self.stats = RunStats()
 
@@ -118,6 +119,10 @@ class Daemon:
         if not self._stop.is_set():
             log.info("stopping after the current tick", reason=reason)
         self._stop.set()
+
+    def _interrupted(self, signal_name: str) -> None:
+        self.interrupted_by = self.interrupted_by or signal_name
+        self.request_stop(signal_name)
 
     @property
     def stopping(self) -> bool:
@@ -172,7 +177,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-                loop.add_signal_handler(sig, self.request_stop, sig.name)
+                loop.add_signal_handler(sig, self._interrupted, sig.name)
 
     def _remove_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
