@@ -1,8 +1,10 @@
 """What an action card shows, computed from a request and the latest snapshot. Pure.
 
-The projected effect is an estimate from the snapshot the card is drawn on: GPUs and
-cost per hour from the deployment's GPUs per replica and the mean price of the nodes
-it may use; the SLO effect as utilisation of ready capacity before and after.
+A card shows two projections (`Projection`: GPUs, cost, utilisation before and after):
+the one made on the snapshot the request was asked on, kept with the request, and,
+while the request is still open, the one on the latest snapshot. Once the action has
+run (or the request is closed) the latest snapshot already holds its effect, so
+projecting it again there would tell nothing true.
 """
 
 from __future__ import annotations
@@ -18,25 +20,9 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
 )
-from gpusteward.core.approvals import ApprovalRequest
+from gpusteward.core.approvals import ApprovalRequest, ApprovalState, Projection
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
 from gpusteward.core.model import Frozen
-
-
-class Impact(Frozen):
-    gpus_delta: int | None = None
-    cost_per_hour_delta: float | None = None  # USD
-    gpu_hours_per_day_delta: float | None = None
-    slo: str = "n/a"
-
-    def summary(self) -> str:
-        if self.gpus_delta is None:
-            return f"GPUs: unchanged or unknown; SLO: {self.slo}"
-        cost = self.cost_per_hour_delta or 0.0
-        return (
-            f"{self.gpus_delta:+d} GPUs ({self.gpu_hours_per_day_delta or 0:+.0f} GPU-h/day, "
-            f"{cost:+.2f} $/h); SLO: {self.slo}"
-        )
 
 
 class RuleLine(Frozen):
@@ -63,7 +49,8 @@ class Card(Frozen):
     channel: str | None
     comment: str | None
     outcome: str | None
-    impact: Impact
+    impact: Projection  # made when the request was asked
+    impact_now: Projection | None  # on the latest snapshot, while the request is open
     status_line: str
 
 
@@ -91,8 +78,22 @@ def make_card(request: ApprovalRequest, snapshot: ClusterSnapshot | None) -> Car
         channel=request.channel,
         comment=request.comment,
         outcome=request.outcome,
-        impact=impact(action, snapshot),
+        impact=request.projection or NOT_RECORDED,
+        impact_now=impact(action, snapshot) if is_open(request) else None,
         status_line=status_line(request),
+    )
+
+
+NOT_RECORDED = Projection(
+    slo="not recorded: the request was not drawn on the snapshot it was asked on "
+    "(or was stored by an older gpusteward)"
+)
+
+
+def is_open(r: ApprovalRequest) -> bool:
+    """Pending, or approved and not yet run: its action has not changed the cluster."""
+    return r.state == ApprovalState.PENDING or (
+        r.state == ApprovalState.APPROVED and r.outcome is None
     )
 
 
@@ -111,18 +112,20 @@ def status_line(r: ApprovalRequest) -> str:
     return line
 
 
-def impact(action: Action, snapshot: ClusterSnapshot | None) -> Impact:
+def impact(action: Action, snapshot: ClusterSnapshot | None) -> Projection:
+    """What running `action` on `snapshot` would do (an estimate; see `Projection`)."""
     if snapshot is None:
-        return Impact(slo="no snapshot yet")
+        return Projection(slo="no snapshot yet")
     d = snapshot.deployment(action.target)
     if d is None:
-        return Impact(slo=f"{action.target} is not in the latest snapshot")
+        return Projection(at=snapshot.at, slo=f"{action.target} is not in the snapshot")
     after = _replicas_after(action, d)
     if after is None:
-        return Impact(slo="placement change; capacity unchanged")
+        return Projection(at=snapshot.at, slo="placement change; capacity unchanged")
     gpus = (after - d.replicas) * d.gpus_per_replica
     price = _mean_price(snapshot, d)
-    return Impact(
+    return Projection(
+        at=snapshot.at,
         gpus_delta=gpus,
         cost_per_hour_delta=round(gpus * price, 2),
         gpu_hours_per_day_delta=gpus * 24.0,

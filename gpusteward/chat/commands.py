@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from gpusteward.chat.cards import short_time
 from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.identities import Person
 from gpusteward.chat.service import ApprovalService, Outcome
@@ -78,9 +79,12 @@ def _why(service: ApprovalService, args: list[str]) -> Outcome:
         request = service.store.resolve(args[0])
     except DecisionRefused as e:
         return Outcome(ok=False, text=str(e))
+    card = service.card(request)  # keeps the projection made when it was asked, if due
     history = action_history(request.id, (), service.store)  # the chat reads no journal
     lines = history_lines(history) if history is not None else []
-    lines.append(f"projected: {service.card(request).impact.summary()}")
+    now = card.impact_now
+    if now is not None and now.at is not None:
+        lines.append(f"projected on the latest snapshot ({short_time(now.at)}): {now.summary()}")
     return Outcome(ok=True, text="\n".join(lines), request_id=request.id)
 
 

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from pydantic import AwareDatetime
 
-from gpusteward.chat.cards import status_line
+from gpusteward.chat.cards import NOT_RECORDED, impact, short_time, status_line
 from gpusteward.chat.records import ApprovalEvent, EventKind
 from gpusteward.core.actions import Proposal
-from gpusteward.core.approvals import ApprovalRequest, intent_hash
+from gpusteward.core.approvals import ApprovalRequest, Projection, intent_hash
 from gpusteward.core.llm import LlmTrace
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
@@ -60,6 +60,7 @@ class ActionHistory(Frozen):
     verdict: Verdict | None = None
     request: ApprovalRequest | None = None  # the store's copy when there is a store
     request_from_store: bool = False
+    projection: Projection | None = None  # made on the snapshot the request was asked on
     events: tuple[ApprovalEvent, ...] = ()
     results: tuple[Ran, ...] = ()
 
@@ -76,6 +77,7 @@ def action_history(
     proposed: Proposed | None = None
     verdict: Verdict | None = None
     journal_request: ApprovalRequest | None = None
+    journal_projection: Projection | None = None
     ran: list[Ran] = []
     for record in records:
         for p in record.proposals:
@@ -90,6 +92,8 @@ def action_history(
                 llm=record.llm,
             )
             verdict = next((v for v in record.verdicts if v.action_id == action_id), None)
+            if record.snapshot is not None:
+                journal_projection = impact(p.action, record.snapshot)
             intent = intent_hash(p)
             journal_request = next(
                 (r for r in record.approvals if r.id == action_id or r.intent_hash == intent),
@@ -115,6 +119,7 @@ def action_history(
         verdict=verdict,
         request=request,
         request_from_store=stored is not None,
+        projection=(request.projection if request else None) or journal_projection,
         events=tuple(events),
         results=tuple(ran),
     )
@@ -174,9 +179,12 @@ def _approval_lines(h: ActionHistory) -> list[str]:
     label = f"approval {r.id}"
     if r.id != h.action_id:
         label += " (the same change, already asked for)"
+    projected = h.projection or NOT_RECORDED
+    when = f" ({short_time(projected.at)})" if projected.at else ""
     lines = [
         f"{label}: asked at {_time(r.created_at)} of group {r.approver_group} "
         f"(severity {r.severity.value}), expires {_time(r.expires_at)}",
+        f"projected when asked{when}: {projected.summary()}",
         f"{label}: {status_line(r)}",
     ]
     if not h.request_from_store:

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import structlog
 
-from gpusteward.chat.cards import Card, make_card
+from gpusteward.chat.cards import Card, impact, make_card
 from gpusteward.chat.identities import Identities, Person
 from gpusteward.chat.records import ApprovalEvent, EventKind
 from gpusteward.chat.store import DecisionRefused, SqliteApprovalStore
@@ -71,12 +71,33 @@ class ApprovalService:
         return self.daemon.latest_snapshot() if self.daemon else None
 
     def card(self, request: ApprovalRequest) -> Card:
-        return make_card(request, self.snapshot())
+        snapshot = self.snapshot()
+        return make_card(self._projected(request, snapshot), snapshot)
 
     def cards(self, limit: int = 50) -> list[Card]:
         self.store.expire(self.now())
         snapshot = self.snapshot()
-        return [make_card(r, snapshot) for r in self.store.recent(limit)]
+        return [make_card(self._projected(r, snapshot), snapshot) for r in self.store.recent(limit)]
+
+    def keep_projections(self) -> None:
+        """Keep the projection of each pending request asked on the latest snapshot (the
+        expiry sweeper calls this, for requests no card was drawn for yet)."""
+        snapshot = self.snapshot()
+        for request in self.store.pending(self.now()):
+            self._projected(request, snapshot)
+
+    def _projected(
+        self, request: ApprovalRequest, snapshot: ClusterSnapshot | None
+    ) -> ApprovalRequest:
+        """`request` with the projection made on the snapshot it was asked on, kept in the
+        store the first time that snapshot is at hand. A later snapshot is never used:
+        the request then has none, and its card says so."""
+        if request.projection is not None or snapshot is None:
+            return request
+        if snapshot.at != request.created_at:
+            return request
+        projection = impact(request.proposal.action, snapshot)
+        return self.store.keep_projection(request.id, projection, self.now()) or request
 
     def decide(
         self,

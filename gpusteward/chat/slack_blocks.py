@@ -30,8 +30,11 @@ def fallback_text(card: Card) -> str:
 
 def card_blocks(card: Card) -> list[Block]:
     expires, fallback = int(card.expires_at.timestamp()), f"{card.expires_at:%Y-%m-%d %H:%M}"
-    fields = [
-        _md(f"*Projected effect*\n{_cut(card.impact.summary(), 600)}"),
+    fields = [_md(f"*Projected when asked*\n{_cut(card.impact.summary(), 600)}")]
+    if card.impact_now is not None and card.impact_now.at is not None:
+        label = f"*Projected on the latest snapshot* ({card.impact_now.at:%H:%M} UTC)"
+        fields.append(_md(f"{label}\n{_cut(card.impact_now.summary(), 600)}"))
+    fields += [
         _md(f"*Approvers*\n{card.approver_group} · severity {card.severity}"),
         _md(f"*Expires*\n<!date^{expires}^{{date_short_pretty}} {{time}}|{fallback} UTC>"),
         _md(f"*Policy*\n{card.policy_version}"),

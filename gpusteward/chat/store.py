@@ -30,7 +30,13 @@ from gpusteward.chat.records import ApprovalEvent, EventKind, ThreadMessage
 from gpusteward.chat.rows import Transaction, event_from_row
 from gpusteward.chat.schema import open_database
 from gpusteward.core.actions import Proposal
-from gpusteward.core.approvals import ApprovalRequest, ApprovalState, action_hash, intent_hash
+from gpusteward.core.approvals import (
+    ApprovalRequest,
+    ApprovalState,
+    Projection,
+    action_hash,
+    intent_hash,
+)
 from gpusteward.core.clock import RealClock
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.verdicts import ActionResult, NeedsApproval, ResultStatus
@@ -217,6 +223,19 @@ class SqliteApprovalStore:
         ]
         if done:
             self.record_results(done, now)
+
+    def keep_projection(
+        self, request_id: str, projection: Projection, now: datetime
+    ) -> ApprovalRequest | None:
+        """Keep the projection made on the snapshot the request was asked on, once: a
+        request that has one keeps it. The request as stored afterwards (None: no such id)."""
+        with self._tx(now) as tx:
+            current = tx.one("SELECT body FROM approvals WHERE id = ?", request_id)
+            if current is None or current.projection is not None:
+                return current
+            kept = current.model_copy(update={"projection": projection})
+            tx.update(kept, expect=current.state)
+            return kept
 
     # -- reading ------------------------------------------------------------------------
 

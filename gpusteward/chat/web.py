@@ -264,11 +264,13 @@ async def _pump(service: ApprovalService, hub: Hub) -> None:
 
 
 async def _sweep(service: ApprovalService, every: float) -> None:
-    """The expiry sweeper: expired cards turn grey without waiting for the next tick."""
+    """The expiry sweeper: expired cards turn grey without waiting for the next tick; a
+    request asked on the latest snapshot keeps the projection made on it."""
     while True:
         await asyncio.sleep(every)
         try:
             await run_in_threadpool(service.store.expire, service.now())
+            await run_in_threadpool(service.keep_projections)
         except Exception as e:
             log.error("expiry sweep failed", error=str(e))
 

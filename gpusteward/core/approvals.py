@@ -14,6 +14,28 @@ from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import RuleHit, Severity
 
 
+class Projection(Frozen):
+    """What running an action was projected to do, on the snapshot taken `at`: GPUs and
+    cost per hour from the deployment's GPUs per replica and the mean price of the nodes
+    it may use; the SLO effect as utilisation of ready capacity before and after. The
+    deltas are None when the snapshot cannot tell (`slo` then says why)."""
+
+    at: AwareDatetime | None = None
+    gpus_delta: int | None = None
+    cost_per_hour_delta: float | None = None  # USD
+    gpu_hours_per_day_delta: float | None = None
+    slo: str = "n/a"
+
+    def summary(self) -> str:
+        if self.gpus_delta is None:
+            return f"GPUs: unchanged or unknown; SLO: {self.slo}"
+        cost = self.cost_per_hour_delta or 0.0
+        return (
+            f"{self.gpus_delta:+d} GPUs ({self.gpu_hours_per_day_delta or 0:+.0f} GPU-h/day, "
+            f"{cost:+.2f} $/h); SLO: {self.slo}"
+        )
+
+
 class ApprovalState(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -40,6 +62,8 @@ class ApprovalRequest(Frozen):
     rules: tuple[RuleHit, ...] = ()  # the rules that asked for approval, with their reasons
     severity: Severity = Severity.MEDIUM
     outcome: str | None = None  # what running it did: applied, superseded, failed, ...
+    # Added with kept projections; None in requests stored before (and until it is made).
+    projection: Projection | None = None  # on the snapshot the request was asked on
 
 
 def action_hash(proposal: Proposal) -> str:
