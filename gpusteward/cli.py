@@ -92,7 +92,12 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="Run a single tick and exit.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide, but change nothing.")] = False,
     journal: Annotated[Path | None, typer.Option(help="Journal file (SQLite).")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: delete the journal.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start over; the old journal is moved aside to <journal>.<time>.bak."
+        ),
+    ] = False,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many ticks.")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
 ) -> None:
@@ -136,6 +141,11 @@ def run(
                 )
 
     sim = build_sim_run(loaded, settings, fresh=fresh, max_ticks=ticks, on_tick=on_tick)
+    for what, kept in zip(("journal", "approval store"), sim.moved_aside, strict=True):
+        if kept is not None:
+            err.print(
+                f"--fresh: moved the old {what} aside to {kept}", highlight=False, soft_wrap=True
+            )
     with sim.journal:
         if sim.complete:
             err.print(

@@ -10,6 +10,7 @@ import hashlib
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -28,6 +29,7 @@ from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.adapters.prometheus import PrometheusSource
 from gpusteward.chat.answers import JournalAnswerer
+from gpusteward.chat.identities import Identities
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.clock import RealClock, VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
@@ -43,6 +45,7 @@ from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
+from gpusteward.sim.traces import ArrivalTrace
 from gpusteward.whatif import SimulatorWhatIf
 from policies.engine import RulePolicyEngine, load_policy
 from runbooks.agent_tools import runbook_tools
@@ -67,6 +70,7 @@ class SimRun:
     total_ticks: int
     complete: bool
     approvals: SqliteApprovalStore | None = None
+    moved_aside: tuple[Path | None, Path | None] = (None, None)  # --fresh: old journal, store
 
 
 def scenario_id(scenario: Scenario) -> str:
@@ -101,9 +105,31 @@ def latest_journal() -> Path | None:
     return found[-1] if found else None
 
 
-def remove_journal(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+def move_aside(path: Path, now: datetime) -> Path | None:
+    """Move the SQLite file at `path` (with its -wal and -shm) to `<path>.<UTC time>.bak`,
+    where SQLite still opens it whole; the new name, or None when there was no file."""
+    if not path.exists():
+        return None
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = Path(f"{path}.{stamp}.bak")
+    n = 1
+    while kept.exists():  # two starts over in one second
+        kept, n = Path(f"{path}.{stamp}-{n}.bak"), n + 1
+    for suffix in ("-wal", "-shm", ""):  # the main file last: its sidecars go with it
+        if Path(f"{path}{suffix}").exists():
+            Path(f"{path}{suffix}").rename(f"{kept}{suffix}")
+    return kept
+
+
+def check_inputs(scenario: Scenario, settings: Settings) -> RulePolicyEngine:
+    """Read and check every input a run needs (policy, traces, chat people file) before
+    anything is changed on disk: the scenario's policy, compiled."""
+    policy = load_policy_file(Path(scenario.policy))
+    for model in scenario.models:
+        ArrivalTrace(model.trace)  # its rows, and its offset against its length
+    if settings.chat_people is not None:
+        Identities.load(settings.chat_people)
+    return policy
 
 
 def approvals_path(settings: Settings, journal: Path) -> Path:
@@ -143,10 +169,12 @@ def build_sim_run(
         )
     interval = settings.interval_seconds or scenario.tick_seconds
     check_horizon(settings, interval, scenario)
+    policy = check_inputs(scenario, settings)
     path = settings.journal or default_journal_path(scenario)
-    if fresh:
-        remove_journal(path)
-        remove_journal(approvals_path(settings, path))
+    moved: tuple[Path | None, Path | None] = (None, None)
+    if fresh:  # keep the old run: moved aside, not deleted
+        now = datetime.now(UTC)
+        moved = (move_aside(path, now), move_aside(approvals_path(settings, path), now))
     journal = SqliteJournal(path, scenario_id=scenario_id(scenario))
     store = open_approval_store(settings, path)
     spec = scenario.sim_spec()
@@ -178,7 +206,6 @@ def build_sim_run(
         clock = VirtualClock(scenario.start, speed=settings.speed)
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
-    policy = load_policy_file(Path(scenario.policy))
     planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
     daemon = Daemon(
         source=cluster,
@@ -198,7 +225,7 @@ def build_sim_run(
     _resume_approvals(store, daemon, journal, clock)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
     return SimRun(
-        scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete, store
+        scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete, store, moved
     )
 
 
@@ -249,20 +276,24 @@ async def serve_chat_beside(
             ("app", settings.slack_app_token),
         )
     }
-    chat = build_chat(
-        store=store,
-        people=settings.chat_people,
-        clock=clock,
-        daemon=daemon,
-        speed=speed,
-        slack_mode=settings.slack_mode,
-        slack_bot_token=secret["bot"],
-        slack_signing_secret=secret["signing"],
-        slack_app_token=secret["app"],
-        slack_channel=settings.slack_channel,
-        slack_api_url=settings.slack_api_url,
-        answerer=journal_answerer(settings, journal_path),
-    )
+    try:
+        chat = build_chat(
+            store=store,
+            people=settings.chat_people,
+            clock=clock,
+            daemon=daemon,
+            speed=speed,
+            slack_mode=settings.slack_mode,
+            slack_bot_token=secret["bot"],
+            slack_signing_secret=secret["signing"],
+            slack_app_token=secret["app"],
+            slack_channel=settings.slack_channel,
+            slack_api_url=settings.slack_api_url,
+            answerer=journal_answerer(settings, journal_path),
+        )
+    except BaseException:
+        main.close()  # never started: no 'coroutine was never awaited' on the way out
+        raise
     try:
         return await serve_beside(main, chat.app, settings.chat_host, settings.chat_port)
     finally:
