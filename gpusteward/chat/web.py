@@ -26,6 +26,15 @@ from gpusteward.chat.service import ApprovalService, Outcome, on_change
 
 log = structlog.get_logger("gpusteward.chat.web")
 _STATUS = {None: 200, "forbidden": 403, "conflict": 409, "invalid": 404}
+NO_TOKEN = (
+    "no token: send 'Authorization: Bearer <token>' with your token from the chat's people "
+    "file (GPUSTEWARD_CHAT_PEOPLE)"
+)
+TOKEN_NOT_VALID = (
+    "token not valid: no one in the chat's people file (GPUSTEWARD_CHAT_PEOPLE) has it. "
+    "Fix: check it for typos, or ask whoever runs gpusteward for yours"
+)
+TOKEN_NOT_VALID_SHORT = "token not valid: no one in the chat's people file has it"  # <= 123 B
 
 
 class SlackEndpoint(Protocol):
@@ -121,10 +130,13 @@ def create_web_app(
     page = files("gpusteward.chat").joinpath("page.html").read_text(encoding="utf-8")
 
     def person_of(authorization: str | None) -> Person:
-        person = service.identities.by_token(bearer(authorization))
+        token = bearer(authorization)
+        person = service.identities.by_token(token)
         if person is None:
             raise HTTPException(
-                401, "unknown or missing token: send 'Authorization: Bearer <token>'"
+                401,
+                NO_TOKEN if token is None else TOKEN_NOT_VALID,
+                headers={"WWW-Authenticate": "Bearer"},
             )
         return person
 
@@ -180,8 +192,8 @@ def create_web_app(
     async def ws(websocket: WebSocket, token: str = "") -> None:
         person = service.identities.by_token(token)
         await websocket.accept()  # then close with a code the page can read
-        if person is None:
-            await websocket.close(code=4401, reason="unknown token")
+        if person is None:  # the page reads the code; the reason is for any other client
+            await websocket.close(code=4401, reason=TOKEN_NOT_VALID_SHORT)
             return
         hub.clients[websocket] = person
         try:

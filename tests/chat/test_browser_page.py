@@ -64,3 +64,16 @@ def test_an_executed_card_shows_the_projection_made_when_it_was_asked_only(
     expect(card.get_by_test_id("projected-asked")).to_contain_text("+4 GPUs")
     expect(card.get_by_test_id("projected-asked")).to_contain_text("utilisation 60% -> 20%")
     expect(card.get_by_test_id("projected-now")).to_have_count(0)
+
+
+def test_a_wrong_token_is_told_it_is_not_valid_on_the_sign_in_box(
+    live: LiveServer, browser: Browser
+) -> None:
+    page = _page(browser, f"{live.url}/?token=not-anyones-token")
+    expect(page.locator("#login")).to_be_visible()
+    expect(page.get_by_test_id("login-error")).to_contain_text("That token is not valid")
+    expect(page.locator("#conn")).to_have_text("signed out: token not valid")
+    page.locator("#token").fill(TOKENS["alice"])  # the right one signs in
+    page.locator("#login-form button").click()
+    expect(page.locator("#conn")).to_have_text("live")
+    expect(page.get_by_test_id("login-error")).to_be_hidden()
