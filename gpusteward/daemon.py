@@ -76,7 +76,9 @@ class DaemonMetrics(Protocol):
 
     def stage_seconds(self, stage: str, seconds: float) -> None: ...
 
-    def tick(self, record: TickRecord, *, leader: bool) -> None: ...
+    def tick(self, record: TickRecord, *, leader: bool) -> None:
+        """Count one tick; `leader`: this daemon holds the leader lease (False without
+        an election: a dry run or a simulated run holds none)."""
 
 
 class Daemon:
@@ -405,7 +407,8 @@ class Daemon:
     def _account(self, record: TickRecord) -> None:
         self.stats.add(record)
         if self.metrics is not None:
-            self.metrics.tick(record, leader=self.leads())
+            holds = self.leadership is not None and self.leadership.is_leader()
+            self.metrics.tick(record, leader=holds)
         if self._on_tick is not None:
             self._on_tick(record)
 

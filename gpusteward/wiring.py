@@ -71,6 +71,7 @@ class SimRun:
     complete: bool
     approvals: SqliteApprovalStore | None = None
     moved_aside: tuple[Path | None, Path | None] = (None, None)  # --fresh: old journal, store
+    exposition: DaemonExposition | None = None  # /metrics, served by `run_service`
 
 
 def scenario_id(scenario: Scenario) -> str:
@@ -145,6 +146,21 @@ def open_approval_store(settings: Settings, journal: Path) -> SqliteApprovalStor
     )
 
 
+def daemon_exposition(store: SqliteApprovalStore, clock: Clock) -> DaemonExposition:
+    """The daemon's `/metrics` (either backend), with the store's pending approvals."""
+    return DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
+
+
+def serve_metrics(exposition: DaemonExposition, settings: Settings) -> MetricsServer | None:
+    """Serve `/metrics` on GPUSTEWARD_METRICS_HOST:GPUSTEWARD_METRICS_PORT, when a port is
+    set (either backend)."""
+    if settings.metrics_port is None:
+        return None
+    server = exposition.serve(settings.metrics_host, settings.metrics_port)
+    log.info("serving /metrics", host=settings.metrics_host, port=server.port)
+    return server
+
+
 def _resume_approvals(
     store: SqliteApprovalStore, daemon: Daemon, journal: SqliteJournal, clock: Clock
 ) -> None:
@@ -206,6 +222,7 @@ def build_sim_run(
         clock = VirtualClock(scenario.start, speed=settings.speed)
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
+    exposition = daemon_exposition(store, clock)
     planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
     daemon = Daemon(
         source=cluster,
@@ -221,11 +238,23 @@ def build_sim_run(
         history=history,
         recent=recent,
         on_tick=_settle_approvals(store, on_tick),
+        metrics=exposition,
     )
     _resume_approvals(store, daemon, journal, clock)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
     return SimRun(
-        scenario, daemon, journal, cluster, clock, path, resumed_at, total, complete, store, moved
+        scenario,
+        daemon,
+        journal,
+        cluster,
+        clock,
+        path,
+        resumed_at,
+        total,
+        complete,
+        store,
+        moved_aside=moved,
+        exposition=exposition,
     )
 
 
@@ -245,11 +274,17 @@ def _settle_approvals(
 async def run_service(
     sim: SimRun, settings: Settings, *, once: bool = False, tick_first: bool = True
 ) -> RunStats:
-    """Run the daemon; with GPUSTEWARD_CHAT_PEOPLE set, serve the approval chat beside it."""
-    main = sim.daemon.run(once=once, tick_first=tick_first)
-    return await serve_chat_beside(
-        main, settings, sim.approvals, sim.daemon, sim.clock, sim.journal_path, settings.speed
-    )
+    """Run the daemon, its `/metrics` served when GPUSTEWARD_METRICS_PORT is set; with
+    GPUSTEWARD_CHAT_PEOPLE set, serve the approval chat beside it."""
+    server = serve_metrics(sim.exposition, settings) if sim.exposition is not None else None
+    try:
+        main = sim.daemon.run(once=once, tick_first=tick_first)
+        return await serve_chat_beside(
+            main, settings, sim.approvals, sim.daemon, sim.clock, sim.journal_path, settings.speed
+        )
+    finally:
+        if server is not None:
+            server.close()
 
 
 async def serve_chat_beside(
@@ -443,10 +478,7 @@ class KubeRun:
     def start(self, settings: Settings) -> None:
         if self.elector is not None:
             self.elector.start()
-        if settings.metrics_port is not None:
-            self.metrics_server = self.exposition.serve(
-                settings.metrics_host, settings.metrics_port
-            )
+        self.metrics_server = serve_metrics(self.exposition, settings)
 
     def close(self) -> None:
         if self.elector is not None:
@@ -509,7 +541,7 @@ def build_kube_run(
         max_ticks=max_ticks,
     )
     store = open_approval_store(settings, path)
-    exposition = DaemonExposition(pending_approvals=lambda: len(store.pending(clock.now())))
+    exposition = daemon_exposition(store, clock)
     policy = load_policy_file(Path(scenario.policy))
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
     planner = with_llm(build_planner(scenario), settings, policy, None, interval)

@@ -66,7 +66,10 @@ class DaemonExposition:
         )
         self.errors = Counter("gpusteward_stage_errors", "Failed stages.", ["stage"], registry=r)
         self.leader = Gauge(
-            "gpusteward_leader", "1 while this daemon may act (holds the lease).", registry=r
+            "gpusteward_leader",
+            "1 while this daemon holds the leader lease; 0 without it (a standby, or a dry or "
+            "simulated run, which takes no lease).",
+            registry=r,
         )
         self.last_tick = Gauge(
             "gpusteward_last_tick_timestamp_seconds", "Time of the last tick.", registry=r

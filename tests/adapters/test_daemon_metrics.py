@@ -14,11 +14,20 @@ from tests.adapters.daemons import kube_daemon
 from tests.contract.worlds import emulated_world
 
 
+class HoldsTheLease:
+    """`Leadership` of a daemon that holds the leader lease."""
+
+    def is_leader(self) -> bool:
+        return True
+
+
 def test_two_ticks_show_up_in_the_daemon_metrics(tmp_path: Path) -> None:
     exposition = DaemonExposition(pending_approvals=lambda: 3)
     with emulated_world(tmp_path) as world:
         assert world.cluster is not None
-        daemon = kube_daemon(world.cluster, world.clock, metrics=exposition)
+        daemon = kube_daemon(
+            world.cluster, world.clock, metrics=exposition, leadership=HoldsTheLease()
+        )
         asyncio.run(daemon.tick())
         world.clock.advance(60)
         asyncio.run(daemon.tick())
@@ -35,6 +44,16 @@ def test_two_ticks_show_up_in_the_daemon_metrics(tmp_path: Path) -> None:
     for stage in ("observe", "forecast", "plan", "guard", "act"):
         assert f'gpusteward_stage_seconds_count{{stage="{stage}"}}' in text, stage
     assert "gpusteward_leader 1.0" in text and "gpusteward_pending_approvals 3.0" in text
+
+
+def test_a_daemon_without_a_leader_lease_reports_leader_0(tmp_path: Path) -> None:
+    """A dry run takes no lease (and a simulated run has none to take): it is no leader."""
+    exposition = DaemonExposition()
+    with emulated_world(tmp_path) as world:
+        assert world.cluster is not None
+        daemon = kube_daemon(world.cluster, world.clock, metrics=exposition, dry_run=True)
+        asyncio.run(daemon.tick())
+    assert "gpusteward_leader 0.0" in exposition.render().decode()
 
 
 def test_the_grafana_dashboard_queries_only_metrics_the_daemon_exposes() -> None:
