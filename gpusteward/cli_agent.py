@@ -16,6 +16,7 @@ from agents.llm.evals.harness import CASES_FILE, load_cases, run_eval
 from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.errors import InputError, JournalError
+from gpusteward.core.llm import LlmUnavailable
 from gpusteward.journal import SqliteJournal
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
@@ -147,7 +148,20 @@ def eval_cmd(
         raise InputError(f"cannot read {e.filename}: {e.strerror}. Fix: check the path.") from None
     client = llm_client(settings, settings.llm_base_url)
     limits = llm_limits(settings)
+    try:  # an endpoint that does not answer is an error, not a score for the fallback
+        client.ready(timeout_seconds=max(settings.llm_ready_timeout_seconds, 5.0))
+    except LlmUnavailable as e:
+        raise LlmUnavailable(
+            f"eval: {e}. Nothing was scored. Fix: start the model server, or pass --endpoint "
+            "with the URL it serves (…/v1)."
+        ) from None
     report = run_eval(loaded, client, engine, limits)
+    failed = [c for c in report.cases if (c.fallback_reason or "").startswith("LLM call failed")]
+    if report.cases and len(failed) == len(report.cases):
+        raise LlmUnavailable(
+            f"eval: every case's model call failed (first: {failed[0].fallback_reason}). "
+            "Nothing was scored. Fix: check the server's log, the model name and the timeout."
+        )
     if as_json:
         body = report.model_dump(mode="json")
         body["score"] = report.score
