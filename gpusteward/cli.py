@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpusteward.cli_agent import eval_cmd, why
@@ -36,12 +37,30 @@ from gpusteward.report import (
     tick_line,
 )
 from gpusteward.scenario import load_scenario, shipped_scenarios
-from gpusteward.settings import load_settings
+from gpusteward.settings import environment_variables, load_settings
 from gpusteward.terminal import err, out
 from gpusteward.wiring import SimRun, build_sim_run, latest_journal, run_service
 
+
+def settings_epilog(intro: str) -> str:
+    """`intro`, then every GPUSTEWARD_ variable of the settings with what it sets (one
+    per line), generated from the Settings model."""
+    rows = "\n".join(f"{name}: {escape(what)}" for name, what in environment_variables())
+    return f"{intro}\n\n{rows}"
+
+
+SETTINGS_READERS = ("run", "replay", "export", "why", "eval", "approvals")
+READS_SETTINGS = settings_epilog(
+    "Environment variables this command reads (a flag on the command line overrides its variable):"
+)
+READS_NONE = "Environment: this command reads no GPUSTEWARD_ variable."
+
 app = typer.Typer(
     help="gpusteward: keeps GPU inference clusters ahead of their load.",
+    epilog=settings_epilog(
+        f"Environment variables: {', '.join(SETTINGS_READERS)} read these settings (a flag "
+        "overrides its variable); the other commands read none."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -55,16 +74,16 @@ def _logs_to_stderr() -> None:
     configure_logging("warning", "auto")
 
 
-app.add_typer(policy_app, name="policy")
-forecast_app.command("ahead")(forecast_ahead)
-app.add_typer(forecast_app, name="forecast")
-app.command("why")(why)
-app.command("eval")(eval_cmd)
-app.command("approvals")(approvals_command)
-app.command("node-agent")(node_agent)
-app.command("export")(export_cmd)
-app.command("replay")(replay_cmd)
-app.add_typer(runbook_app, name="runbook")
+app.add_typer(policy_app, name="policy", epilog=READS_NONE)
+forecast_app.command("ahead", epilog=READS_NONE)(forecast_ahead)
+app.add_typer(forecast_app, name="forecast", epilog=READS_NONE)
+app.command("why", epilog=READS_SETTINGS)(why)
+app.command("eval", epilog=READS_SETTINGS)(eval_cmd)
+app.command("approvals", epilog=READS_SETTINGS)(approvals_command)
+app.command("node-agent", epilog=READS_NONE)(node_agent)
+app.command("export", epilog=READS_SETTINGS)(export_cmd)
+app.command("replay", epilog=READS_SETTINGS)(replay_cmd)
+app.add_typer(runbook_app, name="runbook", epilog=READS_NONE)
 
 
 def _parse_speed(value: str | None) -> float | None:
@@ -82,7 +101,7 @@ def _parse_speed(value: str | None) -> float | None:
     return speed
 
 
-@app.command()
+@app.command(epilog=READS_SETTINGS)
 def run(
     scenario: Annotated[
         str | None, typer.Option(help="Shipped scenario name or YAML path.")
@@ -101,7 +120,13 @@ def run(
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many ticks.")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
 ) -> None:
-    """Run the daemon: observe, forecast, plan, guard, act, record — on an interval."""
+    """Run the daemon: observe, forecast, plan, guard, act, record — on an interval.
+
+    With GPUSTEWARD_CHAT_PEOPLE naming a people file, the approval chat (web, and Slack
+    when GPUSTEWARD_SLACK_MODE is set) is served beside it on GPUSTEWARD_CHAT_HOST and
+    GPUSTEWARD_CHAT_PORT (http://127.0.0.1:8787/?token=YOUR-TOKEN by default); with
+    GPUSTEWARD_METRICS_PORT, its /metrics.
+    """
     settings = load_settings(
         scenario=scenario,
         backend=backend,
@@ -216,7 +241,7 @@ def _journal_option_default() -> Path:
     return latest_journal() or Path(".gpusteward") / "quickstart.db"
 
 
-@app.command()
+@app.command(epilog=READS_NONE)
 def status(
     journal: Annotated[Path | None, typer.Option(help="Journal file.")] = None,
 ) -> None:
@@ -240,7 +265,7 @@ def status(
             out.print(tick_line(record))
 
 
-@app.command("journal")
+@app.command("journal", epilog=READS_NONE)
 def journal_cmd(
     tail: Annotated[int, typer.Option(min=1, help="How many ticks, newest last.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON record per line.")] = False,
@@ -252,7 +277,7 @@ def journal_cmd(
             print(record.model_dump_json() if as_json else tick_line(record))
 
 
-@app.command()
+@app.command(epilog=READS_NONE)
 def scenarios() -> None:
     """List the shipped scenarios."""
     for name in shipped_scenarios():

@@ -66,7 +66,7 @@ def print_dry_run(steps: Sequence[DryRunStep]) -> None:
 
 
 runbook_app = typer.Typer(
-    help="Typed remediation runbooks: list, show, run (dry-run first).", no_args_is_help=True
+    help="Typed remediation runbooks: list, run (dry-run first).", no_args_is_help=True
 )
 
 

@@ -180,8 +180,28 @@ class Settings(BaseSettings):
         default=None, ge=0, le=65535, description="Serve the daemon's /metrics on this port."
     )
     metrics_host: str = Field(default="127.0.0.1", description="Address of /metrics.")
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning", description="Log lines at this level and above, to stderr."
+    )
+    log_format: Literal["auto", "console", "json"] = Field(
+        default="auto",
+        description="auto: readable lines on a terminal, JSON otherwise (a simulated run's "
+        "logs stay text); console or json: always that.",
+    )
+
+
+def environment_variables() -> list[tuple[str, str]]:
+    """Every setting's environment variable and what it is, with its default, from the
+    model itself (for `--help`: a hand-written list would drift)."""
+    found = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default()
+        shown = default if not isinstance(default, tuple) else list(default)
+        what = field.description or ""
+        if default is not None and default != ():
+            what += f" Default: {shown}."
+        found.append((f"GPUSTEWARD_{name.upper()}", what.strip()))
+    return found
 
 
 def load_settings(**overrides: object) -> Settings:
