@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Mapping
 from importlib.resources import files
 from typing import Annotated, Any, Literal, Protocol
 
 import structlog
 from fastapi import FastAPI, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -73,12 +76,30 @@ _CLIENT = TypeAdapter(ClientMessage)
 
 
 class DecisionBody(_In):
-    approve: bool
-    comment: str | None = Field(default=None, max_length=2000)
+    """The body of `POST /api/approvals/{id}/decision`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"approve": True}, {"approve": False, "comment": "why"}]}
+    )
+    approve: bool = Field(description="true approves the request, false rejects it")
+    comment: str | None = Field(
+        default=None, max_length=2000, description="Why; shown on the card and in the audit log"
+    )
 
 
 class CommandBody(_In):
-    text: str = Field(max_length=4000)
+    """The body of `POST /api/command`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "/pending"}]})
+    text: str = Field(max_length=4000, description="A chat command, e.g. /pending or /why ID")
+
+
+# What each call's body must be, for the answer to a body of another shape (422).
+_BODY_FIX = {
+    "/api/approvals/{request_id}/decision": 'send {"approve": true} to approve, or '
+    '{"approve": false, "comment": "why"} to reject ("comment" is optional)',
+    "/api/command": 'send {"text": "/pending"}: any chat command',
+}
 
 
 class Hub:
@@ -127,6 +148,7 @@ def create_web_app(
                 task.cancel()
 
     app = FastAPI(title="gpusteward approvals", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_exception_handler(RequestValidationError, _bad_request)
     page = files("gpusteward.chat").joinpath("page.html").read_text(encoding="utf-8")
 
     def person_of(authorization: str | None) -> Person:
@@ -285,6 +307,38 @@ async def _sweep(service: ApprovalService, every: float) -> None:
             await run_in_threadpool(service.keep_projections)
         except Exception as e:
             log.error("expiry sweep failed", error=str(e))
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request of the wrong shape: the body seen, what is wrong, and the body the
+    call takes (FastAPI's default lists pydantic errors and leaves the fix to the reader)."""
+    assert isinstance(exc, RequestValidationError)
+    route = request.scope.get("route")
+    path = route.path if isinstance(route, APIRoute) else request.url.path
+    problems = "; ".join(_problem(e) for e in exc.errors())
+    seen = "(none)" if exc.body is None else json.dumps(exc.body, default=str)
+    seen = seen if len(seen) <= 300 else seen[:300] + "…"
+    fix = _BODY_FIX.get(path, "see /openapi.json for what this call takes")
+    detail = (
+        f"{request.method} {request.url.path}: the body {seen} is not what this call takes "
+        f"({problems}). Fix: {fix}."
+    )
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    if error.get("type") == "json_invalid":
+        return f"the body is not JSON ({error.get('ctx', {}).get('error', 'invalid')})"
+    if loc == ["body"]:  # no body, or not an object
+        missing = error.get("type") == "missing"
+        return "there is no body" if missing else f"the body: {error.get('msg', 'invalid')}"
+    name = ".".join(loc[1:]) if loc[:1] == ["body"] else ".".join(loc)
+    if error.get("type") == "missing":
+        return f"'{name}' is missing"
+    if error.get("type") == "extra_forbidden":
+        return f"'{name}' is not a field"
+    return f"'{name}': {error.get('msg', 'invalid')}"
 
 
 def _clock(service: ApprovalService) -> dict[str, Any]:
