@@ -7,13 +7,14 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
 
 
 def require_prometheus() -> tuple[str, str]:
@@ -38,7 +39,7 @@ def backfill(openmetrics: str, tsdb: Path, workdir: Path) -> None:
         [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(tsdb)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE,
     )
     assert done.returncode == 0, f"promtool failed: {done.stderr[-2000:]}"
 
@@ -75,23 +76,18 @@ def running_prometheus(tsdb: Path, workdir: Path, scrape: str | None = None) -> 
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=REQUEST_PATIENCE) as r:
+                return r.status == 200
+        except OSError:  # not listening yet
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "prometheus did not become ready: "
-                    + (workdir / "prometheus.log").read_text()[-2000:]
-                )
-            time.sleep(0.1)  # a real process starting: nothing virtual to wait on
+        wait_for(ready, "prometheus ready", proc=proc, output=workdir / "prometheus.log")
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=PATIENCE)
         log.close()

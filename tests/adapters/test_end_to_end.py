@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMet
 from gpusteward.core.verdicts import ResultStatus
 from tests.adapters.prometheus_server import running_prometheus
 from tests.contract.worlds import DEPLOYMENT, NAME, NAMESPACE, emulated_world, sim_world
+from tests.waiting import PATIENCE, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,14 +35,14 @@ def scraped(snapshot: ClusterSnapshot, work: Path) -> Iterator[str]:
         server.close()
 
 
-def wait_for(read: Callable[[], dict[str, ServingMetrics]], key: str) -> ServingMetrics:
-    deadline = time.monotonic() + 30  # the first scrape comes ~5 s after start
-    while time.monotonic() < deadline:
+def wait_for_scrape(read: Callable[[], dict[str, ServingMetrics]], key: str) -> ServingMetrics:
+    """The metrics of `key` once a real scrape has them (~5 s after start when idle)."""
+
+    def scraped() -> ServingMetrics | None:
         found = read().get(key)
-        if found is not None and found.gpu_utilization > 0:
-            return found
-        time.sleep(0.2)  # waiting on a real scrape
-    raise AssertionError(f"Prometheus never showed metrics for {key}")
+        return found if found is not None and found.gpu_utilization > 0 else None
+
+    return wait_for(scraped, f"Prometheus showing metrics for {key}", every=0.2)
 
 
 def busy(snapshot: ClusterSnapshot, d: ModelDeployment) -> ClusterSnapshot:
@@ -62,7 +62,7 @@ def test_a_simulated_cluster_scraped_by_prometheus_reads_back_through_the_source
     d = snap.deployment(DEPLOYMENT)
     assert d is not None
     with scraped(snap, tmp_path) as url:
-        got = wait_for(lambda: PrometheusSource(url).serving_metrics([d]), d.key)
+        got = wait_for_scrape(lambda: PrometheusSource(url).serving_metrics([d]), d.key)
     want = snap.metrics[d.key]
     assert got.queue_depth == want.queue_depth and got.running == want.running
     assert got.gpu_utilization == pytest.approx(want.gpu_utilization, abs=1e-9)
@@ -78,7 +78,7 @@ def test_dry_run_against_the_emulated_cluster_prints_proposals_and_writes_nothin
         assert d is not None
         before = world.server.get("apps/v1/deployments", NAMESPACE, NAME)
         with scraped(busy(snap, d), tmp_path) as url:
-            wait_for(lambda: PrometheusSource(url).serving_metrics([d]), d.key)
+            wait_for_scrape(lambda: PrometheusSource(url).serving_metrics([d]), d.key)
             env = {
                 **os.environ,
                 "GPUSTEWARD_KUBECONFIG": str(tmp_path / "kubeconfig"),
@@ -88,7 +88,7 @@ def test_dry_run_against_the_emulated_cluster_prints_proposals_and_writes_nothin
             done = subprocess.run(
                 [sys.executable, "-m", "gpusteward.cli", "run", "--backend", "kubernetes",
                  "--dry-run", "--once"],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE,
             )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
         assert "(dry run)" in done.stdout and "1 proposal(s)" in done.stdout, done.stdout

@@ -8,11 +8,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +27,7 @@ from gpusteward.settings import Settings
 from gpusteward.wiring import KubeRun, approvals_path, build_kube_run, run_kube_service
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import DEPLOYMENT, NAME, NAMESPACE, seed
+from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
 
 ASK_FOR_BIG_STEPS = """\
 name: ask-for-big-steps
@@ -189,15 +189,19 @@ def serve_and_approve(run: KubeRun, settings: Settings, server: EmulatedApiServe
     url = f"http://127.0.0.1:{settings.chat_port}"
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
-        card = wait_for(lambda: pending_card(url, auth))
+        card = wait_for(lambda: pending_card(url, auth), "a pending card in the chat")
         decided = httpx.post(
-            f"{url}/api/approvals/{card['id']}/decision", json={"approve": True}, headers=auth
+            f"{url}/api/approvals/{card['id']}/decision",
+            json={"approve": True},
+            headers=auth,
+            timeout=REQUEST_PATIENCE,
         )
         assert decided.is_success, decided.text
-        wait_for(lambda: replicas(server) == 4 or None)  # the next tick (0.2 s) applies it
+        # the next tick (0.2 s) applies it
+        wait_for(lambda: replicas(server) == 4, "the approved scale-up applied", every=0.05)
     finally:
         loop.call_soon_threadsafe(run.daemon.request_stop)
-        thread.join(timeout=30)
+        thread.join(timeout=PATIENCE)
     assert not thread.is_alive()
 
 
@@ -209,20 +213,9 @@ def free_port() -> int:
 
 def pending_card(url: str, auth: dict[str, str]) -> dict[str, Any] | None:
     try:
-        cards = httpx.get(f"{url}/api/cards", headers=auth, timeout=2).json()["cards"]
+        cards = httpx.get(f"{url}/api/cards", headers=auth, timeout=REQUEST_PATIENCE).json()[
+            "cards"
+        ]
     except httpx.HTTPError:
         return None  # the chat is not up yet
     return next((c for c in cards if c["state"] == "pending"), None)
-
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None]) -> T:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        found = check()
-        if found is not None:
-            return found
-        time.sleep(0.05)  # waiting on a real server and a real-time daemon
-    raise AssertionError("timed out")

@@ -14,6 +14,7 @@ import pytest
 from gpusteward.adapters.exposition import NodeGpuExposition
 from gpusteward.adapters.nvml import NvmlCollector, NvmlUnavailable, PynvmlBackend
 from gpusteward.adapters.nvml_replay import RecordedNvml
+from tests.waiting import PATIENCE
 
 FIXTURE = Path(__file__).resolve().parents[3] / "shared/fixtures/nvml_h200_idle_load_idle.json"
 pytestmark = pytest.mark.skipif(not FIXTURE.exists(), reason=f"recording missing: {FIXTURE}")
@@ -69,7 +70,7 @@ def test_without_a_driver_the_collector_says_so() -> None:
 def test_node_agent_exits_with_a_clear_message_without_a_driver() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gpusteward.cli", "node-agent", "--port", "0"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     assert done.returncode == 3
     assert "no NVIDIA driver" in done.stderr and "Traceback" not in done.stderr

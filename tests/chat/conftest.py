@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.verdicts import NeedsApproval, RuleHit
 from gpusteward.testing import make_snapshot
+from tests.waiting import PATIENCE, wait_for
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 LLM = "default/llm-chat"
@@ -123,16 +123,18 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"chat server did not start on {self.url}")
-            time.sleep(0.01)
+        wait_for(
+            lambda: self.server.started or (False if self.thread.is_alive() else "stopped"),
+            f"the chat server listening on {self.url}",
+            every=0.01,
+        )
+        if not self.server.started:
+            raise RuntimeError(f"chat server stopped before it listened on {self.url}")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=PATIENCE)
 
 
 def later(minutes: float) -> datetime:

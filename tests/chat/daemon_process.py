@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,21 @@ import httpx
 
 from tests.chat.conftest import ASK_POLICY, PEOPLE_YAML, TOKENS, free_port
 from tests.cli.conftest import small_scenario
+from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
 
 GPUSTEWARD_RUN = (sys.executable, "-m", "gpusteward.cli", "run", "--scenario", "s.yaml")
+_STARTS = itertools.count()
 
 
 def write_scenario(workdir: Path) -> None:
     """One model on a real trace; the static-peak planner proposes one scale-up, which the
-    policy sends to a human (oncall)."""
+    policy sends to a human (oncall). Its request expires after the whole 24 h run, not
+    after ASK_POLICY's hour: at speed 60 an hour is one real minute, which a loaded machine
+    can spend starting a browser, and the card would expire under the test."""
     scenario = small_scenario(hours=24) + "planner: {kind: static-peak}\npolicy: ask.yaml\n"
     (workdir / "s.yaml").write_text(scenario)
-    (workdir / "ask.yaml").write_text(ASK_POLICY)
+    assert "expires: 1h" in ASK_POLICY
+    (workdir / "ask.yaml").write_text(ASK_POLICY.replace("expires: 1h", "expires: 48h"))
     (workdir / "people.yaml").write_text(PEOPLE_YAML)
 
 
@@ -33,6 +38,9 @@ class DaemonProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[str] | None = None
+        # stderr goes to a file (a pipe nobody reads stops the daemon once full), one per
+        # start: a restarted daemon keeps the first one's output
+        self.output = workdir / f"gpusteward-run-{next(_STARTS)}.err"
 
     def start(self) -> DaemonProcess:
         env = {
@@ -41,49 +49,61 @@ class DaemonProcess:
             "GPUSTEWARD_CHAT_PEOPLE": "people.yaml",
             "GPUSTEWARD_CHAT_PORT": str(self.port),
         }
-        self.proc = subprocess.Popen(
-            [*GPUSTEWARD_RUN, "--journal", "j.db", "--speed", str(self.speed)],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        with self.output.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*GPUSTEWARD_RUN, "--journal", "j.db", "--speed", str(self.speed)],
+                cwd=self.workdir,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+            )
+        wait_for(
+            self._healthy,
+            f"the chat of gpusteward run answering on {self.url}",
+            proc=self.proc,
+            output=self.output,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gpusteward run exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the chat of gpusteward run never answered on {self.url}")
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/healthz", timeout=REQUEST_PATIENCE).status_code == 200
+        except httpx.HTTPError:  # not listening yet
+            return False
 
     def get(self, path: str, who: str = "alice") -> Any:
-        r = httpx.get(self.url + path, headers={"Authorization": f"Bearer {TOKENS[who]}"})
+        r = httpx.get(
+            self.url + path,
+            headers={"Authorization": f"Bearer {TOKENS[who]}"},
+            timeout=REQUEST_PATIENCE,
+        )
         r.raise_for_status()
         return r.json()
 
     def post(self, path: str, body: dict[str, Any], who: str = "alice") -> httpx.Response:
         return httpx.post(
-            self.url + path, json=body, headers={"Authorization": f"Bearer {TOKENS[who]}"}
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {TOKENS[who]}"},
+            timeout=REQUEST_PATIENCE,
         )
 
-    def wait_for_card(self, state: str, *, outcome: str | None = None, timeout: float = 30) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for card in self.get("/api/cards")["cards"]:
-                if card["state"] == state and (outcome is None or card["outcome"] == outcome):
-                    return card
-            time.sleep(0.1)
-        raise AssertionError(f"no {state} card (outcome {outcome}) within {timeout} s")
+    def wait_for_card(self, state: str, *, outcome: str | None = None) -> Any:
+        def card() -> Any:
+            for c in self.get("/api/cards")["cards"]:
+                if c["state"] == state and (outcome is None or c["outcome"] == outcome):
+                    return c
+            return None
+
+        return wait_for(
+            card, f"a {state} card (outcome {outcome})", proc=self.proc, output=self.output
+        )
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
-        self.proc.wait(timeout=30)
+        self.proc.wait(timeout=PATIENCE)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

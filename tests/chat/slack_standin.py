@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.waiting import wait_for
+
 
 @dataclass
 class Call:
@@ -73,14 +75,12 @@ class SlackStandIn:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def wait_for(self, method: str, n: int = 1, timeout: float = 10) -> list[Call]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            calls = self.of(method)
-            if len(calls) >= n:
-                return calls
-            time.sleep(0.02)
-        raise AssertionError(f"stand-in: {n} x {method} not called within {timeout} s")
+    def wait_for(self, method: str, n: int = 1) -> list[Call]:
+        return wait_for(
+            lambda: self.of(method) if len(self.of(method)) >= n else None,
+            f"stand-in: {n} x {method} called",
+            every=0.02,
+        )
 
     def __enter__(self) -> SlackStandIn:
         self.thread.start()

@@ -6,7 +6,6 @@ every open page updates live; a screenshot is saved to tests/artifacts/."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,13 @@ from gpusteward.core.verdicts import ResultStatus
 from gpusteward.journal import SqliteJournal
 from tests.chat.conftest import TOKENS
 from tests.chat.daemon_process import DaemonProcess, write_scenario
+from tests.waiting import PATIENCE, wait_for_ticks
 
 pytestmark = pytest.mark.slow
+# Every wait on the page (a card's state, a reply, a push) waits for that event, up to a
+# deadline for a loaded machine: Playwright's own default (5 s) is a guess that fails there.
+UI_PATIENCE_MS = PATIENCE * 1000
+expect.set_options(timeout=UI_PATIENCE_MS)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 # Flags that let Debian's Chromium run as root in a sandboxed, offline machine.
 CHROMIUM_ARGS = [
@@ -40,6 +44,7 @@ def chromium() -> str:
 
 
 def _open(browser_page: Page, url: str, who: str) -> Page:
+    browser_page.set_default_timeout(UI_PATIENCE_MS)  # clicks and page loads, too
     browser_page.goto(f"{url}/?token={TOKENS[who]}")
     expect(browser_page.locator("#conn")).to_have_text("live")
     return browser_page
@@ -53,7 +58,9 @@ def test_a_pending_action_is_decided_in_the_browser_and_runs_in_the_simulator(
     try:
         pending = daemon.wait_for_card("pending")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=chromium(), args=CHROMIUM_ARGS, timeout=UI_PATIENCE_MS
+            )
             viewport = {"width": 1400, "height": 900}
             eve = _open(browser.new_page(viewport=viewport), daemon.url, "eve")
             eve_card = eve.locator(f'[data-card-id="{pending["id"]}"]')
@@ -73,8 +80,8 @@ def test_a_pending_action_is_decided_in_the_browser_and_runs_in_the_simulator(
             expect(alice_card).to_have_attribute("data-state", "approved")
             # eve's page was never reloaded: the card changes there too, up to the execution
             status = eve_card.get_by_test_id("status-line")
-            expect(status).to_contain_text("approved by alice via web", timeout=10_000)
-            expect(status).to_contain_text("executed", timeout=20_000)
+            expect(status).to_contain_text("approved by alice via web")
+            expect(status).to_contain_text("executed")
             expect(eve_card.locator("button.approve")).to_have_count(0)
             alice_card.locator("button[data-action=why]").click()
             expect(alice.locator("#thread")).to_be_visible()
@@ -82,7 +89,7 @@ def test_a_pending_action_is_decided_in_the_browser_and_runs_in_the_simulator(
             eve.screenshot(path=str(ARTIFACTS / "web_chat_non_approver.png"), full_page=True)
             browser.close()
         applied_at = _applied_tick(tmp_path / "j.db", pending["id"])
-        _wait_for_tick(tmp_path / "j.db", applied_at + 1)
+        wait_for_ticks(tmp_path / "j.db", applied_at + 2, proc=daemon.proc, output=daemon.output)
     finally:
         daemon.stop()
     with SqliteJournal(tmp_path / "j.db") as journal:
@@ -101,13 +108,3 @@ def _applied_tick(path: Path, action_id: str) -> int:
             if any(r.action_id == action_id for r in tick.results):
                 return tick.seq
     raise AssertionError(f"{action_id} has no result in {path}")
-
-
-def _wait_for_tick(path: Path, seq: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with SqliteJournal(path) as journal:
-            if journal.next_seq() > seq:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{path}: tick {seq} not recorded within {timeout} s")

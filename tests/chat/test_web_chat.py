@@ -17,6 +17,7 @@ from gpusteward.chat.service import ApprovalService
 from gpusteward.chat.web import create_web_app
 from gpusteward.core.approvals import ApprovalRequest
 from tests.chat.conftest import T0, TOKENS, FakeDaemonView, LiveServer, needs, scale
+from tests.waiting import REQUEST_PATIENCE
 
 
 @pytest.fixture
@@ -35,13 +36,14 @@ def _auth(who: str) -> dict[str, str]:
 
 
 def _ws(live: LiveServer, who: str) -> ClientConnection:
-    return connect(f"ws://127.0.0.1:{live.port}/ws?token={TOKENS[who]}", open_timeout=5)
+    url = f"ws://127.0.0.1:{live.port}/ws?token={TOKENS[who]}"
+    return connect(url, open_timeout=REQUEST_PATIENCE)
 
 
 def _recv(ws: ClientConnection, kind: str, state: str | None = None) -> dict[str, Any]:
     """The next message of `kind` (for cards: in `state`), skipping others."""
     while True:
-        msg = json.loads(ws.recv(timeout=5))
+        msg = json.loads(ws.recv(timeout=REQUEST_PATIENCE))
         if msg["type"] == kind and (state is None or msg["card"]["state"] == state):
             return msg  # type: ignore[no-any-return]
 
@@ -58,7 +60,7 @@ def test_the_page_is_served_and_the_api_needs_a_known_token(live: LiveServer) ->
         pytest.raises(ConnectionClosed) as closed,
         connect(f"ws://127.0.0.1:{live.port}/ws?token=x") as ws,
     ):
-        ws.recv(timeout=5)
+        ws.recv(timeout=REQUEST_PATIENCE)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 

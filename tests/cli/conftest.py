@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import PATIENCE
+
 ROOT = Path(__file__).resolve().parents[2]
 TRACE = ROOT / "gpusteward" / "scenarios" / "traces" / "servegen_m-large_total_rate_10min.csv"
 
 
-def gpusteward(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def gpusteward(
+    *args: str, cwd: Path, timeout: float = PATIENCE
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess, run to its exit (a deadline for a loaded machine)."""
     env = {**os.environ, "GPUSTEWARD_LOG_FORMAT": "json"}
     return subprocess.run(
         [sys.executable, "-m", "gpusteward.cli", *args],

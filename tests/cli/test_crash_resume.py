@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,53 +17,50 @@ import pytest
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.journal import SqliteJournal
 from tests.cli.conftest import gpusteward, small_scenario
+from tests.waiting import PATIENCE, wait_for_ticks
 
 pytestmark = pytest.mark.slow
 
 
-def _start(workdir: Path, *args: str) -> subprocess.Popen[str]:
+@contextmanager
+def _running(workdir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`gpusteward run` in the background, killed on the way out if still running; stdout
+    and stderr go to files in `workdir` (a pipe nobody reads stops the daemon when full)."""
     env = {**os.environ, "GPUSTEWARD_LOG_FORMAT": "json"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gpusteward.cli",
-            "run",
-            "--scenario",
-            "s.yaml",
-            "--journal",
-            "j.db",
-            *args,
-        ],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for_ticks(path: Path, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            try:
-                with SqliteJournal(path) as j:
-                    if j.count() >= n:
-                        return
-            except Exception:
-                pass
-        time.sleep(0.2)
-    raise AssertionError(f"journal {path} did not reach {n} ticks in {timeout} s")
+    with (workdir / "out.txt").open("w") as out, (workdir / "err.txt").open("w") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gpusteward.cli",
+                "run",
+                "--scenario",
+                "s.yaml",
+                "--journal",
+                "j.db",
+                *args,
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_sigkill_mid_run_leaves_complete_ticks_and_restart_resumes(workdir: Path) -> None:
-    (workdir / "s.yaml").write_text(small_scenario(hours=24))
-    # 20 virtual minutes per real second: the day takes ~72 s, we kill it after a few ticks
-    proc = _start(workdir, "--speed", "1200")
-    _wait_for_ticks(workdir / "j.db", 40)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    # 20 virtual minutes per real second: the 3 days take 216 s, we kill it after 40 ticks
+    (workdir / "s.yaml").write_text(small_scenario(hours=72))
+    with _running(workdir, "--speed", "1200") as proc:
+        wait_for_ticks(workdir / "j.db", 40, proc=proc, output=workdir / "err.txt")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=PATIENCE)
     assert proc.returncode == -signal.SIGKILL
 
     with SqliteJournal(workdir / "j.db") as j:
@@ -93,12 +91,13 @@ def test_sigkill_mid_run_leaves_complete_ticks_and_restart_resumes(workdir: Path
 
 
 def test_sigterm_finishes_the_tick_and_exits_0(workdir: Path) -> None:
-    (workdir / "s.yaml").write_text(small_scenario(hours=24))
-    proc = _start(workdir, "--speed", "600")
-    _wait_for_ticks(workdir / "j.db", 5)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "SLO attained" in out  # the summary table is printed on the way out
+    # 10 virtual minutes per real second: the 3 days take 432 s, we stop it after 5 ticks
+    (workdir / "s.yaml").write_text(small_scenario(hours=72))
+    with _running(workdir, "--speed", "600") as proc:
+        wait_for_ticks(workdir / "j.db", 5, proc=proc, output=workdir / "err.txt")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=PATIENCE)  # the tick in flight, the summary, then exit
+    assert proc.returncode == 0, (workdir / "err.txt").read_text()[-3000:]
+    assert "SLO attained" in (workdir / "out.txt").read_text()  # the summary, on the way out
     with SqliteJournal(workdir / "j.db") as j:
         assert [r.seq for r in j.ticks()] == list(range(j.count()))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.cli.conftest import gpusteward, small_scenario
+from tests.waiting import PATIENCE
 
 
 def test_run_prints_the_summary_table_and_writes_the_journal(workdir: Path) -> None:
@@ -98,7 +99,7 @@ def test_shadow_rules_are_summed_up_and_logged_as_text_in_a_pipe(workdir: Path) 
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE,
     )
     assert proc.returncode == 0, proc.stderr
     warned = [ln for ln in proc.stderr.splitlines() if "shadow rule fired" in ln]
@@ -126,7 +127,7 @@ def test_shadow_rules_are_summed_up_and_logged_as_text_in_a_pipe(workdir: Path) 
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE,
     )
     lines = [json.loads(ln) for ln in again.stderr.splitlines() if ln.startswith("{")]
     fired = [ln for ln in lines if ln["event"] == "shadow rule fired (not enforced)"]
