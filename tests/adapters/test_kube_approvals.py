@@ -74,7 +74,7 @@ def settings_for(server: EmulatedApiServer, tmp: Path, **more: object) -> Settin
         kubeconfig=server.kubeconfig(tmp / "kubeconfig"),
         journal=tmp / "kubernetes.db",
         lease_namespace=NAMESPACE,
-        kube_timeout_seconds=2.0,
+        kube_timeout_seconds=REQUEST_PATIENCE,  # the emulator, on a possibly busy machine
         **more,  # type: ignore[arg-type]
     )
 

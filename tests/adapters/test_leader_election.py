@@ -24,6 +24,7 @@ from tests.adapters.daemons import AlternatingScaler, kube_daemon
 from tests.contract.kube_emulator import EmulatedApiServer, Fault
 from tests.contract.worlds import NAME, NAMESPACE, seed
 from tests.sim.conftest import START
+from tests.waiting import REQUEST_PATIENCE
 
 LEASE = LeaseConfig(namespace=NAMESPACE, lease_seconds=15, renew_deadline_seconds=10)
 
@@ -32,7 +33,10 @@ class Replica:
     """One daemon process: its own client, cluster adapter and elector; a shared clock."""
 
     def __init__(self, identity: str, server: EmulatedApiServer, clock: VirtualClock, tmp: Path):
-        api = connect(server.kubeconfig(tmp / f"{identity}.kubeconfig"), timeout=(2.0, 2.0))
+        api = connect(
+            server.kubeconfig(tmp / f"{identity}.kubeconfig"),
+            timeout=(REQUEST_PATIENCE, REQUEST_PATIENCE),  # faults answer 503s, never stall
+        )
         self.api = api
         self.elector = LeaseElector(
             api, clock, LeaseConfig(**{**LEASE.__dict__, "identity": identity})

@@ -9,6 +9,7 @@ from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.chat.answers import JournalAnswerer, journal_excerpt
 from gpusteward.testing import make_tick_record
 from gpusteward.testing_llm import ScriptedLlmServer, fault, reply
+from tests.waiting import REQUEST_PATIENCE
 
 
 def _client(server: ScriptedLlmServer) -> OpenAiChatClient:
@@ -19,7 +20,9 @@ def test_a_question_is_answered_from_a_quoted_journal_excerpt_without_tools() ->
     records = [make_tick_record(seq) for seq in range(3)]
     said = "At 12:01 it scaled llm-chat because utilisation was high."
     with ScriptedLlmServer([reply(said)]) as server:
-        answerer = JournalAnswerer(_client(server), lambda: records, timeout_seconds=5)
+        answerer = JournalAnswerer(
+            _client(server), lambda: records, timeout_seconds=REQUEST_PATIENCE
+        )
         text = answerer.answer("why did you scale llm-chat at 12:01?", "alice")
     assert text == said
     (request,) = server.requests
@@ -32,7 +35,7 @@ def test_a_question_is_answered_from_a_quoted_journal_excerpt_without_tools() ->
 
 def test_an_unreachable_llm_gets_a_clear_answer_not_an_exception() -> None:
     with ScriptedLlmServer([fault("http_500")]) as server:
-        answerer = JournalAnswerer(_client(server), lambda: [], timeout_seconds=5)
+        answerer = JournalAnswerer(_client(server), lambda: [], timeout_seconds=REQUEST_PATIENCE)
         text = answerer.answer("what happened?", "bob")
     assert text.startswith("The LLM could not answer") and "/why ID" in text
 

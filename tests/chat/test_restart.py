@@ -14,6 +14,7 @@ import pytest
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.journal import SqliteJournal
 from tests.chat.daemon_process import DaemonProcess, write_scenario
+from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
 AUDIT = (sys.executable, "-m", "gpusteward.cli", "approvals", "--since", "1d", "--json")
@@ -46,7 +47,7 @@ def test_a_request_pending_at_a_kill_is_approved_after_restart_and_runs_once(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=True,
     )
     events = [json.loads(line) for line in audit.stdout.splitlines()]
