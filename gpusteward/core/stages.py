@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, cast, runtime_checkable
 
-from gpusteward.core.actions import Proposal
+from gpusteward.core.actions import Action, Proposal, ScaleDeployment
 from gpusteward.core.approvals import ApprovalRequest, stale_reason
-from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
 from gpusteward.core.llm import LlmTrace, RecordsLlmTrace
 from gpusteward.core.load import Forecast, LoadHistory, LoadSeries
 from gpusteward.core.ports import (
@@ -201,6 +201,29 @@ class Rejudged:
         )
 
 
+def over_capacity(action: Action, snapshot: ClusterSnapshot) -> str | None:
+    """Why a scale-down, run on `snapshot`, would leave its deployment unable to serve the
+    load arriving now (None: it would not) — what an approval card shows as "over
+    capacity". Capacity per replica is what the ready replicas measure; without a measure
+    there is no finding. (Retiring is the policy's to judge: its rules know traffic.)"""
+    if not isinstance(action, ScaleDeployment) or action.replicas < 1:
+        return None
+    d = next((d for d in snapshot.deployments if d.key == action.deployment), None)
+    m = snapshot.metrics.get(action.deployment)
+    if d is None or m is None or action.replicas >= d.replicas:
+        return None
+    ready = d.count(ReplicaPhase.READY)
+    if ready == 0 or m.capacity_rps <= 0:
+        return None
+    capacity = m.capacity_rps / ready * action.replicas
+    if m.arrival_rate_rps <= capacity:
+        return None
+    return (
+        f"{d.key} receives {m.arrival_rate_rps:.1f} req/s; {action.replicas} replica(s) "
+        f"serve {capacity:.1f} ({m.arrival_rate_rps / capacity:.0%} utilisation)"
+    )
+
+
 def rejudge(
     policy: PolicyEngine,
     request: ApprovalRequest,
@@ -213,6 +236,9 @@ def rejudge(
     stale = stale_reason(request, snapshot, policy.version)
     if stale is not None:
         return Rejudged(request, f"the world changed: {stale}")
+    short = over_capacity(request.proposal.action, snapshot)
+    if short is not None:
+        return Rejudged(request, f"it would leave the live load over capacity now: {short}")
     judged = judge(policy, [request.proposal], snapshot, inputs)
     verdict = judged.verdicts[0]
     if isinstance(verdict, Deny):

@@ -211,3 +211,14 @@ def test_an_approved_action_the_guard_now_denies_or_cannot_judge_is_superseded()
     broken = stages.rejudge(failing, approved(scale(3)), make_snapshot(at=T0), GuardInputs())
     assert not broken.runnable and isinstance(broken.error, ValueError)
     assert "[guard-error] policy evaluation failed: bad rule" in (broken.why_not or "")
+
+
+def test_an_approved_scale_down_that_would_leave_the_live_load_over_capacity_does_not_run() -> None:
+    """Approved 2 -> 1 while the load rose: 2 replicas at 90 % cannot become 1 (180 %)."""
+    policy = Fixed()
+    busy = make_snapshot(at=T0, load=0.9)
+    r = stages.rejudge(policy, approved(scale(1)), busy, GuardInputs())
+    assert not r.runnable and policy.calls == 0
+    assert "over capacity now" in r.superseded(T0).message and "180%" in (r.why_not or "")
+    quiet = make_snapshot(at=T0, load=0.3)  # 1 replica serves 60 %: it may run
+    assert stages.rejudge(policy, approved(scale(1)), quiet, GuardInputs()).runnable

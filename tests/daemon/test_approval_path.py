@@ -78,7 +78,7 @@ def daemon(
     policy: PolicyEngine | None = None,
 ) -> Daemon:
     return Daemon(
-        source=FakeClusterSource(make_snapshot(at=T0)),
+        source=FakeClusterSource(make_snapshot(at=T0, load=0.0)),  # LLM idle, as RETIRE says
         executor=executor or RecordingExecutor(),
         forecaster=LastValueForecaster(),
         planner=planner,
