@@ -26,7 +26,8 @@ What goes on the wire is what every server accepts, not only OpenAI:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import openai
@@ -103,34 +104,35 @@ class OpenAiChatClient:
         if request.tools:
             kwargs["tools"] = [t.openai() for t in request.tools]
             kwargs["tool_choice"] = request.tool_choice
-        try:
+        with self._errors(f"no answer within {timeout_seconds:.1f} s"):
             completion = self._client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError as e:
-            raise LlmUnavailable(
-                f"{self.endpoint}: no answer within {timeout_seconds:.1f} s ({e})"
-            ) from e
-        except openai.APIStatusError as e:
-            raise LlmUnavailable(f"{self.endpoint}: HTTP {e.status_code}: {_short(e)}") from e
-        except openai.APIConnectionError as e:
-            raise LlmUnavailable(f"{self.endpoint}: cannot connect ({e})") from e
-        except openai.OpenAIError as e:
-            raise LlmProtocolError(f"{self.endpoint}: {type(e).__name__}: {e}") from e
         return _response(completion, self.endpoint)
 
     def ready(self, *, timeout_seconds: float) -> None:
         """GET {base}/models within `timeout_seconds`, no retry: any HTTP answer is ready."""
-        try:
+        with self._errors(
+            f"no answer to GET /models within {timeout_seconds:.1f} s", any_answer=True
+        ):
             self._client.with_options(max_retries=0).models.list(timeout=timeout_seconds)
-        except openai.APIStatusError:
-            return  # it answered (some servers do not list models)
+
+    @contextmanager
+    def _errors(self, timed_out: str, *, any_answer: bool = False) -> Iterator[None]:
+        """SDK errors as the port's: no answer, no connection or an HTTP error status is
+        `LlmUnavailable` (the next tick may succeed), anything else `LlmProtocolError`.
+        With `any_answer`, an HTTP error status or an unreadable body is no error: the
+        server answered."""
+        try:
+            yield
         except openai.APITimeoutError as e:
-            raise LlmUnavailable(
-                f"{self.endpoint}: no answer to GET /models within {timeout_seconds:.1f} s"
-            ) from e
+            raise LlmUnavailable(f"{self.endpoint}: {timed_out}") from e
+        except openai.APIStatusError as e:
+            if not any_answer:
+                raise LlmUnavailable(f"{self.endpoint}: HTTP {e.status_code}: {_short(e)}") from e
         except openai.APIConnectionError as e:
             raise LlmUnavailable(f"{self.endpoint}: cannot connect ({e})") from e
-        except openai.OpenAIError:
-            return  # an answer the SDK could not parse is still an answer
+        except openai.OpenAIError as e:
+            if not any_answer:
+                raise LlmProtocolError(f"{self.endpoint}: {type(e).__name__}: {e}") from e
 
 
 def wire_messages(
