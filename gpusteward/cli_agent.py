@@ -21,7 +21,8 @@ from gpusteward.journal import SqliteJournal
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
 from gpusteward.user_files import read_user_file
-from gpusteward.wiring import approvals_path, latest_journal, llm_client, llm_limits
+from gpusteward.wiring import approvals_path, latest_journal
+from gpusteward.wiring_llm import llm_client, llm_limits
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 

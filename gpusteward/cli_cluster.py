@@ -19,7 +19,7 @@ from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.terminal import out
-from gpusteward.wiring import build_kube_run, run_kube_service
+from gpusteward.wiring_kube import build_kube_run, run_kube_service
 
 
 def print_tick(record: TickRecord) -> None:

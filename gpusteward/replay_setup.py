@@ -33,14 +33,8 @@ from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
-from gpusteward.wiring import (
-    agent_registry,
-    build_forecaster,
-    build_planner,
-    llm_client,
-    llm_limits,
-    load_policy_file,
-)
+from gpusteward.wiring import build_forecaster, build_planner, load_policy_file
+from gpusteward.wiring_llm import agent_registry, llm_client, llm_limits
 from policies.engine import RulePolicyEngine, load_policy
 from runbooks.bundle import IncidentBundle
 from runbooks.recorded import RecordedLlmClient, RecordedWhatIf

@@ -1,4 +1,5 @@
-"""The composition root: builds a daemon from Settings and a scenario.
+"""The composition root: builds a daemon from Settings and a scenario (the simulator here;
+Kubernetes in `wiring_kube`; the LLM planner agent, attached to both, in `wiring_llm`).
 
 The only module that knows which adapter stands behind each port. A simulated run
 resumes from the journal's latest checkpoint when one exists for the same scenario.
@@ -7,7 +8,6 @@ resumes from the journal's latest checkpoint when one exists for the same scenar
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,24 +16,16 @@ from pathlib import Path
 import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
-from agents.llm.limits import LlmLimits
-from agents.llm.planner import LlmPlanner
 from agents.registry import CompositeConfig, make_planner, needs_outlook
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
-from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
-from gpusteward.adapters.kubernetes import connect
-from gpusteward.adapters.lease import LeaseConfig, LeaseElector
-from gpusteward.adapters.openai_llm import OpenAiChatClient
-from gpusteward.adapters.prometheus import PrometheusSource
-from gpusteward.chat.answers import JournalAnswerer
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.store import SqliteApprovalStore
-from gpusteward.core.clock import RealClock, VirtualClock
+from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
-from gpusteward.core.ports import Clock, Forecaster, Planner, PolicyEngine
+from gpusteward.core.ports import Clock, Forecaster, Planner
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ExecutedAction
 from gpusteward.daemon import Daemon, DaemonConfig
@@ -47,13 +39,8 @@ from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.traces import ArrivalTrace
 from gpusteward.whatif import SimulatorWhatIf
+from gpusteward.wiring_llm import journal_answerer, with_llm
 from policies.engine import RulePolicyEngine, load_policy
-from runbooks.agent_tools import runbook_tools
-from runbooks.model import load_library
-from tools.base import ToolRegistry
-from tools.context import WhatIf
-from tools.propose import PROPOSAL_TOOLS
-from tools.read import READ_TOOLS
 
 log = structlog.get_logger("gpusteward.wiring")
 
@@ -161,7 +148,7 @@ def serve_metrics(exposition: DaemonExposition, settings: Settings) -> MetricsSe
     return server
 
 
-def _resume_approvals(
+def resume_approvals(
     store: SqliteApprovalStore, daemon: Daemon, journal: SqliteJournal, clock: Clock
 ) -> None:
     """What a (re)start owes the store: approved actions the journal shows executed are
@@ -237,10 +224,10 @@ def build_sim_run(
         backend_checkpoint=simulator.checkpoint,
         history=history,
         recent=recent,
-        on_tick=_settle_approvals(store, on_tick),
+        on_tick=settle_approvals(store, on_tick),
         metrics=exposition,
     )
-    _resume_approvals(store, daemon, journal, clock)
+    resume_approvals(store, daemon, journal, clock)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
     return SimRun(
         scenario,
@@ -258,7 +245,7 @@ def build_sim_run(
     )
 
 
-def _settle_approvals(
+def settle_approvals(
     store: SqliteApprovalStore, then: Callable[[TickRecord], None] | None
 ) -> Callable[[TickRecord], None]:
     """After each recorded tick, tell the approval store what its approved actions did."""
@@ -335,31 +322,6 @@ async def serve_chat_beside(
         chat.close()
 
 
-def llm_client(settings: Settings, base_url: str) -> OpenAiChatClient:
-    """The OpenAI-compatible client for `base_url` with the configured model, key and
-    retries (the planner, the chat's answers and what-if replays all use this)."""
-    return OpenAiChatClient.from_env(
-        base_url=base_url,
-        model=settings.llm_model,
-        api_key_env=settings.llm_api_key_env,
-        retries=settings.llm_retries,
-        tool_results=settings.llm_tool_results,
-    )
-
-
-def journal_answerer(settings: Settings, journal: Path) -> JournalAnswerer | None:
-    """Free-text chat questions answered by the LLM from the journal, when one is set up."""
-    if settings.llm_base_url is None:
-        return None
-    client = llm_client(settings, settings.llm_base_url)
-
-    def records() -> list[TickRecord]:
-        with SqliteJournal(journal) as j:  # its own connection: the chat runs in threads
-            return j.tail(1_500)
-
-    return JournalAnswerer(client, records, timeout_seconds=settings.llm_timeout_seconds)
-
-
 def build_planner(scenario: Scenario) -> Planner:
     """The scenario's planner, with capacity priors from the model profiles; the oracle and
     static-peak planners also get the future load from the scenario's traces."""
@@ -369,63 +331,6 @@ def build_planner(scenario: Scenario) -> Planner:
     if needs_outlook(scenario.planner):
         outlook = TraceOutlook(spec, scenario.duration_seconds)
     return make_planner(scenario.planner, priors, outlook)
-
-
-def with_llm(
-    planner: Planner,
-    settings: Settings,
-    policy: PolicyEngine,
-    whatif: WhatIf | None = None,
-    interval_seconds: float = 60.0,
-) -> Planner:
-    """The LLM planner agent over `planner` when an endpoint is configured, else `planner`.
-
-    A planner restored from a checkpoint may be an `LlmPlanner` without its client: its
-    deterministic planner (and that planner's memory) is kept, the rest is rebuilt.
-    """
-    base = planner.fallback if isinstance(planner, LlmPlanner) else planner
-    if settings.llm_base_url is None:  # a warning: shown at the default level (README)
-        log.warning(
-            "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL unset); the scenario's "
-            "deterministic planner decides",
-            planner=base.name,
-        )
-        return base
-    client = llm_client(settings, settings.llm_base_url)
-    log.info(
-        "LLM planner", endpoint=settings.llm_base_url, model=settings.llm_model, fallback=base.name
-    )
-    return LlmPlanner(
-        client=client,
-        fallback=base,
-        policy=policy,
-        limits=llm_limits(settings),
-        whatif=whatif,
-        horizon_seconds=settings.forecast_horizon_seconds,
-        registry=agent_registry(),
-        interval_seconds=interval_seconds,
-    )
-
-
-def agent_registry() -> ToolRegistry:
-    """The LLM planner's tools: the read and proposal tools, and the runbook library."""
-    return ToolRegistry((*READ_TOOLS, *PROPOSAL_TOOLS, *runbook_tools(load_library())))
-
-
-def llm_limits(settings: Settings) -> LlmLimits:
-    return LlmLimits(
-        max_rounds=settings.llm_max_tool_rounds,
-        max_tokens=settings.llm_max_tokens,
-        max_tick_tokens=settings.llm_max_tick_tokens,
-        wall_seconds=settings.llm_wall_seconds,
-        request_timeout_seconds=settings.llm_timeout_seconds,
-        prompt_budget_tokens=settings.llm_prompt_budget_tokens,
-        temperature=settings.llm_temperature,
-        tool_choice=settings.llm_tool_choice,
-        breaker_failures=settings.llm_breaker_failures,
-        breaker_backoff_seconds=settings.llm_breaker_backoff_seconds,
-        ready_timeout_seconds=settings.llm_ready_timeout_seconds,
-    )
 
 
 def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> None:
@@ -459,117 +364,3 @@ def build_forecaster(scenario: Scenario) -> Forecaster:
     if isinstance(config, AutoForecasterConfig):
         return AutoForecaster(config)
     return LastValueForecaster()
-
-
-@dataclass
-class KubeRun:
-    """The daemon against a Kubernetes cluster, with its lease and `/metrics`, not started."""
-
-    daemon: Daemon
-    journal: SqliteJournal
-    journal_path: Path
-    cluster: KubernetesCluster
-    elector: LeaseElector | None  # None in dry-run mode: a dry run takes no lease (no writes)
-    exposition: DaemonExposition
-    approvals: SqliteApprovalStore  # durable, beside the journal; the chat decides through it
-    clock: Clock
-    metrics_server: MetricsServer | None = None
-
-    def start(self, settings: Settings) -> None:
-        if self.elector is not None:
-            self.elector.start()
-        self.metrics_server = serve_metrics(self.exposition, settings)
-
-    def close(self) -> None:
-        if self.elector is not None:
-            self.elector.stop()
-        if self.metrics_server is not None:
-            self.metrics_server.close()
-        self.approvals.close()
-        self.journal.close()
-
-
-def build_kube_run(
-    scenario: Scenario,
-    settings: Settings,
-    *,
-    max_ticks: int | None = None,
-    on_tick: Callable[[TickRecord], None] | None = None,
-) -> KubeRun:
-    """The `kubernetes` backend: the scenario supplies planner, forecaster and policy; the
-    cluster, its metrics (Prometheus), the leader lease and the LLM planner (over the
-    scenario's, when GPUSTEWARD_LLM_BASE_URL is set) come from Settings."""
-
-    clock = RealClock()
-    api = connect(
-        settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
-    )
-    interval = settings.interval_seconds or scenario.tick_seconds
-    check_horizon(settings, interval, scenario)
-    metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
-    cluster = KubernetesCluster(
-        api,
-        clock,
-        KubeClusterConfig(
-            namespaces=settings.kube_namespaces,
-            allow_delete=settings.kube_allow_delete,
-            interval_seconds=interval,
-        ),
-        metrics=metrics,
-    )
-    elector = None
-    if not settings.dry_run:
-        lease = settings.lease_seconds
-        elector = LeaseElector(
-            api,
-            clock,
-            LeaseConfig(
-                namespace=settings.lease_namespace,
-                name=settings.lease_name,
-                identity=settings.identity or socket.gethostname(),
-                lease_seconds=lease,
-                renew_deadline_seconds=lease * 2 / 3,
-                retry_period_seconds=lease / 7,
-            ),
-        )
-    path = settings.journal or Path(".gpusteward") / "kubernetes.db"
-    journal = SqliteJournal(path, scenario_id=f"kubernetes:{api.host}")
-    config = DaemonConfig(
-        interval_seconds=interval,
-        dry_run=settings.dry_run,
-        forecast_horizon_seconds=settings.forecast_horizon_seconds,
-        max_ticks=max_ticks,
-    )
-    store = open_approval_store(settings, path)
-    exposition = daemon_exposition(store, clock)
-    policy = load_policy_file(Path(scenario.policy))
-    # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
-    planner = with_llm(build_planner(scenario), settings, policy, None, interval)
-    daemon = Daemon(
-        source=cluster,
-        executor=cluster,
-        forecaster=build_forecaster(scenario),
-        planner=planner,
-        policy=policy,
-        approvals=store,
-        journal=journal,
-        clock=clock,
-        config=config,
-        history=history_from_journal(journal, config),
-        recent=recent_from_journal(journal, config),
-        on_tick=_settle_approvals(store, on_tick),
-        leadership=elector,
-        metrics=exposition,
-    )
-    _resume_approvals(store, daemon, journal, clock)
-    return KubeRun(daemon, journal, path, cluster, elector, exposition, store, clock)
-
-
-async def run_kube_service(run: KubeRun, settings: Settings, *, once: bool = False) -> RunStats:
-    """The Kubernetes daemon; with GPUSTEWARD_CHAT_PEOPLE set, the approval chat beside it
-    (real time: no speed). Approved actions are re-judged on a fresh snapshot before they
-    run, as in the simulator (`Daemon._approved_and_still_valid`)."""
-    main = run.daemon.run(once=once, tick_first=True)
-    return await serve_chat_beside(
-        main, settings, run.approvals, run.daemon, run.clock, run.journal_path, None
-    )

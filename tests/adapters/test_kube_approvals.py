@@ -24,7 +24,8 @@ from gpusteward.core.load import Forecast
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import Settings
-from gpusteward.wiring import KubeRun, approvals_path, build_kube_run, run_kube_service
+from gpusteward.wiring import approvals_path
+from gpusteward.wiring_kube import KubeRun, build_kube_run, run_kube_service
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import DEPLOYMENT, NAME, NAMESPACE, seed
 from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for

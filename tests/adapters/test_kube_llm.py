@@ -16,7 +16,8 @@ from forecasting.auto import LastValueConfig
 from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.settings import Settings
 from gpusteward.testing_llm import ScriptedLlmServer, reply
-from gpusteward.wiring import build_kube_run, build_planner
+from gpusteward.wiring import build_planner
+from gpusteward.wiring_kube import build_kube_run
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import NAMESPACE, seed
 

@@ -13,7 +13,7 @@ from gpusteward.cli import app
 from gpusteward.core.errors import InputError, SettingsError
 from gpusteward.settings import Settings, load_settings
 from gpusteward.testing_llm import ScriptedLlmServer, reply
-from gpusteward.wiring import llm_client, llm_limits
+from gpusteward.wiring_llm import llm_client, llm_limits
 
 
 @pytest.fixture(autouse=True)

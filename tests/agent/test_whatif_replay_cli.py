@@ -26,7 +26,8 @@ from gpusteward.sim.engine import Simulator
 from gpusteward.testing import StaticPlanner
 from gpusteward.testing_llm import Call, ScriptedLlmServer, Step, reply, tool_calls
 from gpusteward.whatif import SimulatorWhatIf
-from gpusteward.wiring import agent_registry, build_sim_run
+from gpusteward.wiring import build_sim_run
+from gpusteward.wiring_llm import agent_registry
 from runbooks.recorded import RecordedLlmClient
 from tests.agent.conftest import client_for
 from tools.context import ToolContext

@@ -10,7 +10,8 @@ from pathlib import Path
 from gpusteward.replay_setup import SimRunbookTarget
 from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
-from gpusteward.wiring import agent_registry, load_policy_file
+from gpusteward.wiring import load_policy_file
+from gpusteward.wiring_llm import agent_registry
 from tools.context import ToolContext
 
 

@@ -1,0 +1,152 @@
+"""The composition root's Kubernetes part: the daemon against a cluster (the official
+client), its Prometheus metrics, leader lease, journal, approvals and `/metrics`."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
+from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
+from gpusteward.adapters.kubernetes import connect
+from gpusteward.adapters.lease import LeaseConfig, LeaseElector
+from gpusteward.adapters.prometheus import PrometheusSource
+from gpusteward.chat.store import SqliteApprovalStore
+from gpusteward.core.clock import RealClock
+from gpusteward.core.ports import Clock
+from gpusteward.core.tick import TickRecord
+from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.journal import SqliteJournal
+from gpusteward.resume import history_from_journal, recent_from_journal
+from gpusteward.run_stats import RunStats
+from gpusteward.scenario import Scenario
+from gpusteward.settings import Settings
+from gpusteward.wiring import (
+    build_forecaster,
+    build_planner,
+    check_horizon,
+    daemon_exposition,
+    load_policy_file,
+    open_approval_store,
+    resume_approvals,
+    serve_chat_beside,
+    serve_metrics,
+    settle_approvals,
+)
+from gpusteward.wiring_llm import with_llm
+
+
+@dataclass
+class KubeRun:
+    """The daemon against a Kubernetes cluster, with its lease and `/metrics`, not started."""
+
+    daemon: Daemon
+    journal: SqliteJournal
+    journal_path: Path
+    cluster: KubernetesCluster
+    elector: LeaseElector | None  # None in dry-run mode: a dry run takes no lease (no writes)
+    exposition: DaemonExposition
+    approvals: SqliteApprovalStore  # durable, beside the journal; the chat decides through it
+    clock: Clock
+    metrics_server: MetricsServer | None = None
+
+    def start(self, settings: Settings) -> None:
+        if self.elector is not None:
+            self.elector.start()
+        self.metrics_server = serve_metrics(self.exposition, settings)
+
+    def close(self) -> None:
+        if self.elector is not None:
+            self.elector.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        self.approvals.close()
+        self.journal.close()
+
+
+def build_kube_run(
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    max_ticks: int | None = None,
+    on_tick: Callable[[TickRecord], None] | None = None,
+) -> KubeRun:
+    """The `kubernetes` backend: the scenario supplies planner, forecaster and policy; the
+    cluster, its metrics (Prometheus), the leader lease and the LLM planner (over the
+    scenario's, when GPUSTEWARD_LLM_BASE_URL is set) come from Settings."""
+
+    clock = RealClock()
+    api = connect(
+        settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
+    )
+    interval = settings.interval_seconds or scenario.tick_seconds
+    check_horizon(settings, interval, scenario)
+    metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
+    cluster = KubernetesCluster(
+        api,
+        clock,
+        KubeClusterConfig(
+            namespaces=settings.kube_namespaces,
+            allow_delete=settings.kube_allow_delete,
+            interval_seconds=interval,
+        ),
+        metrics=metrics,
+    )
+    elector = None
+    if not settings.dry_run:
+        lease = settings.lease_seconds
+        elector = LeaseElector(
+            api,
+            clock,
+            LeaseConfig(
+                namespace=settings.lease_namespace,
+                name=settings.lease_name,
+                identity=settings.identity or socket.gethostname(),
+                lease_seconds=lease,
+                renew_deadline_seconds=lease * 2 / 3,
+                retry_period_seconds=lease / 7,
+            ),
+        )
+    path = settings.journal or Path(".gpusteward") / "kubernetes.db"
+    journal = SqliteJournal(path, scenario_id=f"kubernetes:{api.host}")
+    config = DaemonConfig(
+        interval_seconds=interval,
+        dry_run=settings.dry_run,
+        forecast_horizon_seconds=settings.forecast_horizon_seconds,
+        max_ticks=max_ticks,
+    )
+    store = open_approval_store(settings, path)
+    exposition = daemon_exposition(store, clock)
+    policy = load_policy_file(Path(scenario.policy))
+    # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
+    planner = with_llm(build_planner(scenario), settings, policy, None, interval)
+    daemon = Daemon(
+        source=cluster,
+        executor=cluster,
+        forecaster=build_forecaster(scenario),
+        planner=planner,
+        policy=policy,
+        approvals=store,
+        journal=journal,
+        clock=clock,
+        config=config,
+        history=history_from_journal(journal, config),
+        recent=recent_from_journal(journal, config),
+        on_tick=settle_approvals(store, on_tick),
+        leadership=elector,
+        metrics=exposition,
+    )
+    resume_approvals(store, daemon, journal, clock)
+    return KubeRun(daemon, journal, path, cluster, elector, exposition, store, clock)
+
+
+async def run_kube_service(run: KubeRun, settings: Settings, *, once: bool = False) -> RunStats:
+    """The Kubernetes daemon; with GPUSTEWARD_CHAT_PEOPLE set, the approval chat beside it
+    (real time: no speed). Approved actions are re-judged on a fresh snapshot before they
+    run, as in the simulator (`Daemon._approved_and_still_valid`)."""
+    main = run.daemon.run(once=once, tick_first=True)
+    return await serve_chat_beside(
+        main, settings, run.approvals, run.daemon, run.clock, run.journal_path, None
+    )
