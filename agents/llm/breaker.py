@@ -22,7 +22,6 @@ from typing import Literal, Protocol
 from gpusteward.core.llm import BREAKER_OPEN, LlmTrace
 
 BreakerState = Literal["closed", "open", "probing"]
-OPEN_PREFIX = BREAKER_OPEN
 
 
 class CallGate(Protocol):
@@ -69,7 +68,7 @@ class CircuitBreaker:
             self.probing = True
             return None
         return (
-            f"{OPEN_PREFIX} after {self.consecutive} failed tick(s) (last: "
+            f"{BREAKER_OPEN} after {self.consecutive} failed tick(s) (last: "
             f"{self.last_reason[:200]}); planning deterministically, next probe in "
             f"{self.backoff - waited:.0f} s"
         )
@@ -97,7 +96,7 @@ class RecordedGate:
 
     def load(self, trace: LlmTrace | None) -> None:
         reason = trace.fallback_reason if trace is not None and not trace.rounds else None
-        opened = reason is not None and reason.startswith(OPEN_PREFIX)
+        opened = reason is not None and reason.startswith(BREAKER_OPEN)
         self._refusal = reason if opened else None
 
     def refuse(self) -> str | None:

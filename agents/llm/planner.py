@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from agents.llm.agent import AgentContext, AgentRun, run_agent
-from agents.llm.breaker import OPEN_PREFIX, CallGate, CircuitBreaker
+from agents.llm.breaker import CallGate, CircuitBreaker
 from agents.llm.floor import apply_floor
 from agents.llm.limits import LlmLimits
 from agents.llm.prompts import SYSTEM_PROMPT, user_message
@@ -33,6 +33,7 @@ from agents.llm.tokens import count_prompt
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.llm import (
+    BREAKER_OPEN,
     ChecksReady,
     LlmClient,
     LlmMessage,
@@ -180,7 +181,7 @@ class LlmPlanner:
             self.client.ready(timeout_seconds=self.limits.ready_timeout_seconds)
         except LlmUnavailable as e:
             self.gate.record(ok=False, reason=str(e), trip=True)
-            return f"{OPEN_PREFIX}: the endpoint does not answer ({e})"
+            return f"{BREAKER_OPEN}: the endpoint does not answer ({e})"
         return None
 
     def _agent_context(self, tools: ToolContext) -> AgentContext:

@@ -10,12 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 from agents.llm.agent import AGENT_GRAPH
-from agents.llm.breaker import OPEN_PREFIX, CircuitBreaker, RecordedGate
+from agents.llm.breaker import CircuitBreaker, RecordedGate
 from agents.llm.floor import apply_floor
 from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from gpusteward.core.actions import Proposal, RetireModel, ScaleDeployment
 from gpusteward.core.llm import (
+    BREAKER_OPEN,
     LlmMessage,
     LlmRequest,
     LlmResponse,
@@ -160,7 +161,7 @@ def test_the_breaker_opens_after_repeated_failures_and_probes_with_a_growing_bac
     assert b.refuse() is None and b.state == "closed"
     b.record(ok=False, reason="timeout")
     refusal = b.refuse()
-    assert refusal is not None and refusal.startswith(OPEN_PREFIX) and "timeout" in refusal
+    assert refusal is not None and refusal.startswith(BREAKER_OPEN) and "timeout" in refusal
     clock.t = 99
     assert b.refuse() is not None
     clock.t = 100
@@ -186,7 +187,7 @@ def test_an_open_breaker_does_not_call_the_model_and_says_why(policy: Any) -> No
     assert len(model.requests) == calls  # not called while open
     trace = planner.take_llm_trace()
     assert trace is not None and trace.outcome == "fallback" and not trace.rounds
-    assert (trace.fallback_reason or "").startswith(OPEN_PREFIX)
+    assert (trace.fallback_reason or "").startswith(BREAKER_OPEN)
     clock.t = planner.limits.breaker_backoff_seconds
     planner.plan(make_snapshot(), {})
     assert len(model.requests) == calls + 1  # the probe
@@ -264,7 +265,7 @@ def test_a_hung_endpoint_trips_the_breaker_after_one_short_readiness_check(
             assert planner.plan(make_snapshot(), {}) == [up]
             trace = planner.take_llm_trace()
             assert trace is not None and not trace.rounds  # no 30 s completion was tried
-            assert (trace.fallback_reason or "").startswith(OPEN_PREFIX)
+            assert (trace.fallback_reason or "").startswith(BREAKER_OPEN)
         assert planner.gate.state == "open"
 
 
