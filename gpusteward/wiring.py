@@ -17,6 +17,7 @@ import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
 from agents.registry import CompositeConfig, make_planner, needs_outlook
+from agents.scheduled import ScheduledCapacity
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
@@ -330,7 +331,8 @@ def build_planner(scenario: Scenario) -> Planner:
     outlook = None
     if needs_outlook(scenario.planner):
         outlook = TraceOutlook(spec, scenario.duration_seconds)
-    return make_planner(scenario.planner, priors, outlook)
+    planner = make_planner(scenario.planner, priors, outlook)
+    return ScheduledCapacity(planner, interval_seconds=scenario.tick_seconds)
 
 
 def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> None:

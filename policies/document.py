@@ -22,7 +22,9 @@ from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, RuleMode, Severity
 
 PACKS_DIR = Path(__file__).parent / "packs"  # shipped policy packs (read by the caller)
-ActionKind = Literal["scale", "prewarm", "move", "consolidate", "retire", "cordon", "move-replica"]
+ActionKind = Literal[
+    "scale", "prewarm", "schedule", "move", "consolidate", "retire", "cordon", "move-replica"
+]
 _SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 

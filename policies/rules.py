@@ -19,6 +19,7 @@ from gpusteward.core.actions import (
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
+    ScheduleCapacity,
 )
 from gpusteward.core.cluster import WorkloadClass
 from policies.context import ActionContext
@@ -56,12 +57,13 @@ def check_allow(spec: AllowRule, ctx: ActionContext) -> Fired | None:
 
 
 def check_replica_bounds(spec: ReplicaBoundsRule, ctx: ActionContext) -> Fired | None:
-    if not isinstance(ctx.action, ScaleDeployment | PrewarmReplicas):
+    if not isinstance(ctx.action, ScaleDeployment | PrewarmReplicas | ScheduleCapacity):
         return None
     d = ctx.require_deployment()
     low = spec.min_replicas if spec.min_replicas is not None else d.min_replicas
     high = spec.max_replicas if spec.max_replicas is not None else d.max_replicas
-    after = ctx.replicas_after
+    # a schedule changes nothing now: its bound is the replicas it reserves
+    after = ctx.action.replicas if isinstance(ctx.action, ScheduleCapacity) else ctx.replicas_after
     if low <= after <= high:
         return None
     return Fired(

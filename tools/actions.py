@@ -9,9 +9,11 @@ deployment, approve anything or change a limit.
 from __future__ import annotations
 
 import difflib
+import math
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from gpusteward.core.actions import (
     Action,
@@ -22,8 +24,10 @@ from gpusteward.core.actions import (
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
+    ScheduleCapacity,
 )
-from gpusteward.core.cluster import Pool
+from gpusteward.core.cluster import Pool, ReplicaPhase
+from gpusteward.core.load import LoadSeries
 from tools.base import InvalidArgument, ToolArgs
 from tools.context import ToolContext
 
@@ -73,9 +77,31 @@ class MoveReplicaArgs(ToolArgs):
     to_node: str = Field(min_length=1, max_length=300)
 
 
+class ScheduleArgs(ToolArgs):
+    """Capacity for an announced event (an operator's note): Ready by `start`, kept for
+    `hours`. Size it by `load_multiplier` (code computes the replicas from the load at that
+    time a day earlier) or give `replicas`."""
+
+    kind: Literal["schedule"] = "schedule"
+    deployment: Key
+    start: AwareDatetime = Field(description="Event start, ISO 8601 with zone (…Z for UTC).")
+    hours: float = Field(gt=0, le=24, description="How long the event lasts.")
+    load_multiplier: float | None = Field(
+        default=None, gt=1, le=20, description="Expected traffic as a multiple of normal."
+    )
+    replicas: int | None = Field(default=None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> ScheduleArgs:
+        if (self.load_multiplier is None) == (self.replicas is None):
+            raise ValueError("give exactly one of load_multiplier and replicas")
+        return self
+
+
 ActionArgs = Annotated[
     ScaleArgs
     | PrewarmArgs
+    | ScheduleArgs
     | MoveArgs
     | ConsolidateArgs
     | RetireArgs
@@ -119,6 +145,8 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
         if isinstance(args, PrewarmArgs):
             key = _deployment_key(ctx, args.deployment, prefix + "deployment")
             return PrewarmReplicas(deployment=key, count=args.count, issued_at=at)
+        if isinstance(args, ScheduleArgs):
+            return schedule_action(args, ctx, prefix)
         if isinstance(args, MoveArgs):
             key = _deployment_key(ctx, args.deployment, prefix + "deployment")
             return MoveDeployment(
@@ -148,3 +176,69 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
     except ValueError as e:  # a core validator (e.g. a move with nowhere to go)
         raise InvalidArgument(field or "(arguments)", str(e), type(args).__name__) from None
     raise InvalidArgument(field or "kind", "unknown action", type(args).__name__)
+
+
+SIZING_UTILISATION = 0.7  # the replicas of a schedule run at most this busy at the peak
+MAX_LEAD = timedelta(days=7)
+
+
+def schedule_action(args: ScheduleArgs, ctx: ToolContext, prefix: str = "") -> ScheduleCapacity:
+    """A `ScheduleCapacity` for `args`: the window checked against the snapshot's time, the
+    replicas sized by code, the operator's note (the deployment's intent) attached."""
+    key = _deployment_key(ctx, args.deployment, prefix + "deployment")
+    d = ctx.snapshot.deployment(key)
+    assert d is not None
+    at = ctx.snapshot.at
+    if not at < args.start <= at + MAX_LEAD:
+        raise InvalidArgument(
+            prefix + "start",
+            f"must be after now ({at.isoformat()}) and within 7 days",
+            args.start.isoformat(),
+        )
+    end = args.start + timedelta(hours=args.hours)
+    replicas = args.replicas
+    if replicas is None:
+        assert args.load_multiplier is not None
+        m = ctx.snapshot.metrics.get(key)
+        ready = d.count(ReplicaPhase.READY)
+        if m is None or ready == 0 or m.capacity_rps <= 0:
+            raise InvalidArgument(
+                prefix + "load_multiplier",
+                "no ready replica's capacity is measured to size it by; give replicas",
+                str(args.load_multiplier),
+            )
+        normal = normal_load(ctx.inputs.load.get(key), args.start, end, m.arrival_rate_rps)
+        per_replica = m.capacity_rps / ready * SIZING_UTILISATION
+        replicas = math.ceil(args.load_multiplier * normal / per_replica)
+    replicas = max(1, min(replicas, d.max_replicas))
+    return ScheduleCapacity(
+        deployment=key,
+        replicas=replicas,
+        start=args.start,
+        end=end,
+        load_multiplier=args.load_multiplier,
+        note=(d.intent or "")[:500],
+        issued_at=at,
+    )
+
+
+def normal_load(series: LoadSeries | None, start: datetime, end: datetime, now: float) -> float:
+    """The usual rate for [start, end): the 90th percentile of the same hours a day earlier
+    (or of the last day, when that is not in the history); `now` when there is no history."""
+    if series is None:
+        return now
+    day = timedelta(days=1)
+
+    def between(lo: datetime, hi: datetime) -> list[float]:
+        out = []
+        for i, v in enumerate(series.values):
+            t = series.start + timedelta(seconds=series.step_seconds * i)
+            if v is not None and lo <= t < hi:
+                out.append(v)
+        return out
+
+    values = between(start - day, end - day) or between(series.end - day, series.end)
+    if not values:
+        return now
+    values.sort()
+    return values[min(len(values) - 1, int(0.9 * len(values)))]

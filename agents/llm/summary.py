@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC
 
 from gpusteward.core.cluster import ClusterSnapshot, Health, Node
 from gpusteward.core.ports import GuardInputs
@@ -36,6 +37,8 @@ MODEL_COLUMNS = (
     "peak_rps_24h",
     "labels",
 )
+NOTE_COLUMNS = ("deployment", "operator_note", "scheduled_windows")
+MAX_NOTES = 8
 NODE_COLUMNS = ("node", "pool", "gpu_type", "gpus", "free", "cordoned", "unhealthy_gpus")
 POOL_COLUMNS = (
     "pool",
@@ -98,6 +101,30 @@ def _node_row(n: Node) -> str:
     )
 
 
+def _notes(snapshot: ClusterSnapshot) -> list[str]:
+    """The operator_notes section: deployments whose operators announced load (the
+    gpusteward.io/intent annotation), with the windows already scheduled; none: no section."""
+    noted = [d for d in snapshot.deployments if d.intent and not d.retired][:MAX_NOTES]
+    if not noted:
+        return []
+    rows = [
+        quote(
+            [
+                clean(d.key),
+                clean(d.intent or "", 300),
+                [
+                    f"{w.replicas} replicas {w.start.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+                    f"..{w.end.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+                    for w in d.capacity_windows
+                    if w.end > snapshot.at
+                ],
+            ]
+        )
+        for d in noted
+    ]
+    return [f"operator_notes {quote(list(NOTE_COLUMNS))}:", *rows]
+
+
 def render(snapshot: ClusterSnapshot, s: Salience) -> str:
     labels = {d.key: d.labels for d in snapshot.deployments}
     why: dict[str, list[str]] = {}
@@ -135,6 +162,7 @@ def render(snapshot: ClusterSnapshot, s: Salience) -> str:
         ),
         f"models {quote(list(MODEL_COLUMNS))}:",
         *(_model_row(f, why[k], labels.get(k, {})) for k, f in facts.items()),
+        *_notes(snapshot),
         f"nodes_needing_attention {quote(list(NODE_COLUMNS))}:",
         *(_node_row(n) for n in s.attention_nodes),
         f"not_listed: {s.omitted_models} other deployments (look them up with tools)",

@@ -32,7 +32,10 @@ from gpusteward.adapters.kube_observe import (
     POOL_LABEL,
     PREFIX,
     RETIRED,
+    WINDOW_LIST,
+    WINDOWS,
     ObserveDefaults,
+    capacity_windows,
     gpu_nodes,
     model_deployment,
     place_pods,
@@ -47,8 +50,14 @@ from gpusteward.core.actions import (
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
+    ScheduleCapacity,
 )
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
+from gpusteward.core.cluster import (
+    CapacityWindow,
+    ClusterSnapshot,
+    ModelDeployment,
+    ServingMetrics,
+)
 from gpusteward.core.errors import (
     ActionRejected,
     ClusterUnavailable,
@@ -168,6 +177,8 @@ class KubernetesCluster:
             if action.delete:
                 return self._delete(action, dry)
             return self._scale(action, action.deployment, lambda _: 0, {RETIRED: "true"}, dry)
+        if isinstance(action, ScheduleCapacity):
+            return self._schedule(action, dry)
         if isinstance(action, MoveDeployment):
             return self._move(action, dry)
         if isinstance(action, CordonNode):
@@ -237,6 +248,38 @@ class KubernetesCluster:
         if dry:
             return ResultStatus.DRY_RUN, f"dry run (server-side): {action.deployment} -> {where}"
         return ResultStatus.APPLIED, f"{action.deployment}: node selector now {where}"
+
+    def _schedule(self, action: ScheduleCapacity, dry: bool) -> tuple[ResultStatus, str]:
+        """Record the window in the deployment's `capacity-windows` annotation (lapsed ones
+        dropped); the daemon's planners read it back and scale ahead of its start."""
+        ns, name = _split(action.deployment)
+        dep = self._get_deployment(ns, name)
+        ann = dep.metadata.annotations
+        ids = ann.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"{action.deployment}: action {action.id} applied before"
+        now = self.clock.now()
+        kept = [
+            w
+            for w in capacity_windows(ann.get(WINDOWS), f"deployment {action.deployment}")
+            if w.end > now
+        ]
+        window = CapacityWindow(
+            replicas=action.replicas,
+            start=action.start,
+            end=action.end,
+            load_multiplier=action.load_multiplier,
+            action_id=action.id,
+        )
+        text = WINDOW_LIST.dump_json([*kept, window]).decode()
+        patch = self._annotate(dep.metadata.resource_version, action.id, ids, None, {WINDOWS: text})
+        self.api.patch_deployment(ns, name, patch, dry_run=dry)
+        what = f"{action.deployment}: >= {action.replicas} replica(s) reserved " + (
+            f"{action.start.isoformat()} to {action.end.isoformat()}"
+        )
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
+        return ResultStatus.APPLIED, what
 
     def _cordon(self, action: CordonNode, dry: bool) -> tuple[ResultStatus, str]:
         try:

@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from pydantic import TypeAdapter
+
 from gpusteward.adapters.kube_objects import KubeDeployment, KubeNode, KubePod
 from gpusteward.core.cluster import (
+    CapacityWindow,
     Gpu,
     Health,
     ModelDeployment,
@@ -44,6 +47,8 @@ MODEL_LABEL = PREFIX + "model"
 POOL_LABEL = PREFIX + "pool"
 PRICE = PREFIX + "price-per-gpu-hour"
 RETIRED = PREFIX + "retired"
+INTENT = PREFIX + "intent"  # an operator's note on expected load (free text, data)
+WINDOWS = PREFIX + "capacity-windows"  # JSON list written by approved schedule actions
 GPU = "nvidia.com/gpu"
 GPU_PRODUCT = "nvidia.com/gpu.product"
 GPU_MEMORY_MIB = "nvidia.com/gpu.memory"
@@ -248,6 +253,8 @@ def model_deployment(
         ),
         retired=ann.get(RETIRED, "false").lower() == "true",
         labels=dict(meta.labels),
+        intent=meta.annotations.get(INTENT, "")[:2000] or None,
+        capacity_windows=capacity_windows(meta.annotations.get(WINDOWS), where),
     )
 
 
@@ -267,3 +274,20 @@ def _enum(kind: type[E], raw: str, where: str) -> E:
     except ValueError:
         known = ", ".join(v.value for v in kind)
         raise InputError(f"{where} = {raw!r}: expected one of {known}. Fix: correct it.") from None
+
+
+def capacity_windows(text: str | None, where: str) -> tuple[CapacityWindow, ...]:
+    """The windows of the `gpusteward.io/capacity-windows` annotation (JSON list)."""
+    if not text:
+        return ()
+    try:
+        return tuple(WINDOW_LIST.validate_json(text))
+    except ValueError as e:
+        raise InputError(
+            f"{where}: annotation {WINDOWS} is not a JSON list of windows "
+            f"({{replicas, start, end, action_id}}): {str(e).splitlines()[0]}. Fix: remove the "
+            "annotation (gpusteward rewrites it when a schedule is approved), or correct it."
+        ) from None
+
+
+WINDOW_LIST: TypeAdapter[list[CapacityWindow]] = TypeAdapter(list[CapacityWindow])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
@@ -68,6 +69,54 @@ class PrewarmReplicas(_ActionBase):
 
     def describe(self) -> str:
         return f"pre-warm {self.count} replica(s) of {self.deployment}"
+
+
+class ScheduleCapacity(_ActionBase):
+    """Reserve capacity for an announced event: at least `replicas` Ready from `start` to
+    `end`. Executing it records the window on the deployment; the planners then start the
+    replicas one cold start ahead of `start` and keep them until `end`, when it lapses."""
+
+    kind: Literal["schedule"] = "schedule"
+    deployment: str = Field(description="namespace/name")
+    replicas: int = Field(ge=1)
+    start: AwareDatetime = Field(description="When the event starts: replicas Ready by then.")
+    end: AwareDatetime = Field(description="When the event ends and the window lapses.")
+    load_multiplier: float | None = Field(
+        default=None,
+        gt=0,
+        le=20,
+        description="Announced load as a multiple of normal: the replicas are re-sized from "
+        "the live load just before `start` (never below `replicas`).",
+    )
+    note: str = Field(default="", max_length=500, description="The operator's words, quoted.")
+
+    def content_id(self) -> str:
+        """Without the planning time: the same announcement planned on two ticks is one
+        action (one approval request, executed once)."""
+        body = self.model_dump(mode="json", exclude={"id", "issued_at"})
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        return f"{body['kind']}-{digest[:16]}"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleCapacity:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
+            )
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.deployment
+
+    def describe(self) -> str:
+        start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)
+        until = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%m-%d %H:%M")
+        size = f" ({self.load_multiplier:g}x the load before)" if self.load_multiplier else ""
+        return (
+            f"schedule {self.deployment} >= {self.replicas} replica(s){size} "
+            f"{start:%Y-%m-%d %H:%M}-{until} UTC"
+        )
 
 
 class MoveDeployment(_ActionBase):
@@ -156,6 +205,7 @@ class MoveReplica(_ActionBase):
 Action = Annotated[
     ScaleDeployment
     | PrewarmReplicas
+    | ScheduleCapacity
     | MoveDeployment
     | ConsolidateModels
     | RetireModel
@@ -167,6 +217,7 @@ ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 ACTION_KINDS: tuple[str, ...] = (
     "scale",
     "prewarm",
+    "schedule",
     "move",
     "consolidate",
     "retire",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -84,6 +84,31 @@ class Replica(Frozen):
     ready_in_seconds: float = Field(default=0.0, ge=0)
 
 
+class CapacityWindow(Frozen):
+    """Capacity an approved `schedule` action reserved: at least `replicas` Ready from
+    `start` until `end` (the planners start them one cold start ahead). It lapses at `end`."""
+
+    replicas: int = Field(ge=1)
+    start: AwareDatetime
+    end: AwareDatetime
+    load_multiplier: float | None = Field(
+        default=None, gt=0, description="Re-size to this multiple of the load before start."
+    )
+    action_id: str = Field(default="", description="The approved action that set it.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CapacityWindow:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
+            )
+        return self
+
+    def active(self, now: datetime, lead_seconds: float) -> bool:
+        """True from `lead_seconds` before `start` until `end`."""
+        return self.start - timedelta(seconds=lead_seconds) <= now < self.end
+
+
 class ModelDeployment(Frozen):
     name: str = Field(min_length=1, description="Deployment name, unique in its namespace.")
     namespace: str = "default"
@@ -104,6 +129,15 @@ class ModelDeployment(Frozen):
     replica_states: tuple[Replica, ...] = ()
     retired: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+    intent: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="An operator's note on expected load (annotation gpusteward.io/intent): "
+        "data a planner may turn into a schedule proposal, never an instruction.",
+    )
+    capacity_windows: tuple[CapacityWindow, ...] = Field(
+        default=(), description="Capacity reserved by approved schedule actions."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ModelDeployment:

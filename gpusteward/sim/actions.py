@@ -8,6 +8,8 @@ takes its GPUs on the target node at once, so nothing else can take them first.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gpusteward.core.actions import (
     Action,
     ConsolidateModels,
@@ -17,7 +19,9 @@ from gpusteward.core.actions import (
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
+    ScheduleCapacity,
 )
+from gpusteward.core.cluster import CapacityWindow
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.fleet import DeploymentState
 from gpusteward.sim.state import SimState
@@ -52,6 +56,26 @@ def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool) -> str:
     if not dry:
         dep.desired = target
     return f"{a.deployment}: desired replicas {target} (+{a.count} pre-warmed)"
+
+
+def _schedule(state: SimState, a: ScheduleCapacity, dry: bool, now: datetime) -> str:
+    dep = _deployment(state, a.deployment)
+    if a.end <= now:
+        raise _Refused(f"the window ends {a.end.isoformat()}, before now; nothing to reserve")
+    window = CapacityWindow(
+        replicas=a.replicas,
+        start=a.start,
+        end=a.end,
+        load_multiplier=a.load_multiplier,
+        action_id=a.id,
+    )
+    if not dry:
+        dep.windows = [w for w in dep.windows if w.end > now] + [window]
+        dep.version += 1
+    return (
+        f"{a.deployment}: >= {a.replicas} replica(s) reserved {a.start.isoformat()} to "
+        f"{a.end.isoformat()} (started one cold start ahead)"
+    )
 
 
 def _move(state: SimState, a: MoveDeployment, dry: bool) -> str:
@@ -162,11 +186,13 @@ def _move_replica(state: SimState, a: MoveReplica, dry: bool, now: float) -> str
     )
 
 
-def _dispatch(state: SimState, action: Action, dry: bool, now: float) -> str:
+def _dispatch(state: SimState, action: Action, dry: bool, now: float, at: datetime) -> str:
     if isinstance(action, ScaleDeployment):
         return _scale(state, action, dry)
     if isinstance(action, PrewarmReplicas):
         return _prewarm(state, action, dry)
+    if isinstance(action, ScheduleCapacity):
+        return _schedule(state, action, dry, at)
     if isinstance(action, MoveDeployment):
         return _move(state, action, dry)
     if isinstance(action, ConsolidateModels):
@@ -180,13 +206,15 @@ def _dispatch(state: SimState, action: Action, dry: bool, now: float) -> str:
     raise _Refused(f"the simulator cannot execute {type(action).__name__}")
 
 
-def apply(state: SimState, action: Action, *, dry_run: bool, now: float = 0.0) -> Outcome:
-    """Apply one action (at most once per id) at `now` (seconds since the start); never
-    raises for a bad target."""
+def apply(
+    state: SimState, action: Action, *, dry_run: bool, now: float = 0.0, at: datetime | None = None
+) -> Outcome:
+    """Apply one action (at most once per id) at `now` (seconds since the start; `at` the
+    same instant as a time, for actions that carry times); never raises for a bad target."""
     if action.id in state.executed:
         return ResultStatus.DUPLICATE, f"action {action.id} was executed before; nothing done"
     try:
-        message = _dispatch(state, action, dry_run, now)
+        message = _dispatch(state, action, dry_run, now, at or action.issued_at)
     except _Refused as e:
         return ResultStatus.FAILED, f"{action.describe()}: {e}"
     if dry_run:

@@ -158,7 +158,7 @@ class Simulator:
     def execute(self, action: Action, *, dry_run: bool = False) -> ActionResult:
         """Apply one action now; FAILED (not an exception) for an unknown target."""
         status, message = actions.apply(
-            self._state, action, dry_run=dry_run, now=self.elapsed_seconds
+            self._state, action, dry_run=dry_run, now=self.elapsed_seconds, at=self.now
         )
         return ActionResult(action_id=action.id, status=status, message=message, at=self.now)
 

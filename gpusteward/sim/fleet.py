@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gpusteward.core.cluster import Pool, ReplicaPhase
+from gpusteward.core.cluster import CapacityWindow, Pool, ReplicaPhase
 from gpusteward.sim.spec import ModelSpec, NodeGroupSpec
 
 _REMOVAL_ORDER = {ReplicaPhase.PENDING: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.READY: 2}
@@ -65,6 +65,7 @@ class DeploymentState:
     next_seq: int = 0
     moving: bool = False  # replicas may sit on nodes the deployment no longer allows
     version: int = 0
+    windows: list[CapacityWindow] = field(default_factory=list)  # approved schedules
 
     @property
     def key(self) -> str:

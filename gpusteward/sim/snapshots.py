@@ -78,6 +78,9 @@ def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployme
         slo=spec.slo,
         replica_states=replicas,
         retired=dep.retired,
+        labels={},
+        intent=spec.intent if now >= spec.intent_after_seconds else None,
+        capacity_windows=tuple(dep.windows),
     )
 
 
@@ -117,7 +120,7 @@ class SnapshotBuilder:
 
     def __init__(self) -> None:
         self._nodes: dict[int, tuple[int, Node]] = {}
-        self._deployments: dict[str, tuple[int, ModelDeployment]] = {}
+        self._deployments: dict[str, tuple[tuple[int, bool], ModelDeployment]] = {}
         self._metrics: dict[str, ServingMetrics] = {}
         self._interval = 0.0
 
@@ -136,8 +139,9 @@ class SnapshotBuilder:
         for key, dep in fleet.deployments.items():
             cached = self._deployments.get(key)
             loading = any(r.phase is ReplicaPhase.LOADING for r in dep.replicas)
-            if loading or cached is None or cached[0] != dep.version:
-                cached = (dep.version, _deployment(dep, fleet, now))
+            version = (dep.version, now >= dep.spec.intent_after_seconds)  # a note appears
+            if loading or cached is None or cached[0] != version:
+                cached = (version, _deployment(dep, fleet, now))
                 if not loading:
                     self._deployments[key] = cached
             out.append(cached[1])

@@ -31,6 +31,14 @@ class ClusterSpec(Frozen):
 TraceFormat = Literal["servegen-total", "servegen-client", "azure-requests"]
 
 
+class LoadEvent(Frozen):
+    """A stretch of the run when the trace's rate is multiplied (a launch, a campaign)."""
+
+    after_seconds: float = Field(ge=0, description="Seconds after the run's start.")
+    duration_seconds: float = Field(gt=0)
+    multiplier: float = Field(gt=0, le=1000)
+
+
 class TraceSpec(Frozen):
     """A request-rate trace and how to map it onto this cluster.
 
@@ -52,6 +60,17 @@ class TraceSpec(Frozen):
     )
     offset_seconds: float = Field(default=0.0, ge=0, description="Start this far into the trace.")
     loop: bool = Field(default=True, description="Wrap around at the end of the trace.")
+    events: tuple[LoadEvent, ...] = Field(
+        default=(), description="Stretches of the run when the rate is multiplied."
+    )
+
+    def multiplier_at(self, t: float) -> float:
+        """The events' multiplier at `t` seconds after the run's start (1 outside them)."""
+        out = 1.0
+        for e in self.events:
+            if e.after_seconds <= t < e.after_seconds + e.duration_seconds:
+                out *= e.multiplier
+        return out
 
 
 class ProfileSpec(Frozen):
@@ -81,6 +100,14 @@ class ModelSpec(Frozen):
     pools: tuple[Pool, ...] = ()
     cold_start_seconds: float = Field(ge=0, le=86_400)
     queue_timeout_seconds: float = Field(default=120.0, gt=0)
+    intent: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="An operator's note on expected load (as the gpusteward.io/intent annotation).",
+    )
+    intent_after_seconds: float = Field(
+        default=0.0, ge=0, description="The note appears this long after the run's start."
+    )
     slo: Slo
     profile: ProfileSpec
     trace: TraceSpec

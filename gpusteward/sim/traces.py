@@ -289,12 +289,13 @@ class ArrivalTrace:
     def expected(self, t: float, dt: float) -> float:
         """Mean number of requests in [t, t + dt) for a rate trace (scale included)."""
         data = self.data
+        scale = self.spec.scale * self.spec.multiplier_at(t)
         if not isinstance(data, RateTable):
-            return float(self.count_requests(t, dt)) * self.spec.scale
+            return float(self.count_requests(t, dt)) * scale
         pos = self._trace_time(t)
         if pos is None:
             return 0.0
-        return float(data.rates[int(pos // data.window_seconds)]) * self.spec.scale * dt
+        return float(data.rates[int(pos // data.window_seconds)]) * scale * dt
 
     def count_requests(self, t: float, dt: float) -> int:
         """Real requests of a request trace in [t, t + dt), before scaling."""
@@ -317,20 +318,22 @@ class ArrivalTrace:
     def arrivals(self, t: float, dt: float, rng: np.random.Generator) -> int:
         """Requests arriving in the step [t, t + dt), t in seconds since the start."""
         data = self.data
+        scale = (
+            self.spec.scale * self.spec.multiplier_at(t) if self.spec.events else self.spec.scale
+        )
         if isinstance(data, RequestTimes):
-            return self._scaled(self.count_requests(t, dt), rng)
+            return self._scaled(self.count_requests(t, dt), rng, scale)
         pos = self._trace_time(t)
         if pos is None:
             return 0
         i = int(pos // data.window_seconds)
-        mean = float(data.rates[i]) * self.spec.scale * dt
+        mean = float(data.rates[i]) * scale * dt
         if mean <= 0.0:
             return 0
         cv = float(data.cvs[i]) if data.cvs is not None else self.spec.burstiness_cv
         return self._bursty(mean, cv, rng)
 
-    def _scaled(self, n: int, rng: np.random.Generator) -> int:
-        scale = self.spec.scale
+    def _scaled(self, n: int, rng: np.random.Generator, scale: float) -> int:
         if scale == 1.0 or n == 0:
             return n
         whole = math.floor(scale)
