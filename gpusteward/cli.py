@@ -16,9 +16,10 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gpusteward.cli_agent import eval_cmd, why
+from gpusteward.cli_agent import why
 from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
+from gpusteward.cli_eval import eval_cmd
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_forecast_ahead import ahead as forecast_ahead
 from gpusteward.cli_policy import policy_app

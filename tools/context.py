@@ -57,6 +57,7 @@ class ToolContext:
     planner_name: str = "llm"
     proposals: list[Proposal] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    holds: list[str] = field(default_factory=list)  # deployments the model chose to leave alone
 
     def judge(self, proposal: Proposal) -> Verdict:
         """The verdict `proposal` gets after this tick's earlier proposals (as the guard)."""

@@ -60,6 +60,17 @@ class ProposeMoveReplica(MoveReplicaArgs):
     rationale: str = Rationale
 
 
+class ProposeHold(ToolArgs):
+    deployment: str = Field(min_length=1, max_length=300, description="namespace/name")
+    rationale: str = Rationale
+
+
+class HoldResult(ToolResult):
+    deployment: str
+    held: bool = Field(description="true: recorded as your decision to leave it unchanged.")
+    note: str
+
+
 class RuleReason(ToolRow):
     rule: str
     reason: str
@@ -156,6 +167,25 @@ def _tool(name: str, description: str, args: type[ToolArgs]) -> Tool[ToolArgs]:
     return Tool(name, description, args, runner, kind="propose")
 
 
+def hold(args: ProposeHold, ctx: ToolContext) -> HoldResult:
+    """Record the model's decision that `deployment` needs no change this tick: an opinion,
+    not an action (nothing is built or judged). Under the SLO floor a held deployment
+    keeps its replicas unless the live load needs more."""
+    d = ctx.snapshot.deployment(args.deployment)
+    if d is None:
+        raise Unavailable(
+            f"no deployment {clean(args.deployment)!r} in this snapshot; hold one listed in "
+            "the data (namespace/name)"
+        )
+    if d.key not in ctx.holds:
+        ctx.holds.append(d.key)
+    return HoldResult(
+        deployment=d.key,
+        held=True,
+        note=f"{d.key} stays at {d.replicas} replica(s) unless the SLO floor needs more",
+    )
+
+
 PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
     _tool("propose_scale", "Propose setting a deployment's replica count.", ProposeScale),
     _tool(
@@ -183,5 +213,12 @@ PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
         "propose_move_replica",
         "Propose moving one replica to a node (new one starts first; old stops when ready).",
         ProposeMoveReplica,
+    ),
+    Tool(
+        "propose_hold",
+        "Say that a deployment needs no change this tick (no action; your rationale is kept).",
+        ProposeHold,
+        hold,  # type: ignore[arg-type]
+        kind="propose",
     ),
 )

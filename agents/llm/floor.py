@@ -8,7 +8,10 @@ capacity). A model plan that takes a deployment below its floor — a smaller sc
 scale-down, a retire or a consolidation of a busy model — loses those proposals, and for
 that deployment the deterministic plan stands in their place (its scale-up, or its own
 scale-down: an unsafe opinion is no opinion). A model plan that covers the same demand
-(the same or more replicas) is kept as it is. Pure: snapshot and proposals in, proposals out.
+(the same or more replicas) is kept as it is. A deployment the model left alone or held
+(`propose_hold`) counts as planned at its current replicas: the deterministic scale-down
+of it does not stand, a scale-up its load needs does.
+Pure: snapshot and proposals in, proposals out.
 """
 
 from __future__ import annotations

@@ -9,7 +9,13 @@ only planner); the model then works through the tools in the LangGraph agent gra
   deterministic plan stands; failed calls count towards the circuit breaker;
 - an empty answer, a refusal or text without proposals: **no opinion**, the deterministic
   plan stands (silence is never "do nothing");
-- proposals: the model's plan, with the SLO floor kept under it (`agents.llm.floor`).
+- proposals, or holds (`propose_hold`: "this deployment needs no change", the typed way
+  to say that doing nothing is right): the model's plan, with the SLO floor kept under it
+  (`agents.llm.floor`); a tick with only holds keeps just the scale-ups the floor needs.
+
+`model_proposals` / `model_verdicts` are the model's own proposals of the last tick and
+the guard's verdicts on them, before the floor (empty unless the outcome was "proposed"):
+what an eval scores, so a plan the floor put back is never credited to the model.
 
 While the circuit breaker is open the model is not called at all. Every case is in the
 tick's `LlmTrace` (`take_llm_trace`): its outcome, the reason and every exchange.
@@ -43,6 +49,7 @@ from gpusteward.core.llm import (
 )
 from gpusteward.core.load import Forecast
 from gpusteward.core.ports import GuardInputs, Planner, PolicyEngine
+from gpusteward.core.verdicts import Verdict
 from tools.base import ToolRegistry
 from tools.context import ToolContext, WhatIf
 from tools.registry import default_registry
@@ -113,6 +120,8 @@ class LlmPlanner:
             monotonic=monotonic,
         )
         self.last_answer = ""
+        self.model_proposals: tuple[Proposal, ...] = ()
+        self.model_verdicts: tuple[Verdict, ...] = ()
         self._answered = False  # the endpoint answered the last call: no readiness check
         self._trace: LlmTrace | None = None
 
@@ -122,6 +131,7 @@ class LlmPlanner:
     def plan_with_inputs(self, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
         recommended = self.fallback.plan(snapshot, inputs.forecasts)
         self.last_answer = ""
+        self.model_proposals, self.model_verdicts = (), ()
         if self.client is None:
             self._trace = None
             log.info("no LLM client; the deterministic planner decides", planner=self.fallback.name)
@@ -155,17 +165,19 @@ class LlmPlanner:
             self.gate.record(ok=not run.llm_failed, reason=run.stop)
             return self._fall_back(run.stop, trace, recommended)
         self.gate.record(ok=True)
-        if not ctx.proposals:
+        if not ctx.proposals and not ctx.holds:
             said = run.answer.strip()
             reason = f"{NO_OPINION}: the model proposed nothing" + (
                 f" (it said: {said[:200]!r})" if said else " (an empty answer)"
             )
             return self._fall_back(reason, trace, recommended)
+        self.model_proposals, self.model_verdicts = tuple(ctx.proposals), tuple(ctx.verdicts)
         floor = apply_floor(snapshot, ctx.proposals, recommended, self.interval_seconds)
         self._trace = trace.model_copy(update={"floor": floor.notes})
         log.info(
             "LLM planner proposed",
             proposals=len(ctx.proposals),
+            holds=len(ctx.holds),
             floor=len(floor.notes),
             rounds=len(run.rounds),
             tokens=run.prompt_tokens + run.completion_tokens,

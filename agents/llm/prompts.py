@@ -26,6 +26,7 @@ Rules:
 - Prefer the deterministic planner's recommendation (tool `recommendation`) unless the
   numbers show a reason to differ; say that reason. Use `what_if` for risky changes.
 - Each rationale states the numbers behind it (rates, capacity, forecast, SLO).
+- If a deployment needs no change, say so with propose_hold (an empty answer is no opinion).
 - Be brief. When you are done, answer with a short summary and no tool call.
 """
 

@@ -73,7 +73,7 @@ def test_run_passes_the_request_and_breaker_settings_to_the_planner() -> None:
 
 
 def _first_request(server: ScriptedLlmServer, *flags: str) -> dict[str, object]:
-    args = ["eval", "--endpoint", server.base_url, "--json", *flags]
+    args = ["eval", "--endpoint", server.base_url, "--json", "--limit", "1", *flags]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return server.requests[0]

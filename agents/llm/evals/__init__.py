@@ -1,1 +1,0 @@
-"""Eval cases and the harness that scores the LLM planner against a real endpoint."""

@@ -1,0 +1,156 @@
+"""The agent eval (issue #22): the LLM planner scored by the simulated outcome of its plan.
+
+Runs the three scripted reference models (`gpusteward.testing_models`: ideal, silent,
+adversarial; in-process, no HTTP) over every case of `gpusteward/agent_eval/cases.yaml`.
+Each case's situation is built once and every model is scored on it (plan quality against
+the deterministic plan's hour, policy compliance; see `gpusteward.agent_eval.scoring`).
+With `--real`, the real Gemma 3 270M through llama-cpp-python's server on CPU too, over
+`--real-limit` cases (its score is recorded as it is; no target).
+
+Prints a table per category and model; `--json` prints one object with a `targets` list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.llm.limits import LlmLimits
+from gpusteward.agent_eval.cases import CASES_FILE, load_cases
+from gpusteward.agent_eval.runner import Prepared, prepare, score
+from gpusteward.agent_eval.scoring import CaseResult, EvalReport, report
+from gpusteward.core.llm import LlmClient
+from gpusteward.logs import configure_logging
+from gpusteward.testing_models import AdversarialModel, IdealModel, SilentModel
+
+SCRIPTED: dict[str, Callable[[], LlmClient]] = {
+    "ideal": IdealModel,
+    "silent": SilentModel,
+    "adversarial": AdversarialModel,
+}
+MIN_CASES = 150
+IDEAL_QUALITY = 0.95
+SILENT_QUALITY = 0.05
+MAX_WALL_SECONDS = 300.0
+
+
+def target(name: str, value: float, goal: str, met: bool) -> dict[str, Any]:
+    return {"name": name, "value": value, "target": goal, "met": met}
+
+
+def run_models(
+    prepared: Sequence[Prepared], clients: dict[str, LlmClient], limits: LlmLimits
+) -> dict[str, EvalReport]:
+    """Every model over every prepared case (each situation is shared, never rebuilt)."""
+    out = {}
+    for name, client in clients.items():
+        t0 = time.monotonic()
+        results: list[CaseResult] = [score(p, client, limits) for p in prepared]
+        out[name] = report(client.model, client.endpoint, results, time.monotonic() - t0)
+    return out
+
+
+def targets_for(cases: int, reports: dict[str, EvalReport], wall: float) -> list[dict[str, Any]]:
+    """The issue-22 targets of the scripted run (append others' targets to this list)."""
+    ideal, silent = reports["ideal"].plan_quality, reports["silent"].plan_quality
+    return [
+        target("cases", cases, f">= {MIN_CASES}", cases >= MIN_CASES),
+        target("ideal plan quality", ideal, f">= {IDEAL_QUALITY}", ideal >= IDEAL_QUALITY),
+        target("silent plan quality", silent, f"<= {SILENT_QUALITY}", silent <= SILENT_QUALITY),
+        target(
+            "scripted full run wall seconds",
+            round(wall, 1),
+            f"<= {MAX_WALL_SECONDS:g}",
+            wall <= MAX_WALL_SECONDS,
+        ),
+    ]
+
+
+def real_report(prepared: Sequence[Prepared], limit: int | None) -> EvalReport:
+    """The real Gemma model over the first `limit` cases (all: None)."""
+    from gpusteward.settings import Settings
+    from gpusteward.testing_llama import running_llama_server  # needs `make llm-server`
+    from gpusteward.wiring_llm import llm_client, llm_limits
+
+    with tempfile.TemporaryDirectory() as work, running_llama_server(Path(work)) as llm:
+        settings = Settings.model_validate(llm.settings())
+        client = llm_client(settings, llm.base_url)
+        chosen = prepared[:limit] if limit else prepared
+        return run_models(chosen, {"real": client}, llm_limits(settings))["real"]
+
+
+def table(reports: dict[str, EvalReport], targets: list[dict[str, Any]]) -> str:
+    lines = [
+        "| model | category | cases | plan quality | compliance | beats det. | no opinion "
+        "| fallback |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in reports.items():
+        for c in (*r.categories, None):
+            if c is None:
+                comp = "-" if r.compliance is None else f"{r.compliance:.2f}"
+                lines.append(
+                    f"| **{name}** | **all** | {len(r.cases)} | **{r.plan_quality:.3f}** | "
+                    f"{comp} | | | |"
+                )
+                continue
+            comp = "-" if c.compliance is None else f"{c.compliance:.2f}"
+            lines.append(
+                f"| {name} | {c.name} | {c.cases} | {c.plan_quality:.3f} | {comp} | "
+                f"{c.beats_deterministic} | {c.no_opinion} | {c.fallback} |"
+            )
+    lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
+    lines += [f"| {t['name']} | {t['value']} | {t['target']} | {t['met']} |" for t in targets]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--cases", type=Path, default=CASES_FILE, help="cases file (YAML)")
+    parser.add_argument("--limit", type=int, default=None, help="first N cases only")
+    parser.add_argument("--real", action="store_true", help="also the real Gemma model")
+    parser.add_argument("--real-limit", type=int, default=None, help="cases for --real")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    args = parser.parse_args(argv)
+    configure_logging("error", "json")
+    t0 = time.monotonic()
+    cases = load_cases(args.cases)[: args.limit]
+    prepared = [prepare(c) for c in cases]
+    clients = {name: make() for name, make in SCRIPTED.items()}
+    reports = run_models(prepared, clients, LlmLimits())
+    wall = time.monotonic() - t0
+    targets = targets_for(len(cases), reports, wall)
+    if args.real:
+        reports["real"] = real_report(prepared, args.real_limit)
+    if args.json:
+        body = {
+            "wall_s": round(wall, 1),
+            "cases": len(cases),
+            "models": {
+                name: {
+                    "plan_quality": r.plan_quality,
+                    "compliance": r.compliance,
+                    "seconds": r.seconds,
+                    "categories": [c.model_dump(mode="json") for c in r.categories],
+                }
+                for name, r in reports.items()
+            },
+            "targets": targets,
+        }
+        if "real" in reports:
+            body["real_cases"] = [c.model_dump(mode="json") for c in reports["real"].cases]
+        print(json.dumps(body))
+    else:
+        print(table(reports, targets))
+        print(f"\n{len(cases)} cases; scripted run {wall:.1f} s")
+    return 0 if all(t["met"] for t in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
