@@ -54,9 +54,8 @@ def parse_note(note: str, now: datetime) -> Announcement | None:
     return Announcement(start=start, hours=duration, multiplier=float(times.group(1)))
 
 
-def _data(request: LlmRequest) -> tuple[datetime | None, list[list[object]]]:
+def _data(text: str) -> tuple[datetime | None, list[list[object]]]:
     """The DATA block's time and its operator_notes rows."""
-    text = next((m.content or "" for m in request.messages if m.role == "user"), "")
     at: datetime | None = None
     rows: list[list[object]] = []
     section = ""
@@ -69,6 +68,31 @@ def _data(request: LlmRequest) -> tuple[datetime | None, list[list[object]]]:
         else:
             section = line.split(" ", 1)[0]
     return at, rows
+
+
+def schedule_calls(prompt: str) -> list[dict[str, object]]:
+    """The `propose_schedule` arguments for every note in `prompt` (the user message) that
+    announces an event not yet scheduled and not yet begun."""
+    at, rows = _data(prompt)
+    out: list[dict[str, object]] = []
+    for row in rows:
+        key, note, windows = str(row[0]), str(row[1]), row[2]
+        event = parse_note(note, at) if at is not None else None
+        if windows or event is None or (at is not None and event.start <= at):
+            continue
+        out.append(
+            {
+                "deployment": key,
+                "start": event.start.isoformat().replace("+00:00", "Z"),
+                "hours": event.hours,
+                "load_multiplier": event.multiplier,
+                "rationale": (
+                    f"operator note: {event.multiplier:g}x traffic from "
+                    f"{event.start:%Y-%m-%d %H:%M} UTC for {event.hours:g} h"
+                ),
+            }
+        )
+    return out
 
 
 def _response(content: str, calls: tuple[LlmToolCall, ...] = ()) -> LlmResponse:
@@ -91,27 +115,10 @@ class IntentModel:
         users = sum(1 for m in request.messages if m.role == "user")
         if users > 1 or any(m.role == "tool" for m in request.messages):  # the tool answered
             return _response("Scheduled capacity for the announced event; a person approves it.")
-        at, rows = _data(request)
-        calls: list[LlmToolCall] = []
-        for row in rows:
-            key, note, windows = str(row[0]), str(row[1]), row[2]
-            event = parse_note(note, at) if at is not None else None
-            if windows or event is None or (at is not None and event.start <= at):
-                continue
-            args = {
-                "deployment": key,
-                "start": event.start.isoformat().replace("+00:00", "Z"),
-                "hours": event.hours,
-                "load_multiplier": event.multiplier,
-                "rationale": (
-                    f"operator note: {event.multiplier:g}x traffic from "
-                    f"{event.start:%Y-%m-%d %H:%M} UTC for {event.hours:g} h"
-                ),
-            }
-            calls.append(
-                LlmToolCall(
-                    id=f"call-{len(calls)}", name="propose_schedule", arguments=json.dumps(args)
-                )
-            )
+        prompt = next((m.content or "" for m in request.messages if m.role == "user"), "")
+        calls = tuple(
+            LlmToolCall(id=f"call-{i}", name="propose_schedule", arguments=json.dumps(args))
+            for i, args in enumerate(schedule_calls(prompt))
+        )
         self.schedules += len(calls)
-        return _response("", tuple(calls)) if calls else _response("")
+        return _response("", calls)

@@ -21,6 +21,7 @@ from tools.actions import (
     PrewarmArgs,
     RetireArgs,
     ScaleArgs,
+    ScheduleArgs,
     build_action,
 )
 from tools.base import Tool, ToolArgs, ToolResult, ToolRow, Unavailable
@@ -37,6 +38,10 @@ class ProposeScale(ScaleArgs):
 
 
 class ProposePrewarm(PrewarmArgs):
+    rationale: str = Rationale
+
+
+class ProposeSchedule(ScheduleArgs):
     rationale: str = Rationale
 
 
@@ -192,6 +197,13 @@ PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
         "propose_prewarm",
         "Propose starting extra replicas ahead of forecast load.",
         ProposePrewarm,
+    ),
+    _tool(
+        "propose_schedule",
+        "Propose capacity for an event an operator announced (an operator_notes row): replicas "
+        "Ready by `start` for `hours`, sized by `load_multiplier` or `replicas`. It always "
+        "waits for a person's approval; the planners start the replicas one cold start ahead.",
+        ProposeSchedule,
     ),
     _tool(
         "propose_move",
