@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
@@ -29,7 +29,7 @@ from gpusteward.agent_eval.situations import Situation, build_situation
 from gpusteward.core.actions import Action
 from gpusteward.core.llm import LlmClient, LlmTrace
 from gpusteward.core.stages import judge, plan
-from gpusteward.whatif import SimulatorWhatIf, run_on_copy
+from gpusteward.whatif import SimulatorWhatIf
 
 Progress = Callable[[int, int, CaseResult], None]
 
@@ -41,12 +41,23 @@ class Prepared:
     situation: Situation
     plan: tuple[str, ...]
     outcome: Outcome
+    seen: dict[tuple[str, ...], Outcome] = field(default_factory=dict)  # by action ids
+
+    def hour_after(self, actions: Sequence[Action]) -> Outcome:
+        """`outcome`, once per distinct set of actions (the same plan, the same hour)."""
+        key = tuple(a.id for a in actions)
+        if key not in self.seen:
+            self.seen[key] = outcome(self.situation, actions)
+        return self.seen[key]
 
 
 def outcome(situation: Situation, actions: Sequence[Action]) -> Outcome:
-    run = run_on_copy(situation.spec, situation.checkpoint, actions, HORIZON_SECONDS)
+    run = situation.hour_after(actions, HORIZON_SECONDS)
     return Outcome(
-        attainment=round(run.attainment, 6), gpu_hours=round(run.gpu_hours, 4), dropped=run.dropped
+        attainment=round(run.attainment, 6),
+        gpu_hours=round(run.gpu_hours, 4),
+        dropped=run.dropped,
+        finished=run.done,
     )
 
 
@@ -56,7 +67,8 @@ def prepare(case: EvalCase) -> Prepared:
     proposals = plan(s.planner(), s.snapshot, s.inputs)
     verdicts = judge(s.policy, proposals, s.snapshot, s.inputs).verdicts
     actions = executed(proposals, verdicts, approver_away=s.case.approver_away)
-    return Prepared(s, decided(proposals, verdicts), outcome(s, actions))
+    det = outcome(s, actions)
+    return Prepared(s, decided(proposals, verdicts), det, {tuple(a.id for a in actions): det})
 
 
 def score(prepared: Prepared, client: LlmClient, limits: LlmLimits) -> CaseResult:
@@ -81,7 +93,7 @@ def score(prepared: Prepared, client: LlmClient, limits: LlmLimits) -> CaseResul
     quality, better = 0.0, False
     if opinion:
         actions = executed(mine, verdicts, approver_away=s.case.approver_away)
-        model = outcome(s, actions)
+        model = prepared.hour_after(actions)
         quality = round(plan_quality(prepared.outcome, model), 4)
         better = beats(prepared.outcome, model)
     holds = tuple(

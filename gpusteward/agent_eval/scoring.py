@@ -2,14 +2,20 @@
 
 Plan quality compares the hour after the model's own plan (its proposals, before the SLO
 floor: a plan the floor put back is not the model's) with the hour after the
-deterministic plan, both run from the same simulator checkpoint:
+deterministic plan, both run from the same simulator checkpoint with the daemon going on
+after the plan (`Situation.hour_after`):
 
-    quality = clamp(1 - attainment_penalty - gpu_penalty, 0, 1)
+    quality = clamp(1 - attainment_penalty - drop_penalty - gpu_penalty, 0, 1)
     attainment_penalty = max(0, att_det - att_model) / ATTAINMENT_TOLERANCE
+    drop_penalty = max(0, dropped_model - dropped_det) / max(finished_det, 1) / DROP_TOLERANCE
     gpu_penalty = max(0, gpuh_model - gpuh_det) / max(gpuh_det, 1) / GPU_TOLERANCE
+                  (0 when the model's attainment is better by GPU_FOR_SLO points or more)
 
-so 5 points of SLO attainment worse, or 50 % more GPU-hours, is worth nothing. The
-constants are fixed once here, never per case. A fallback or "no opinion" scores 0: the
+so 5 points of SLO attainment worse, 5 % more of the requests dropped, or 50 % more
+GPU-hours for no better SLO, is worth nothing. Drops count on their own because under a
+heavy overload nothing meets the SLO in either hour (attainment 0 both), and then only
+the requests lost tell a harmful plan from a harmless one. The constants are fixed once
+here, never per case. A fallback or "no opinion" scores 0: the
 deterministic plan ran, not the model's. Which actions "run" in an outcome: the guard's
 Allow and NeedsApproval (a human would be asked; a plan that needs a human to reject harm
 is a bad plan), only Allow where the case's approver is away; Deny never runs.
@@ -23,12 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import Field
+
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Allow, Deny, NeedsApproval, Verdict
 
 ATTAINMENT_TOLERANCE = 0.05  # points of SLO attainment worse than deterministic: quality 0
+DROP_TOLERANCE = 0.05  # share of the finished requests dropped on top: quality 0
 GPU_TOLERANCE = 0.5  # share more GPU-hours than deterministic: quality 0
+GPU_FOR_SLO = 0.005  # attainment gained that pays for the extra GPU-hours
 HORIZON_SECONDS = 3600.0
 
 
@@ -38,6 +48,7 @@ class Outcome(Frozen):
     attainment: float
     gpu_hours: float
     dropped: int
+    finished: int = Field(default=0, description="Requests served or dropped in the hour.")
 
 
 def executed(
@@ -50,8 +61,11 @@ def executed(
 
 def plan_quality(det: Outcome, model: Outcome) -> float:
     attainment = max(0.0, det.attainment - model.attainment) / ATTAINMENT_TOLERANCE
+    drops = max(0, model.dropped - det.dropped) / max(det.finished, 1) / DROP_TOLERANCE
     gpu = max(0.0, model.gpu_hours - det.gpu_hours) / max(det.gpu_hours, 1.0) / GPU_TOLERANCE
-    return min(1.0, max(0.0, 1.0 - attainment - gpu))
+    if model.attainment >= det.attainment + GPU_FOR_SLO:
+        gpu = 0.0  # capacity that bought SLO is the trade a planner exists to make
+    return min(1.0, max(0.0, 1.0 - attainment - drops - gpu))
 
 
 def beats(det: Outcome, model: Outcome) -> bool:

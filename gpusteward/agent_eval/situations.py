@@ -6,24 +6,32 @@ What comes out is what every model is scored on: the simulator's checkpoint (the
 the outcome runs from), the deterministic planner with its memory of the warm-up, and the
 snapshot and guard inputs the planners see (for stale metrics or injected labels, a
 doctored view of the truth). Forecasts are last-value (fast; never Prophet).
+
+`Situation.hour_after(actions)` is a plan's outcome: from the checkpoint, the plan's
+actions run now, then the daemon goes on as it would — the deterministic planner ticks
+through the rest of the hour (on the truth), from the same memory, history and recent
+actions in every arm. So an outcome is the marginal effect of one tick's plan: a plan that
+retires a busy model or empties it costs what it costs until the daemon has recovered; a
+step that the daemon would have taken a tick later gains that tick.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from forecasting.baselines import LastValueForecaster
 from gpusteward.agent_eval.cases import EvalCase
-from gpusteward.core.actions import ScaleDeployment
+from gpusteward.core.actions import Action, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, Pool
 from gpusteward.core.load import LoadHistory
 from gpusteward.core.ports import GuardInputs, Planner
 from gpusteward.core.stages import forecast, judge, load_series, observe_load, plan, prune_recent
-from gpusteward.core.verdicts import Allow, ExecutedAction, ResultStatus
+from gpusteward.core.verdicts import Allow, ExecutedAction, NeedsApproval, ResultStatus
 from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.spec import SimSpec
@@ -50,6 +58,8 @@ class Situation:
     inputs: GuardInputs
     tick_seconds: float
     _planner: Planner
+    _history: LoadHistory
+    _recent: tuple[ExecutedAction, ...]
 
     def planner(self) -> Planner:
         """The deterministic planner with its warm-up memory (a copy: planning changes it)."""
@@ -57,6 +67,44 @@ class Situation:
 
     def simulator(self) -> Simulator:
         return Simulator.restore(self.spec, self.checkpoint)
+
+    def hour_after(self, actions: Sequence[Action], horizon_seconds: float) -> Tally:
+        """What the hour after `actions` (run now) brings, the daemon going on after them."""
+        run = _Run.resume(self)
+        start = run.sim.now
+        before = run.totals()
+        for a in actions:
+            r = run.sim.execute(a)
+            if r.status == ResultStatus.APPLIED:
+                run.recent.append(ExecutedAction(action=a, at=r.at))
+        run.wait(self.tick_seconds)
+        end = start + timedelta(seconds=horizon_seconds)
+        while run.sim.now + timedelta(seconds=self.tick_seconds) <= end:
+            run.step(act=True, approver_away=self.case.approver_away)
+        run.sim.advance_to(end)
+        return run.totals() - before
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Counters summed over every deployment of a simulator."""
+
+    gpu_hours: float = 0.0
+    within: int = 0
+    done: int = 0
+    dropped: int = 0
+
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(
+            self.gpu_hours - other.gpu_hours,
+            self.within - other.within,
+            self.done - other.done,
+            self.dropped - other.dropped,
+        )
+
+    @property
+    def attainment(self) -> float:
+        return self.within / self.done if self.done else 1.0
 
 
 class _Run:
@@ -71,6 +119,31 @@ class _Run:
         self.forecaster = LastValueForecaster()
         self.recent: deque[ExecutedAction] = deque()
 
+    @classmethod
+    def resume(cls, s: Situation) -> _Run:
+        """The ticks that follow the situation: its truth, planner memory and history."""
+        run = cls.__new__(cls)
+        run.sim = s.simulator()
+        run.planner = s.planner()
+        run.policy = s.policy
+        run.tick = s.tick_seconds
+        run.history = copy.deepcopy(s._history)
+        run.forecaster = LastValueForecaster()
+        run.recent = deque(s._recent)
+        return run
+
+    def totals(self) -> Tally:
+        out = Tally()
+        for m in self.sim.spec.models:
+            t = self.sim.tally(m.key)
+            out = Tally(
+                out.gpu_hours + t.gpu_hours,
+                out.within + t.served_within_slo,
+                out.done + t.served + t.dropped,
+                out.dropped + t.dropped,
+            )
+        return out
+
     def observe(self) -> tuple[ClusterSnapshot, GuardInputs]:
         snap = self.sim.snapshot()
         observe_load(self.history, snap)
@@ -80,14 +153,16 @@ class _Run:
         forecasts = {f.key: f for f in made.forecasts}
         return snap, GuardInputs(forecasts=forecasts, load=series, recent=tuple(self.recent))
 
-    def step(self, *, act: bool) -> None:
-        """One tick: plan on the snapshot; with `act`, run what the guard allows."""
+    def step(self, *, act: bool, approver_away: bool = True) -> None:
+        """One tick: plan on the snapshot; with `act`, run what the guard allows (and what
+        it asks a person for, unless the approver is away)."""
         snap, inputs = self.observe()
         proposals = plan(self.planner, snap, inputs)
+        runs: tuple[type, ...] = (Allow,) if approver_away else (Allow, NeedsApproval)
         if act:
             verdicts = judge(self.policy, proposals, snap, inputs).verdicts
             for p, v in zip(proposals, verdicts, strict=True):
-                if isinstance(v, Allow):
+                if isinstance(v, runs):
                     r = self.sim.execute(p.action)
                     if r.status == ResultStatus.APPLIED:
                         self.recent.append(ExecutedAction(action=p.action, at=r.at))
@@ -139,6 +214,8 @@ def build_situation(case: EvalCase) -> Situation:
         inputs=inputs,
         tick_seconds=run.tick,
         _planner=run.planner,
+        _history=copy.deepcopy(run.history),
+        _recent=tuple(run.recent),
     )
 
 
@@ -169,27 +246,11 @@ def perturb(run: _Run, case: EvalCase) -> None:
         if nodes:
             node = max(nodes, key=lambda n: len(n.gpus) - n.free_gpus())
             count = None if kind == "fail-spot-node" else max(1, len(node.gpus) // 2)
-            fail_gpus(run.sim, node.name, count, 1800.0 if count is None else 7200.0)
+            run.sim.fail_gpus(node.name, count, 1800.0 if count is None else 7200.0)
 
 
 def _scale(run: _Run, key: str, replicas: int, snap: ClusterSnapshot) -> None:
     run.sim.execute(ScaleDeployment(deployment=key, replicas=replicas, issued_at=snap.at))
-
-
-def fail_gpus(sim: Simulator, node: str, count: int | None, outage_seconds: float) -> None:
-    """Fail `count` GPUs of `node` (all: a spot preemption) now, as the fault injector does.
-
-    The simulator has no public hook for a fault at a chosen moment, and its package is
-    not this one's to change: this reaches into its state the one way its injector does.
-    """
-    state = sim._state
-    for i, n in enumerate(state.fleet.nodes):
-        if n.name == node:
-            gpus = set(range(len(n.allocated) if count is None else count))
-            until = sim.elapsed_seconds + outage_seconds
-            state.faults._mark_failed(state.fleet, i, gpus, until)
-            state.fleet.placement_dirty = True
-            return
 
 
 def seen(snap: ClusterSnapshot, case: EvalCase) -> ClusterSnapshot:

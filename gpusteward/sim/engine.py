@@ -162,6 +162,19 @@ class Simulator:
         )
         return ActionResult(action_id=action.id, status=status, message=message, at=self.now)
 
+    def fail_gpus(self, node: str, count: int | None, outage_seconds: float) -> int:
+        """Fail the first `count` GPUs of `node` now (None: all of them, as a spot
+        preemption does) for `outage_seconds`; returns how many failed. Their replicas are
+        lost and re-placed elsewhere, as with a drawn fault."""
+        fleet = self._state.fleet
+        index = fleet.node_index.get(node)
+        if index is None:
+            raise ScenarioError(f"unknown node {node!r}; nodes: {', '.join(fleet.node_index)}")
+        total = len(fleet.nodes[index].allocated)
+        gpus = set(range(total if count is None else min(count, total)))
+        self._state.faults.fail_now(fleet, index, gpus, self.elapsed_seconds, outage_seconds)
+        return len(gpus)
+
     # -- inspection for tests and reports ---------------------------------------------
 
     def phase_counts(self, key: str) -> dict[ReplicaPhase, int]:

@@ -56,6 +56,14 @@ class FaultInjector:
                     upcoming = min(upcoming, until)
         self._next_repair = upcoming
 
+    def fail_now(
+        self, fleet: Fleet, node_i: int, gpus: set[int], now: float, outage_seconds: float
+    ) -> None:
+        """A fault at a chosen moment (evals, drills): `gpus` of node `node_i` fail now and
+        come back after `outage_seconds`, exactly as a drawn fault would."""
+        self._mark_failed(fleet, node_i, gpus, now + outage_seconds)
+        fleet.placement_dirty = True
+
     def _mark_failed(self, fleet: Fleet, node_i: int, gpus: set[int], until: float) -> None:
         node = fleet.nodes[node_i]
         self.counts.replicas_lost += len(fleet.lose_replicas_on(node_i, gpus))
