@@ -7,6 +7,10 @@ the deterministic plan's hour, policy compliance; see `gpusteward.agent_eval.sco
 With `--real`, the real Gemma 3 270M through llama-cpp-python's server on CPU too, over
 `--real-limit` cases (its score is recorded as it is; no target).
 
+Then operator intent (`benchmarks/operator_intent.py`): the launch-event scenario and its
+m-mid variant, deterministic planner against the note-reading scripted model; its
+attainment-during-the-event targets join the list (`--no-intent` skips it).
+
 Prints a table per category and model; `--json` prints one object with a `targets` list.
 """
 
@@ -21,13 +25,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.llm.limits import LlmLimits
-from gpusteward.agent_eval.cases import CASES_FILE, load_cases
-from gpusteward.agent_eval.runner import Prepared, prepare, score
-from gpusteward.agent_eval.scoring import CaseResult, EvalReport, report
-from gpusteward.core.llm import LlmClient
-from gpusteward.logs import configure_logging
-from gpusteward.testing_models import AdversarialModel, IdealModel, SilentModel
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+from agents.llm.limits import LlmLimits  # noqa: E402
+from benchmarks import operator_intent  # noqa: E402
+from gpusteward.agent_eval.cases import CASES_FILE, load_cases  # noqa: E402
+from gpusteward.agent_eval.runner import Prepared, prepare, score  # noqa: E402
+from gpusteward.agent_eval.scoring import CaseResult, EvalReport, report  # noqa: E402
+from gpusteward.core.llm import LlmClient  # noqa: E402
+from gpusteward.logs import configure_logging  # noqa: E402
+from gpusteward.testing_models import AdversarialModel, IdealModel, SilentModel  # noqa: E402
 
 SCRIPTED: dict[str, Callable[[], LlmClient]] = {
     "ideal": IdealModel,
@@ -117,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="also the real Gemma model")
     parser.add_argument("--real-limit", type=int, default=None, help="cases for --real")
     parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--no-intent", action="store_true", help="skip operator intent")
     args = parser.parse_args(argv)
     configure_logging("error", "json")
     t0 = time.monotonic()
@@ -126,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     reports = run_models(prepared, clients, LlmLimits())
     wall = time.monotonic() - t0
     targets = targets_for(len(cases), reports, wall)
+    intent = {} if args.no_intent else operator_intent.run_all()
+    if intent:
+        targets += operator_intent.targets(intent)
     if args.real:
         reports["real"] = real_report(prepared, args.real_limit)
     if args.json:
@@ -141,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for name, r in reports.items()
             },
+            "operator_intent": intent,
             "targets": targets,
         }
         if "real" in reports:
@@ -148,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(body))
     else:
         print(table(reports, targets))
+        if intent:
+            print()
+            operator_intent.print_table(intent)
         print(f"\n{len(cases)} cases; scripted run {wall:.1f} s")
     return 0 if all(t["met"] for t in targets) else 1
 
