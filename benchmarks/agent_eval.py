@@ -54,13 +54,27 @@ def target(name: str, value: float, goal: str, met: bool) -> dict[str, Any]:
 
 
 def run_models(
-    prepared: Sequence[Prepared], clients: dict[str, LlmClient], limits: LlmLimits
+    prepared: Sequence[Prepared],
+    clients: dict[str, LlmClient],
+    limits: LlmLimits,
+    progress: bool = False,
 ) -> dict[str, EvalReport]:
-    """Every model over every prepared case (each situation is shared, never rebuilt)."""
+    """Every model over every prepared case (each situation is shared, never rebuilt);
+    with `progress`, one line per case on stderr (a real model takes seconds a case)."""
     out = {}
     for name, client in clients.items():
         t0 = time.monotonic()
-        results: list[CaseResult] = [score(p, client, limits) for p in prepared]
+        results: list[CaseResult] = []
+        for i, p in enumerate(prepared, 1):
+            results.append(score(p, client, limits))
+            if progress:
+                r = results[-1]
+                print(
+                    f"{name}: case {i}/{len(prepared)} {r.name}: {r.outcome}, quality "
+                    f"{r.plan_quality:.2f} ({r.seconds:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         out[name] = report(client.model, client.endpoint, results, time.monotonic() - t0)
     return out
 
@@ -91,7 +105,7 @@ def real_report(prepared: Sequence[Prepared], limit: int | None) -> EvalReport:
         settings = Settings.model_validate(llm.settings())
         client = llm_client(settings, llm.base_url)
         chosen = prepared[:limit] if limit else prepared
-        return run_models(chosen, {"real": client}, llm_limits(settings))["real"]
+        return run_models(chosen, {"real": client}, llm_limits(settings), progress=True)["real"]
 
 
 def table(reports: dict[str, EvalReport], targets: list[dict[str, Any]]) -> str:

@@ -72,9 +72,21 @@ def check_replica_bounds(spec: ReplicaBoundsRule, ctx: ActionContext) -> Fired |
     )
 
 
+def scheduled_by_a_person(ctx: ActionContext) -> bool:
+    """A step up to capacity a person already approved: the deployment has a window that
+    has not ended (an approved `schedule`) reserving at least the replicas it goes to."""
+    d = ctx.deployment
+    if d is None or ctx.replicas_after <= ctx.replicas_before:
+        return False
+    now = ctx.now
+    return any(w.end > now and w.replicas >= ctx.replicas_after for w in d.capacity_windows)
+
+
 def check_max_step(spec: MaxStepRule, ctx: ActionContext) -> Fired | None:
     if not isinstance(ctx.action, ScaleDeployment | PrewarmReplicas):
         return None
+    if scheduled_by_a_person(ctx):
+        return None  # the step's size was approved with the window; bounds and budgets hold
     delta = ctx.replicas_after - ctx.replicas_before
     if (spec.direction == "up" and delta <= 0) or (spec.direction == "down" and delta >= 0):
         return None
@@ -276,6 +288,8 @@ def check_pool_class(spec: PoolClassRule, ctx: ActionContext) -> Fired | None:
 
 
 def check_capacity_change_cap(spec: CapacityChangeCapRule, ctx: ActionContext) -> Fired | None:
+    if scheduled_by_a_person(ctx):
+        return None  # a person approved this much capacity with the window
     total = ctx.facts.cluster_gpus
     touched = ctx.batch.touched_gpus + ctx.touched_gpus
     if total == 0 or touched / total <= spec.max_share:

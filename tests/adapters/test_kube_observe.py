@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from gpusteward.adapters.kube_objects import KubeDeployment, KubePod
 from gpusteward.adapters.kube_observe import ObserveDefaults, model_deployment, place_pods
 from gpusteward.core.cluster import ReplicaPhase
+from gpusteward.core.errors import InputError
 from gpusteward.testing import T0
 from tests.contract.worlds import kube_deployment, kube_pod
 
@@ -42,3 +45,18 @@ def test_a_loading_pod_is_expected_ready_a_cold_start_after_it_started() -> None
     # overdue (crash-looping?), or no readable start time: not counted on this cold start
     assert by_id["m-2"].ready_in_seconds == 180.0
     assert by_id["m-3"].ready_in_seconds == 180.0 and by_id["m-4"].ready_in_seconds == 180.0
+
+
+def test_the_intent_annotation_is_the_deployments_note_and_bad_windows_name_the_annotation() -> (
+    None
+):
+    dep = kube_deployment(
+        **{"gpusteward.io/intent": "launch at 09:00 UTC tomorrow, 3x for 2 hours"}
+    )
+    d = model_deployment(KubeDeployment.model_validate(dep), [], {}, {}, ObserveDefaults(), T0)
+    assert d.intent == "launch at 09:00 UTC tomorrow, 3x for 2 hours"
+    assert d.capacity_windows == ()
+    bad = kube_deployment(**{"gpusteward.io/capacity-windows": '[{"replicas": 0}]'})
+    with pytest.raises(InputError) as e:
+        model_deployment(KubeDeployment.model_validate(bad), [], {}, {}, ObserveDefaults(), T0)
+    assert "gpusteward.io/capacity-windows" in str(e.value) and "Fix:" in str(e.value)

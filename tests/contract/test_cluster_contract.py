@@ -5,6 +5,8 @@ What a daemon may rely on, whichever cluster stands behind the ports.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from gpusteward.core.actions import (
     CordonNode,
     MoveDeployment,
@@ -12,6 +14,7 @@ from gpusteward.core.actions import (
     PrewarmReplicas,
     RetireModel,
     ScaleDeployment,
+    ScheduleCapacity,
 )
 from gpusteward.core.cluster import ModelDeployment, ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
@@ -149,3 +152,34 @@ def test_a_replica_move_starts_the_new_replica_first_or_fails_with_a_reason(worl
         return
     new = [r for r in after.replica_states if r.node == other and r.id != first.id]
     assert new and new[0].phase in (ReplicaPhase.LOADING, ReplicaPhase.READY)
+
+
+def test_an_approved_schedule_leaves_a_capacity_window_that_lapses_at_its_end(
+    world: World,
+) -> None:
+    now = world.clock.now()
+    start, end = now + timedelta(hours=20), now + timedelta(hours=22)
+    action = ScheduleCapacity(
+        issued_at=now,
+        deployment=DEPLOYMENT,
+        replicas=6,
+        start=start,
+        end=end,
+        load_multiplier=3.0,
+        note="launch tomorrow",
+    )
+    dry = world.executor.execute(action, dry_run=True)
+    assert dry.status is ResultStatus.DRY_RUN, dry.message
+    assert deployment(world).capacity_windows == ()
+    result = world.executor.execute(action)
+    assert result.status is ResultStatus.APPLIED, result.message
+    (window,) = deployment(world).capacity_windows
+    assert (window.replicas, window.start, window.end) == (6, start, end)
+    assert (window.load_multiplier, window.action_id) == (3.0, action.id)
+    assert deployment(world).replicas == 2  # nothing starts now: the planners do, later
+    assert world.executor.execute(action).status is ResultStatus.DUPLICATE
+    over = ScheduleCapacity(
+        issued_at=now, deployment=DEPLOYMENT, replicas=1, start=now, end=now + timedelta(hours=1)
+    )
+    assert world.executor.execute(over).status is ResultStatus.APPLIED
+    assert len(deployment(world).capacity_windows) == 2

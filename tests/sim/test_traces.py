@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gpusteward.core.errors import ScenarioError
-from gpusteward.sim.spec import TraceSpec
+from gpusteward.sim.spec import LoadEvent, TraceSpec
 from gpusteward.sim.traces import ArrivalTrace, RateTable
 from tests.sim.conftest import M_LARGE, write_total_trace
 
@@ -164,3 +164,12 @@ def test_a_rate_no_cluster_serves_is_refused_naming_file_row_and_bound(
     path.write_text(total if fmt == "servegen-total" else client)
     with pytest.raises(ScenarioError, match=r"huge\.csv:\d: trace row '600,1e300.*10000000"):
         ArrivalTrace(TraceSpec(file=path, format=fmt))  # type: ignore[arg-type]
+
+
+def test_an_event_multiplies_the_rate_for_its_stretch_of_the_run(tmp_path: Path) -> None:
+    path = write_total_trace(tmp_path / "t.csv", [10.0])
+    event = LoadEvent(after_seconds=600, duration_seconds=1200, multiplier=3.0)
+    trace = ArrivalTrace(TraceSpec(file=path, burstiness_cv=0.0, events=(event,)))
+    counts = _draws(trace, 40)  # 40 one-minute steps; the event covers steps 10-29
+    assert list(counts[[0, 9, 10, 29, 30, 39]]) == [600, 600, 1800, 1800, 600, 600]
+    assert trace.expected(900, 60) == 1800.0 and trace.expected(1800, 60) == 600.0
