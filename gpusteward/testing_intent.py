@@ -22,6 +22,7 @@ _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\s*UTC\b", re.I)
 _TIMES = re.compile(r"\b(\d+(?:\.\d+)?)\s*x\b", re.I)
+_WRITTEN = re.compile(r"\(written (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}) UTC[^)]*\)")
 _HOURS = re.compile(r"\bfor\s+(\d+(?:\.\d+)?|[a-z]+)\s+hours?\b", re.I)
 
 
@@ -33,7 +34,13 @@ class Announcement:
 
 
 def parse_note(note: str, now: datetime) -> Announcement | None:
-    """The event a note announces, or None when it does not say when, how much and how long."""
+    """The event a note announces, or None when it does not say when, how much and how long.
+    Relative days ("tomorrow") count from when the note was written when it says so (the
+    chat stamps "(written YYYY-MM-DD HH:MM UTC by ...)"), else from `now`."""
+    written = _WRITTEN.search(note)
+    if written is not None:
+        now = datetime.fromisoformat(f"{written.group(1)}T{written.group(2)}+00:00")
+        note = note[: written.start()] + note[written.end() :]
     when, times, hours = _TIME.search(note), _TIMES.search(note), _HOURS.search(note)
     if when is None or times is None or hours is None:
         return None

@@ -23,6 +23,7 @@ from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.chat.identities import Identities
+from gpusteward.chat.notes import NoteBook, NotedSource
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
@@ -213,7 +214,7 @@ def build_sim_run(
     exposition = daemon_exposition(store, clock)
     planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
     daemon = Daemon(
-        source=cluster,
+        source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes
         executor=cluster,
         forecaster=build_forecaster(scenario),
         planner=planner,

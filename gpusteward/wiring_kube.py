@@ -13,6 +13,7 @@ from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluste
 from gpusteward.adapters.kubernetes import connect
 from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.prometheus import PrometheusSource
+from gpusteward.chat.notes import NoteBook, NotedSource
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.clock import RealClock
 from gpusteward.core.ports import Clock
@@ -123,7 +124,7 @@ def build_kube_run(
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
     planner = with_llm(build_planner(scenario), settings, policy, None, interval)
     daemon = Daemon(
-        source=cluster,
+        source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes
         executor=cluster,
         forecaster=build_forecaster(scenario),
         planner=planner,

@@ -1,8 +1,9 @@
 """Chat commands, the same in the web chat and Slack (`/gpusteward <command>` there).
 
 `/status`, `/pending`, `/approve ID [comment]`, `/reject ID reason`, `/why ID`, `/pause`,
-`/resume`, `/help`. Anything else is a free-text question, answered from the journal
-when an answerer (the LLM) is configured.
+`/resume`, `/intent [DEPLOYMENT TEXT | DEPLOYMENT clear]` (an operator's note on expected
+load, for the planner: `gpusteward.chat.notes`), `/help`. Anything else is a free-text
+question, answered from the journal when an answerer (the LLM) is configured.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.identities import Person
 from gpusteward.chat.service import ApprovalService, Outcome
 from gpusteward.chat.store import DecisionRefused
+from gpusteward.core.errors import InputError
 
 HELP = (
     "commands: /status · /pending · /approve ID [comment] · /reject ID reason · /why ID · "
-    "/pause · /resume — ID may be a unique prefix"
+    "/pause · /resume · /intent DEPLOYMENT TEXT — ID may be a unique prefix"
 )
 
 
@@ -42,6 +44,8 @@ def run_command(
         return _status(service)
     if name in ("/pause", "/resume"):
         return service.set_paused(person, name == "/pause", channel=channel)
+    if name == "/intent":
+        return _intent(service, person, text, channel)
     if name == "/help":
         return Outcome(ok=True, text=HELP)
     return Outcome(ok=False, text=f"unknown command {name!r}; {HELP}")
@@ -86,6 +90,64 @@ def _why(service: ApprovalService, args: list[str]) -> Outcome:
     if now is not None and now.at is not None:
         lines.append(f"projected on the latest snapshot ({short_time(now.at)}): {now.summary()}")
     return Outcome(ok=True, text="\n".join(lines), request_id=request.id)
+
+
+def _intent(service: ApprovalService, person: Person | None, text: str, channel: str) -> Outcome:
+    """Leave (or end, or list) an operator's note on a deployment's expected load."""
+    notes = service.notes
+    if notes is None:
+        return Outcome(ok=False, text="operator notes need the daemon's approval store; none here")
+    parts = text.split(None, 2)
+    now = service.now()
+    if len(parts) == 1:
+        current = notes.in_force(now)
+        if not current:
+            return Outcome(ok=True, text="no notes in force. Leave one: /intent DEPLOYMENT TEXT")
+        return Outcome(
+            ok=True, text="\n".join(f"• {k}: {n.stamped()}" for k, n in sorted(current.items()))
+        )
+    if person is None:
+        return Outcome(ok=False, text="sign in to leave a note (who wrote it goes with it)")
+    snapshot = service.snapshot()
+    if snapshot is None:
+        return Outcome(
+            ok=False,
+            text="/intent: the daemon has not observed the cluster yet, so no deployment is "
+            "known. Fix: try again after its first tick (/status shows it).",
+        )
+    keys = [d.key for d in snapshot.deployments]
+    key = _deployment(parts[1], keys)
+    if key is None:
+        return Outcome(
+            ok=False,
+            text=f"/intent: no deployment {parts[1]!r}; deployments: {', '.join(keys) or 'none'}. "
+            "Fix: /intent NAMESPACE/NAME TEXT",
+        )
+    if len(parts) < 3:
+        return Outcome(
+            ok=False,
+            text=f"/intent {key} needs the note (when, how much, how long), or 'clear'",
+        )
+    body = "" if parts[2].strip().lower() == "clear" else parts[2]
+    try:
+        note = notes.write(key, body, by=person.name, channel=channel, now=now)
+    except InputError as e:
+        return Outcome(ok=False, text=str(e))
+    if not note.text:
+        return Outcome(ok=True, text=f"the note on {key} is cleared")
+    return Outcome(
+        ok=True,
+        text=f"noted on {key}: {note.stamped()}. The planner reads it from the next tick; "
+        "what it proposes from it waits for an approver.",
+    )
+
+
+def _deployment(ref: str, keys: list[str]) -> str | None:
+    """`ref` as a deployment key: the key itself, or a name unique across namespaces."""
+    if ref in keys:
+        return ref
+    by_name = [k for k in keys if k.split("/", 1)[-1] == ref]
+    return by_name[0] if len(by_name) == 1 else None
 
 
 def _status(service: ApprovalService) -> Outcome:

@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 from fastapi import FastAPI
 
 from gpusteward.chat.identities import Identities
+from gpusteward.chat.notes import NoteBook
 from gpusteward.chat.service import Answerer, ApprovalService
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.chat.web import create_web_app
@@ -89,6 +90,8 @@ class ChatRuntime:
         close = getattr(self.slack, "close", None)
         if close is not None:
             close()
+        if self.service.notes is not None:
+            self.service.notes.close()
 
 
 def build_chat(
@@ -113,6 +116,7 @@ def build_chat(
         DaemonStatus(daemon) if daemon is not None else None,
         speed=speed,
         answerer=answerer,
+        notes=NoteBook(store.path),
     )
     slack = None
     if slack_mode != "off":

@@ -16,6 +16,7 @@ import structlog
 
 from gpusteward.chat.cards import Card, impact, make_card
 from gpusteward.chat.identities import Identities, Person
+from gpusteward.chat.notes import NoteBook
 from gpusteward.chat.records import ApprovalEvent, EventKind
 from gpusteward.chat.store import DecisionRefused, SqliteApprovalStore
 from gpusteward.core.approvals import ApprovalRequest
@@ -59,9 +60,11 @@ class ApprovalService:
         daemon: DaemonView | None = None,
         answerer: Answerer | None = None,
         speed: float | None = 1.0,
+        notes: NoteBook | None = None,
     ) -> None:
         self.store, self.identities, self.clock = store, identities, clock
         self.daemon, self.answerer = daemon, answerer
+        self.notes = notes  # operator notes (`/intent`), in the same SQLite file
         self.speed = speed  # virtual seconds per real second (for countdowns); None = max
 
     def now(self) -> datetime:

@@ -11,6 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gpusteward.chat.commands import run_command
+from gpusteward.chat.identities import Identities
+from gpusteward.chat.notes import NoteBook
+from gpusteward.chat.service import ApprovalService
 from gpusteward.core.approvals import ApprovalState
 from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.tick import TickRecord
@@ -24,14 +30,25 @@ EVENT = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 KEY = "serving/m-large"
 
 
-def scenario() -> Scenario:
-    """launch-event cut to 07:00-10:00 on the launch day, the note there from the start."""
+CHAT_NOTE = "launch today at 09:00 UTC, expect 3x traffic on m-large for two hours"
+PEOPLE = "people:\n  - {name: alice, token: alice-token-0123456789, groups: [oncall]}\n"
+
+
+def scenario(annotated: bool = True) -> Scenario:
+    """launch-event cut to 07:00-10:00 on the launch day, the note there from the start
+    (or, not `annotated`, no annotation: the note comes from the chat)."""
     s = load_scenario("launch-event")
     m = s.models[0]
     start = EVENT - timedelta(hours=2)
     event = m.trace.events[0].model_copy(update={"after_seconds": 7200.0})
     trace = m.trace.model_copy(update={"events": (event,), "offset_seconds": 90_000.0})
-    model = m.model_copy(update={"trace": trace, "intent_after_seconds": 0.0})
+    model = m.model_copy(
+        update={
+            "trace": trace,
+            "intent_after_seconds": 0.0,
+            "intent": m.intent if annotated else None,
+        }
+    )
     return s.model_copy(update={"start": start, "duration": "3h", "models": (model,)})
 
 
@@ -59,7 +76,7 @@ class Watch:
             self.ready_at_event = d.count(ReplicaPhase.READY)
 
 
-def run(tmp_path: Path, base_url: str | None) -> tuple[Watch, Any]:
+def run(tmp_path: Path, base_url: str | None, chat_note: str | None = None) -> tuple[Watch, Any]:
     settings = Settings(
         journal=tmp_path / "j.db",
         llm_base_url=base_url,
@@ -77,17 +94,49 @@ def run(tmp_path: Path, base_url: str | None) -> tuple[Watch, Any]:
             if request.proposal.action.kind == "schedule" and waited:
                 store.decide(request.id, approve=True, by="alice", channel="web", now=record.at)
 
-    sim = build_sim_run(scenario(), settings, fresh=True, on_tick=on_tick)
+    sim = build_sim_run(scenario(chat_note is None), settings, fresh=True, on_tick=on_tick)
     holder["sim"] = sim
+    if chat_note is not None:  # alice writes it in the chat before the first tick
+        notes = NoteBook(sim.approvals.path)
+        chat = ApprovalService(
+            sim.approvals, Identities.parse(PEOPLE, "people"), sim.clock, notes=notes
+        )
+        alice = chat.identities.by_token("alice-token-0123456789")
+        said = run_command(chat, alice, f"/intent m-large {chat_note}", "web")
+        notes.close()
+        assert not said.ok and "not observed the cluster yet" in said.text
+        chat.daemon = _Seen(sim.cluster.snapshot())
+        notes = NoteBook(sim.approvals.path)
+        chat.notes = notes
+        assert run_command(chat, alice, f"/intent m-large {chat_note}", "web").ok
+        notes.close()
     asyncio.run(sim.daemon.run(tick_first=False))
     return watch, sim
 
 
+class _Seen:
+    """What the chat knows of the daemon before it runs: the cluster as it is."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+
+    def latest_snapshot(self) -> Any:
+        return self.snapshot
+
+    def status_lines(self) -> list[str]:
+        return []
+
+    def set_paused(self, paused: bool) -> None:
+        raise AssertionError("not in this test")
+
+
+@pytest.mark.parametrize("where", ["annotation", "chat"])
 def test_a_note_read_over_http_becomes_an_approved_schedule_ready_at_the_launch(
-    tmp_path: Path, serve: Callable[..., ScriptedLlmServer]
+    tmp_path: Path, serve: Callable[..., ScriptedLlmServer], where: str
 ) -> None:
     server = serve(responder=reads_the_note)
-    watch, sim = run(tmp_path / "model", server.base_url)
+    note = CHAT_NOTE if where == "chat" else None
+    watch, sim = run(tmp_path / "model", server.base_url, note)
     schedules = [r for r in sim.approvals.recent(100) if r.proposal.action.kind == "schedule"]
     assert len(schedules) == 1, "the same announcement each tick is one request"
     (request,) = schedules
@@ -95,6 +144,8 @@ def test_a_note_read_over_http_becomes_an_approved_schedule_ready_at_the_launch(
     action = request.proposal.action
     assert (action.start, action.end) == (EVENT, EVENT + timedelta(hours=2))
     assert "3x traffic" in action.note
+    if where == "chat":
+        assert "by alice in the chat" in action.note
     applied = [
         res
         for rec in watch.records
