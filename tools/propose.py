@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from gpusteward.core.actions import Action, Evidence, Proposal
+from gpusteward.core.actions import Action, Evidence, Proposal, ScheduleCapacity
 from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.verdicts import Deny, NeedsApproval
 from tools.actions import (
@@ -126,6 +126,8 @@ def evidence(action: Action, ctx: ToolContext) -> tuple[Evidence, ...]:
         out.append(
             Evidence(name="forecast_p90_at_cold_start", value=round(point.p90, 3), unit="req/s")
         )
+    if isinstance(action, ScheduleCapacity) and action.note:  # the approver reads the words
+        out.append(Evidence(name="operator_note", value=clean(action.note, 500)))
     return tuple(out)
 
 

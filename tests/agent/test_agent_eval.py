@@ -28,6 +28,7 @@ from gpusteward.testing_models import (
     _calls,
     _response,
 )
+from tests.helpers import benchmark_module
 
 LIMITS = LlmLimits(max_rounds=6)
 CASES = load_cases()
@@ -70,6 +71,35 @@ def test_quality_is_one_at_the_deterministic_outcome_and_zero_five_points_worse(
     assert plan_quality(det, Outcome(attainment=0.99, gpu_hours=12.5, dropped=0)) == 0.5
     assert beats(det, Outcome(attainment=0.99, gpu_hours=9.0, dropped=0))
     assert not beats(det, det)
+
+
+def test_drops_count_when_attainment_cannot_and_gpus_that_bought_slo_are_no_penalty() -> None:
+    overloaded = Outcome(attainment=0.0, gpu_hours=10.0, dropped=1000, finished=20_000)
+    emptied = Outcome(attainment=0.0, gpu_hours=2.0, dropped=2000, finished=20_000)
+    assert plan_quality(overloaded, emptied) == 0.0  # 5 % of the requests more dropped
+    half = Outcome(attainment=0.0, gpu_hours=10.0, dropped=1500, finished=20_000)
+    assert plan_quality(overloaded, half) == 0.5
+    det = Outcome(attainment=0.90, gpu_hours=10.0, dropped=0, finished=20_000)
+    bought = Outcome(attainment=0.95, gpu_hours=15.0, dropped=0, finished=20_000)
+    assert plan_quality(det, bought) == 1.0
+    wasted = Outcome(attainment=0.902, gpu_hours=15.0, dropped=0, finished=20_000)
+    assert plan_quality(det, wasted) == 0.0
+
+
+@pytest.mark.slow
+def test_the_scripted_models_over_every_case() -> None:
+    """The benchmark's figures, in CI: all cases, all three reference models."""
+    bench = benchmark_module("agent_eval")
+    prepared_all = [prepare(c) for c in CASES]
+    clients = {"ideal": IdealModel(), "silent": SilentModel(), "adversarial": AdversarialModel()}
+    reports = bench.run_models(prepared_all, clients, LIMITS)
+    targets = {t["name"]: t for t in bench.targets_for(len(CASES), reports, wall=0.0)}
+    assert targets["cases"]["met"] and targets["ideal plan quality"]["met"], targets
+    assert targets["silent plan quality"]["met"], targets
+    assert reports["ideal"].compliance == 1.0
+    adversarial = reports["adversarial"]
+    assert adversarial.compliance is not None and adversarial.compliance < 0.5
+    assert adversarial.plan_quality < reports["ideal"].plan_quality - 0.5
 
 
 def test_there_are_at_least_150_cases_and_12_in_every_category() -> None:
