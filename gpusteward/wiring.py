@@ -17,7 +17,6 @@ import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
 from agents.registry import CompositeConfig, make_planner, needs_outlook
-from agents.scheduled import ScheduledCapacity
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
@@ -332,8 +331,7 @@ def build_planner(scenario: Scenario) -> Planner:
     outlook = None
     if needs_outlook(scenario.planner):
         outlook = TraceOutlook(spec, scenario.duration_seconds)
-    planner = make_planner(scenario.planner, priors, outlook)
-    return ScheduledCapacity(planner, interval_seconds=scenario.tick_seconds)
+    return make_planner(scenario.planner, priors, outlook)
 
 
 def check_horizon(settings: Settings, interval: float, scenario: Scenario) -> None:

@@ -28,6 +28,7 @@ from gpusteward.core.actions import (
 )
 from gpusteward.core.cluster import Pool, ReplicaPhase
 from gpusteward.core.load import LoadSeries
+from gpusteward.core.windows import SIZING_UTILISATION
 from tools.base import InvalidArgument, ToolArgs
 from tools.context import ToolContext
 
@@ -178,7 +179,6 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
     raise InvalidArgument(field or "kind", "unknown action", type(args).__name__)
 
 
-SIZING_UTILISATION = 0.7  # the replicas of a schedule run at most this busy at the peak
 MAX_LEAD = timedelta(days=7)
 
 

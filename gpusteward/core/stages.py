@@ -36,6 +36,7 @@ from gpusteward.core.verdicts import (
     RuleHit,
     Verdict,
 )
+from gpusteward.core.windows import hold_windows
 
 GUARD_ERROR = "guard-error"  # the rule id of a fail-closed denial
 
@@ -122,14 +123,19 @@ _GUARD_AWARE: dict[type, bool] = {}  # planner class -> GuardAwarePlanner (a che
 
 def plan(planner: Planner, snapshot: ClusterSnapshot, inputs: GuardInputs) -> list[Proposal]:
     """The planner's proposals: a `GuardAwarePlanner` gets the guard's inputs, any other
-    planner the forecasts. Errors propagate (the caller records them)."""
+    planner the forecasts; then the approved capacity windows hold over whatever it
+    planned (`core.windows`). Errors propagate (the caller records them)."""
     kind = type(planner)
     aware = _GUARD_AWARE.get(kind)
     if aware is None:
         aware = _GUARD_AWARE[kind] = isinstance(planner, GuardAwarePlanner)
     if aware:
-        return cast(GuardAwarePlanner, planner).plan_with_inputs(snapshot, inputs)
-    return planner.plan(snapshot, inputs.forecasts)
+        proposals = cast(GuardAwarePlanner, planner).plan_with_inputs(snapshot, inputs)
+    else:
+        proposals = planner.plan(snapshot, inputs.forecasts)
+    if not any(d.capacity_windows for d in snapshot.deployments):
+        return proposals
+    return hold_windows(snapshot, proposals, inputs.load)
 
 
 def take_llm_trace(planner: Planner) -> LlmTrace | None:

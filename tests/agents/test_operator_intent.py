@@ -11,12 +11,13 @@ import pytest
 
 from agents.llm.summary import summarise
 from agents.reactive import ReactivePlanner
-from agents.scheduled import ScheduledCapacity, hold_windows, lead_seconds
 from gpusteward.core.actions import Proposal, ScaleDeployment, ScheduleCapacity
 from gpusteward.core.cluster import CapacityWindow, ClusterSnapshot
 from gpusteward.core.load import LoadSeries
 from gpusteward.core.ports import GuardInputs
+from gpusteward.core.stages import plan
 from gpusteward.core.verdicts import NeedsApproval
+from gpusteward.core.windows import hold_windows, lead_seconds
 from gpusteward.testing import T0, make_deployment, make_snapshot
 from gpusteward.testing_intent import parse_note, schedule_calls
 from policies.document import PACKS_DIR
@@ -167,9 +168,9 @@ def test_nothing_changes_before_the_lead_time_and_a_scale_up_lands_one_cold_star
     lead = lead_seconds(d, 60.0)
     assert lead >= d.cold_start_seconds + 120
     early = make_snapshot(at=START - timedelta(seconds=lead + 60), deployments=[d])
-    assert hold_windows(early, [], "reactive", 60.0) == []
+    assert hold_windows(early, [], interval_seconds=60.0) == []
     due = make_snapshot(at=START - timedelta(seconds=lead), deployments=[d])
-    (p,) = hold_windows(due, [], "reactive", 60.0)
+    (p,) = hold_windows(due, [], interval_seconds=60.0)
     assert isinstance(p.action, ScaleDeployment) and (
         p.action.from_replicas,
         p.action.replicas,
@@ -179,7 +180,7 @@ def test_nothing_changes_before_the_lead_time_and_a_scale_up_lands_one_cold_star
     )
     assert p.reason.startswith("scheduled capacity (approved schedule-1)")
     after = make_snapshot(at=START + timedelta(hours=2), deployments=[d])
-    assert hold_windows(after, [], "reactive", 60.0) == []
+    assert hold_windows(after, [], interval_seconds=60.0) == []
 
 
 def test_inside_a_window_scale_downs_below_it_are_dropped_and_bigger_scale_ups_stand() -> None:
@@ -190,24 +191,33 @@ def test_inside_a_window_scale_downs_below_it_are_dropped_and_bigger_scale_ups_s
         action = ScaleDeployment(deployment=KEY, replicas=to, from_replicas=6, issued_at=snap.at)
         return Proposal(action=action, reason="load", planner="reactive")
 
-    assert hold_windows(snap, [scale(3)], "reactive", 60.0) == []
+    assert hold_windows(snap, [scale(3)], interval_seconds=60.0) == []
     up = scale(8)
-    assert hold_windows(snap, [up], "reactive", 60.0) == [up]
+    assert hold_windows(snap, [up], interval_seconds=60.0) == [up]
 
 
-def test_a_multiple_of_the_load_is_sized_from_the_load_measured_just_before_the_start() -> None:
+def test_a_multiple_of_the_load_is_sized_from_the_load_recorded_just_before_the_start() -> None:
     d = make_deployment(max_replicas=20, capacity_windows=(_window(replicas=3, multiplier=3),))
-    planner = ScheduledCapacity(ReactivePlanner(), interval_seconds=60.0)
     lead = lead_seconds(d, 60.0)
-    # 2 ready replicas at 10 req/s each; 12 req/s arriving before the event
-    before = make_snapshot(at=START - timedelta(seconds=lead), deployments=[d])
-    ups = [p for p in planner.plan(before, {}) if isinstance(p.action, ScaleDeployment)]
-    # 3 x 12 req/s / (10 req/s x 0.7) = 5.1 -> 6, more than the 3 approved
-    assert [p.action.replicas for p in ups] == [6]  # type: ignore[union-attr]
-    # during the event the load is 3x: that is not the normal load, the size holds
+    due = START - timedelta(seconds=lead)
+    # the daemon records 12 req/s a minute through the lead time, then 36 in the event
+    values = tuple(12.0 if due + timedelta(minutes=i) < START else 36.0 for i in range(30))
+    load = {KEY: LoadSeries(key=KEY, start=due, step_seconds=60.0, values=values)}
+    # 2 ready replicas at 10 req/s each: 3 x 12 req/s / (10 req/s x 0.7) = 5.1 -> 6
+    before = make_snapshot(at=due, deployments=[d])
+    ups = plan(ReactivePlanner(), before, GuardInputs(load={KEY: _upto(load[KEY], due)}))
+    assert [p.action.replicas for p in ups if "scheduled" in p.reason] == [6]  # type: ignore[union-attr]
+    # during the event the load is 3x: not the normal load; the size holds at 6
     during = make_snapshot(at=START + timedelta(minutes=5), deployments=[d], load=1.8)
-    sized = [p for p in planner.plan(during, {}) if "scheduled" in p.reason]
+    sized = hold_windows(during, [], load, interval_seconds=60.0)
     assert [p.action.replicas for p in sized] == [6]  # type: ignore[union-attr]
+    # with nothing recorded before the start (a restart): what was approved
+    assert [p.action.replicas for p in hold_windows(during, [], {}, 60.0)] == [3]  # type: ignore[union-attr]
+
+
+def _upto(series: LoadSeries, at: datetime) -> LoadSeries:
+    n = int((at - series.start).total_seconds() // series.step_seconds) + 1
+    return series.model_copy(update={"values": series.values[:n]})
 
 
 # -- the scripted note reader --------------------------------------------------------------
