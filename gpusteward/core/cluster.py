@@ -74,6 +74,7 @@ class ReplicaPhase(StrEnum):
     PENDING = "pending"  # wanted, waiting for free GPUs
     LOADING = "loading"  # GPUs held, cold start in progress
     READY = "ready"
+    DRAINING = "draining"  # out of service: no new requests, finishing its in-flight ones
 
 
 class Replica(Frozen):
@@ -82,6 +83,12 @@ class Replica(Frozen):
     node: str | None = None
     gpu_indices: tuple[int, ...] = ()
     ready_in_seconds: float = Field(default=0.0, ge=0)
+    in_flight: float = Field(
+        default=0.0, ge=0, description="Requests being served on it now (where known)."
+    )
+    drain_ends_in_seconds: float = Field(
+        default=0.0, ge=0, description="Draining: when it is removed at the latest."
+    )
 
 
 class CapacityWindow(Frozen):
@@ -126,7 +133,16 @@ class ModelDeployment(Frozen):
     max_replicas: int = Field(ge=0)
     cold_start_seconds: float = Field(ge=0)
     slo: Slo
-    replica_states: tuple[Replica, ...] = ()
+    replica_states: tuple[Replica, ...] = Field(
+        default=(), description="The replicas that count: pending, loading and ready."
+    )
+    draining: tuple[Replica, ...] = Field(
+        default=(),
+        description="Replicas taken out of service (scale-down, consolidation, a move): "
+        "they take no new requests, finish their in-flight ones within the grace period, "
+        "and hold their GPUs until then (Kubernetes: terminating pods). They never count "
+        "towards `replicas`.",
+    )
     retired: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
     intent: str | None = Field(
@@ -187,6 +203,15 @@ class ModelAccounting(Frozen):
     gpu_hours: float = 0.0
     cost_usd: float = 0.0
     queue_delay_p95_seconds: float = 0.0
+    dropped_on_removal: int = Field(
+        default=0,
+        ge=0,
+        description="Of `dropped`: in flight on a replica removed before they finished "
+        "(scale-down, consolidation or a move whose grace period ran out).",
+    )
+    dropped_on_failure: int = Field(
+        default=0, ge=0, description="Of `dropped`: in flight on a replica a fault killed."
+    )
 
     @property
     def slo_attainment(self) -> float:

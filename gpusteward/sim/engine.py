@@ -3,7 +3,8 @@
 One step [t, t + dt): repair and draw faults, promote replicas whose cold start is over,
 reconcile and place replicas, then per deployment: charge GPU time for Loading and Ready
 replicas, draw arrivals from the trace, and serve the queue with the capacity of the
-ready part of each replica. Every random draw comes from a generator derived from the
+ready part of each replica (draining replicas are charged until they are removed, and
+serve nothing new). Every random draw comes from a generator derived from the
 spec's seed (one per model for arrivals, one per fault kind), so the same seed gives the
 same run, and a checkpoint restores it exactly.
 """
@@ -22,14 +23,14 @@ from gpusteward.core.errors import ScenarioError
 from gpusteward.core.verdicts import ActionResult
 from gpusteward.sim import actions
 from gpusteward.sim.faults import FaultInjector
-from gpusteward.sim.fleet import DeploymentState, Fleet
+from gpusteward.sim.fleet import DeploymentState, Fleet, ReplicaState
 from gpusteward.sim.queueing import ModelQueue, served_within
 from gpusteward.sim.snapshots import SnapshotBuilder
 from gpusteward.sim.spec import SimSpec
 from gpusteward.sim.state import IntervalTally, SimState, Tally
 from gpusteward.sim.traces import ArrivalTrace
 
-_CHECKPOINT_FORMAT = "gpusteward-sim/1"
+_CHECKPOINT_FORMAT = "gpusteward-sim/2"  # 2: drains, in-flight requests, held wakes
 
 
 def _digest(spec: SimSpec) -> str:
@@ -93,6 +94,9 @@ class Simulator:
         for key, dep in fleet.deployments.items():
             self._serve(key, dep, t, arrivals.get(key, 0))
         state.step += 1
+        fleet.finish_drains(t + dt)
+        for key, dep in fleet.deployments.items():
+            self._killed(key, dep)
         fleet.promote(t + dt)
 
     def _arrivals(self, t: float) -> dict[str, int]:
@@ -112,6 +116,7 @@ class Simulator:
         gpu_seconds = cost = capacity = 0.0
         throughput = spec.profile.throughput_rps
         end = t + dt
+        shares: list[tuple[ReplicaState, float]] = []
         for rep in dep.replicas:
             if rep.node is None:
                 continue
@@ -120,7 +125,16 @@ class Simulator:
             cost += spec.gpus_per_replica * dt * node.group.price_per_gpu_hour
             ready_for = end - max(t, rep.ready_at)
             if ready_for > 0:
-                capacity += min(ready_for, dt) * throughput[node.group.gpu_type]
+                share = min(ready_for, dt) * throughput[node.group.gpu_type]
+                capacity += share
+                shares.append((rep, share))
+        for rep in dep.draining:  # holds its GPUs until its drain ends
+            if rep.node is None:
+                continue
+            held = min(dt, max(0.0, rep.drain_end - t))
+            price = fleet.nodes[rep.node].group.price_per_gpu_hour
+            gpu_seconds += spec.gpus_per_replica * held
+            cost += spec.gpus_per_replica * held * price
         tally.gpu_hours += gpu_seconds / 3600.0
         tally.cost_usd += cost / 3600.0
         tally.arrived += arrived
@@ -143,11 +157,33 @@ class Simulator:
         iv.within_slo += within
         iv.capacity += capacity
         iv.running = min(queue.depth, out.capacity)
+        if spec.request_seconds > 0 and capacity > 0:  # Little's law, per replica
+            per_second = out.served / dt * spec.request_seconds / capacity
+            for rep, share in shares:
+                rep.in_flight = per_second * share
         for piece in out.pieces:
             if piece[2] <= 0.0:
                 iv.zero_delay += piece[0]
             else:
                 iv.pieces.append(piece)
+
+    def _killed(self, key: str, dep: DeploymentState) -> None:
+        """Tally the whole in-flight requests that removals and faults killed: they were
+        counted served when they started, and are dropped now."""
+        tally, iv = self._state.tallies[key], self._state.intervals[key]
+        removal, failure = int(dep.killed), int(dep.lost)
+        if not removal and not failure:
+            return
+        dep.killed -= removal
+        dep.lost -= failure
+        n = min(removal + failure, tally.served)
+        within = round(tally.served_within_slo * n / tally.served) if tally.served else 0
+        tally.served -= n
+        tally.served_within_slo -= within
+        tally.dropped += n
+        tally.dropped_on_removal += min(removal, n)
+        tally.dropped_on_failure += n - min(removal, n)
+        iv.dropped += n
 
     # -- observe and act --------------------------------------------------------------
 

@@ -10,10 +10,20 @@ one as matching replicas become Ready. A replica move (`start_replacement`) star
 new replica on the chosen node at once and stops the old one when the new one is Ready;
 until then the old one serves and only the new one counts towards the desired replicas
 (a scale-down that removes the new one cancels the move).
+
+Drain before removing: a Ready replica that a scale-down, a consolidation or a finished
+move takes away leaves `replicas` for `draining`. It takes no new requests, keeps its GPUs
+and finishes what it has in flight: the remaining run time of an in-flight request is
+exponential with the model's mean request time, cut at its longest request (a server's
+max tokens), so the drain lasts until the last of them is expected done, or until the
+termination grace period, when those still running are killed (counted as dropped on
+removal). A replica with nothing in flight, or not yet Ready, goes at once. A fault kills
+a replica's in-flight requests (dropped on failure).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from gpusteward.core.cluster import CapacityWindow, Pool, ReplicaPhase
@@ -52,6 +62,10 @@ class ReplicaState:
     gpu_indices: tuple[int, ...] = ()
     ready_at: float = 0.0  # seconds since start; meaningful once placed
     replaces: str | None = None  # id of the replica this one replaces once Ready (a move)
+    in_flight: float = 0.0  # requests running on it (mean over the last step served)
+    drain_start: float = 0.0  # draining: when it was taken out of service
+    drain_end: float = 0.0  # draining: when it is removed
+    doomed: float = 0.0  # draining: in-flight requests still running at the grace's end
 
 
 @dataclass
@@ -61,6 +75,9 @@ class DeploymentState:
     gpu_types: tuple[str, ...]
     pools: tuple[Pool, ...]
     replicas: list[ReplicaState] = field(default_factory=list)
+    draining: list[ReplicaState] = field(default_factory=list)  # out of service, finishing
+    killed: float = 0.0  # in-flight requests killed on removal, not yet tallied
+    lost: float = 0.0  # in-flight requests killed by faults, not yet tallied
     retired: bool = False
     next_seq: int = 0
     moving: bool = False  # replicas may sit on nodes the deployment no longer allows
@@ -114,8 +131,7 @@ class Fleet:
         dep.version += 1
         self.placement_dirty = True
 
-    def remove_replica(self, dep: DeploymentState, rep: ReplicaState) -> None:
-        """Stop a replica and free its GPUs."""
+    def _free(self, rep: ReplicaState) -> None:
         if rep.node is not None:
             node = self.nodes[rep.node]
             for i in rep.gpu_indices:
@@ -123,8 +139,53 @@ class Fleet:
                     node.allocated[i] = None
             node.version += 1
             self.placement_dirty = True
+
+    def remove_replica(self, dep: DeploymentState, rep: ReplicaState) -> None:
+        """Stop a replica now and free its GPUs (whatever it has in flight is lost)."""
+        self._free(rep)
         dep.replicas.remove(rep)
         dep.version += 1
+
+    def drain_replica(self, dep: DeploymentState, rep: ReplicaState, now: float) -> None:
+        """Take a replica out of service: it finishes its in-flight requests (within the
+        grace period) before its GPUs are freed; with nothing in flight it goes now."""
+        spec = dep.spec
+        if rep.phase is not ReplicaPhase.READY or rep.in_flight <= 0 or spec.request_seconds <= 0:
+            self.remove_replica(dep, rep)
+            return
+        dep.replicas.remove(rep)
+        last = last_finish_seconds(
+            rep.in_flight, spec.request_seconds, spec.longest_request_seconds
+        )
+        grace = spec.termination_grace_seconds
+        rep.phase, rep.drain_start = ReplicaPhase.DRAINING, now
+        rep.drain_end = now + min(last, grace)
+        rep.doomed = 0.0
+        if grace < last or grace == 0:
+            rep.doomed = rep.in_flight * still_running(
+                grace, spec.request_seconds, spec.longest_request_seconds
+            )
+        dep.draining.append(rep)
+        dep.version += 1
+
+    def finish_drains(self, now: float) -> None:
+        """Remove the draining replicas whose drain is over; their doomed requests die."""
+        for dep in self.deployments.values():
+            for rep in [r for r in dep.draining if r.drain_end <= now]:
+                dep.killed += rep.doomed
+                self._free(rep)
+                dep.draining.remove(rep)
+                dep.version += 1
+
+    def in_flight_now(self, dep: DeploymentState, rep: ReplicaState, now: float) -> float:
+        """Requests a draining replica still runs at `now`."""
+        spec = dep.spec
+        if spec.request_seconds <= 0:
+            return 0.0
+        share = still_running(
+            max(0.0, now - rep.drain_start), spec.request_seconds, spec.longest_request_seconds
+        )
+        return rep.in_flight * share
 
     def lose_replicas_on(self, node_i: int, gpu_indices: set[int] | None = None) -> list[str]:
         """Remove replicas using `gpu_indices` of a node (all of it when None); their ids."""
@@ -136,7 +197,13 @@ class Fleet:
         }
         for dep in self.deployments.values():
             for rep in [r for r in dep.replicas if r.id in lost and r.node == node_i]:
+                dep.lost += rep.in_flight
                 self.remove_replica(dep, rep)
+            for rep in [r for r in dep.draining if r.id in lost and r.node == node_i]:
+                dep.lost += rep.doomed  # the rest would have finished; an upper bound
+                self._free(rep)
+                dep.draining.remove(rep)
+                dep.version += 1
         return sorted(lost)
 
     def promote(self, now: float) -> None:
@@ -150,7 +217,7 @@ class Fleet:
                     if dep.moving:
                         self.placement_dirty = True
                 if rep.phase is ReplicaPhase.READY and rep.replaces is not None:
-                    self._finish_replacement(dep, rep)
+                    self._finish_replacement(dep, rep, now)
 
     def start_replacement(
         self, dep: DeploymentState, old: ReplicaState, node_i: int, now: float
@@ -170,15 +237,15 @@ class Fleet:
         dep.version += 1
         if new.ready_at <= now:
             new.phase = ReplicaPhase.READY
-            self._finish_replacement(dep, new)
+            self._finish_replacement(dep, new, now)
         return new
 
-    def _finish_replacement(self, dep: DeploymentState, new: ReplicaState) -> None:
+    def _finish_replacement(self, dep: DeploymentState, new: ReplicaState, now: float) -> None:
         old = next((r for r in dep.replicas if r.id == new.replaces), None)
         new.replaces = None
         dep.version += 1
         if old is not None:
-            self.remove_replica(dep, old)
+            self.drain_replica(dep, old, now)
 
     @staticmethod
     def replaced_ids(dep: DeploymentState) -> set[str]:
@@ -190,7 +257,7 @@ class Fleet:
     def reconcile(self, now: float) -> None:
         for dep in self.deployments.values():
             if dep.moving or len(dep.replicas) - len(self.replaced_ids(dep)) != dep.desired:
-                self._reconcile_one(dep)
+                self._reconcile_one(dep, now)
         if self.placement_dirty:
             self.placement_dirty = False
             self._place_pending(now)
@@ -198,7 +265,7 @@ class Fleet:
     def _matches(self, dep: DeploymentState, rep: ReplicaState) -> bool:
         return rep.node is None or dep.allows(self.nodes[rep.node])
 
-    def _reconcile_one(self, dep: DeploymentState) -> None:
+    def _reconcile_one(self, dep: DeploymentState, now: float) -> None:
         while True:  # removing a move's new replica makes the one it replaced count again
             replaced = self.replaced_ids(dep)
             counted = [r for r in dep.replicas if r.id not in replaced]
@@ -207,10 +274,13 @@ class Fleet:
             surplus = len(matching) - dep.desired
             if surplus <= 0:
                 break
-            ordered = sorted(matching, key=lambda r: (_REMOVAL_ORDER[r.phase], -r.seq))
+            # the least busy Ready replica goes first (Kubernetes: pod-deletion-cost)
+            ordered = sorted(
+                matching, key=lambda r: (_REMOVAL_ORDER[r.phase], round(r.in_flight, 6), -r.seq)
+            )
             cancelled = False
             for rep in ordered[:surplus]:
-                self.remove_replica(dep, rep)
+                self.drain_replica(dep, rep, now)
                 cancelled = cancelled or rep.replaces is not None
             if not cancelled:
                 break
@@ -225,7 +295,7 @@ class Fleet:
         keep = max(0, dep.desired - ready_matching)
         old_ready = sorted((r for r in old if r.phase is ReplicaPhase.READY), key=lambda r: r.seq)
         for rep in [r for r in old if r.phase is not ReplicaPhase.READY] + old_ready[keep:]:
-            self.remove_replica(dep, rep)
+            self.drain_replica(dep, rep, now)
         dep.moving = len(old_ready[:keep]) > 0
 
     def _place_pending(self, now: float) -> None:
@@ -258,3 +328,21 @@ class Fleet:
         rep.phase = ReplicaPhase.READY if rep.ready_at <= now else ReplicaPhase.LOADING
         dep.version += 1
         return True
+
+
+def still_running(elapsed: float, mean: float, longest: float) -> float:
+    """Share of the requests in flight at a moment that still run `elapsed` seconds later:
+    remaining run times exponential with mean `mean`, none longer than `longest`."""
+    if elapsed >= longest or mean <= 0:
+        return 0.0
+    floor = math.exp(-longest / mean)
+    return (math.exp(-elapsed / mean) - floor) / (1.0 - floor)
+
+
+def last_finish_seconds(in_flight: float, mean: float, longest: float) -> float:
+    """When the last of `in_flight` running requests is expected done: the time by which
+    fewer than half a request is still expected to run (at most `longest`)."""
+    if in_flight <= 0.5 or mean <= 0:
+        return 0.0
+    floor = math.exp(-longest / mean)
+    return min(longest, -mean * math.log(floor + 0.5 / in_flight * (1.0 - floor)))

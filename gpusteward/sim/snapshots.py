@@ -61,6 +61,18 @@ def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployme
         )
         for r in dep.replicas
     )
+    draining = tuple(
+        Replica.model_construct(
+            id=r.id,
+            phase=ReplicaPhase.DRAINING,
+            node=fleet.nodes[r.node].name if r.node is not None else None,
+            gpu_indices=r.gpu_indices,
+            ready_in_seconds=0.0,
+            in_flight=fleet.in_flight_now(dep, r, now),
+            drain_ends_in_seconds=max(0.0, r.drain_end - now),
+        )
+        for r in dep.draining
+    )
     return ModelDeployment.model_construct(
         name=spec.name,
         namespace=spec.namespace,
@@ -77,6 +89,7 @@ def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployme
         cold_start_seconds=spec.cold_start_seconds,
         slo=spec.slo,
         replica_states=replicas,
+        draining=draining,
         retired=dep.retired,
         labels={},
         intent=spec.intent if now >= spec.intent_after_seconds else None,
@@ -112,6 +125,8 @@ def _accounting(t: Tally, queued: int) -> ModelAccounting:
         gpu_hours=t.gpu_hours,
         cost_usd=t.cost_usd,
         queue_delay_p95_seconds=t.delays.quantile(0.95),
+        dropped_on_removal=t.dropped_on_removal,
+        dropped_on_failure=t.dropped_on_failure,
     )
 
 
@@ -138,7 +153,10 @@ class SnapshotBuilder:
         out = []
         for key, dep in fleet.deployments.items():
             cached = self._deployments.get(key)
-            loading = any(r.phase is ReplicaPhase.LOADING for r in dep.replicas)
+            # loading and draining replicas change with time: such a deployment is rebuilt
+            loading = bool(dep.draining) or any(
+                r.phase is ReplicaPhase.LOADING for r in dep.replicas
+            )
             version = (dep.version, now >= dep.spec.intent_after_seconds)  # a note appears
             if loading or cached is None or cached[0] != version:
                 cached = (version, _deployment(dep, fleet, now))

@@ -100,6 +100,37 @@ class ModelSpec(Frozen):
     pools: tuple[Pool, ...] = ()
     cold_start_seconds: float = Field(ge=0, le=86_400)
     queue_timeout_seconds: float = Field(default=120.0, gt=0)
+    request_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Mean time one request runs on a replica once served (prefill + decode): "
+        "what a replica has in flight, and what a drain waits for. 0: requests finish at "
+        "once, nothing is ever in flight (the behaviour before drains were modelled).",
+    )
+    max_request_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="The longest one request runs (the server's max output tokens at its "
+        "decode speed); default 4 x request_seconds.",
+    )
+    termination_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=86_400,
+        description="How long a replica taken out of service may finish its in-flight "
+        "requests before it is killed (Kubernetes' terminationGracePeriodSeconds, 30 s by "
+        "default). Requests still running then are dropped.",
+    )
+    wake_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        le=86_400,
+        description="How long a request for a model scaled to zero (or waking from zero) is "
+        "held while a replica starts, instead of queue_timeout_seconds. Longer than a cold "
+        "start plus a tick, or every held request would time out.",
+    )
     intent: str | None = Field(
         default=None,
         max_length=2000,
@@ -121,7 +152,20 @@ class ModelSpec(Frozen):
                 f"replicas={self.replicas} outside [min_replicas={self.min_replicas}, "
                 f"max_replicas={self.max_replicas}]"
             )
+        longest = self.longest_request_seconds
+        if self.request_seconds > 0 and longest < self.request_seconds:
+            raise ValueError(
+                f"max_request_seconds={longest:g} is below request_seconds="
+                f"{self.request_seconds:g}: the longest request cannot be shorter than the "
+                "mean. Fix: raise max_request_seconds or leave it out (4 x the mean)"
+            )
         return self
+
+    @property
+    def longest_request_seconds(self) -> float:
+        if self.max_request_seconds is not None:
+            return self.max_request_seconds
+        return 4.0 * self.request_seconds
 
     @property
     def key(self) -> str:

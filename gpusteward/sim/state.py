@@ -19,6 +19,8 @@ class Tally:
     arrived: int = 0
     served: int = 0
     dropped: int = 0
+    dropped_on_removal: int = 0  # of `dropped`: killed in flight when a replica was removed
+    dropped_on_failure: int = 0  # of `dropped`: killed in flight by a fault
     served_within_slo: int = 0
     gpu_hours: float = 0.0
     cost_usd: float = 0.0
