@@ -27,6 +27,7 @@ from agents.forecast_config import ForecastPlannerConfig
 from agents.gpu_choice import GpuChoiceConfig, GpuChoicePlanner
 from agents.hygiene import HygieneConfig, HygienePlanner
 from agents.reactive import ReactiveConfig, ReactivePlanner
+from agents.scale_to_zero import ScaleToZeroConfig, ScaleToZeroPlanner
 from agents.scaling import LoadOutlook
 from gpusteward.core.model import Frozen
 from gpusteward.core.ports import Planner
@@ -44,10 +45,13 @@ ScalingPlannerConfig = Annotated[_Scaling, Field(discriminator="kind")]
 
 class CompositeConfig(Frozen):
     """A scaling planner plus consolidation, hygiene and / or GPU-type choice in the same
-    tick; their proposals are merged in that order, scaling first (see `agents.composite`)."""
+    tick; their proposals are merged in that order, scaling first (see `agents.composite`).
+    With `scale_to_zero`, the scaling planner is wrapped by the scale-to-zero planner
+    (`agents.scale_to_zero`): deployments with `min_replicas: 0` park at zero when idle."""
 
     kind: Literal["composite"] = "composite"
     scaling: ScalingPlannerConfig = ReactiveConfig()
+    scale_to_zero: ScaleToZeroConfig | None = None
     consolidation: ConsolidationConfig | None = None
     hygiene: HygieneConfig | None = None
     gpu_choice: GpuChoiceConfig | None = None
@@ -76,7 +80,10 @@ def make_planner(
             others.append(HygienePlanner(config.hygiene))
         if config.gpu_choice is not None:
             others.append(GpuChoicePlanner(config.gpu_choice, priors))
-        return CompositePlanner(make_planner(config.scaling, priors, outlook), others)
+        scaling = make_planner(config.scaling, priors, outlook)
+        if config.scale_to_zero is not None:
+            scaling = ScaleToZeroPlanner(scaling, config.scale_to_zero)
+        return CompositePlanner(scaling, others)
     if isinstance(config, ReactiveConfig):
         return ReactivePlanner(config)
     if isinstance(config, KpaConfig):

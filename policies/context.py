@@ -228,6 +228,21 @@ class ActionContext:
         peak = self.batch.peaks[(series.key, seconds)] = max(observed)
         return peak
 
+    def idle_seconds(self) -> float:
+        """How long the target has had no request: its load history's trailing zeros (a
+        missing point ends the count: no data is not idle time), 0 while requests wait or
+        run now."""
+        m = self.metrics.get(self.action.target)
+        if m is not None and (m.queue_depth > 0 or m.running > 0 or m.arrival_rate_rps > 0):
+            return 0.0
+        series = self.load_series()
+        zeros = 0
+        for v in reversed(series.values):
+            if v is None or v != 0:
+                break
+            zeros += 1
+        return zeros * series.step_seconds
+
     # -- recent actions ------------------------------------------------------------------
 
     def recent_within(self, seconds: float, *, same_target: bool = False) -> list[ExecutedAction]:

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from gpusteward.core.cluster import Pool, WorkloadClass
+from gpusteward.core.cluster import ModelDeployment, Pool, WorkloadClass
 from gpusteward.core.documents import parse_duration
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, RuleMode, Severity
@@ -261,6 +261,39 @@ class RetireRecentTrafficRule(_RuleBase):
     min_rps: float = Field(default=0.0, ge=0)
 
 
+class ModelSelector(Frozen):
+    """Which deployments: every non-empty field must match (labels: all of them)."""
+
+    namespaces: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = Field(default=(), description="namespace/name")
+    workloads: tuple[WorkloadClass, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ScaleToZeroRule(_RuleBase):
+    """Fires on an action that takes a deployment to zero replicas (scale, retire excepted)
+    when the deployment is not one `allowed` selects, or when it has had no request for
+    less than `min_idle` (from the daemon's load history: a gap in it is not idle time).
+    With neither set it fires on every such action (say, to ask a person about
+    production models)."""
+
+    kind: Literal["scale-to-zero"]
+    allowed: ModelSelector | None = None
+    min_idle: str | int | None = Field(default=None, description="e.g. '30m'")
+
+    @field_validator("min_idle")
+    @classmethod
+    def _min_idle(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            _duration(value)
+        return value
+
+    @cached_property
+    def min_idle_seconds(self) -> float | None:
+        return _duration(self.min_idle) if self.min_idle is not None else None
+
+
 class CelRule(_RuleBase):
     """Fires when a CEL expression over the action's context is true."""
 
@@ -282,6 +315,7 @@ RuleSpec = Annotated[
     | PoolClassRule
     | CapacityChangeCapRule
     | RetireRecentTrafficRule
+    | ScaleToZeroRule
     | CelRule,
     Field(discriminator="kind"),
 ]
@@ -333,3 +367,14 @@ def in_window(window: WeeklyWindow | FixedWindow, now: datetime) -> bool:
         return today in window.days and start <= minute < end
     # crosses midnight: the part after `start` today, or the part before `end` from yesterday
     return (today in window.days and minute >= start) or (yesterday in window.days and minute < end)
+
+
+def selects(selector: ModelSelector, d: ModelDeployment) -> bool:
+    """Whether `selector` picks deployment `d`."""
+    return (
+        (not selector.namespaces or d.namespace in selector.namespaces)
+        and (not selector.models or d.model in selector.models)
+        and (not selector.deployments or d.key in selector.deployments)
+        and (not selector.workloads or d.workload in selector.workloads)
+        and all(d.labels.get(k) == v for k, v in selector.labels.items())
+    )

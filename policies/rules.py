@@ -37,7 +37,9 @@ from policies.document import (
     RateLimitRule,
     ReplicaBoundsRule,
     RetireRecentTrafficRule,
+    ScaleToZeroRule,
     in_window,
+    selects,
 )
 
 Value = float | int | str | bool | None
@@ -312,6 +314,38 @@ def check_retire_recent_traffic(spec: RetireRecentTrafficRule, ctx: ActionContex
     )
 
 
+def check_scale_to_zero(spec: ScaleToZeroRule, ctx: ActionContext) -> Fired | None:
+    action = ctx.action
+    if not isinstance(action, ScaleDeployment) or action.replicas != 0:
+        return None
+    if ctx.replicas_before == 0:
+        return None  # already at zero: nothing goes
+    d = ctx.require_deployment()
+    if spec.allowed is not None and not selects(spec.allowed, d):
+        return Fired(
+            {"reason": "not-allowed", "idle_seconds": None, "min_idle_seconds": None},
+            f"{d.key} is not among the models this policy lets go to zero",
+        )
+    if spec.min_idle_seconds is not None:
+        idle = ctx.idle_seconds()
+        if idle < spec.min_idle_seconds:
+            return Fired(
+                {
+                    "reason": "too-soon",
+                    "idle_seconds": round(idle),
+                    "min_idle_seconds": spec.min_idle_seconds,
+                },
+                f"{d.key} has been idle {idle:.0f} s, under the {spec.min_idle_seconds:.0f} s "
+                "a model must be idle before it goes to zero",
+            )
+    if spec.allowed is None and spec.min_idle_seconds is None:
+        return Fired(
+            {"reason": "to-zero", "idle_seconds": None, "min_idle_seconds": None},
+            f"{d.key} would go to zero replicas",
+        )
+    return None
+
+
 CHECKS: dict[str, Check] = {
     "allow": check_allow,
     "replica-bounds": check_replica_bounds,
@@ -326,6 +360,7 @@ CHECKS: dict[str, Check] = {
     "pool-class": check_pool_class,
     "capacity-change-cap": check_capacity_change_cap,
     "retire-recent-traffic": check_retire_recent_traffic,
+    "scale-to-zero": check_scale_to_zero,
 }
 
 # Values each kind reports: the placeholders a rule's message template may use.
@@ -343,6 +378,7 @@ VALUES: dict[str, frozenset[str]] = {
     "pool-class": frozenset({"workload", "to_pool"}),
     "capacity-change-cap": frozenset({"gpus_touched_this_tick", "cluster_gpus", "max_share"}),
     "retire-recent-traffic": frozenset({"peak_rps", "days"}),
+    "scale-to-zero": frozenset({"reason", "idle_seconds", "min_idle_seconds"}),
     "cel": frozenset({"expression"}),
 }
 COMMON_VALUES = frozenset({"target", "kind", "rule"})

@@ -43,18 +43,28 @@ def _deployment(state: SimState, key: str, *, live: bool = True) -> DeploymentSt
     return dep
 
 
-def _scale(state: SimState, a: ScaleDeployment, dry: bool) -> str:
+def _set_desired(state: SimState, dep: DeploymentState, replicas: int, now: float) -> None:
+    """Set the desired replicas; at zero the deployment is parked (its requests are held
+    while it wakes), and the wake log notes a wake asked for."""
+    before = dep.desired
+    dep.desired = replicas
+    if replicas == 0:
+        dep.parked = True
+    state.wakes[dep.key].scaled(now, before, replicas, dep.parked)
+
+
+def _scale(state: SimState, a: ScaleDeployment, dry: bool, now: float) -> str:
     dep = _deployment(state, a.deployment)
     if not dry:
-        dep.desired = a.replicas
+        _set_desired(state, dep, a.replicas, now)
     return f"{a.deployment}: desired replicas {dep.desired if not dry else a.replicas}"
 
 
-def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool) -> str:
+def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool, now: float) -> str:
     dep = _deployment(state, a.deployment)
     target = dep.desired + a.count
     if not dry:
-        dep.desired = target
+        _set_desired(state, dep, target, now)
     return f"{a.deployment}: desired replicas {target} (+{a.count} pre-warmed)"
 
 
@@ -188,9 +198,9 @@ def _move_replica(state: SimState, a: MoveReplica, dry: bool, now: float) -> str
 
 def _dispatch(state: SimState, action: Action, dry: bool, now: float, at: datetime) -> str:
     if isinstance(action, ScaleDeployment):
-        return _scale(state, action, dry)
+        return _scale(state, action, dry, now)
     if isinstance(action, PrewarmReplicas):
-        return _prewarm(state, action, dry)
+        return _prewarm(state, action, dry, now)
     if isinstance(action, ScheduleCapacity):
         return _schedule(state, action, dry, at)
     if isinstance(action, MoveDeployment):

@@ -29,6 +29,7 @@ from gpusteward.sim.snapshots import SnapshotBuilder
 from gpusteward.sim.spec import SimSpec
 from gpusteward.sim.state import IntervalTally, SimState, Tally
 from gpusteward.sim.traces import ArrivalTrace
+from gpusteward.sim.wakes import WakeLog
 
 _CHECKPOINT_FORMAT = "gpusteward-sim/2"  # 2: drains, in-flight requests, held wakes
 
@@ -51,6 +52,7 @@ def _initial_state(spec: SimSpec) -> SimState:
         ),
         tallies={k: Tally() for k in keys},
         intervals={k: IntervalTally() for k in keys},
+        wakes={k: WakeLog() for k in keys},
     )
 
 
@@ -146,7 +148,16 @@ class Simulator:
             iv.dropped += dropped
             iv.running = 0
             return
-        out = queue.step(t, dt, arrived, capacity, self._models[key].queue_timeout_seconds)
+        model, wakes = self._models[key], state.wakes[key]
+        if dep.parked or wakes.open is not None:
+            wakes.arrived(t, dt, arrived)
+        # a request for a model at zero (or waking from it) is held while a replica starts
+        timeout = model.wake_timeout_seconds if dep.parked else model.queue_timeout_seconds
+        out = queue.step(t, dt, arrived, capacity, timeout)
+        if capacity > 0:
+            dep.parked = False
+            if out.served and wakes.open is not None:
+                wakes.served(min(rep.ready_at for rep, _ in shares))
         within = served_within(out.pieces, spec.slo.queue_delay_seconds) if out.served else 0
         tally.served += out.served
         tally.dropped += out.dropped
@@ -224,6 +235,10 @@ class Simulator:
 
     def queued(self, key: str) -> int:
         return self._state.queues[key].depth
+
+    def wakes(self, key: str) -> WakeLog:
+        """Wakes from zero of deployment `key` (live object; do not mutate)."""
+        return self._state.wakes[key]
 
     # -- checkpoints ------------------------------------------------------------------
 

@@ -78,6 +78,7 @@ class DeploymentState:
     draining: list[ReplicaState] = field(default_factory=list)  # out of service, finishing
     killed: float = 0.0  # in-flight requests killed on removal, not yet tallied
     lost: float = 0.0  # in-flight requests killed by faults, not yet tallied
+    parked: bool = False  # scaled to zero, and no replica Ready since: requests are held
     retired: bool = False
     next_seq: int = 0
     moving: bool = False  # replicas may sit on nodes the deployment no longer allows
@@ -118,6 +119,7 @@ class Fleet:
                 desired=m.replicas,
                 gpu_types=tuple(m.profile.throughput_rps),
                 pools=m.pools,
+                parked=m.replicas == 0,
             )
             for m in models
         }

@@ -4,7 +4,9 @@ Requests wait as cohorts (count, mean arrival time). In a step the server works 
 constant rate mu = capacity / dt: it clears the backlog first, oldest cohort first, then
 takes the step's new arrivals, which arrive uniformly over the step. The delays of the
 requests served form "pieces": (count, min delay, max delay), uniform in between.
-Requests older than the queue timeout at the end of a step are dropped.
+Each cohort keeps the timeout it arrived under (a request held for a model waking from
+zero waits longer than one queued behind busy replicas); requests older than their
+timeout at the end of a step are dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class StepOutcome:
 class ModelQueue:
     """FIFO queue of one deployment; counts are integers, times are seconds since start."""
 
-    cohorts: deque[list[float]] = field(default_factory=deque)  # [count, mean arrival]
+    cohorts: deque[list[float]] = field(default_factory=deque)  # [count, mean arrival, timeout]
     depth: int = 0
     capacity_carry: float = 0.0  # fractional request of capacity owed to the next step
 
@@ -45,25 +47,24 @@ class ModelQueue:
     def step(
         self, t0: float, dt: float, arrivals: int, capacity: float, timeout: float
     ) -> StepOutcome:
-        """Serve one step [t0, t0 + dt) at `capacity` requests in total, then drop stale ones."""
+        """Serve one step [t0, t0 + dt) at `capacity` requests in total, then drop stale ones;
+        the step's arrivals wait at most `timeout` seconds."""
         cap = self.take_capacity(capacity)
         pieces: list[Piece] = []
-        served = self._serve_backlog(t0, cap, dt, timeout, pieces)
+        served = self._serve_backlog(t0, cap, dt, pieces)
         if arrivals > 0:
             served += self._serve_new(t0, dt, arrivals, cap, served, timeout, pieces)
         self.depth += arrivals - served
-        return StepOutcome(cap, served, self._drop_stale(t0 + dt, timeout), pieces)
+        return StepOutcome(cap, served, self._drop_stale(t0 + dt), pieces)
 
-    def _serve_backlog(
-        self, t0: float, cap: int, dt: float, timeout: float, pieces: list[Piece]
-    ) -> int:
+    def _serve_backlog(self, t0: float, cap: int, dt: float, pieces: list[Piece]) -> int:
         """Serve old cohorts first; a cohort's requests are not served past its timeout."""
         served = 0
         mu = cap / dt
         i = 0
         while i < len(self.cohorts) and served < cap:
             cohort = self.cohorts[i]
-            count, arrived = int(cohort[0]), cohort[1]
+            count, arrived, timeout = int(cohort[0]), cohort[1], cohort[2]
             wait = t0 - arrived
             before_timeout = math.floor((timeout - wait) * mu + 1e-9) - served
             take = min(count, cap - served, max(0, before_timeout))
@@ -89,8 +90,8 @@ class ModelQueue:
     ) -> int:
         """Serve new arrivals after a backlog of `backlog` requests; queue the rest."""
         room = cap - backlog
-        if self._waiting(t0 + dt, timeout) or room <= 0:
-            self.cohorts.append([arrivals, t0 + dt / 2])
+        if self._waiting(t0 + dt) or room <= 0:
+            self.cohorts.append([arrivals, t0 + dt / 2, timeout])
             return 0
         mu, lam = cap / dt, arrivals / dt
         t_clear = backlog / mu  # when the server has caught up with the old backlog
@@ -107,19 +108,25 @@ class ModelQueue:
             w_end = max(0.0, t_clear - s_last * (1.0 - lam / mu))
             pieces.append((served, min(w_end, t_clear), max(w_end, t_clear)))
         if arrivals > served:
-            self.cohorts.append([arrivals - served, t0 + (s_last + dt) / 2])
+            self.cohorts.append([arrivals - served, t0 + (s_last + dt) / 2, timeout])
         return served
 
-    def _waiting(self, t_end: float, timeout: float) -> bool:
+    def _waiting(self, t_end: float) -> bool:
         """Whether any backlog that is still servable is waiting (it goes before new ones)."""
-        return any(t_end - c[1] <= timeout for c in self.cohorts)
+        return any(t_end - c[1] <= c[2] for c in self.cohorts)
 
-    def _drop_stale(self, t_end: float, timeout: float) -> int:
-        dropped = 0
-        while self.cohorts and t_end - self.cohorts[0][1] > timeout:
-            dropped += int(self.cohorts.popleft()[0])
+    def _drop_stale(self, t_end: float) -> int:
+        stale = [c for c in self.cohorts if t_end - c[1] > c[2]]
+        if not stale:
+            return 0
+        dropped = sum(int(c[0]) for c in stale)
+        self.cohorts = deque(c for c in self.cohorts if t_end - c[1] <= c[2])
         self.depth -= dropped
         return dropped
+
+    def oldest_arrival(self) -> float | None:
+        """When the oldest request waiting arrived (a cohort's mean), None when empty."""
+        return self.cohorts[0][1] if self.cohorts else None
 
     def drop_all(self) -> int:
         """Empty the queue (a retired deployment); returns how many were dropped."""

@@ -91,7 +91,7 @@ def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployme
         replica_states=replicas,
         draining=draining,
         retired=dep.retired,
-        labels={},
+        labels=dict(spec.labels),
         intent=spec.intent if now >= spec.intent_after_seconds else None,
         capacity_windows=tuple(dep.windows),
     )

@@ -92,6 +92,10 @@ class ModelSpec(Frozen):
     model: str | None = Field(default=None, description="Model id; defaults to name.")
     version: str = "v1"
     workload: WorkloadClass = WorkloadClass.REALTIME
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="The deployment's labels, as policies see them (e.g. tier: production).",
+    )
     replicas: int = Field(ge=0, description="Replicas at the start.")
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(ge=1)

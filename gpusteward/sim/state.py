@@ -10,6 +10,7 @@ from gpusteward.sim.faults import FaultInjector
 from gpusteward.sim.fleet import Fleet
 from gpusteward.sim.queueing import DelayHistogram, ModelQueue, Piece
 from gpusteward.sim.traces import ArrivalTrace
+from gpusteward.sim.wakes import WakeLog
 
 
 @dataclass
@@ -55,3 +56,4 @@ class SimState:
     step: int = 0  # whole steps simulated so far
     routes: dict[str, str] = field(default_factory=dict)  # consolidated source -> into
     executed: set[str] = field(default_factory=set)  # action ids applied
+    wakes: dict[str, WakeLog] = field(default_factory=dict)  # per deployment, from zero
