@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm.planner import LlmPlanner
+from gpusteward.core.cluster import overall_attainment
 from gpusteward.core.llm import LlmClient
 from gpusteward.core.tick import Stage, TickRecord
 from gpusteward.core.verdicts import Allow, ResultStatus
@@ -124,12 +125,10 @@ def run(
         sim.journal.close()
     last = stats.last_snapshot
     accounting = last.accounting if last is not None and last.accounting else {}
-    within = sum(a.served_within_slo for a in accounting.values())
-    done = sum(a.served + a.dropped for a in accounting.values())
     return {
         "ticks": stats.ticks,
         "wall_s": round(wall, 2),
-        "attainment": within / done if done else 1.0,
+        "attainment": overall_attainment(accounting),
         "per_model": {k: round(a.slo_attainment, 5) for k, a in accounting.items()},
         "gpu_hours": round(sum(a.gpu_hours for a in accounting.values()), 1),
         "outside_policy": len(audit.outside_policy),

@@ -31,7 +31,7 @@ from typing import Any
 
 from agents.llm.planner import LlmPlanner
 from gpusteward.core.approvals import ApprovalState
-from gpusteward.core.cluster import ModelAccounting, ReplicaPhase
+from gpusteward.core.cluster import ModelAccounting, ReplicaPhase, overall_attainment
 from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario, load_scenario
@@ -142,13 +142,11 @@ def run(
         sim.journal.close()
     last = stats.last_snapshot
     accounting = last.accounting if last is not None and last.accounting else {}
-    within = sum(a.served_within_slo for a in accounting.values())
-    done = sum(a.served + a.dropped for a in accounting.values())
     return {
         "ticks": stats.ticks,
         "wall_s": round(wall, 1),
         "event_attainment": round(watch.attainment(), 5),
-        "run_attainment": round(within / done if done else 1.0, 5),
+        "run_attainment": round(overall_attainment(accounting), 5),
         "gpu_hours": round(sum(a.gpu_hours for a in accounting.values()), 1),
         "ready_at_event_start": watch.ready_at_start,
         "schedules_proposed": watch.schedules,

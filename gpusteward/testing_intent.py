@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from gpusteward.core.llm import LlmMessage, LlmRequest, LlmResponse, LlmToolCall, LlmUsage
+from gpusteward.core.llm import LlmRequest, LlmResponse, LlmToolCall
+from gpusteward.testing_models import _response
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8}
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
@@ -100,14 +101,6 @@ def schedule_calls(prompt: str) -> list[dict[str, object]]:
             }
         )
     return out
-
-
-def _response(content: str, calls: tuple[LlmToolCall, ...] = ()) -> LlmResponse:
-    return LlmResponse(
-        message=LlmMessage(role="assistant", content=content, tool_calls=calls),
-        finish_reason="tool_calls" if calls else "stop",
-        usage=LlmUsage(prompt_tokens=1000, completion_tokens=40),
-    )
 
 
 @dataclass

@@ -52,12 +52,7 @@ from gpusteward.core.actions import (
     ScaleDeployment,
     ScheduleCapacity,
 )
-from gpusteward.core.cluster import (
-    CapacityWindow,
-    ClusterSnapshot,
-    ModelDeployment,
-    ServingMetrics,
-)
+from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
 from gpusteward.core.errors import (
     ActionRejected,
     ClusterUnavailable,
@@ -264,14 +259,7 @@ class KubernetesCluster:
             for w in capacity_windows(ann.get(WINDOWS), f"deployment {action.deployment}")
             if w.end > now
         ]
-        window = CapacityWindow(
-            replicas=action.replicas,
-            start=action.start,
-            end=action.end,
-            load_multiplier=action.load_multiplier,
-            action_id=action.id,
-        )
-        text = WINDOW_LIST.dump_json([*kept, window]).decode()
+        text = WINDOW_LIST.dump_json([*kept, action.window()]).decode()
         patch = self._annotate(dep.metadata.resource_version, action.id, ids, None, {WINDOWS: text})
         self.api.patch_deployment(ns, name, patch, dry_run=dry)
         what = f"{action.deployment}: >= {action.replicas} replica(s) reserved " + (

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 
-from gpusteward.core.cluster import Pool
+from gpusteward.core.cluster import CapacityWindow, Pool, check_ordered
 from gpusteward.core.model import Frozen
 
 
@@ -99,15 +99,22 @@ class ScheduleCapacity(_ActionBase):
 
     @model_validator(mode="after")
     def _ordered(self) -> ScheduleCapacity:
-        if self.end <= self.start:
-            raise ValueError(
-                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
-            )
+        check_ordered(self.start, self.end)
         return self
 
     @property
     def target(self) -> str:
         return self.deployment
+
+    def window(self) -> CapacityWindow:
+        """What executing it leaves on the deployment (either backend)."""
+        return CapacityWindow(
+            replicas=self.replicas,
+            start=self.start,
+            end=self.end,
+            load_multiplier=self.load_multiplier,
+            action_id=self.id,
+        )
 
     def describe(self) -> str:
         start, end = self.start.astimezone(UTC), self.end.astimezone(UTC)

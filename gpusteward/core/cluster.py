@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -91,9 +92,15 @@ class Replica(Frozen):
     )
 
 
+def check_ordered(start: datetime, end: datetime) -> None:
+    """A window's end must come after its start (ValueError naming both otherwise)."""
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
+
+
 class CapacityWindow(Frozen):
     """Capacity an approved `schedule` action reserved: at least `replicas` Ready from
-    `start` until `end` (the planners start them one cold start ahead). It lapses at `end`."""
+    `start` until `end` (the plan stage starts them one cold start ahead). It lapses at `end`."""
 
     replicas: int = Field(ge=1)
     start: AwareDatetime
@@ -105,10 +112,7 @@ class CapacityWindow(Frozen):
 
     @model_validator(mode="after")
     def _ordered(self) -> CapacityWindow:
-        if self.end <= self.start:
-            raise ValueError(
-                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}"
-            )
+        check_ordered(self.start, self.end)
         return self
 
     def active(self, now: datetime, lead_seconds: float) -> bool:
@@ -217,6 +221,14 @@ class ModelAccounting(Frozen):
     def slo_attainment(self) -> float:
         done = self.served + self.dropped
         return self.served_within_slo / done if done else 1.0
+
+
+def overall_attainment(accounting: Mapping[str, ModelAccounting]) -> float:
+    """Requests served within SLO over requests finished (served or dropped), over every
+    deployment; 1.0 when none finished."""
+    within = sum(a.served_within_slo for a in accounting.values())
+    done = sum(a.served + a.dropped for a in accounting.values())
+    return within / done if done else 1.0
 
 
 class ClusterSnapshot(Frozen):

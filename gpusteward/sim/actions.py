@@ -21,7 +21,6 @@ from gpusteward.core.actions import (
     ScaleDeployment,
     ScheduleCapacity,
 )
-from gpusteward.core.cluster import CapacityWindow
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.fleet import DeploymentState
 from gpusteward.sim.state import SimState
@@ -72,15 +71,8 @@ def _schedule(state: SimState, a: ScheduleCapacity, dry: bool, now: datetime) ->
     dep = _deployment(state, a.deployment)
     if a.end <= now:
         raise _Refused(f"the window ends {a.end.isoformat()}, before now; nothing to reserve")
-    window = CapacityWindow(
-        replicas=a.replicas,
-        start=a.start,
-        end=a.end,
-        load_multiplier=a.load_multiplier,
-        action_id=a.id,
-    )
     if not dry:
-        dep.windows = [w for w in dep.windows if w.end > now] + [window]
+        dep.windows = [w for w in dep.windows if w.end > now] + [a.window()]
         dep.version += 1
     return (
         f"{a.deployment}: >= {a.replicas} replica(s) reserved {a.start.isoformat()} to "
