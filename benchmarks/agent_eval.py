@@ -5,7 +5,8 @@ adversarial; in-process, no HTTP) over every case of `gpusteward/agent_eval/case
 Each case's situation is built once and every model is scored on it (plan quality against
 the deterministic plan's hour, policy compliance; see `gpusteward.agent_eval.scoring`).
 With `--real`, the real Gemma 3 270M through llama-cpp-python's server on CPU too, over
-`--real-limit` cases (its score is recorded as it is; no target).
+`--real-limit` cases, or the first `--real-per-category` cases of every category (its
+score is recorded as it is; no target).
 
 Then operator intent (`benchmarks/operator_intent.py`): the launch-event scenario and its
 m-mid variant, deterministic planner against the note-reading scripted model; its
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N cases only")
     parser.add_argument("--real", action="store_true", help="also the real Gemma model")
     parser.add_argument("--real-limit", type=int, default=None, help="cases for --real")
+    parser.add_argument(
+        "--real-per-category", type=int, default=None, help="first N of each category (--real)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object")
     parser.add_argument("--no-intent", action="store_true", help="skip operator intent")
     args = parser.parse_args(argv)
@@ -154,7 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     if intent:
         targets += operator_intent.targets(intent)
     if args.real:
-        reports["real"] = real_report(prepared, args.real_limit)
+        chosen = list(prepared)
+        if args.real_per_category is not None:
+            seen: dict[str, int] = {}
+            chosen = []
+            for p in prepared:
+                seen[p.situation.case.category] = seen.get(p.situation.case.category, 0) + 1
+                if seen[p.situation.case.category] <= args.real_per_category:
+                    chosen.append(p)
+        reports["real"] = real_report(chosen, args.real_limit)
     if args.json:
         body = {
             "wall_s": round(wall, 1),
