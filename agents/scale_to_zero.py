@@ -69,6 +69,16 @@ class ScaleToZeroConfig(Frozen):
         "pre-warm is ready this long before the earliest one seen, and waits this long "
         "after it for its request.",
     )
+    learned: bool = Field(
+        default=True,
+        description="Wait for the model's own idle stretches to say it rarely comes back "
+        "soon (False: zero after min_idle_seconds, as KEDA's cooldownPeriod).",
+    )
+    prewarm: bool = Field(
+        default=True,
+        description="Pre-warm before an expected return, and keep a model up when one is "
+        "expected (False: wake on the first request only, as KEDA).",
+    )
     forecast_requests: float = Field(
         default=1.0,
         gt=0,
@@ -160,7 +170,7 @@ class ScaleToZeroPlanner:
         if self._coming(snap, d, f, payback) is not None:
             return self._keep_one(snap, d, mine)
         risk, seen = mem.return_risk(idle, payback)
-        if risk > cfg.return_risk:
+        if cfg.learned and risk > cfg.return_risk:
             return self._keep_one(snap, d, mine)
         return [self._park(snap, d, idle, risk, seen, payback)]
 
@@ -169,6 +179,8 @@ class ScaleToZeroPlanner:
     ) -> tuple[datetime, str] | None:
         """When a request is expected within `ahead` seconds, and why; None when not."""
         cfg, mem = self.config, self._memory[d.key]
+        if not cfg.prewarm:
+            return None
         recurring = mem.recurring_return(snap.at, ahead, cfg.prewarm_days, cfg.prewarm_min_days)
         if recurring is not None:
             when, days = recurring

@@ -28,7 +28,7 @@ class ClusterSpec(Frozen):
     node_groups: tuple[NodeGroupSpec, ...] = Field(min_length=1)
 
 
-TraceFormat = Literal["servegen-total", "servegen-client", "azure-requests"]
+TraceFormat = Literal["servegen-total", "servegen-client", "servegen-columns", "azure-requests"]
 
 
 class LoadEvent(Frozen):
@@ -45,11 +45,16 @@ class TraceSpec(Frozen):
     - `servegen-total`: `window_start_s,total_rate_rps,active_clients`, or two columns
       `window_start_s,rate`; with that header or none.
     - `servegen-client`: headerless `window_start_s,rate_rps,cv,dist,shape,scale`.
+    - `servegen-columns`: many rate series in one file, `window_start_s,<name>,<name>:cv,...`
+      with that header; `column` names the series (its `:cv` column is optional).
     - `azure-requests`: `TIMESTAMP,ContextTokens,GeneratedTokens`, one row per request.
     """
 
     file: Path
     format: TraceFormat = "servegen-total"
+    column: str | None = Field(
+        default=None, min_length=1, description="servegen-columns: which series of the file."
+    )
     # bounded: past these the arrival draws overflow (numpy's Poisson refuses huge means)
     scale: float = Field(default=1.0, gt=0, le=1e6, description="Multiply every rate by this.")
     burstiness_cv: float = Field(
@@ -63,6 +68,20 @@ class TraceSpec(Frozen):
     events: tuple[LoadEvent, ...] = Field(
         default=(), description="Stretches of the run when the rate is multiplied."
     )
+
+    @model_validator(mode="after")
+    def _column_for_columns(self) -> TraceSpec:
+        if self.format == "servegen-columns" and self.column is None:
+            raise ValueError(
+                f"trace {self.file.name}: format servegen-columns needs `column`, the series "
+                "to read. Fix: add column: <a name from the file's header>"
+            )
+        if self.format != "servegen-columns" and self.column is not None:
+            raise ValueError(
+                f"trace {self.file.name}: `column` ({self.column!r}) is read only with format "
+                f"servegen-columns, not {self.format}. Fix: remove column, or set the format"
+            )
+        return self
 
     def multiplier_at(self, t: float) -> float:
         """The events' multiplier at `t` seconds after the run's start (1 outside them)."""
