@@ -24,6 +24,10 @@ intermittent (the rest).
   spaced by rank are fine-tunes; the idle clients summed in groups of five are
   experiments.
 A model made of several clients sums their rates; its cv is their rate-weighted mean.
+A model whose requests come in bursts of thousands at once (a rate-weighted cv above
+`BATCH_CV`) is a batch client: workload batch, a queueing SLO of `BATCH_SLO_SECONDS`
+(no interactive SLO of a second holds for a client that sends a minute's requests in a
+few seconds; m-mid's largest client, classify-14b-v4, has a cv of 18).
 
     python benchmarks/zoo_scenario.py [--data ../shared/data]
 """
@@ -52,6 +56,10 @@ into one pod, so a 140 GB model takes 140 s."""
 INIT_SECONDS = 40.0
 """Engine start after the weights are in GPU memory: KV-cache profiling and CUDA-graph
 capture, 30-60 s for vLLM; 40 s."""
+
+
+BATCH_CV = 4.0
+BATCH_SLO_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -229,9 +237,11 @@ def write_columns(
     path.write_text("\n".join(rows) + "\n")
 
 
-def model_entry(pick: Pick, source: str, rates: np.ndarray) -> dict[str, object]:
+def model_entry(pick: Pick, source: str, rates: np.ndarray, cvs: np.ndarray) -> dict[str, object]:
     size = SIZES[pick.size]
     peak = float(rates.max())
+    cv = float((rates * cvs).sum() / rates.sum()) if rates.sum() > 0 else 1.0
+    batch = cv > BATCH_CV
     labels = {"gpusteward.io/scale-to-zero": "allowed"}
     if pick.production:
         labels["tier"] = "production"
@@ -241,6 +251,7 @@ def model_entry(pick: Pick, source: str, rates: np.ndarray) -> dict[str, object]
         "name": pick.name,
         "model": size.base if pick.adapter or pick.name.startswith(size.base) else pick.name,
         "version": pick.name.removeprefix(size.base + "-") if pick.adapter else pick.version,
+        "workload": "batch" if batch else "realtime",
         "labels": labels,
         "replicas": 1,
         "min_replicas": 0,
@@ -251,7 +262,10 @@ def model_entry(pick: Pick, source: str, rates: np.ndarray) -> dict[str, object]
         "request_seconds": size.request_seconds,
         "max_request_seconds": size.max_request_seconds,
         "termination_grace_seconds": size.max_request_seconds + 30,
-        "slo": {"queue_delay_seconds": size.slo_seconds, "attainment_target": 0.99},
+        "slo": {
+            "queue_delay_seconds": BATCH_SLO_SECONDS if batch else size.slo_seconds,
+            "attainment_target": 0.99,
+        },
         "profile": {"throughput_rps": {"H100-80GB": size.throughput_rps}},
         "trace": {
             "file": f"traces/zoo_{source}.csv",
@@ -302,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         columns = {p.name: series(sources[source], p) for p in chosen}
         write_columns(OUT / "traces" / f"zoo_{source}.csv", columns, 600.0)
         for p in chosen:
-            models.append(model_entry(p, source, columns[p.name][0]))
+            models.append(model_entry(p, source, *columns[p.name]))
             print(
                 f"{source:12s} {p.name:22s} clients {','.join(map(str, p.clients))}",
                 file=sys.stderr,
@@ -347,6 +361,8 @@ HEAD = """# The model zoo: {count} models from real ServeGen clients, 14 days on
 # request times are output tokens x inter-token latency plus prefill, the longest at the
 # server's max output tokens. The termination grace period is the longest request + 30 s,
 # so a drained replica never kills a request. max_replicas: 1.5 x the trace's peak.
+# A model whose requests come in bursts (rate-weighted inter-arrival cv > {batch_cv:g}) is a
+# batch client: workload batch, queueing SLO {batch_slo:g} s ({batches} models).
 # Labels: every model may go to zero (gpusteward.io/scale-to-zero: allowed); production
 # ones (tier: production) only with a person's approval (policies/zoo.yaml).
 name: model-zoo
@@ -380,6 +396,9 @@ def write_scenario(models: list[dict[str, object]], filled: int) -> None:
         rate=LOAD_GB_PER_SECOND,
         init=INIT_SECONDS,
         sizes=_size_table(),
+        batch_cv=BATCH_CV,
+        batch_slo=BATCH_SLO_SECONDS,
+        batches=sum(1 for m in models if m["workload"] == "batch"),
     )
     lines = [head.rstrip("\n"), "models:"]
     lines += [f"  - {json.dumps(m)}" for m in models]

@@ -150,3 +150,24 @@ def test_idle_memory_counts_a_repeated_instant_once() -> None:
     # idle from 23:50 (the interval before the first idle snapshot) to 00:30
     assert [s for _, s in mem.stretches] == [2400.0]
     assert list(mem.returns) == [T0 + timedelta(minutes=30)]
+
+
+def test_the_keda_like_switches_park_after_a_fixed_window_and_never_prewarm() -> None:
+    """learned=False: zero after min_idle whatever the history; prewarm=False: no pre-warm
+    even for a model that returns every morning."""
+    cfg = ScaleToZeroConfig(min_idle_seconds=600, learned=False, prewarm=False)
+    planner = ScaleToZeroPlanner(StaticPlanner(), cfg)
+    state = {"replicas": 1}
+    parks, prewarms = 0, 0
+    for i in range(6 * 24 * 4):
+        at = T0 + timedelta(seconds=STEP * (i + 1))
+        rate = 1.0 if at.minute == 0 else 0.0  # 10 minutes of every hour
+        for p in planner.plan(_snap(at, state["replicas"], rate), {}):
+            a = p.action
+            if isinstance(a, ScaleDeployment):
+                parks += a.replicas == 0
+                state["replicas"] = a.replicas
+            elif isinstance(a, PrewarmReplicas):
+                prewarms += 1
+    assert parks >= 4 * 23  # nearly every hourly gap, where the learned planner keeps it up
+    assert prewarms == 0

@@ -1,0 +1,353 @@
+"""The model zoo: scale to zero, wake in time, drain before removing (issue 27).
+
+Runs the whole daemon (observe, forecast, plan, guard, act) on the `model-zoo` scenario
+(52 models from real ServeGen clients, 14 days, 192 H100) once per variant, on the
+virtual clock, and compares:
+- `ours`: the scenario's planner, the forecast planner wrapped by the scale-to-zero
+  planner (idle time learned from each model's own idle stretches, pre-warm before a
+  recurring return), under the scenario's policy (policies/zoo.yaml: zero after 30 min
+  at the least, production models only with a person's approval, which no one gives
+  here: they stay up);
+- `always-on`: the same forecast planner, every model kept at one replica at least;
+- `keda`: the same forecast planner with a KEDA-like scale to zero: zero after a fixed
+  5 minutes without a request (KEDA's cooldownPeriod default), woken by the first
+  request, no pre-warm; the same policy with a 5-minute floor.
+
+Per variant: GPU-hours, SLO attainment over every request (the share served within its
+model's queueing-delay SLO; requests held while their model woke count, and miss when
+they waited longer than the SLO), requests dropped (timeouts) and dropped on removal
+(in flight on a replica a scale-down or consolidation removed before they finished),
+every wake from zero (first request to first served; pre-warmed ones apart), and the
+GPUs that hold only idle models (no request in the last 24 hours) at the end of each day.
+
+Targets (issue 27), for `ours`: GPU-hours <= 0.6 x always-on; attainment >= 99 %;
+dropped on removal = 0; every reactive wake <= its model's cold start + one tick; every
+pre-warmed wake 0; no GPU holding only idle models at the end of any day.
+
+    python benchmarks/zoo.py [--days 14] [--variants ours,always-on,keda] [--workers 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from gpusteward.core.cluster import ClusterSnapshot  # noqa: E402
+from gpusteward.core.tick import TickRecord  # noqa: E402
+from gpusteward.logs import configure_logging  # noqa: E402
+from gpusteward.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
+from gpusteward.settings import load_settings  # noqa: E402
+from gpusteward.testing import InMemoryJournal  # noqa: E402
+from gpusteward.wiring import build_sim_run  # noqa: E402
+
+VARIANTS = ("ours", "always-on", "keda")
+TARGET_RATIO = 0.6
+TARGET_ATTAINMENT = 0.99
+IDLE_SECONDS = 86_400.0  # "idle": no request in the last day
+KEDA_IDLE_SECONDS = 300.0  # KEDA's default cooldownPeriod
+
+
+class _NullJournal(InMemoryJournal):
+    """Keeps nothing: the benchmark measures the cluster, not the journal."""
+
+    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
+        self._seq = getattr(self, "_seq", 0) + 1
+
+    def next_seq(self) -> int:
+        return getattr(self, "_seq", 0)
+
+
+def prepare(variant: str, days: int, tmp: Path) -> Scenario:
+    base = load_scenario("model-zoo")
+    data = base.model_dump(mode="json")
+    data["duration"] = f"{days}d"
+    policy = (SCENARIO_DIR / base.policy).resolve()
+    planner = data["planner"]
+    if variant == "always-on":
+        planner = {**planner, "scale_to_zero": None}
+        for m in data["models"]:
+            m["min_replicas"] = max(1, m["min_replicas"])
+            m["replicas"] = max(1, m["replicas"])
+    elif variant == "keda":
+        planner = {
+            **planner,
+            "scale_to_zero": {
+                "learned": False,
+                "prewarm": False,
+                "min_idle_seconds": KEDA_IDLE_SECONDS,
+            },
+        }
+        text = policy.read_text().replace("min_idle: 30m", "min_idle: 5m")
+        policy = tmp / "zoo-keda.yaml"
+        policy.write_text(text)
+    elif variant != "ours":
+        raise SystemExit(f"--variants: unknown {variant!r}; choose from {', '.join(VARIANTS)}")
+    data["planner"], data["policy"] = planner, str(policy)
+    return Scenario.model_validate(data)
+
+
+class IdleGpus:
+    """At the end of each simulated day: GPUs whose every replica belongs to a model with
+    no request in the last `IDLE_SECONDS`."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.last_active: dict[str, datetime] = {}
+        self.per_day: list[int] = []
+
+    def observe(self, snap: ClusterSnapshot) -> None:
+        for key, m in snap.metrics.items():
+            self.last_active.setdefault(key, self.start)  # not idle before a day has passed
+            if m.arrival_rate_rps > 0 or m.queue_depth > 0:
+                self.last_active[key] = snap.at
+        since = (snap.at - self.start).total_seconds()
+        if since <= 0 or since % 86_400 != 0:
+            return
+        horizon = snap.at - timedelta(seconds=IDLE_SECONDS)
+        idle = {k for k, at in self.last_active.items() if at <= horizon}
+        owner = {r.id: d.key for d in snap.deployments for r in (*d.replica_states, *d.draining)}
+        count = 0
+        for n in snap.nodes:
+            for g in n.gpus:
+                if g.allocated_to is not None and owner.get(g.allocated_to) in idle:
+                    count += 1
+        self.per_day.append(count)
+
+
+def run_variant(variant: str, days: int) -> dict[str, Any]:
+    configure_logging("error", "json")
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = prepare(variant, days, Path(tmp))
+        idle = IdleGpus(scenario.start)
+        counts = {"applied": 0, "denied": 0, "waiting": 0}
+
+        def on_tick(record: TickRecord) -> None:
+            if record.snapshot is not None:
+                idle.observe(record.snapshot)
+            for v in record.verdicts:
+                if v.decision == "deny":
+                    counts["denied"] += 1
+                elif v.decision != "allow":
+                    counts["waiting"] += 1
+            counts["applied"] += sum(1 for r in record.results if r.status.value == "applied")
+
+        settings = load_settings(journal=Path(tmp) / "zoo.db")
+        sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
+        sim.journal.close()
+        sim.daemon.journal = _NullJournal()
+        started = time.perf_counter()
+        stats = asyncio.run(sim.daemon.run(tick_first=False))
+        wall = time.perf_counter() - started
+        simulator = sim.cluster.simulator
+    last = stats.last_snapshot
+    assert last is not None and last.accounting is not None
+    models = {}
+    for m in scenario.models:
+        acc = last.accounting[m.key]
+        log = simulator.wakes(m.key)
+        models[m.key] = {
+            "source": m.trace.file.stem.removeprefix("zoo_"),
+            "gpu_hours": acc.gpu_hours,
+            "arrived": acc.arrived,
+            "served": acc.served,
+            "within_slo": acc.served_within_slo,
+            "dropped": acc.dropped,
+            "dropped_on_removal": acc.dropped_on_removal,
+            "cold_start": m.cold_start_seconds,
+            "wakes": [{"prewarmed": w.prewarmed, "latency": w.latency_seconds} for w in log.done],
+            "unused_prewarms": log.unused_prewarms,
+        }
+    return {
+        "variant": variant,
+        "wall_s": round(wall, 1),
+        "tick_seconds": scenario.tick_seconds,
+        "models": models,
+        "idle_gpus_per_day": idle.per_day,
+        "actions": counts,
+    }
+
+
+def totals(result: dict[str, Any], source: str | None = None) -> dict[str, float]:
+    rows = [m for m in result["models"].values() if source is None or m["source"] == source]
+    done = sum(m["served"] + m["dropped"] for m in rows)
+    return {
+        "gpu_hours": sum(m["gpu_hours"] for m in rows),
+        "attainment": sum(m["within_slo"] for m in rows) / done if done else 1.0,
+        "dropped": sum(m["dropped"] for m in rows),
+        "dropped_on_removal": sum(m["dropped_on_removal"] for m in rows),
+        "requests": sum(m["arrived"] for m in rows),
+    }
+
+
+def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
+    tick = result["tick_seconds"]
+    reactive, prewarmed, late, over = 0, 0, 0, []
+    latencies: list[float] = []
+    for m in result["models"].values():
+        for w in m["wakes"]:
+            if w["latency"] is None:
+                continue
+            if w["prewarmed"]:
+                prewarmed += 1
+                late += w["latency"] > 0
+                continue
+            reactive += 1
+            latencies.append(w["latency"])
+            if w["latency"] > m["cold_start"] + tick:
+                over.append(round(w["latency"] - m["cold_start"] - tick, 1))
+    latencies.sort()
+    return {
+        "reactive": reactive,
+        "reactive_over_bound": len(over),
+        "worst_excess_s": max(over, default=0.0),
+        "reactive_p50_s": latencies[len(latencies) // 2] if latencies else 0.0,
+        "reactive_max_s": latencies[-1] if latencies else 0.0,
+        "prewarmed": prewarmed,
+        "prewarmed_late": late,
+        "unused_prewarms": sum(m["unused_prewarms"] for m in result["models"].values()),
+    }
+
+
+def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, target: str, met: bool) -> None:
+        targets.append({"name": name, "value": value, "target": target, "met": bool(met)})
+
+    ours = results.get("ours")
+    if ours is None:
+        return targets
+    mine = totals(ours)
+    if "always-on" in results:
+        ratio = mine["gpu_hours"] / totals(results["always-on"])["gpu_hours"]
+        add("GPU-hours / always-on", round(ratio, 4), f"<= {TARGET_RATIO}", ratio <= TARGET_RATIO)
+    else:
+        add(
+            "GPU-hours / always-on", "not measured (always-on not run)", f"<= {TARGET_RATIO}", False
+        )
+    att = mine["attainment"]
+    add(
+        "SLO attainment, all requests",
+        round(att, 5),
+        f">= {TARGET_ATTAINMENT}",
+        att >= TARGET_ATTAINMENT,
+    )
+    removal = mine["dropped_on_removal"]
+    add("requests dropped by a scale-down or consolidation", removal, "0", removal == 0)
+    w = wake_stats(ours)
+    add(
+        "reactive wakes over cold start + one tick",
+        f"{w['reactive_over_bound']} of {w['reactive']}",
+        "0",
+        w["reactive_over_bound"] == 0,
+    )
+    add(
+        "pre-warmed wakes with a wait",
+        f"{w['prewarmed_late']} of {w['prewarmed']}",
+        "0",
+        w["prewarmed_late"] == 0,
+    )
+    days = ours["idle_gpus_per_day"]
+    add(
+        "GPUs holding only idle models, end of each day (max)",
+        max(days, default=0),
+        "0",
+        max(days, default=0) == 0,
+    )
+    return targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--days", type=int, default=14, help="simulated days (14)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if not 1 <= args.days <= 14:
+        parser.error(f"--days {args.days}: from 1 to 14 (the scenario's traces hold 14 days)")
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        futures = {v: pool.submit(run_variant, v, args.days) for v in names}
+        results = {v: f.result() for v, f in futures.items()}
+    out = {
+        "benchmark": "zoo",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "days": args.days,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "variants": {
+            v: {
+                **totals(r),
+                "by_source": {
+                    s: totals(r, s) for s in sorted({m["source"] for m in r["models"].values()})
+                },
+                "wakes": wake_stats(r),
+                "idle_gpus_per_day": r["idle_gpus_per_day"],
+                "actions": r["actions"],
+                "wall_s": r["wall_s"],
+            }
+            for v, r in results.items()
+        },
+        "targets": evaluate(results),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        show(out)
+    return 0
+
+
+def show(out: dict[str, Any]) -> None:
+    console = Console()
+    table = Table(title=f"model zoo, {out['days']} days ({out['machine']})")
+    for col in (
+        "variant",
+        "GPU-h",
+        "attainment",
+        "dropped",
+        "on removal",
+        "wakes (pre-warmed)",
+        "idle GPUs/day",
+    ):
+        table.add_column(col, justify="right")
+    for v, r in out["variants"].items():
+        w = r["wakes"]
+        table.add_row(
+            v,
+            f"{r['gpu_hours']:,.0f}",
+            f"{r['attainment']:.3%}",
+            f"{r['dropped']:,}",
+            f"{r['dropped_on_removal']:,}",
+            f"{w['reactive'] + w['prewarmed']} ({w['prewarmed']})",
+            " ".join(str(x) for x in r["idle_gpus_per_day"]),
+        )
+    console.print(table)
+    for t in out["targets"]:
+        mark = "[green]met[/green]" if t["met"] else "[red]NOT met[/red]"
+        console.print(f"{t['name']}: {t['value']} (target {t['target']}) {mark}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
