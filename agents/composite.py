@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gpusteward.core.actions import ConsolidateModels, CordonNode, MoveReplica, Proposal
+from gpusteward.core.actions import (
+    CordonNode,
+    MoveReplica,
+    Proposal,
+    RoutingAction,
+)
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
 from gpusteward.core.ports import Planner
@@ -28,7 +33,7 @@ def claimed_targets(proposal: Proposal) -> set[str]:
     if isinstance(action, CordonNode):
         return {f"node:{action.node}"}
     targets = {action.target}
-    if isinstance(action, ConsolidateModels):
+    if isinstance(action, RoutingAction):
         targets |= set(action.sources)
     if isinstance(action, MoveReplica):
         targets.add(f"node:{action.to_node}")

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from agents.adapter_merge import AdapterMergeConfig, AdapterMergePlanner
 from agents.baselines import (
     DynamoConfig,
     DynamoPlanner,
@@ -45,13 +46,16 @@ ScalingPlannerConfig = Annotated[_Scaling, Field(discriminator="kind")]
 
 class CompositeConfig(Frozen):
     """A scaling planner plus consolidation, hygiene and / or GPU-type choice in the same
-    tick; their proposals are merged in that order, scaling first (see `agents.composite`).
+    tick; their proposals are merged in that order, scaling first (see `agents.composite`);
+    `adapter_merge` (LoRA fine-tunes onto their base model's runtime) runs after
+    consolidation.
     With `scale_to_zero`, the scaling planner is wrapped by the scale-to-zero planner
     (`agents.scale_to_zero`): deployments with `min_replicas: 0` park at zero when idle."""
 
     kind: Literal["composite"] = "composite"
     scaling: ScalingPlannerConfig = ReactiveConfig()
     scale_to_zero: ScaleToZeroConfig | None = None
+    adapter_merge: AdapterMergeConfig | None = None
     consolidation: ConsolidationConfig | None = None
     hygiene: HygieneConfig | None = None
     gpu_choice: GpuChoiceConfig | None = None
@@ -76,6 +80,8 @@ def make_planner(
         others: list[Planner] = []
         if config.consolidation is not None:
             others.append(ConsolidationPlanner(config.consolidation))
+        if config.adapter_merge is not None:
+            others.append(AdapterMergePlanner(config.adapter_merge))
         if config.hygiene is not None:
             others.append(HygienePlanner(config.hygiene))
         if config.gpu_choice is not None:

@@ -130,6 +130,8 @@ class ScaleToZeroPlanner:
                 keep_seconds=max(cfg.memory_days, cfg.prewarm_days + 1) * 86_400,
             )
             mine = by_target.get(d.key, [])
+            if d.routed_to is not None:
+                continue  # merged or consolidated: its requests are served elsewhere
             if d.retired or d.min_replicas > 0:
                 out += mine
                 continue

@@ -18,12 +18,12 @@ from typing import Any
 
 from gpusteward.core.actions import (
     Action,
-    ConsolidateModels,
     CordonNode,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
     RetireModel,
+    RoutingAction,
     ScaleDeployment,
 )
 from gpusteward.core.cluster import (
@@ -228,6 +228,24 @@ class ActionContext:
         peak = self.batch.peaks[(series.key, seconds)] = max(observed)
         return peak
 
+    def combined_peak(self, keys: list[str], seconds: float) -> float:
+        """The highest summed request rate of `keys` at any point of the last `seconds` of
+        the load history (a point missing for one of them counts as 0 for it)."""
+        points = int(seconds // self.facts.interval_seconds) + 1
+        total: list[float] = []
+        for key in keys:
+            series = self.inputs.load.get(key)
+            if series is None:
+                raise MissingContext(f"no load history for {key}")
+            tail = [v or 0.0 for v in series.values[-points:]]
+            if len(tail) > len(total):
+                total = [0.0] * (len(tail) - len(total)) + total
+            for i, v in enumerate(tail, start=len(total) - len(tail)):
+                total[i] += v
+        if not total:
+            raise MissingContext(f"no observed load for {', '.join(keys)}")
+        return max(total)
+
     def idle_seconds(self) -> float:
         """How long the target has had no request: its load history's trailing zeros (a
         missing point ends the count: no data is not idle time), 0 while requests wait or
@@ -429,7 +447,7 @@ def build_context(
         cost_delta = gpus_delta * facts.price.get(target.key, 0.0)
     elif isinstance(action, MoveDeployment) and target:
         touched_replicas = replicas_now
-    elif isinstance(action, ConsolidateModels):
+    elif isinstance(action, RoutingAction):
         sources = [facts.deployments[s] for s in action.sources if s in facts.deployments]
         freed = [batch.replicas.get(s.key, s.replicas) * s.gpus_per_replica for s in sources]
         gpus_delta = -sum(freed)

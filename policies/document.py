@@ -8,7 +8,6 @@ an action that no enforced rule allows gets `defaults.unmatched` (NeedsApproval)
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -16,71 +15,42 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from gpusteward.core.cluster import ModelDeployment, Pool, WorkloadClass
-from gpusteward.core.documents import parse_duration
+from gpusteward.core.cluster import Pool
 from gpusteward.core.model import Frozen
-from gpusteward.core.verdicts import Effect, RuleMode, Severity
+from gpusteward.core.verdicts import Effect, Severity
+from policies.rule_base import (
+    ActionKind,
+    Duration,
+    Match,
+    RuleBase,
+    duration,
+)
+from policies.zoo_document import AdapterMergeRule, ModelSelector, ScaleToZeroRule, selects
 
 PACKS_DIR = Path(__file__).parent / "packs"  # shipped policy packs (read by the caller)
-ActionKind = Literal[
-    "scale", "prewarm", "schedule", "move", "consolidate", "retire", "cordon", "move-replica"
+__all__ = [
+    "PACKS_DIR",
+    "ActionKind",
+    "AdapterMergeRule",
+    "Duration",
+    "Match",
+    "ModelSelector",
+    "PolicyDocument",
+    "RuleSpec",
+    "ScaleToZeroRule",
+    "in_window",
+    "selects",
 ]
-_SLUG = r"^[a-z0-9][a-z0-9-]*$"
-_PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
 
-def _duration(value: str | int | float) -> float:
-    return parse_duration(value)
-
-
-Duration = Annotated[float, Field(gt=0)]
-
-
-class Match(Frozen):
-    """Which actions a rule applies to; an empty list matches everything."""
-
-    actions: tuple[ActionKind, ...] = ()
-    namespaces: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-    deployments: tuple[str, ...] = Field(default=(), description="namespace/name")
-    workloads: tuple[WorkloadClass, ...] = ()
-    labels: dict[str, str] = Field(default_factory=dict, description="All must match")
-
-
-class _RuleBase(Frozen):
-    id: str = Field(pattern=_SLUG)
-    description: str = ""
-    match: Match = Match()
-    effect: Effect = "deny"
-    mode: RuleMode = "enforce"
-    message: str | None = Field(default=None, description="Template; {name} = a value seen")
-    approver_group: str | None = None
-    expires: str | int | None = Field(default=None, description="Approval expiry, e.g. '1h'")
-    severity: Severity = Severity.MEDIUM
-
-    @field_validator("expires")
-    @classmethod
-    def _expires(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            _duration(value)
-        return value
-
-    @cached_property
-    def expires_seconds(self) -> float | None:
-        return _duration(self.expires) if self.expires is not None else None
-
-    def placeholders(self) -> set[str]:
-        return set(_PLACEHOLDER.findall(self.message or ""))
-
-
-class AllowRule(_RuleBase):
+class AllowRule(RuleBase):
     """Fires whenever it matches: grants `allow` (or any effect) to a class of actions."""
 
     kind: Literal["allow"]
     effect: Effect = "allow"
 
 
-class ReplicaBoundsRule(_RuleBase):
+class ReplicaBoundsRule(RuleBase):
     """Fires when replicas after the action fall outside [min, max] (the deployment's own
     bounds unless overridden here)."""
 
@@ -89,7 +59,7 @@ class ReplicaBoundsRule(_RuleBase):
     max_replicas: int | None = Field(default=None, ge=0)
 
 
-class MaxStepRule(_RuleBase):
+class MaxStepRule(RuleBase):
     """Fires when one action, or the last hour's changes plus it, moves replicas by more."""
 
     kind: Literal["max-step"]
@@ -104,7 +74,7 @@ class MaxStepRule(_RuleBase):
         return self
 
 
-class GpuBudgetRule(_RuleBase):
+class GpuBudgetRule(RuleBase):
     """Fires when an action that adds GPUs would take held GPUs over the budget."""
 
     kind: Literal["gpu-budget"]
@@ -120,7 +90,7 @@ class GpuBudgetRule(_RuleBase):
         return self
 
 
-class CostBudgetRule(_RuleBase):
+class CostBudgetRule(RuleBase):
     """Fires when an action that adds cost would take the hourly cost over the budget."""
 
     kind: Literal["cost-budget"]
@@ -135,7 +105,7 @@ class CostBudgetRule(_RuleBase):
         return self
 
 
-class CooldownRule(_RuleBase):
+class CooldownRule(RuleBase):
     """Fires when the same target was acted on less than `seconds` ago."""
 
     kind: Literal["cooldown"]
@@ -147,15 +117,15 @@ class CooldownRule(_RuleBase):
     @field_validator("seconds")
     @classmethod
     def _seconds(cls, value: str | int) -> str | int:
-        _duration(value)
+        duration(value)
         return value
 
     @cached_property
     def window_seconds(self) -> float:
-        return _duration(self.seconds)
+        return duration(self.seconds)
 
 
-class RateLimitRule(_RuleBase):
+class RateLimitRule(RuleBase):
     """Fires when `max_actions` matching actions already ran (or were allowed this tick)
     within `window`."""
 
@@ -167,12 +137,12 @@ class RateLimitRule(_RuleBase):
     @field_validator("window")
     @classmethod
     def _window(cls, value: str | int) -> str | int:
-        _duration(value)
+        duration(value)
         return value
 
     @cached_property
     def window_seconds(self) -> float:
-        return _duration(self.window)
+        return duration(self.window)
 
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -214,12 +184,12 @@ class FixedWindow(Frozen):
         return self
 
 
-class ChangeFreezeRule(_RuleBase):
+class ChangeFreezeRule(RuleBase):
     kind: Literal["change-freeze"]
     windows: tuple[WeeklyWindow | FixedWindow, ...] = Field(min_length=1)
 
 
-class ProtectedRule(_RuleBase):
+class ProtectedRule(RuleBase):
     """Fires when the action touches a protected namespace, model, deployment, node or label."""
 
     kind: Literal["protected"]
@@ -230,7 +200,7 @@ class ProtectedRule(_RuleBase):
     labels: dict[str, str] = Field(default_factory=dict, description="Any one matching fires")
 
 
-class ForecastCoverRule(_RuleBase):
+class ForecastCoverRule(RuleBase):
     """Fires when a scale-down leaves less capacity than the forecast's upper band needs."""
 
     kind: Literal["forecast-cover"]
@@ -238,21 +208,21 @@ class ForecastCoverRule(_RuleBase):
     headroom: float = Field(default=1.0, gt=0, description="Multiply the forecast by this")
 
 
-class PoolClassRule(_RuleBase):
+class PoolClassRule(RuleBase):
     """Fires when realtime inference would run on a training pool, or training elsewhere."""
 
     kind: Literal["pool-class"]
     training_pools: tuple[Pool, ...] = (Pool.TRAINING,)
 
 
-class CapacityChangeCapRule(_RuleBase):
+class CapacityChangeCapRule(RuleBase):
     """Fires when GPUs touched this tick (earlier allowed actions + this one) exceed a share."""
 
     kind: Literal["capacity-change-cap"]
     max_share: float = Field(gt=0, le=1)
 
 
-class RetireRecentTrafficRule(_RuleBase):
+class RetireRecentTrafficRule(RuleBase):
     """Fires when a model to retire served more than `min_rps` within the last `days`."""
 
     kind: Literal["retire-recent-traffic"]
@@ -261,40 +231,7 @@ class RetireRecentTrafficRule(_RuleBase):
     min_rps: float = Field(default=0.0, ge=0)
 
 
-class ModelSelector(Frozen):
-    """Which deployments: every non-empty field must match (labels: all of them)."""
-
-    namespaces: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-    deployments: tuple[str, ...] = Field(default=(), description="namespace/name")
-    workloads: tuple[WorkloadClass, ...] = ()
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class ScaleToZeroRule(_RuleBase):
-    """Fires on an action that takes a deployment to zero replicas (scale, retire excepted)
-    when the deployment is not one `allowed` selects, or when it has had no request for
-    less than `min_idle` (from the daemon's load history: a gap in it is not idle time).
-    With neither set it fires on every such action (say, to ask a person about
-    production models)."""
-
-    kind: Literal["scale-to-zero"]
-    allowed: ModelSelector | None = None
-    min_idle: str | int | None = Field(default=None, description="e.g. '30m'")
-
-    @field_validator("min_idle")
-    @classmethod
-    def _min_idle(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            _duration(value)
-        return value
-
-    @cached_property
-    def min_idle_seconds(self) -> float | None:
-        return _duration(self.min_idle) if self.min_idle is not None else None
-
-
-class CelRule(_RuleBase):
+class CelRule(RuleBase):
     """Fires when a CEL expression over the action's context is true."""
 
     kind: Literal["cel"]
@@ -316,6 +253,7 @@ RuleSpec = Annotated[
     | CapacityChangeCapRule
     | RetireRecentTrafficRule
     | ScaleToZeroRule
+    | AdapterMergeRule
     | CelRule,
     Field(discriminator="kind"),
 ]
@@ -331,12 +269,12 @@ class Defaults(Frozen):
 
     @cached_property
     def expires_seconds(self) -> float:
-        return _duration(self.expires)
+        return duration(self.expires)
 
     @field_validator("expires")
     @classmethod
     def _expires(cls, value: str | int) -> str | int:
-        _duration(value)
+        duration(value)
         return value
 
 
@@ -367,14 +305,3 @@ def in_window(window: WeeklyWindow | FixedWindow, now: datetime) -> bool:
         return today in window.days and start <= minute < end
     # crosses midnight: the part after `start` today, or the part before `end` from yesterday
     return (today in window.days and minute >= start) or (yesterday in window.days and minute < end)
-
-
-def selects(selector: ModelSelector, d: ModelDeployment) -> bool:
-    """Whether `selector` picks deployment `d`."""
-    return (
-        (not selector.namespaces or d.namespace in selector.namespaces)
-        and (not selector.models or d.model in selector.models)
-        and (not selector.deployments or d.key in selector.deployments)
-        and (not selector.workloads or d.workload in selector.workloads)
-        and all(d.labels.get(k) == v for k, v in selector.labels.items())
-    )

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 
 from gpusteward.core.actions import (
     ACTION_KINDS,
-    ConsolidateModels,
     CordonNode,
     MoveReplica,
     Proposal,
+    RoutingAction,
 )
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.documents import LineMap, load_document
@@ -45,8 +45,9 @@ from policies.context import (
     referenced_variables,
 )
 from policies.document import CelRule, Match, PolicyDocument, RuleSpec
+from policies.fired import Check, Fired
 from policies.recent import RecentIndex
-from policies.rules import CHECKS, COMMON_VALUES, VALUES, Check, Fired
+from policies.rules import CHECKS, COMMON_VALUES, VALUES
 
 _SEVERITY_ORDER = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2}
 
@@ -324,7 +325,7 @@ def _unknown(ctx: ActionContext, nodes: set[str]) -> tuple[str, str] | None:
     if isinstance(action, MoveReplica) and action.to_node not in nodes:
         return "unknown-target", f"no node {action.to_node!r} in the snapshot"
     targets = [action.target]
-    if isinstance(action, ConsolidateModels):
+    if isinstance(action, RoutingAction):
         targets += list(action.sources)
     missing = [t for t in targets if t not in ctx.facts.deployments]
     if missing:
@@ -371,7 +372,7 @@ def _commit(batch: BatchState, ctx: ActionContext) -> None:
     action = ctx.action
     if ctx.deployment is not None:
         batch.replicas[ctx.deployment.key] = ctx.replicas_after
-    if isinstance(action, ConsolidateModels):
+    if isinstance(action, RoutingAction):
         for source in action.sources:
             batch.replicas[source] = 0
     batch.gpus_delta += ctx.gpus_delta

@@ -7,17 +7,15 @@ engine deny (fail closed). Checks are pure functions of the spec and the context
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gpusteward.core.actions import (
-    ConsolidateModels,
     CordonNode,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
     RetireModel,
+    RoutingAction,
     ScaleDeployment,
     ScheduleCapacity,
 )
@@ -37,21 +35,12 @@ from policies.document import (
     RateLimitRule,
     ReplicaBoundsRule,
     RetireRecentTrafficRule,
-    ScaleToZeroRule,
     in_window,
-    selects,
 )
+from policies.fired import Check, Fired
+from policies.zoo_rules import check_adapter_merge, check_scale_to_zero
 
-Value = float | int | str | bool | None
-
-
-@dataclass(frozen=True)
-class Fired:
-    values: dict[str, Value]
-    message: str
-
-
-Check = Callable[[Any, ActionContext], Fired | None]
+# Value, Fired and Check live in policies.fired (shared with policies.zoo_rules).
 
 
 def check_allow(spec: AllowRule, ctx: ActionContext) -> Fired | None:
@@ -221,7 +210,7 @@ def check_protected(spec: ProtectedRule, ctx: ActionContext) -> Fired | None:
     reasons = []
     if isinstance(action, CordonNode) and action.node in spec.nodes:
         reasons.append(f"node {action.node}")
-    keys = [action.target] + (list(action.sources) if isinstance(action, ConsolidateModels) else [])
+    keys = [action.target] + (list(action.sources) if isinstance(action, RoutingAction) else [])
     for key in keys:
         dep = ctx.facts.deployments.get(key)
         if dep is None:
@@ -314,38 +303,6 @@ def check_retire_recent_traffic(spec: RetireRecentTrafficRule, ctx: ActionContex
     )
 
 
-def check_scale_to_zero(spec: ScaleToZeroRule, ctx: ActionContext) -> Fired | None:
-    action = ctx.action
-    if not isinstance(action, ScaleDeployment) or action.replicas != 0:
-        return None
-    if ctx.replicas_before == 0:
-        return None  # already at zero: nothing goes
-    d = ctx.require_deployment()
-    if spec.allowed is not None and not selects(spec.allowed, d):
-        return Fired(
-            {"reason": "not-allowed", "idle_seconds": None, "min_idle_seconds": None},
-            f"{d.key} is not among the models this policy lets go to zero",
-        )
-    if spec.min_idle_seconds is not None:
-        idle = ctx.idle_seconds()
-        if idle < spec.min_idle_seconds:
-            return Fired(
-                {
-                    "reason": "too-soon",
-                    "idle_seconds": round(idle),
-                    "min_idle_seconds": spec.min_idle_seconds,
-                },
-                f"{d.key} has been idle {idle:.0f} s, under the {spec.min_idle_seconds:.0f} s "
-                "a model must be idle before it goes to zero",
-            )
-    if spec.allowed is None and spec.min_idle_seconds is None:
-        return Fired(
-            {"reason": "to-zero", "idle_seconds": None, "min_idle_seconds": None},
-            f"{d.key} would go to zero replicas",
-        )
-    return None
-
-
 CHECKS: dict[str, Check] = {
     "allow": check_allow,
     "replica-bounds": check_replica_bounds,
@@ -361,6 +318,7 @@ CHECKS: dict[str, Check] = {
     "capacity-change-cap": check_capacity_change_cap,
     "retire-recent-traffic": check_retire_recent_traffic,
     "scale-to-zero": check_scale_to_zero,
+    "adapter-merge": check_adapter_merge,
 }
 
 # Values each kind reports: the placeholders a rule's message template may use.
@@ -379,6 +337,7 @@ VALUES: dict[str, frozenset[str]] = {
     "capacity-change-cap": frozenset({"gpus_touched_this_tick", "cluster_gpus", "max_share"}),
     "retire-recent-traffic": frozenset({"peak_rps", "days"}),
     "scale-to-zero": frozenset({"reason", "idle_seconds", "min_idle_seconds"}),
+    "adapter-merge": frozenset({"reason", "adapters_after", "peak_rps", "capacity_rps"}),
     "cel": frozenset({"expression"}),
 }
 COMMON_VALUES = frozenset({"target", "kind", "rule"})

@@ -19,6 +19,7 @@ from gpusteward.core.actions import (
     Action,
     ConsolidateModels,
     CordonNode,
+    MergeAdapters,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
@@ -57,6 +58,14 @@ class MoveArgs(ToolArgs):
 class ConsolidateArgs(ToolArgs):
     kind: Literal["consolidate"] = "consolidate"
     sources: tuple[Key, ...] = Field(min_length=1, max_length=10)
+    into: Key
+
+
+class MergeAdaptersArgs(ToolArgs):
+    """Serve fine-tunes (LoRA adapters) of one base model from its runtime `into`."""
+
+    kind: Literal["merge-adapters"] = "merge-adapters"
+    sources: tuple[Key, ...] = Field(min_length=1, max_length=16)
     into: Key
 
 
@@ -105,6 +114,7 @@ ActionArgs = Annotated[
     | ScheduleArgs
     | MoveArgs
     | ConsolidateArgs
+    | MergeAdaptersArgs
     | RetireArgs
     | CordonArgs
     | MoveReplicaArgs,
@@ -159,6 +169,14 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
             )
             into = _deployment_key(ctx, args.into, prefix + "into")
             return ConsolidateModels(sources=sources, into=into, issued_at=at)
+        if isinstance(args, MergeAdaptersArgs):
+            sources = tuple(
+                _deployment_key(ctx, s, f"{prefix}sources.{i}") for i, s in enumerate(args.sources)
+            )
+            into = _deployment_key(ctx, args.into, prefix + "into")
+            base = ctx.snapshot.deployment(into)
+            assert base is not None
+            return MergeAdapters(base_model=base.model, sources=sources, into=into, issued_at=at)
         if isinstance(args, RetireArgs):
             key = _deployment_key(ctx, args.deployment, prefix + "deployment")
             return RetireModel(deployment=key, delete=False, issued_at=at)

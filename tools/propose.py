@@ -16,6 +16,7 @@ from gpusteward.core.verdicts import Deny, NeedsApproval
 from tools.actions import (
     ConsolidateArgs,
     CordonArgs,
+    MergeAdaptersArgs,
     MoveArgs,
     MoveReplicaArgs,
     PrewarmArgs,
@@ -50,6 +51,10 @@ class ProposeMove(MoveArgs):
 
 
 class ProposeConsolidate(ConsolidateArgs):
+    rationale: str = Rationale
+
+
+class ProposeMergeAdapters(MergeAdaptersArgs):
     rationale: str = Rationale
 
 
@@ -216,6 +221,13 @@ PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
         "propose_consolidate",
         "Propose serving the source deployments' traffic from `into`, retiring the sources.",
         ProposeConsolidate,
+    ),
+    _tool(
+        "propose_merge_adapters",
+        "Propose serving LoRA fine-tunes of one base model from that model's running "
+        "deployment `into` (one multi-adapter runtime); each request keeps its own adapter, "
+        "the sources drain to zero. Only when their combined traffic fits `into`.",
+        ProposeMergeAdapters,
     ),
     _tool(
         "propose_retire",

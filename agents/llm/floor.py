@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from agents.scaling import live_demand
 from gpusteward.core.actions import (
     Action,
-    ConsolidateModels,
     PrewarmReplicas,
     Proposal,
     RetireModel,
+    RoutingAction,
     ScaleDeployment,
 )
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
@@ -56,7 +56,7 @@ def _target(action: Action, d: ModelDeployment) -> int | None:
         return d.replicas + action.count
     if isinstance(action, RetireModel) and action.deployment == d.key:
         return 0
-    if isinstance(action, ConsolidateModels) and d.key in action.sources:
+    if isinstance(action, RoutingAction) and d.key in action.sources:
         return 0
     return None
 

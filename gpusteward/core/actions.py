@@ -166,6 +166,42 @@ class ConsolidateModels(_ActionBase):
         return f"consolidate {', '.join(self.sources)} into {self.into}"
 
 
+class MergeAdapters(_ActionBase):
+    """Serve fine-tunes (LoRA adapters) of one base model from one multi-adapter runtime:
+    `into`, a deployment of that base model, loads the sources' adapters, their requests
+    go to it, and their own deployments drain to zero. Each request is still answered by
+    its own adapter: unlike a consolidation, no model's answers change."""
+
+    kind: Literal["merge-adapters"] = "merge-adapters"
+    base_model: str = Field(min_length=1, description="The model the adapters fine-tune.")
+    sources: tuple[str, ...] = Field(
+        min_length=1, max_length=64, description="The fine-tunes' deployments (namespace/name)."
+    )
+    into: str = Field(description="The base model's deployment that serves them all.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MergeAdapters:
+        if self.into in self.sources:
+            raise ValueError(f"into={self.into!r} is also a source; name it only as 'into'")
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError("a source is named twice; name each once")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.into
+
+    def describe(self) -> str:
+        return (
+            f"merge {len(self.sources)} {self.base_model} adapter(s) "
+            f"({', '.join(self.sources)}) into {self.into}"
+        )
+
+
+RoutingAction = ConsolidateModels | MergeAdapters
+"""The actions that send other deployments' requests to `into` and scale them to zero."""
+
+
 class RetireModel(_ActionBase):
     kind: Literal["retire"] = "retire"
     deployment: str
@@ -215,6 +251,7 @@ Action = Annotated[
     | ScheduleCapacity
     | MoveDeployment
     | ConsolidateModels
+    | MergeAdapters
     | RetireModel
     | CordonNode
     | MoveReplica,
@@ -227,6 +264,7 @@ ACTION_KINDS: tuple[str, ...] = (
     "schedule",
     "move",
     "consolidate",
+    "merge-adapters",
     "retire",
     "cordon",
     "move-replica",

@@ -149,6 +149,14 @@ class ModelDeployment(Frozen):
     )
     retired: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+    adapters: tuple[str, ...] = Field(
+        default=(),
+        description="Merged deployments (keys) whose LoRA adapters this runtime serves.",
+    )
+    routed_to: str | None = Field(
+        default=None,
+        description="Its requests go to this deployment (merged into it, or consolidated).",
+    )
     intent: str | None = Field(
         default=None,
         max_length=2000,

@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 
 from gpusteward.core.actions import (
     Action,
-    ConsolidateModels,
     Evidence,
     PrewarmReplicas,
     Proposal,
     RetireModel,
+    RoutingAction,
     ScaleDeployment,
 )
 from gpusteward.core.cluster import CapacityWindow, ClusterSnapshot, ModelDeployment, ReplicaPhase
@@ -87,7 +87,7 @@ def _target(action: Action, key: str, replicas: int) -> int | None:
         return replicas + action.count
     if isinstance(action, RetireModel) and action.deployment == key:
         return 0
-    if isinstance(action, ConsolidateModels) and key in action.sources:
+    if isinstance(action, RoutingAction) and key in action.sources:
         return 0
     return None
 

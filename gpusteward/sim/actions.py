@@ -14,6 +14,7 @@ from gpusteward.core.actions import (
     Action,
     ConsolidateModels,
     CordonNode,
+    MergeAdapters,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
@@ -108,22 +109,57 @@ def _move(state: SimState, a: MoveDeployment, dry: bool) -> str:
     )
 
 
+def _route(state: SimState, src: DeploymentState, into: DeploymentState) -> None:
+    """Send `src`'s requests (and those routed to it) to `into`, with its queue; `src`
+    drains to zero."""
+    src.desired = 0
+    src.version += 1
+    for origin, target in list(state.routes.items()):
+        if target == src.key:
+            state.routes[origin] = into.key
+            state.fleet.deployments[origin].version += 1  # its routed_to changed
+    state.routes[src.key] = into.key
+    backlog = state.queues[src.key].take_all()
+    moved = state.queues[into.key].absorb(backlog)
+    state.tallies[src.key].arrived -= moved  # the requests now belong to `into`
+    state.tallies[into.key].arrived += moved
+
+
 def _consolidate(state: SimState, a: ConsolidateModels, dry: bool) -> str:
     into = _deployment(state, a.into)
     sources = [_deployment(state, s) for s in a.sources]
     if dry:
         return f"{', '.join(a.sources)} would route to {a.into}"
     for src in sources:
-        src.desired = 0
-        for origin, target in list(state.routes.items()):
-            if target == src.key:
-                state.routes[origin] = into.key
-        state.routes[src.key] = into.key
-        backlog = state.queues[src.key].take_all()
-        moved = state.queues[into.key].absorb(backlog)
-        state.tallies[src.key].arrived -= moved  # the requests now belong to `into`
-        state.tallies[into.key].arrived += moved
+        _route(state, src, into)
     return f"{', '.join(a.sources)} routed to {a.into} and scaled to 0"
+
+
+def _merge(state: SimState, a: MergeAdapters, dry: bool) -> str:
+    into = _deployment(state, a.into)
+    sources = [_deployment(state, s) for s in a.sources]
+    for dep in (into, *sources):
+        model = dep.spec.model or dep.spec.name
+        if model != a.base_model:
+            raise _Refused(
+                f"{dep.key} serves model {model!r}, not {a.base_model!r}: only fine-tunes of "
+                "one base model share its runtime"
+            )
+    if into.key in state.routes:
+        raise _Refused(f"{a.into} is itself routed to {state.routes[into.key]}; merge into that")
+    if not into.desired:
+        raise _Refused(f"{a.into} is at zero replicas; a merged runtime must be serving")
+    if dry:
+        return f"{', '.join(a.sources)} would be served as adapters by {a.into}"
+    for src in sources:
+        _route(state, src, into)
+        into.adapters = [*into.adapters, *src.adapters, src.key]
+        src.adapters = []
+    into.version += 1
+    return (
+        f"{a.into} serves {len(into.adapters)} adapter(s) now ({', '.join(a.sources)} "
+        "routed to it); the sources drain to 0"
+    )
 
 
 def _retire(state: SimState, a: RetireModel, dry: bool) -> str:
@@ -199,6 +235,8 @@ def _dispatch(state: SimState, action: Action, dry: bool, now: float, at: dateti
         return _move(state, action, dry)
     if isinstance(action, ConsolidateModels):
         return _consolidate(state, action, dry)
+    if isinstance(action, MergeAdapters):
+        return _merge(state, action, dry)
     if isinstance(action, RetireModel):
         return _retire(state, action, dry)
     if isinstance(action, CordonNode):

@@ -117,6 +117,7 @@ class Simulator:
         tally, iv, queue = state.tallies[key], state.intervals[key], state.queues[key]
         gpu_seconds = cost = capacity = 0.0
         throughput = spec.profile.throughput_rps
+        factor = 1.0 - spec.adapter_overhead if dep.adapters else 1.0
         end = t + dt
         shares: list[tuple[ReplicaState, float]] = []
         for rep in dep.replicas:
@@ -127,7 +128,7 @@ class Simulator:
             cost += spec.gpus_per_replica * dt * node.group.price_per_gpu_hour
             ready_for = end - max(t, rep.ready_at)
             if ready_for > 0:
-                share = min(ready_for, dt) * throughput[node.group.gpu_type]
+                share = min(ready_for, dt) * throughput[node.group.gpu_type] * factor
                 capacity += share
                 shares.append((rep, share))
         for rep in dep.draining:  # holds its GPUs until its drain ends

@@ -79,6 +79,7 @@ class DeploymentState:
     killed: float = 0.0  # in-flight requests killed on removal, not yet tallied
     lost: float = 0.0  # in-flight requests killed by faults, not yet tallied
     parked: bool = False  # scaled to zero, and no replica Ready since: requests are held
+    adapters: list[str] = field(default_factory=list)  # merged deployments it serves
     retired: bool = False
     next_seq: int = 0
     moving: bool = False  # replicas may sit on nodes the deployment no longer allows

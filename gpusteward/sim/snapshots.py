@@ -49,7 +49,9 @@ def _node(state: NodeState) -> Node:
     )
 
 
-def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployment:
+def _deployment(
+    dep: DeploymentState, fleet: Fleet, now: float, routed_to: str | None
+) -> ModelDeployment:
     spec = dep.spec
     replicas = tuple(
         Replica.model_construct(
@@ -92,6 +94,8 @@ def _deployment(dep: DeploymentState, fleet: Fleet, now: float) -> ModelDeployme
         draining=draining,
         retired=dep.retired,
         labels=dict(spec.labels),
+        adapters=tuple(dep.adapters),
+        routed_to=routed_to,
         intent=spec.intent if now >= spec.intent_after_seconds else None,
         capacity_windows=tuple(dep.windows),
     )
@@ -149,7 +153,9 @@ class SnapshotBuilder:
             out.append(cached[1])
         return tuple(out)
 
-    def _deployment_objects(self, fleet: Fleet, now: float) -> tuple[ModelDeployment, ...]:
+    def _deployment_objects(
+        self, fleet: Fleet, now: float, routes: dict[str, str]
+    ) -> tuple[ModelDeployment, ...]:
         out = []
         for key, dep in fleet.deployments.items():
             cached = self._deployments.get(key)
@@ -159,7 +165,7 @@ class SnapshotBuilder:
             )
             version = (dep.version, now >= dep.spec.intent_after_seconds)  # a note appears
             if loading or cached is None or cached[0] != version:
-                cached = (version, _deployment(dep, fleet, now))
+                cached = (version, _deployment(dep, fleet, now, routes.get(key)))
                 if not loading:
                     self._deployments[key] = cached
             out.append(cached[1])
@@ -184,7 +190,7 @@ class SnapshotBuilder:
         return ClusterSnapshot.model_construct(
             at=at,
             nodes=self._node_objects(state.fleet),
-            deployments=self._deployment_objects(state.fleet, now),
+            deployments=self._deployment_objects(state.fleet, now, state.routes),
             metrics=dict(self._metrics),
             accounting={
                 key: _accounting(t, state.queues[key].depth) for key, t in state.tallies.items()

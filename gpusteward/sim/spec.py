@@ -154,6 +154,13 @@ class ModelSpec(Frozen):
         "held while a replica starts, instead of queue_timeout_seconds. Longer than a cold "
         "start plus a tick, or every held request would time out.",
     )
+    adapter_overhead: float = Field(
+        default=0.15,
+        ge=0,
+        lt=1,
+        description="Share of a replica's throughput lost while it serves merged LoRA "
+        "adapters beside its base model (vLLM's multi-LoRA kernels: 10-20 %).",
+    )
     intent: str | None = Field(
         default=None,
         max_length=2000,

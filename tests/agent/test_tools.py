@@ -24,7 +24,7 @@ def _ctx(policy: Any, **kw: Any) -> ToolContext:
 def test_every_tool_exports_an_openai_function_schema_without_refs() -> None:
     tools = REGISTRY.openai_tools()
     assert {t["function"]["name"] for t in tools} == set(REGISTRY.names)  # type: ignore[index]
-    assert len(tools) == 17  # with propose_hold and propose_schedule
+    assert len(tools) == 18  # with propose_hold, propose_schedule and propose_merge_adapters
     for t in tools:
         assert t["type"] == "function"
         params = t["function"]["parameters"]  # type: ignore[index]

@@ -1,0 +1,95 @@
+"""Rule checks for the model zoo: when a model may go to zero replicas, and when LoRA
+fine-tunes may be merged into their base model's runtime. Pure, like every check."""
+
+from __future__ import annotations
+
+from gpusteward.core.actions import MergeAdapters, ScaleDeployment
+from policies.context import ActionContext
+from policies.document import AdapterMergeRule, ScaleToZeroRule, selects
+from policies.fired import Fired, Value
+
+
+def check_scale_to_zero(spec: ScaleToZeroRule, ctx: ActionContext) -> Fired | None:
+    action = ctx.action
+    if not isinstance(action, ScaleDeployment) or action.replicas != 0:
+        return None
+    if ctx.replicas_before == 0:
+        return None  # already at zero: nothing goes
+    d = ctx.require_deployment()
+    if spec.allowed is not None and not selects(spec.allowed, d):
+        return Fired(
+            {"reason": "not-allowed", "idle_seconds": None, "min_idle_seconds": None},
+            f"{d.key} is not among the models this policy lets go to zero",
+        )
+    if spec.min_idle_seconds is not None:
+        idle = ctx.idle_seconds()
+        if idle < spec.min_idle_seconds:
+            return Fired(
+                {
+                    "reason": "too-soon",
+                    "idle_seconds": round(idle),
+                    "min_idle_seconds": spec.min_idle_seconds,
+                },
+                f"{d.key} has been idle {idle:.0f} s, under the {spec.min_idle_seconds:.0f} s "
+                "a model must be idle before it goes to zero",
+            )
+    if spec.allowed is None and spec.min_idle_seconds is None:
+        return Fired(
+            {"reason": "to-zero", "idle_seconds": None, "min_idle_seconds": None},
+            f"{d.key} would go to zero replicas",
+        )
+    return None
+
+
+BASE_MODEL_LABEL = "gpusteward.io/base-model"  # a fine-tune names the model it adapts
+
+
+def _merge_fired(reason: str, message: str, **values: Value) -> Fired:
+    base: dict[str, Value] = {"adapters_after": None, "peak_rps": None, "capacity_rps": None}
+    return Fired({**base, **values, "reason": reason}, message)
+
+
+def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | None:
+    action = ctx.action
+    if not isinstance(action, MergeAdapters):
+        return None
+    d = ctx.require_deployment()
+    base = action.base_model
+    sources = [ctx.facts.deployments[s] for s in action.sources if s in ctx.facts.deployments]
+    strangers = [
+        s.key for s in sources if s.labels.get(BASE_MODEL_LABEL) != base or s.model != base
+    ]
+    if d.model != base or strangers:
+        what = ", ".join(strangers) if strangers else f"{d.key} (model {d.model})"
+        return _merge_fired(
+            "other-model",
+            f"{what} is not a fine-tune of {base}: only one base model's adapters share a runtime",
+        )
+    stricter = [s.key for s in sources if s.slo.queue_delay_seconds < d.slo.queue_delay_seconds]
+    if stricter:
+        return _merge_fired(
+            "stricter-slo",
+            f"{', '.join(stricter)} promise(s) a stricter SLO than {d.key} "
+            f"({d.slo.queue_delay_seconds:g} s); their requests would be judged by its SLO",
+        )
+    if d.replicas == 0:
+        return _merge_fired("not-serving", f"{d.key} is at zero replicas; it must be serving")
+    after = len(set(d.adapters) | {a for s in sources for a in (*s.adapters, s.key)})
+    if after > spec.max_adapters:
+        return _merge_fired(
+            "too-many",
+            f"{d.key} would serve {after} adapters, over {spec.max_adapters}",
+            adapters_after=after,
+        )
+    peak = ctx.combined_peak([d.key, *action.sources], spec.window_seconds)
+    capacity = ctx.capacity_per_replica() * d.max_replicas
+    if peak <= spec.max_share * capacity:
+        return None
+    return _merge_fired(
+        "does-not-fit",
+        f"together they peaked at {peak:.2f} req/s; {d.key} serves {capacity:.2f} req/s at "
+        f"its {d.max_replicas} replicas, and {spec.max_share:.0%} of that is the limit",
+        adapters_after=after,
+        peak_rps=round(peak, 3),
+        capacity_rps=round(capacity, 3),
+    )

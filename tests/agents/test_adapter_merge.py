@@ -1,0 +1,105 @@
+"""The adapter-merge planner: quiet LoRA fine-tunes go onto their base model's serving
+runtime once a day of traffic says they fit, never ones with a stricter SLO."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from agents.adapter_merge import AdapterMergeConfig, AdapterMergePlanner
+from gpusteward.core.actions import MergeAdapters, Proposal
+from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics, Slo
+from gpusteward.testing import make_deployment, make_snapshot
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+STEP = 600.0
+LABEL = {"gpusteward.io/base-model": "assist-8b"}
+
+
+def _tune(name: str, **kw: object) -> ModelDeployment:
+    fields: dict[str, object] = dict(
+        model="assist-8b", replicas=1, min_replicas=0, labels=LABEL, slo=Slo(queue_delay_seconds=2)
+    )
+    return make_deployment(name, **{**fields, **kw})
+
+
+def _snap(
+    at: datetime, deployments: list[ModelDeployment], rates: dict[str, float]
+) -> ClusterSnapshot:
+    metrics = {
+        d.key: ServingMetrics(
+            arrival_rate_rps=rates.get(d.name, 0.0),
+            served_rate_rps=rates.get(d.name, 0.0),
+            queue_depth=0,
+            capacity_rps=10.0 * d.replicas,
+        )
+        for d in deployments
+    }
+    return make_snapshot(
+        at=at,
+        nodes=3,
+        gpus_per_node=8,
+        deployments=deployments,
+        metrics=metrics,
+        interval_seconds=STEP,
+    )
+
+
+def _day(
+    planner: AdapterMergePlanner, deployments: list[ModelDeployment], rates: dict[str, float]
+) -> list[list[Proposal]]:
+    out = []
+    for i in range(6 * 24):
+        at = T0 + timedelta(seconds=STEP * (i + 1))
+        out.append(planner.plan(_snap(at, deployments, rates), {}))
+    return out
+
+
+def _runtime(**kw: object) -> ModelDeployment:
+    fields: dict[str, object] = dict(
+        model="assist-8b", replicas=2, max_replicas=3, slo=Slo(queue_delay_seconds=2)
+    )
+    return make_deployment("assist", **{**fields, **kw})
+
+
+def test_quiet_fine_tunes_merge_into_the_runtime_once_a_day_says_they_fit() -> None:
+    """The runtime serves 10 req/s a replica, 3 at most: 0.8 x 30 x 0.85 = 20.4 req/s.
+    With its own 12 req/s, the 1 and 3 req/s fine-tunes fit; the 9 req/s one does not."""
+    deps = [_runtime(), _tune("ft-a"), _tune("ft-b"), _tune("ft-c")]
+    days = _day(AdapterMergePlanner(), deps, {"assist": 12, "ft-a": 1, "ft-b": 9, "ft-c": 3})
+    first = next(i for i, ps in enumerate(days) if ps)
+    assert first >= 0.9 * 6 * 24 - 1  # not before most of the day was seen
+    (p,) = days[first]
+    assert isinstance(p.action, MergeAdapters)
+    assert p.action.sources == ("default/ft-a", "default/ft-c")
+    assert p.action.into == "default/assist" and p.action.base_model == "assist-8b"
+    evidence = {e.name: e.value for e in p.evidence}
+    assert evidence["combined_peak"] == 16 and evidence["gpus_freed"] == 2
+
+
+def test_a_fine_tune_promising_a_stricter_slo_stays_on_its_own() -> None:
+    deps = [
+        _runtime(slo=Slo(queue_delay_seconds=5)),
+        _tune("ft-a"),
+        _tune("ft-b", slo=Slo(queue_delay_seconds=10)),
+    ]
+    days = _day(AdapterMergePlanner(), deps, {"assist": 2, "ft-a": 1, "ft-b": 1})
+    (p,) = next(ps for ps in days if ps)
+    assert isinstance(p.action, MergeAdapters) and p.action.sources == ("default/ft-b",)
+
+
+def test_nothing_merges_into_a_runtime_at_zero_or_a_fine_tune_already_merged() -> None:
+    parked = [_runtime(replicas=0), _tune("ft-a")]
+    assert not any(_day(AdapterMergePlanner(), parked, {"ft-a": 1}))
+    merged = [
+        _runtime(adapters=("default/ft-a",)),
+        _tune("ft-a", replicas=0, routed_to="default/assist"),
+    ]
+    assert not any(_day(AdapterMergePlanner(), merged, {"assist": 2}))
+
+
+def test_at_most_max_adapters_share_one_runtime() -> None:
+    deps = [_runtime()] + [_tune(f"ft-{i}") for i in range(5)]
+    rates = {"assist": 1.0} | {f"ft-{i}": 0.1 for i in range(5)}
+    days = _day(AdapterMergePlanner(AdapterMergeConfig(max_adapters=3)), deps, rates)
+    (p,) = next(ps for ps in days if ps)
+    assert isinstance(p.action, MergeAdapters) and len(p.action.sources) == 3

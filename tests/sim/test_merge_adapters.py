@@ -1,0 +1,107 @@
+"""Merging LoRA fine-tunes into their base model's runtime in the simulator: their
+requests go to it (each still answered by its adapter), they drain to zero, and the
+runtime pays the multi-adapter overhead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpusteward.core.actions import MergeAdapters, ScaleDeployment
+from gpusteward.core.verdicts import ResultStatus
+from gpusteward.sim.engine import Simulator
+from gpusteward.sim.spec import ModelSpec
+from tests.sim.conftest import model, node_group, sim_spec, write_total_trace
+
+BASE, FT_A, FT_B = "serving/base", "serving/ft-a", "serving/ft-b"
+
+
+def _models(tmp_path: Path) -> list[ModelSpec]:
+    trace = write_total_trace(tmp_path / "flat.csv", [1.0] * 12)
+    common: dict[str, object] = dict(
+        trace=trace,
+        cold_start_seconds=0,
+        request_seconds=10.0,
+        max_request_seconds=40.0,
+        termination_grace_seconds=60.0,
+        trace_kw={"scale": 1.0},
+    )
+    return [
+        model("base", model="assist-8b", replicas=2, **common),
+        model("ft-a", model="assist-8b", version="ft-a", replicas=1, **common),
+        model("ft-b", model="assist-8b", version="ft-b", replicas=1, **common),
+        model("other", model="chat-70b", replicas=1, **common),
+    ]
+
+
+def _sim(tmp_path: Path) -> Simulator:
+    sim = Simulator(sim_spec(models=_models(tmp_path), groups=[node_group(gpus_per_node=8)]))
+    for _ in range(3):
+        sim.step()
+    return sim
+
+
+def _merge(
+    sim: Simulator, *sources: str, into: str = BASE, base: str = "assist-8b"
+) -> MergeAdapters:
+    return MergeAdapters(base_model=base, sources=sources, into=into, issued_at=sim.now)
+
+
+def test_merged_fine_tunes_are_served_by_the_runtime_and_drain_to_zero(tmp_path: Path) -> None:
+    sim = _sim(tmp_path)
+    result = sim.execute(_merge(sim, FT_A, FT_B))
+    assert result.status is ResultStatus.APPLIED, result.message
+    before = sim.tally(BASE).arrived
+    sim.snapshot()  # the metrics from here on
+    for _ in range(3):
+        sim.step()
+    snap = sim.snapshot()
+    base, ft_a = snap.deployment(BASE), snap.deployment(FT_A)
+    assert base is not None and ft_a is not None
+    assert base.adapters == (FT_A, FT_B)
+    assert ft_a.routed_to == BASE and ft_a.replicas == 0 and ft_a.replica_states == ()
+    arrived = sim.tally(BASE).arrived - before
+    assert arrived == pytest.approx(3 * 3 * 60, rel=0.25)  # its own load and two more
+    assert snap.metrics[FT_A].arrival_rate_rps == 0.0
+    assert sim.tally(FT_A).dropped_on_removal == sim.tally(FT_B).dropped_on_removal == 0
+
+
+def test_a_multi_adapter_runtime_serves_less_per_replica(tmp_path: Path) -> None:
+    sim = _sim(tmp_path)
+    sim.snapshot()
+    sim.step()
+    alone = sim.snapshot().metrics[BASE].capacity_rps
+    sim.execute(_merge(sim, FT_A))
+    sim.step()
+    merged = sim.snapshot().metrics[BASE].capacity_rps
+    assert merged == pytest.approx(alone * (1 - 0.15))
+
+
+@pytest.mark.parametrize(
+    "sources,into,base,message",
+    [
+        ((FT_A,), "serving/other", "assist-8b", "serves model 'chat-70b'"),
+        (("serving/other",), BASE, "assist-8b", "serves model 'chat-70b'"),
+        ((FT_A,), BASE, "chat-70b", "not 'chat-70b'"),
+    ],
+)
+def test_only_fine_tunes_of_the_runtime_s_base_model_merge(
+    tmp_path: Path, sources: tuple[str, ...], into: str, base: str, message: str
+) -> None:
+    sim = _sim(tmp_path)
+    result = sim.execute(_merge(sim, *sources, into=into, base=base))
+    assert result.status is ResultStatus.FAILED and message in result.message
+
+
+def test_a_runtime_at_zero_takes_no_adapters_and_a_dry_run_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    sim = _sim(tmp_path)
+    dry = sim.execute(_merge(sim, FT_A), dry_run=True)
+    assert dry.status is ResultStatus.DRY_RUN
+    sim.step()
+    assert sim.snapshot().deployment(FT_A).routed_to is None  # type: ignore[union-attr]
+    sim.execute(ScaleDeployment(issued_at=sim.now, deployment=BASE, replicas=0))
+    result = sim.execute(_merge(sim, FT_B))
+    assert result.status is ResultStatus.FAILED and "zero replicas" in result.message
