@@ -5,10 +5,12 @@ Runs the whole daemon (observe, forecast, plan, guard, act) on the `model-zoo` s
 virtual clock, and compares:
 - `ours`: the scenario's planner, the forecast planner wrapped by the scale-to-zero
   planner (idle time learned from each model's own idle stretches, pre-warm before a
-  recurring return), under the scenario's policy (policies/zoo.yaml: zero after 30 min
-  at the least, production models only with a person's approval, which no one gives
-  here: they stay up);
-- `always-on`: the same forecast planner, every model kept at one replica at least;
+  recurring return) and the adapter-merge planner (LoRA fine-tunes onto their base
+  model's runtime when their traffic fits), under the scenario's policy
+  (policies/zoo.yaml: zero after 30 min at the least, production models only with a
+  person's approval, which no one gives here: they stay up);
+- `always-on`: the same forecast planner, every model kept at one replica at least, no
+  scale to zero and no sharing;
 - `keda`: the same forecast planner with a KEDA-like scale to zero: zero after a fixed
   5 minutes without a request (KEDA's cooldownPeriod default), woken by the first
   request, no pre-warm; the same policy with a 5-minute floor.
@@ -81,13 +83,14 @@ def prepare(variant: str, days: int, tmp: Path) -> Scenario:
     policy = (SCENARIO_DIR / base.policy).resolve()
     planner = data["planner"]
     if variant == "always-on":
-        planner = {**planner, "scale_to_zero": None}
+        planner = {**planner, "scale_to_zero": None, "adapter_merge": None}
         for m in data["models"]:
             m["min_replicas"] = max(1, m["min_replicas"])
             m["replicas"] = max(1, m["replicas"])
     elif variant == "keda":
         planner = {
             **planner,
+            "adapter_merge": None,
             "scale_to_zero": {
                 "learned": False,
                 "prewarm": False,

@@ -383,6 +383,7 @@ planner:
   kind: composite
   scaling: {{kind: forecast, capacity_at_slo: false}}
   scale_to_zero: {{}}
+  adapter_merge: {{}}
 forecaster: {{kind: last-value}}
 policy: policies/zoo.yaml
 """
