@@ -19,27 +19,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import structlog
 
-from gpusteward.adapters.kube_api import ApiNotFound, KubeApi, MergePatch
-from gpusteward.adapters.kube_objects import KubeDeployment
+from gpusteward.adapters.kube_api import KubeApi
 from gpusteward.adapters.kube_observe import (
-    GPU_PRODUCT,
     MODEL_LABEL,
-    POOL_LABEL,
-    PREFIX,
     RETIRED,
-    WINDOW_LIST,
-    WINDOWS,
-    ObserveDefaults,
-    capacity_windows,
     gpu_nodes,
     model_deployment,
     place_pods,
     pods_of,
+)
+from gpusteward.adapters.kube_writes import (
+    ACTION_IDS,
+    KubeClusterConfig,
+    KubeWrites,
 )
 from gpusteward.core.actions import (
     Action,
@@ -64,11 +60,9 @@ from gpusteward.core.errors import (
 from gpusteward.core.ports import Clock
 from gpusteward.core.verdicts import ActionResult, ResultStatus
 
+__all__ = ["ACTION_IDS", "KubeClusterConfig", "KubernetesCluster", "ServingMetricsSource"]
 log = structlog.get_logger("gpusteward.adapters.kubernetes")
 T = TypeVar("T")
-ACTION_IDS = PREFIX + "action-ids"  # space-separated, newest last
-ACTION_REPLICAS = PREFIX + "action-replicas"  # target of the newest scale-type action
-KEEP_IDS = 16
 
 
 class ServingMetricsSource(Protocol):
@@ -79,18 +73,7 @@ class ServingMetricsSource(Protocol):
     ) -> dict[str, ServingMetrics]: ...
 
 
-@dataclass(frozen=True)
-class KubeClusterConfig:
-    namespaces: tuple[str, ...] = ()  # empty: every namespace (needs a ClusterRole)
-    allow_delete: bool = False  # RetireModel(delete=True) deletes the Deployment only if set
-    attempts: int = 5  # per operation, for 409 / 429 / 5xx / timeouts
-    backoff_seconds: float = 0.2  # first retry delay; doubles each attempt
-    backoff_cap_seconds: float = 5.0
-    interval_seconds: float = 60.0  # the daemon's tick: the snapshot's observation interval
-    defaults: ObserveDefaults = field(default_factory=ObserveDefaults)
-
-
-class KubernetesCluster:
+class KubernetesCluster(KubeWrites):
     """`ClusterSource` + `Executor` over a `KubeApi`."""
 
     def __init__(
@@ -192,147 +175,6 @@ class KubernetesCluster:
             )
         raise ActionRejected(f"the Kubernetes backend cannot execute {type(action).__name__}")
 
-    def _scale(
-        self,
-        action: Action,
-        key: str,
-        target_of: Callable[[KubeDeployment], int],
-        extra: dict[str, str],
-        dry: bool,
-    ) -> tuple[ResultStatus, str]:
-        ns, name = _split(key)
-        dep = self._get_deployment(ns, name)
-        ann = dep.metadata.annotations
-        ids = ann.get(ACTION_IDS, "").split()
-        if action.id in ids:
-            target = int(ann.get(ACTION_REPLICAS, dep.spec.replicas))
-            if action.id != ids[-1] or dep.spec.replicas == target:
-                return ResultStatus.DUPLICATE, f"{key}: action {action.id} was applied before"
-            rv = dep.metadata.resource_version  # annotated, not yet scaled: finish it
-        else:
-            if ann.get(RETIRED, "").lower() == "true" and not isinstance(action, RetireModel):
-                raise ActionRejected(f"deployment {key!r} is retired; it takes no further actions")
-            target = target_of(dep)
-            patch = self._annotate(dep.metadata.resource_version, action.id, ids, target, extra)
-            rv = self.api.patch_deployment(ns, name, patch, dry_run=dry).metadata.resource_version
-        self.api.patch_scale(ns, name, target, rv, dry_run=dry)
-        if dry:
-            return (
-                ResultStatus.DRY_RUN,
-                f"dry run (server-side), nothing changed: {key} -> {target}",
-            )
-        return ResultStatus.APPLIED, f"{key}: replicas {dep.spec.replicas} -> {target}"
-
-    def _move(self, action: MoveDeployment, dry: bool) -> tuple[ResultStatus, str]:
-        ns, name = _split(action.deployment)
-        dep = self._get_deployment(ns, name)
-        ids = dep.metadata.annotations.get(ACTION_IDS, "").split()
-        if action.id in ids:
-            return ResultStatus.DUPLICATE, f"{action.deployment}: action {action.id} applied before"
-        selector: dict[str, object] = {}
-        if action.to_gpu_type is not None:
-            selector[GPU_PRODUCT] = action.to_gpu_type
-        if action.to_pool is not None:
-            selector[POOL_LABEL] = action.to_pool.value
-        patch = {
-            **self._annotate(dep.metadata.resource_version, action.id, ids, None, {}),
-            "spec": {"template": {"spec": {"nodeSelector": selector}}},
-        }
-        self.api.patch_deployment(ns, name, patch, dry_run=dry)
-        where = ", ".join(f"{k}={v}" for k, v in selector.items())
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {action.deployment} -> {where}"
-        return ResultStatus.APPLIED, f"{action.deployment}: node selector now {where}"
-
-    def _schedule(self, action: ScheduleCapacity, dry: bool) -> tuple[ResultStatus, str]:
-        """Record the window in the deployment's `capacity-windows` annotation (lapsed ones
-        dropped); the daemon's planners read it back and scale ahead of its start."""
-        ns, name = _split(action.deployment)
-        dep = self._get_deployment(ns, name)
-        ann = dep.metadata.annotations
-        ids = ann.get(ACTION_IDS, "").split()
-        if action.id in ids:
-            return ResultStatus.DUPLICATE, f"{action.deployment}: action {action.id} applied before"
-        now = self.clock.now()
-        kept = [
-            w
-            for w in capacity_windows(ann.get(WINDOWS), f"deployment {action.deployment}")
-            if w.end > now
-        ]
-        text = WINDOW_LIST.dump_json([*kept, action.window()]).decode()
-        patch = self._annotate(dep.metadata.resource_version, action.id, ids, None, {WINDOWS: text})
-        self.api.patch_deployment(ns, name, patch, dry_run=dry)
-        what = f"{action.deployment}: >= {action.replicas} replica(s) reserved " + (
-            f"{action.start.isoformat()} to {action.end.isoformat()}"
-        )
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
-        return ResultStatus.APPLIED, what
-
-    def _cordon(self, action: CordonNode, dry: bool) -> tuple[ResultStatus, str]:
-        try:
-            node = self.api.get_node(action.node)
-        except ApiNotFound:
-            raise ActionRejected(f"unknown node {action.node!r}") from None
-        ids = node.metadata.annotations.get(ACTION_IDS, "").split()
-        if action.id in ids:
-            return ResultStatus.DUPLICATE, f"node {action.node}: action {action.id} applied before"
-        patch = {
-            **self._annotate(node.metadata.resource_version, action.id, ids, None, {}),
-            "spec": {"unschedulable": action.cordon or None},
-        }
-        self.api.patch_node(action.node, patch, dry_run=dry)
-        verb = "cordoned" if action.cordon else "uncordoned"
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): node {action.node} {verb}"
-        return ResultStatus.APPLIED, f"node {action.node} {verb}"
-
-    def _delete(self, action: RetireModel, dry: bool) -> tuple[ResultStatus, str]:
-        if not self.config.allow_delete:
-            raise ActionRejected(
-                f"retire {action.deployment} asks to delete it, and deletion is off. Fix: set "
-                "GPUSTEWARD_KUBE_ALLOW_DELETE=true (and grant `delete` in the Role), or retire "
-                "without delete (scale to zero)."
-            )
-        ns, name = _split(action.deployment)
-        try:
-            self.api.delete_deployment(ns, name, dry_run=dry)
-        except ApiNotFound:
-            return ResultStatus.DUPLICATE, f"{action.deployment}: already deleted"
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {action.deployment} deleted"
-        return ResultStatus.APPLIED, f"{action.deployment}: deleted"
-
-    def _get_deployment(self, ns: str, name: str) -> KubeDeployment:
-        try:
-            dep = self.api.get_deployment(ns, name)
-        except ApiNotFound:
-            raise ActionRejected(f"unknown deployment {ns}/{name!r}") from None
-        if MODEL_LABEL not in dep.metadata.labels:
-            raise ActionRejected(
-                f"deployment {ns}/{name} has no {MODEL_LABEL} label: gpusteward does not "
-                "manage it. Fix: label it, or leave it alone."
-            )
-        return dep
-
-    @staticmethod
-    def _annotate(
-        resource_version: str | None,
-        action_id: str,
-        ids: list[str],
-        replicas: int | None,
-        extra: dict[str, str],
-    ) -> dict[str, object]:
-        annotations: dict[str, object] = {ACTION_IDS: " ".join([*ids, action_id][-KEEP_IDS:])}
-        if replicas is not None:
-            annotations[ACTION_REPLICAS] = str(replicas)
-        annotations.update(extra)
-        meta: dict[str, object] = {"annotations": annotations}
-        if resource_version is not None:
-            meta["resourceVersion"] = resource_version
-        patch: MergePatch = {"metadata": meta}
-        return dict(patch)
-
     # -- retries --------------------------------------------------------------------
 
     def _retrying(self, what: str, op: Callable[[], T]) -> T:
@@ -352,10 +194,3 @@ class KubernetesCluster:
                 self._sleep(delay)
                 delay = min(delay * 2, self.config.backoff_cap_seconds)
         raise AssertionError("unreachable")
-
-
-def _split(key: str) -> tuple[str, str]:
-    ns, sep, name = key.partition("/")
-    if not sep or not ns or not name:
-        raise ActionRejected(f"deployment {key!r}: expected 'namespace/name'")
-    return ns, name

@@ -1,0 +1,214 @@
+"""The Kubernetes backend's writes, one per action kind, and what they share: every write
+carries the action id in the `gpusteward.io/action-ids` annotation of the object it
+changes and reads its resourceVersion first (409 if someone changed it since), so a
+retried action finds its id and is not applied twice.
+
+A scale is two writes, annotate then scale: the annotation records the id and the target
+replica count, so a retry after a failure between the two completes the scale instead of
+adding replicas again. Before a scale-down it marks the pods to go with the
+`controller.kubernetes.io/pod-deletion-cost` annotation (the ReplicaSet controller deletes
+the lowest cost first): pods on a cordoned node first, then those with the fewest requests
+in flight (where the metrics say), then the newest. A removed pod drains: the API server
+takes it out of its Service's endpoints, its preStop hook waits for its in-flight requests
+and its terminationGracePeriodSeconds bounds that (deploy/kubernetes/examples).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gpusteward.adapters.kube_api import ApiNotFound, KubeApi, MergePatch
+from gpusteward.adapters.kube_objects import KubeDeployment
+from gpusteward.adapters.kube_observe import (
+    GPU_PRODUCT,
+    MODEL_LABEL,
+    POOL_LABEL,
+    PREFIX,
+    RETIRED,
+    WINDOW_LIST,
+    WINDOWS,
+    ObserveDefaults,
+    capacity_windows,
+)
+from gpusteward.core.actions import (
+    Action,
+    CordonNode,
+    MoveDeployment,
+    RetireModel,
+    ScheduleCapacity,
+)
+from gpusteward.core.errors import ActionRejected
+from gpusteward.core.ports import Clock
+from gpusteward.core.verdicts import ResultStatus
+
+ACTION_IDS = PREFIX + "action-ids"  # space-separated, newest last
+ACTION_REPLICAS = PREFIX + "action-replicas"  # target of the newest scale-type action
+KEEP_IDS = 16
+
+
+@dataclass(frozen=True)
+class KubeClusterConfig:
+    namespaces: tuple[str, ...] = ()  # empty: every namespace (needs a ClusterRole)
+    allow_delete: bool = False  # RetireModel(delete=True) deletes the Deployment only if set
+    attempts: int = 5  # per operation, for 409 / 429 / 5xx / timeouts
+    backoff_seconds: float = 0.2  # first retry delay; doubles each attempt
+    backoff_cap_seconds: float = 5.0
+    interval_seconds: float = 60.0  # the daemon's tick: the snapshot's observation interval
+    defaults: ObserveDefaults = field(default_factory=ObserveDefaults)
+
+
+class KubeWrites:
+    """The writes of `KubernetesCluster` (which mixes this in): one method per action kind."""
+
+    api: KubeApi
+    clock: Clock
+    config: KubeClusterConfig
+
+    def _scale(
+        self,
+        action: Action,
+        key: str,
+        target_of: Callable[[KubeDeployment], int],
+        extra: dict[str, str],
+        dry: bool,
+    ) -> tuple[ResultStatus, str]:
+        ns, name = split_key(key)
+        dep = self._get_deployment(ns, name)
+        ann = dep.metadata.annotations
+        ids = ann.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            target = int(ann.get(ACTION_REPLICAS, dep.spec.replicas))
+            if action.id != ids[-1] or dep.spec.replicas == target:
+                return ResultStatus.DUPLICATE, f"{key}: action {action.id} was applied before"
+            rv = dep.metadata.resource_version  # annotated, not yet scaled: finish it
+        else:
+            if ann.get(RETIRED, "").lower() == "true" and not isinstance(action, RetireModel):
+                raise ActionRejected(f"deployment {key!r} is retired; it takes no further actions")
+            target = target_of(dep)
+            patch = self._annotate(dep.metadata.resource_version, action.id, ids, target, extra)
+            rv = self.api.patch_deployment(ns, name, patch, dry_run=dry).metadata.resource_version
+        self.api.patch_scale(ns, name, target, rv, dry_run=dry)
+        if dry:
+            return (
+                ResultStatus.DRY_RUN,
+                f"dry run (server-side), nothing changed: {key} -> {target}",
+            )
+        return ResultStatus.APPLIED, f"{key}: replicas {dep.spec.replicas} -> {target}"
+
+    def _move(self, action: MoveDeployment, dry: bool) -> tuple[ResultStatus, str]:
+        ns, name = split_key(action.deployment)
+        dep = self._get_deployment(ns, name)
+        ids = dep.metadata.annotations.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"{action.deployment}: action {action.id} applied before"
+        selector: dict[str, object] = {}
+        if action.to_gpu_type is not None:
+            selector[GPU_PRODUCT] = action.to_gpu_type
+        if action.to_pool is not None:
+            selector[POOL_LABEL] = action.to_pool.value
+        patch = {
+            **self._annotate(dep.metadata.resource_version, action.id, ids, None, {}),
+            "spec": {"template": {"spec": {"nodeSelector": selector}}},
+        }
+        self.api.patch_deployment(ns, name, patch, dry_run=dry)
+        where = ", ".join(f"{k}={v}" for k, v in selector.items())
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {action.deployment} -> {where}"
+        return ResultStatus.APPLIED, f"{action.deployment}: node selector now {where}"
+
+    def _schedule(self, action: ScheduleCapacity, dry: bool) -> tuple[ResultStatus, str]:
+        """Record the window in the deployment's `capacity-windows` annotation (lapsed ones
+        dropped); the daemon's planners read it back and scale ahead of its start."""
+        ns, name = split_key(action.deployment)
+        dep = self._get_deployment(ns, name)
+        ann = dep.metadata.annotations
+        ids = ann.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"{action.deployment}: action {action.id} applied before"
+        now = self.clock.now()
+        kept = [
+            w
+            for w in capacity_windows(ann.get(WINDOWS), f"deployment {action.deployment}")
+            if w.end > now
+        ]
+        text = WINDOW_LIST.dump_json([*kept, action.window()]).decode()
+        patch = self._annotate(dep.metadata.resource_version, action.id, ids, None, {WINDOWS: text})
+        self.api.patch_deployment(ns, name, patch, dry_run=dry)
+        what = f"{action.deployment}: >= {action.replicas} replica(s) reserved " + (
+            f"{action.start.isoformat()} to {action.end.isoformat()}"
+        )
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
+        return ResultStatus.APPLIED, what
+
+    def _cordon(self, action: CordonNode, dry: bool) -> tuple[ResultStatus, str]:
+        try:
+            node = self.api.get_node(action.node)
+        except ApiNotFound:
+            raise ActionRejected(f"unknown node {action.node!r}") from None
+        ids = node.metadata.annotations.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"node {action.node}: action {action.id} applied before"
+        patch = {
+            **self._annotate(node.metadata.resource_version, action.id, ids, None, {}),
+            "spec": {"unschedulable": action.cordon or None},
+        }
+        self.api.patch_node(action.node, patch, dry_run=dry)
+        verb = "cordoned" if action.cordon else "uncordoned"
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): node {action.node} {verb}"
+        return ResultStatus.APPLIED, f"node {action.node} {verb}"
+
+    def _delete(self, action: RetireModel, dry: bool) -> tuple[ResultStatus, str]:
+        if not self.config.allow_delete:
+            raise ActionRejected(
+                f"retire {action.deployment} asks to delete it, and deletion is off. Fix: set "
+                "GPUSTEWARD_KUBE_ALLOW_DELETE=true (and grant `delete` in the Role), or retire "
+                "without delete (scale to zero)."
+            )
+        ns, name = split_key(action.deployment)
+        try:
+            self.api.delete_deployment(ns, name, dry_run=dry)
+        except ApiNotFound:
+            return ResultStatus.DUPLICATE, f"{action.deployment}: already deleted"
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {action.deployment} deleted"
+        return ResultStatus.APPLIED, f"{action.deployment}: deleted"
+
+    def _get_deployment(self, ns: str, name: str) -> KubeDeployment:
+        try:
+            dep = self.api.get_deployment(ns, name)
+        except ApiNotFound:
+            raise ActionRejected(f"unknown deployment {ns}/{name!r}") from None
+        if MODEL_LABEL not in dep.metadata.labels:
+            raise ActionRejected(
+                f"deployment {ns}/{name} has no {MODEL_LABEL} label: gpusteward does not "
+                "manage it. Fix: label it, or leave it alone."
+            )
+        return dep
+
+    @staticmethod
+    def _annotate(
+        resource_version: str | None,
+        action_id: str,
+        ids: list[str],
+        replicas: int | None,
+        extra: dict[str, str],
+    ) -> dict[str, object]:
+        annotations: dict[str, object] = {ACTION_IDS: " ".join([*ids, action_id][-KEEP_IDS:])}
+        if replicas is not None:
+            annotations[ACTION_REPLICAS] = str(replicas)
+        annotations.update(extra)
+        meta: dict[str, object] = {"annotations": annotations}
+        if resource_version is not None:
+            meta["resourceVersion"] = resource_version
+        patch: MergePatch = {"metadata": meta}
+        return dict(patch)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    ns, sep, name = key.partition("/")
+    if not sep or not ns or not name:
+        raise ActionRejected(f"deployment {key!r}: expected 'namespace/name'")
+    return ns, name
