@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     kube_allow_delete: bool = Field(
         default=False, description="Let `retire` with delete=true delete the Deployment."
     )
+    kube_adapter_router: bool = Field(
+        default=False,
+        description="A request router sends a merged fine-tune's requests to the runtime its "
+        "gpusteward.io/routed-to annotation names: lets `merge-adapters` run.",
+    )
     kube_timeout_seconds: float = Field(
         default=15.0, gt=0, le=300, description="Read timeout per API call (s); connect: 5 s."
     )

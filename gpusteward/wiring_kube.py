@@ -91,6 +91,7 @@ def build_kube_run(
         KubeClusterConfig(
             namespaces=settings.kube_namespaces,
             allow_delete=settings.kube_allow_delete,
+            adapter_router=settings.kube_adapter_router,
             interval_seconds=interval,
         ),
         metrics=metrics,

@@ -41,6 +41,7 @@ from gpusteward.core.actions import (
     Action,
     ConsolidateModels,
     CordonNode,
+    MergeAdapters,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
@@ -161,6 +162,8 @@ class KubernetesCluster(KubeWrites):
             return self._move(action, dry)
         if isinstance(action, CordonNode):
             return self._cordon(action, dry)
+        if isinstance(action, MergeAdapters):
+            return self._merge(action, dry)
         if isinstance(action, ConsolidateModels):
             raise ActionRejected(
                 "consolidation needs a request router in front of the models; the Kubernetes "

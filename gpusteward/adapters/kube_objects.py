@@ -22,6 +22,8 @@ class ObjectMeta(_View):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     resource_version: str | None = None
+    creation_timestamp: str | None = None  # RFC 3339
+    deletion_timestamp: str | None = None  # RFC 3339: terminating, killed by then at the latest
 
 
 class Taint(_View):

@@ -49,6 +49,8 @@ PRICE = PREFIX + "price-per-gpu-hour"
 RETIRED = PREFIX + "retired"
 INTENT = PREFIX + "intent"  # an operator's note on expected load (free text, data)
 WINDOWS = PREFIX + "capacity-windows"  # JSON list written by approved schedule actions
+ADAPTERS = PREFIX + "adapters"  # on a runtime: the merged deployments it serves, space-separated
+ROUTED_TO = PREFIX + "routed-to"  # on a merged deployment: the runtime serving its requests
 GPU = "nvidia.com/gpu"
 GPU_PRODUCT = "nvidia.com/gpu.product"
 GPU_MEMORY_MIB = "nvidia.com/gpu.memory"
@@ -167,6 +169,21 @@ def replica(
     )
 
 
+def draining(pod: KubePod, gpu_indices: tuple[int, ...], now: datetime | None) -> Replica:
+    """A terminating pod: out of its Service's endpoints, finishing its in-flight requests
+    (its preStop hook), and killed at its deletionTimestamp at the latest (the API server
+    sets it to the deletion time plus the grace period)."""
+    deadline = _time(pod.metadata.deletion_timestamp)
+    left = (deadline - now).total_seconds() if deadline is not None and now is not None else 0.0
+    return Replica(
+        id=pod.metadata.name,
+        phase=ReplicaPhase.DRAINING,
+        node=pod.spec.node_name,
+        gpu_indices=gpu_indices,
+        drain_ends_in_seconds=max(0.0, left),
+    )
+
+
 def _time(raw: str | None) -> datetime | None:
     """An RFC 3339 time from the API, or None when absent or unreadable."""
     if not raw:
@@ -249,10 +266,19 @@ def model_deployment(
             ttft_p95_seconds=ttft or None,
         ),
         replica_states=tuple(
-            replica(p, indices.get(p.metadata.name, ()), cold_start, now) for p in pods
+            replica(p, indices.get(p.metadata.name, ()), cold_start, now)
+            for p in pods
+            if not p.metadata.deletion_timestamp
+        ),
+        draining=tuple(
+            draining(p, indices.get(p.metadata.name, ()), now)
+            for p in pods
+            if p.metadata.deletion_timestamp
         ),
         retired=ann.get(RETIRED, "false").lower() == "true",
         labels=dict(meta.labels),
+        adapters=tuple(meta.annotations.get(ADAPTERS, "").split()),
+        routed_to=meta.annotations.get(ROUTED_TO) or None,
         intent=meta.annotations.get(INTENT, "")[:2000] or None,
         capacity_windows=capacity_windows(meta.annotations.get(WINDOWS), where),
     )

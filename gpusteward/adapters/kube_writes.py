@@ -19,21 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gpusteward.adapters.kube_api import ApiNotFound, KubeApi, MergePatch
+from gpusteward.adapters.kube_drain import DELETION_COST, removal_marks
 from gpusteward.adapters.kube_objects import KubeDeployment
 from gpusteward.adapters.kube_observe import (
+    ADAPTERS,
     GPU_PRODUCT,
     MODEL_LABEL,
     POOL_LABEL,
     PREFIX,
     RETIRED,
+    ROUTED_TO,
     WINDOW_LIST,
     WINDOWS,
     ObserveDefaults,
     capacity_windows,
+    pods_of,
 )
 from gpusteward.core.actions import (
     Action,
     CordonNode,
+    MergeAdapters,
     MoveDeployment,
     RetireModel,
     ScheduleCapacity,
@@ -51,6 +56,9 @@ KEEP_IDS = 16
 class KubeClusterConfig:
     namespaces: tuple[str, ...] = ()  # empty: every namespace (needs a ClusterRole)
     allow_delete: bool = False  # RetireModel(delete=True) deletes the Deployment only if set
+    # MergeAdapters only if set: a request router sends a merged deployment's requests to
+    # the runtime its gpusteward.io/routed-to annotation names (see `_merge`)
+    adapter_router: bool = False
     attempts: int = 5  # per operation, for 409 / 429 / 5xx / timeouts
     backoff_seconds: float = 0.2  # first retry delay; doubles each attempt
     backoff_cap_seconds: float = 5.0
@@ -88,13 +96,27 @@ class KubeWrites:
             target = target_of(dep)
             patch = self._annotate(dep.metadata.resource_version, action.id, ids, target, extra)
             rv = self.api.patch_deployment(ns, name, patch, dry_run=dry).metadata.resource_version
+        marked = self._mark_for_removal(dep, target, dry) if target < dep.spec.replicas else 0
         self.api.patch_scale(ns, name, target, rv, dry_run=dry)
+        chosen = f" ({marked} pod(s) marked to go first)" if marked else ""
         if dry:
             return (
                 ResultStatus.DRY_RUN,
-                f"dry run (server-side), nothing changed: {key} -> {target}",
+                f"dry run (server-side), nothing changed: {key} -> {target}{chosen}",
             )
-        return ResultStatus.APPLIED, f"{key}: replicas {dep.spec.replicas} -> {target}"
+        return ResultStatus.APPLIED, f"{key}: replicas {dep.spec.replicas} -> {target}{chosen}"
+
+    def _mark_for_removal(self, dep: KubeDeployment, target: int, dry: bool) -> int:
+        """Set the pod-deletion-cost of the pods a scale-down to `target` should remove
+        (`kube_drain.removal_marks`); returns how many are marked."""
+        ns = dep.metadata.namespace or "default"
+        pods = pods_of(dep, self.api.list_pods(ns, MODEL_LABEL))
+        cordoned = {n.metadata.name for n in self.api.list_nodes() if n.spec.unschedulable}
+        marks = removal_marks(pods, target, cordoned)
+        for pod, cost in marks.items():
+            patch = {"metadata": {"annotations": {DELETION_COST: cost}}}
+            self.api.patch_pod(ns, pod, patch, dry_run=dry)
+        return sum(1 for cost in marks.values() if cost is not None)
 
     def _move(self, action: MoveDeployment, dry: bool) -> tuple[ResultStatus, str]:
         ns, name = split_key(action.deployment)
@@ -159,6 +181,48 @@ class KubeWrites:
         if dry:
             return ResultStatus.DRY_RUN, f"dry run (server-side): node {action.node} {verb}"
         return ResultStatus.APPLIED, f"node {action.node} {verb}"
+
+    def _merge(self, action: MergeAdapters, dry: bool) -> tuple[ResultStatus, str]:
+        """Each source: annotated `routed-to: <into>` and scaled to zero (it drains); then
+        the runtime: `adapters` lists them (its adapter loader reads it). The runtime's
+        action id is written last, so a retry redoes only what is missing."""
+        if not self.config.adapter_router:
+            raise ActionRejected(
+                "merging adapters needs a request router that sends each merged model's "
+                f"requests to the runtime its {ROUTED_TO} annotation names (for example a "
+                "Gateway API Inference Extension InferenceModel per adapter, on the base "
+                "model's InferencePool) and a runtime that loads the adapters its "
+                f"{ADAPTERS} annotation lists (vLLM with --enable-lora). Fix: install them and "
+                "set GPUSTEWARD_KUBE_ADAPTER_ROUTER=true, or keep the fine-tunes on their own "
+                "runtimes."
+            )
+        ns, name = split_key(action.into)
+        into = self._get_deployment(ns, name)
+        ids = into.metadata.annotations.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"{action.into}: action {action.id} applied before"
+        sources = [(key, self._get_deployment(*split_key(key))) for key in action.sources]
+        for key, dep in [(action.into, into), *sources]:
+            if dep.metadata.labels[MODEL_LABEL] != action.base_model:
+                raise ActionRejected(
+                    f"{key} serves model {dep.metadata.labels[MODEL_LABEL]!r}, not "
+                    f"{action.base_model!r}: only fine-tunes of one base model share its runtime"
+                )
+        for key, _ in sources:
+            self._scale(action, key, lambda _: 0, {ROUTED_TO: action.into}, dry)
+        have = into.metadata.annotations.get(ADAPTERS, "").split()
+        served = " ".join(dict.fromkeys([*have, *action.sources]))
+        patch = self._annotate(
+            into.metadata.resource_version, action.id, ids, None, {ADAPTERS: served}
+        )
+        self.api.patch_deployment(ns, name, patch, dry_run=dry)
+        what = (
+            f"{action.into} serves {len(served.split())} adapter(s); "
+            f"{', '.join(action.sources)} routed to it and scaled to 0"
+        )
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
+        return ResultStatus.APPLIED, what
 
     def _delete(self, action: RetireModel, dry: bool) -> tuple[ResultStatus, str]:
         if not self.config.allow_delete:

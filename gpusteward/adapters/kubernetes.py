@@ -184,6 +184,18 @@ class KubernetesApi:
             **_dry(dry_run),
         )
 
+    def patch_pod(self, namespace: str, name: str, patch: MergePatch, *, dry_run: bool) -> KubePod:
+        return self._call(
+            KubePod,
+            f"patch pod {namespace}/{name}",
+            self.core.patch_namespaced_pod,
+            name,
+            namespace,
+            dict(patch),
+            _content_type=MERGE_PATCH,
+            **_dry(dry_run),
+        )
+
     def delete_deployment(self, namespace: str, name: str, *, dry_run: bool) -> None:
         self._request(
             f"delete deployment {namespace}/{name}",

@@ -35,3 +35,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
             pytest.skip(why)
         with real_world() as w:
             yield w
+
+
+@pytest.fixture(params=["sim", "kubernetes-emulator"])
+def zoo_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """The same backends with a LoRA fine-tune of the model beside it (`FINE_TUNE`)."""
+    if request.param == "sim":
+        yield sim_world(fine_tune=True)
+    else:
+        with emulated_world(tmp_path, fine_tune=True) as w:
+            yield w

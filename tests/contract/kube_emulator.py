@@ -37,7 +37,7 @@ from kmock._internal.rendering import Request
 
 RESOURCES = {
     "v1/nodes": dict(kind="Node", namespaced=False, verbs={"list", "get", "patch", "watch"}),
-    "v1/pods": dict(kind="Pod", namespaced=True, verbs={"list", "get", "watch"}),
+    "v1/pods": dict(kind="Pod", namespaced=True, verbs={"list", "get", "patch", "watch"}),
     "apps/v1/deployments": dict(
         kind="Deployment",
         namespaced=True,

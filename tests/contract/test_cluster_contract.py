@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from gpusteward.core.actions import (
     CordonNode,
+    MergeAdapters,
     MoveDeployment,
     MoveReplica,
     PrewarmReplicas,
@@ -18,7 +19,7 @@ from gpusteward.core.actions import (
 )
 from gpusteward.core.cluster import ModelDeployment, ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
-from tests.contract.worlds import DEPLOYMENT, GPU_TYPE, MODEL, NODES, World
+from tests.contract.worlds import DEPLOYMENT, FINE_TUNE, GPU_TYPE, MODEL, NODES, World
 
 
 def deployment(world: World) -> ModelDeployment:
@@ -183,3 +184,35 @@ def test_an_approved_schedule_leaves_a_capacity_window_that_lapses_at_its_end(
     )
     assert world.executor.execute(over).status is ResultStatus.APPLIED
     assert len(deployment(world).capacity_windows) == 2
+
+
+def test_a_merged_fine_tune_is_routed_to_its_base_model_s_runtime(zoo_world: World) -> None:
+    zoo_world.clock.advance(600)
+    now = zoo_world.clock.now()
+    merge = MergeAdapters(base_model=MODEL, sources=(FINE_TUNE,), into=DEPLOYMENT, issued_at=now)
+    dry = zoo_world.executor.execute(merge, dry_run=True)
+    assert dry.status is ResultStatus.DRY_RUN, dry.message
+    snap = zoo_world.source.snapshot()
+    tune = snap.deployment(FINE_TUNE)
+    assert tune is not None and tune.routed_to is None and tune.replicas == 1
+    result = zoo_world.executor.execute(merge)
+    assert result.status is ResultStatus.APPLIED, result.message
+    snap = zoo_world.source.snapshot()
+    base, tune = snap.deployment(DEPLOYMENT), snap.deployment(FINE_TUNE)
+    assert base is not None and tune is not None
+    assert base.adapters == (FINE_TUNE,) and base.replicas == 2
+    assert tune.routed_to == DEPLOYMENT and tune.replicas == 0
+    assert zoo_world.executor.execute(merge).status is ResultStatus.DUPLICATE
+
+
+def test_only_fine_tunes_of_the_runtime_s_model_merge(zoo_world: World) -> None:
+    merge = MergeAdapters(
+        base_model="another-model",
+        sources=(FINE_TUNE,),
+        into=DEPLOYMENT,
+        issued_at=zoo_world.clock.now(),
+    )
+    result = zoo_world.executor.execute(merge)
+    assert result.status is ResultStatus.FAILED and "not 'another-model'" in result.message
+    tune = zoo_world.source.snapshot().deployment(FINE_TUNE)
+    assert tune is not None and tune.routed_to is None and tune.replicas == 1

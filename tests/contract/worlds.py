@@ -2,7 +2,8 @@
 
 Two nodes `h100-0` / `h100-1` with 4 x H100 (80 GiB) each; one model deployment
 `serving/m` (model `m`) at 2 replicas of 1 GPU, bounds 0..16, cold start 120 s, queueing
-SLO 2 s, both replicas running on `h100-0`.
+SLO 2 s, both replicas running on `h100-0`. With `fine_tune`, also `serving/m-ft`, a LoRA
+fine-tune of `m` (label `gpusteward.io/base-model: m`) at 1 replica, on `h100-1`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from tests.sim.conftest import START, model, node_group, sim_spec
 
 NAMESPACE, NAME, MODEL = "serving", "m", "m"
 DEPLOYMENT = f"{NAMESPACE}/{NAME}"
+FINE_TUNE = f"{NAMESPACE}/m-ft"
+BASE_LABEL = {"gpusteward.io/base-model": MODEL}
 NODES = ("h100-0", "h100-1")
 GPU_TYPE = "H100"
 
@@ -42,9 +45,11 @@ class World:
     slept: list[float] = field(default_factory=list)
 
 
-def sim_world() -> World:
+def sim_world(fine_tune: bool = False) -> World:
+    tune = model("m-ft", model=MODEL, version="ft", labels=BASE_LABEL, replicas=1, max_replicas=16)
     spec = sim_spec(
-        models=[model(NAME, replicas=2, min_replicas=0, max_replicas=16)],
+        models=[model(NAME, replicas=2, min_replicas=0, max_replicas=16)]
+        + ([tune] if fine_tune else []),
         groups=[node_group("h100", count=2, gpu_type=GPU_TYPE)],
     )
     clock = VirtualClock(START)
@@ -75,8 +80,13 @@ def kube_node(name: str, **labels: str) -> dict[str, Any]:
     }
 
 
-def kube_deployment(name: str = NAME, replicas: int = 2, **annotations: str) -> dict[str, Any]:
-    labels = {"gpusteward.io/model": MODEL, "app": name}
+def kube_deployment(
+    name: str = NAME,
+    replicas: int = 2,
+    extra_labels: dict[str, str] | None = None,
+    **annotations: str,
+) -> dict[str, Any]:
+    labels = {"gpusteward.io/model": MODEL, "app": name, **(extra_labels or {})}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -129,23 +139,27 @@ def kube_pod(name: str, node: str, deployment: str = NAME) -> dict[str, Any]:
     }
 
 
-def seed(server: EmulatedApiServer) -> None:
+def seed(server: EmulatedApiServer, fine_tune: bool = False) -> None:
     for node in NODES:
         server.put("v1/nodes", None, kube_node(node))
     server.put("apps/v1/deployments", NAMESPACE, kube_deployment())
     for i in range(2):
         server.put("v1/pods", NAMESPACE, kube_pod(f"{NAME}-{i}", NODES[0]))
+    if fine_tune:
+        server.put("apps/v1/deployments", NAMESPACE, kube_deployment("m-ft", 1, BASE_LABEL))
+        server.put("v1/pods", NAMESPACE, kube_pod("m-ft-0", NODES[1], "m-ft"))
 
 
 @contextmanager
-def emulated_world(tmp: Path, **config: Any) -> Iterator[World]:
+def emulated_world(tmp: Path, fine_tune: bool = False, **config: Any) -> Iterator[World]:
     with EmulatedApiServer() as server:
-        seed(server)
+        seed(server, fine_tune)
         api = connect(server.kubeconfig(tmp / "kubeconfig"), timeout=(2.0, 0.5), page_size=2)
         clock = VirtualClock(START)
         world = World("kubernetes-emulator", clock=clock, source=None, executor=None)  # type: ignore[arg-type]
+        settings = {"adapter_router": True, **config}  # the emulator stands for a routed cluster
         cluster = KubernetesCluster(
-            api, clock, KubeClusterConfig(**config), sleep=world.slept.append
+            api, clock, KubeClusterConfig(**settings), sleep=world.slept.append
         )
         world.source = world.executor = world.cluster = cluster
         world.server = server
