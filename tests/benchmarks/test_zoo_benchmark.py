@@ -1,0 +1,92 @@
+"""benchmarks/zoo.py: its variants differ only where they say, and its targets are
+computed from the run's figures (a target not met says so)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gpusteward.core.cluster import ServingMetrics
+from gpusteward.testing import T0, make_deployment, make_snapshot
+from tests.helpers import benchmark_module
+
+
+def _zoo() -> ModuleType:
+    return benchmark_module("zoo")
+
+
+def test_the_baselines_keep_every_model_up_or_zero_it_after_a_fixed_window(
+    tmp_path: Path,
+) -> None:
+    zoo = _zoo()
+    ours = zoo.prepare("ours", 1, tmp_path)
+    always = zoo.prepare("always-on", 1, tmp_path)
+    keda = zoo.prepare("keda", 1, tmp_path)
+    assert ours.planner.scale_to_zero is not None and ours.planner.adapter_merge is not None
+    assert always.planner.scale_to_zero is None and always.planner.adapter_merge is None
+    assert all(m.min_replicas >= 1 for m in always.models)
+    assert keda.planner.adapter_merge is None
+    assert keda.planner.scale_to_zero.learned is False
+    assert keda.planner.scale_to_zero.prewarm is False
+    assert "min_idle: 5m" in Path(keda.policy).read_text()
+    assert ours.planner.scaling == always.planner.scaling == keda.planner.scaling
+
+
+def _result(gpu_hours: float, within: int, wakes: list[dict[str, Any]]) -> dict[str, Any]:
+    model = {
+        "source": "m-large",
+        "gpu_hours": gpu_hours,
+        "arrived": 1000,
+        "served": 1000,
+        "within_slo": within,
+        "dropped": 0,
+        "dropped_on_removal": 0,
+        "cold_start": 90.0,
+        "wakes": wakes,
+        "unused_prewarms": 0,
+    }
+    return {"tick_seconds": 60.0, "models": {"serving/a": model}, "idle_gpus_per_day": [0, 0]}
+
+
+def test_targets_come_from_the_figures_and_a_miss_is_reported_with_its_value() -> None:
+    zoo = _zoo()
+    wakes = [
+        {"prewarmed": False, "latency": 140.0},
+        {"prewarmed": False, "latency": 151.0},  # over 90 s + one 60 s tick
+        {"prewarmed": True, "latency": 0.0},
+    ]
+    targets = {
+        t["name"]: t
+        for t in zoo.evaluate(
+            {"ours": _result(50.0, 995, wakes), "always-on": _result(100.0, 1000, [])}
+        )
+    }
+    assert targets["GPU-hours / always-on"]["value"] == 0.5
+    assert targets["GPU-hours / always-on"]["met"]
+    assert targets["SLO attainment, all requests"]["met"]
+    wake = targets["reactive wakes over cold start + one tick"]
+    assert wake["value"] == "1 of 2" and not wake["met"]
+    assert targets["pre-warmed wakes with a wait"]["met"]
+
+
+def test_idle_gpus_are_counted_at_each_day_end_for_models_silent_a_whole_day() -> None:
+    zoo = _zoo()
+    busy, quiet = make_deployment("busy", replicas=1), make_deployment("quiet", replicas=2)
+    counter = zoo.IdleGpus(T0)
+
+    def tick(at_seconds: float) -> None:
+        metrics = {
+            busy.key: ServingMetrics(arrival_rate_rps=1.0, served_rate_rps=1.0, queue_depth=0),
+            quiet.key: ServingMetrics(arrival_rate_rps=0.0, served_rate_rps=0.0, queue_depth=0),
+        }
+        counter.observe(
+            make_snapshot(
+                at=T0 + timedelta(seconds=at_seconds), deployments=[busy, quiet], metrics=metrics
+            )
+        )
+
+    for t in range(3600, 2 * 86_400 + 1, 3600):
+        tick(t)
+    assert counter.per_day == [2, 2]  # the quiet model's two GPUs, at both day ends
