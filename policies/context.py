@@ -228,39 +228,6 @@ class ActionContext:
         peak = self.batch.peaks[(series.key, seconds)] = max(observed)
         return peak
 
-    def combined_peak(self, keys: list[str], seconds: float) -> float:
-        """The highest summed request rate of `keys` at any point of the last `seconds` of
-        the load history (a point missing for one of them counts as 0 for it)."""
-        points = int(seconds // self.facts.interval_seconds) + 1
-        total: list[float] = []
-        for key in keys:
-            series = self.inputs.load.get(key)
-            if series is None:
-                raise MissingContext(f"no load history for {key}")
-            tail = [v or 0.0 for v in series.values[-points:]]
-            if len(tail) > len(total):
-                total = [0.0] * (len(tail) - len(total)) + total
-            for i, v in enumerate(tail, start=len(total) - len(tail)):
-                total[i] += v
-        if not total:
-            raise MissingContext(f"no observed load for {', '.join(keys)}")
-        return max(total)
-
-    def idle_seconds(self) -> float:
-        """How long the target has had no request: its load history's trailing zeros (a
-        missing point ends the count: no data is not idle time), 0 while requests wait or
-        run now."""
-        m = self.metrics.get(self.action.target)
-        if m is not None and (m.queue_depth > 0 or m.running > 0 or m.arrival_rate_rps > 0):
-            return 0.0
-        series = self.load_series()
-        zeros = 0
-        for v in reversed(series.values):
-            if v is None or v != 0:
-                break
-            zeros += 1
-        return zeros * series.step_seconds
-
     # -- recent actions ------------------------------------------------------------------
 
     def recent_within(self, seconds: float, *, same_target: bool = False) -> list[ExecutedAction]:

@@ -4,7 +4,7 @@ fine-tunes may be merged into their base model's runtime. Pure, like every check
 from __future__ import annotations
 
 from gpusteward.core.actions import MergeAdapters, ScaleDeployment
-from policies.context import ActionContext
+from policies.context import ActionContext, MissingContext
 from policies.document import AdapterMergeRule, ScaleToZeroRule, selects
 from policies.fired import Fired, Value
 
@@ -22,7 +22,7 @@ def check_scale_to_zero(spec: ScaleToZeroRule, ctx: ActionContext) -> Fired | No
             f"{d.key} is not among the models this policy lets go to zero",
         )
     if spec.min_idle_seconds is not None:
-        idle = ctx.idle_seconds()
+        idle = idle_seconds(ctx)
         if idle < spec.min_idle_seconds:
             return Fired(
                 {
@@ -81,7 +81,7 @@ def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | N
             f"{d.key} would serve {after} adapters, over {spec.max_adapters}",
             adapters_after=after,
         )
-    peak = ctx.combined_peak([d.key, *action.sources], spec.window_seconds)
+    peak = combined_peak(ctx, [d.key, *action.sources], spec.window_seconds)
     capacity = ctx.capacity_per_replica() * d.max_replicas
     if peak <= spec.max_share * capacity:
         return None
@@ -93,3 +93,38 @@ def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | N
         peak_rps=round(peak, 3),
         capacity_rps=round(capacity, 3),
     )
+
+
+def combined_peak(ctx: ActionContext, keys: list[str], seconds: float) -> float:
+    """The highest summed request rate of `keys` at any point of the last `seconds` of
+    the load history (a point missing for one of them counts as 0 for it)."""
+    points = int(seconds // ctx.facts.interval_seconds) + 1
+    total: list[float] = []
+    for key in keys:
+        series = ctx.inputs.load.get(key)
+        if series is None:
+            raise MissingContext(f"no load history for {key}")
+        tail = [v or 0.0 for v in series.values[-points:]]
+        if len(tail) > len(total):
+            total = [0.0] * (len(tail) - len(total)) + total
+        for i, v in enumerate(tail, start=len(total) - len(tail)):
+            total[i] += v
+    if not total:
+        raise MissingContext(f"no observed load for {', '.join(keys)}")
+    return max(total)
+
+
+def idle_seconds(ctx: ActionContext) -> float:
+    """How long the target has had no request: its load history's trailing zeros (a
+    missing point ends the count: no data is not idle time), 0 while requests wait or
+    run now."""
+    m = ctx.metrics.get(ctx.action.target)
+    if m is not None and (m.queue_depth > 0 or m.running > 0 or m.arrival_rate_rps > 0):
+        return 0.0
+    series = ctx.load_series()
+    zeros = 0
+    for v in reversed(series.values):
+        if v is None or v != 0:
+            break
+        zeros += 1
+    return zeros * series.step_seconds
