@@ -16,6 +16,7 @@ from gpusteward.agent_eval.runner import run_eval
 from gpusteward.agent_eval.scoring import CaseResult, EvalReport
 from gpusteward.core.errors import InputError
 from gpusteward.core.llm import LlmUnavailable
+from gpusteward.logs import configure_logging
 from gpusteward.settings import load_settings
 from gpusteward.terminal import err, out
 from gpusteward.wiring_llm import llm_client, llm_limits
@@ -113,6 +114,8 @@ def eval_cmd(
             highlight=False,
         )
 
+    # each case's outcome is in the report; the planner's per-case warnings would repeat it
+    configure_logging("error", settings.log_format)
     report = run_eval(chosen, client, llm_limits(settings), progress)
     failed = [c for c in report.cases if (c.reason or "").startswith("LLM call failed")]
     if report.cases and len(failed) == len(report.cases):
