@@ -13,7 +13,8 @@ virtual clock, and compares:
   scale to zero and no sharing;
 - `keda`: the same forecast planner with a KEDA-like scale to zero: zero after a fixed
   5 minutes without a request (KEDA's cooldownPeriod default), woken by the first
-  request, no pre-warm; the same policy with a 5-minute floor.
+  request, no pre-warm; the same policy with a 5-minute floor;
+- `zero-only`: ours without the adapter merges (what scale to zero alone gives).
 
 Per variant: GPU-hours, SLO attainment over every request (the share served within its
 model's queueing-delay SLO; requests held while their model woke count, and miss when
@@ -59,7 +60,7 @@ from gpusteward.settings import load_settings  # noqa: E402
 from gpusteward.testing import InMemoryJournal  # noqa: E402
 from gpusteward.wiring import build_sim_run  # noqa: E402
 
-VARIANTS = ("ours", "always-on", "keda")
+VARIANTS = ("ours", "always-on", "keda", "zero-only")
 TARGET_RATIO = 0.6
 TARGET_ATTAINMENT = 0.99
 IDLE_SECONDS = 86_400.0  # "idle": no request in the last day
@@ -100,6 +101,8 @@ def prepare(variant: str, days: int, tmp: Path) -> Scenario:
         text = policy.read_text().replace("min_idle: 30m", "min_idle: 5m")
         policy = tmp / "zoo-keda.yaml"
         policy.write_text(text)
+    elif variant == "zero-only":  # ours without sharing: what scale to zero alone gives
+        planner = {**planner, "adapter_merge": None}
     elif variant != "ours":
         raise SystemExit(f"--variants: unknown {variant!r}; choose from {', '.join(VARIANTS)}")
     data["planner"], data["policy"] = planner, str(policy)

@@ -26,6 +26,7 @@ intermittent (the rest).
 A model made of several clients sums their rates; its cv is their rate-weighted mean.
 A model whose requests come in bursts of thousands at once (a rate-weighted cv above
 `BATCH_CV`) is a batch client: workload batch, a queueing SLO of `BATCH_SLO_SECONDS`
+and a queue timeout of `BATCH_TIMEOUT_SECONDS`
 (no interactive SLO of a second holds for a client that sends a minute's requests in a
 few seconds; m-mid's largest client, classify-14b-v4, has a cv of 18).
 
@@ -60,6 +61,7 @@ capture, 30-60 s for vLLM; 40 s."""
 
 BATCH_CV = 4.0
 BATCH_SLO_SECONDS = 60.0
+BATCH_TIMEOUT_SECONDS = 900.0  # an offline job's client waits minutes, not two
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,7 @@ def model_entry(pick: Pick, source: str, rates: np.ndarray, cvs: np.ndarray) -> 
     peak = float(rates.max())
     cv = float((rates * cvs).sum() / rates.sum()) if rates.sum() > 0 else 1.0
     batch = cv > BATCH_CV
+    max_replicas = max(2, math.ceil(1.5 * peak / size.throughput_rps))
     labels = {"gpusteward.io/scale-to-zero": "allowed"}
     if pick.production:
         labels["tier"] = "production"
@@ -253,15 +256,18 @@ def model_entry(pick: Pick, source: str, rates: np.ndarray, cvs: np.ndarray) -> 
         "version": pick.name.removeprefix(size.base + "-") if pick.adapter else pick.version,
         "workload": "batch" if batch else "realtime",
         "labels": labels,
-        "replicas": 1,
+        "replicas": min(
+            max_replicas, max(1, math.ceil(float(rates[:6].mean()) / size.throughput_rps))
+        ),
         "min_replicas": 0,
-        "max_replicas": max(2, math.ceil(1.5 * peak / size.throughput_rps)),
+        "max_replicas": max_replicas,
         "gpus_per_replica": size.gpus,
         "gpu_memory_gib": size.gpu_memory_gib,
         "cold_start_seconds": size.cold_start_seconds,
         "request_seconds": size.request_seconds,
         "max_request_seconds": size.max_request_seconds,
         "termination_grace_seconds": size.max_request_seconds + 30,
+        "queue_timeout_seconds": BATCH_TIMEOUT_SECONDS if batch else 120.0,
         "slo": {
             "queue_delay_seconds": BATCH_SLO_SECONDS if batch else size.slo_seconds,
             "attainment_target": 0.99,
@@ -360,9 +366,11 @@ HEAD = """# The model zoo: {count} models from real ServeGen clients, 14 days on
 # lengths: m-large ~100 output tokens, m-mid ~12, DeepSeek-R1 ~970, mm-image ~100);
 # request times are output tokens x inter-token latency plus prefill, the longest at the
 # server's max output tokens. The termination grace period is the longest request + 30 s,
-# so a drained replica never kills a request. max_replicas: 1.5 x the trace's peak.
+# so a drained replica never kills a request. max_replicas: 1.5 x the trace's peak; at the
+# start, the replicas the first hour's mean rate needs (at least one).
 # A model whose requests come in bursts (rate-weighted inter-arrival cv > {batch_cv:g}) is a
-# batch client: workload batch, queueing SLO {batch_slo:g} s ({batches} models).
+# batch client: workload batch, queueing SLO {batch_slo:g} s, queue timeout {batch_timeout:g} s
+# ({batches} models).
 # Labels: every model may go to zero (gpusteward.io/scale-to-zero: allowed); production
 # ones (tier: production) only with a person's approval (policies/zoo.yaml).
 name: model-zoo
@@ -375,13 +383,9 @@ cluster:
   node_groups:
     - {{name: h100, count: 24, pool: on-prem, region: eu-west, gpu_type: H100-80GB,
        gpus_per_node: 8, gpu_memory_gib: 80, price_per_gpu_hour: 2.49}}
-# The forecast planner sizes for raw throughput here (capacity_at_slo: false): at SLO it
-# builds a queueing table per learned burstiness (2-4 s each), and 52 models' burstiness
-# makes hundreds of them (a 6-hour run took 10 minutes). Its error-budget controller
-# still steers each model's headroom by its own SLO misses.
 planner:
   kind: composite
-  scaling: {{kind: forecast, capacity_at_slo: false}}
+  scaling: {{kind: forecast}}
   scale_to_zero: {{}}
   adapter_merge: {{}}
 forecaster: {{kind: last-value}}
@@ -399,6 +403,7 @@ def write_scenario(models: list[dict[str, object]], filled: int) -> None:
         sizes=_size_table(),
         batch_cv=BATCH_CV,
         batch_slo=BATCH_SLO_SECONDS,
+        batch_timeout=BATCH_TIMEOUT_SECONDS,
         batches=sum(1 for m in models if m["workload"] == "batch"),
     )
     lines = [head.rstrip("\n"), "models:"]
