@@ -59,8 +59,18 @@ class CapacityModel:
         self.at_slo = at_slo
         self.burstiness = dict(burstiness or {})
         self.dispersion = dispersion or DispersionEstimator()
+        # The last ladder built (snapshot, key, ladder): a planner asks for the same
+        # deployment's ladder several times a tick. Not kept in a checkpoint.
+        self._ladder: tuple[ClusterSnapshot, ModelDeployment, list[float]] | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_ladder": None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update({"_ladder": None, **state})  # a checkpoint from before the cache
 
     def observe(self, snapshot: ClusterSnapshot) -> None:
+        self._ladder = None  # the estimates move: ladders built before are stale
         for d in snapshot.deployments:
             m = snapshot.metrics.get(d.key)
             if m is not None:
@@ -126,6 +136,17 @@ class CapacityModel:
 
     def ladder(self, snap: ClusterSnapshot, d: ModelDeployment, limit: int) -> list[float]:
         """Capacity of the 1st, 2nd, ... replica, up to `limit` replicas."""
+        cached = self._ladder
+        if cached is not None and cached[0] is snap and cached[1] is d:
+            full = cached[2]
+        else:
+            full = self._build_ladder(snap, d, max(limit, d.max_replicas))
+            self._ladder = (snap, d, full)
+        if len(full) >= limit:
+            return full[:limit]
+        return self._build_ladder(snap, d, limit)
+
+    def _build_ladder(self, snap: ClusterSnapshot, d: ModelDeployment, limit: int) -> list[float]:
         out: list[float] = []
         node_type = {n.name: n.gpu_type for n in snap.nodes}
         kept = sorted(d.replica_states, key=lambda r: _KEEP_ORDER[r.phase])

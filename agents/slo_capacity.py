@@ -99,7 +99,7 @@ def _attainment_grid(cv: float, slo_over_step: float, timeout_over_step: float) 
     return out
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=512)  # ~0.5 MB; a 14-day run visits some 50 (cv steps x SLOs)
 def _utilisation_table(
     cv: float, slo_over_step: float, timeout_over_step: float, attainment: float
 ) -> tuple[float, ...]:
@@ -159,8 +159,13 @@ class DispersionEstimator:
         self.prior_cv, self.min_samples, self.window = prior_cv, min_samples, window
         self._last: dict[str, float] = {}
         self._ratios: dict[str, list[float]] = {}
+        self._cv: dict[str, float] = {}  # the median, until the next observation
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update({"_cv": {}, **state})  # a checkpoint from before the cache
 
     def observe(self, key: str, count: float) -> None:
+        self._cv.pop(key, None)
         prev = self._last.get(key)
         self._last[key] = count
         if prev is None or prev <= 0 or count <= 0:
@@ -171,7 +176,11 @@ class DispersionEstimator:
             del ratios[: len(ratios) - self.window]
 
     def cv(self, key: str) -> float:
+        known = self._cv.get(key)
+        if known is not None:
+            return known
         ratios = self._ratios.get(key, [])
         if len(ratios) < self.min_samples:
             return self.prior_cv
-        return math.sqrt(max(float(np.median(ratios)) / 0.4549, 0.0))
+        value = self._cv[key] = math.sqrt(max(float(np.median(ratios)) / 0.4549, 0.0))
+        return value

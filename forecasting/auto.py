@@ -383,8 +383,14 @@ def _paths(
     """`method`'s paths at origins `at` of `tail`, run on only as much of the tail as it
     looks back (plus `margin`, so a gap is bridged by the last value before it): most
     candidates need minutes of history, not the week the seasonal ones need."""
-    need = min(len(tail), method.lookback(fit.steps) + len(at) + 1 + margin)
+    need = min(len(tail), method.lookback(fit.steps) + len(at) + 1)
     cut = len(tail) - need
+    # Reach back into the margin only as far as the last observed value: from a value on,
+    # forward filling gives the same as from further back (a gap is bridged all the same),
+    # and the method then works on its lookback, not on a day of history each call.
+    if cut > 0 and np.isnan(tail[cut]):
+        earlier = np.flatnonzero(np.isfinite(tail[max(0, cut - margin) : cut]))
+        cut = max(0, cut - margin) + int(earlier[-1]) if len(earlier) else max(0, cut - margin)
     (local,) = _rebased((method,), fit.profile, tail_start + cut)
     return local.paths(tail[cut:], at - cut, fit.steps)
 
