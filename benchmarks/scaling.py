@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -88,6 +90,15 @@ def _mean_rate(path: Path, fmt: TraceFormat) -> float:
     return len(data.times) / data.duration_seconds
 
 
+def _peak_rate(path: Path, fmt: TraceFormat) -> float:
+    """The highest rate over the trace's windows (a request trace: 10-minute windows)."""
+    data = load_trace_data(path, fmt)
+    if isinstance(data, RateTable):
+        return float(data.rates.max())
+    bins = np.arange(0.0, data.duration_seconds + 600.0, 600.0)
+    return float(np.histogram(data.times, bins)[0].max()) / 600.0
+
+
 PLANNERS_ONLY = Path(__file__).resolve().parent / "planners_only.yaml"
 
 
@@ -115,21 +126,27 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
         }
         if args.trace:
             path = Path(args.trace).resolve()
-            target = _mean_rate(m.trace.file, m.trace.format) * m.trace.scale
+            # to the model's own mean rate; to its peak (what the cluster and the replica
+            # bounds were sized for) with `scale_to: peak`, as the suite does
+            rate = _peak_rate if getattr(args, "scale_to", "mean") == "peak" else _mean_rate
+            target = rate(m.trace.file, m.trace.format) * m.trace.scale
             try:
                 fmt = args.format or detect_format(path)
-                scale = target / max(_mean_rate(path, fmt), 1e-9)
+                scale = target / max(rate(path, fmt), 1e-9)
             except InputError as e:
                 raise InputError(f"--trace {e}") from None
             update["trace"] = m.trace.model_copy(
                 update={"file": path, "format": fmt, "scale": scale}
             )
         models.append(m.model_copy(update=update))
+    duration = getattr(args, "duration", None) or f"{args.days}d"
+    if getattr(args, "warm_start", False):
+        models = [_warm(m) for m in models]
     return Scenario.model_validate(
         {
             **base.model_dump(),
             "models": [m.model_dump() for m in models],
-            "duration": f"{args.days}d",
+            "duration": duration,
             "seed": base.seed if args.seed is None else args.seed,
             "policy": _policy(args.policy, base.policy),
             "planner": {"kind": planner, **(args.forecast_config if planner == "forecast" else {})},
@@ -137,6 +154,31 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             "forecaster": {"kind": args.forecaster if planner == "forecast" else "last-value"},
         }
     )
+
+
+def _suite() -> ModuleType:
+    """benchmarks/scaling_suite.py, beside this script (which is not a package)."""
+    name = "scaling_suite"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _warm(m: Any) -> Any:
+    """The model starting with the replicas its first 10 minutes need at 70 % of its
+    profile's mean throughput (a cluster that was already serving): in a one-hour run a
+    cold start from the scenario's replicas would decide the figures, not the planner."""
+    data = load_trace_data(m.trace.file, m.trace.format)
+    if isinstance(data, RateTable):
+        rate = float(data.rates[0]) * m.trace.scale
+    else:
+        rate = float(np.sum(data.times < 600.0)) / 600.0 * m.trace.scale
+    per = float(np.mean(list(m.profile.throughput_rps.values()))) * 0.7
+    need = int(np.ceil(rate / per)) if per > 0 else m.replicas
+    return m.model_copy(update={"replicas": max(m.min_replicas, min(m.max_replicas, need))})
 
 
 def _bounded(kind: type, low: float, high: float, what: str) -> Any:
@@ -251,6 +293,9 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
         sim.journal.close()
         sim.daemon.journal = _NullJournal()
+        # the null journal keeps no checkpoint: pickling the planner and the simulator
+        # every tick for it was 15 % of a run
+        sim.daemon._checkpoint = lambda seq, at: b""  # type: ignore[method-assign]
         started = time.perf_counter()
         stats = asyncio.run(sim.daemon.run(tick_first=False))
         wall = time.perf_counter() - started
@@ -425,11 +470,31 @@ def main() -> int:
         default={},
         help="JSON fields for the forecast planner, e.g. '{\"margin_above_quantile\": null}'",
     )
+    suite = parser.add_argument_group("the cross-trace suite (benchmarks/scaling_suite.py)")
+    suite.add_argument(
+        "--suite", action="store_true", help="every planner on every suite trace and seed"
+    )
+    suite.add_argument("--seeds", default=None, help="comma-separated seeds (11,12,13,14,15)")
+    suite.add_argument("--suite-traces", default=None, help="comma-separated suite trace names")
+    suite.add_argument(
+        "--candidates",
+        type=lambda text: _suite().candidates_option(text),
+        default=None,
+        help="JSON list of forecast planner settings, each chosen leave-one-out (default: "
+        "--forecast-config alone)",
+    )
     args = parser.parse_args()
     names = [p for p in args.planners.split(",") if p]
     for required in ("oracle", "forecast"):
         if required not in names:
             names.insert(0, required)
+    if args.suite:
+        if args.trace or args.seed is not None:
+            parser.error("--suite runs its own traces and --seeds. Fix: leave out --trace, --seed")
+        for setting in args.candidates or [args.forecast_config]:
+            args.forecast_config = setting
+            _check(parser, args, names)
+        return int(_suite().main(args, run_one))
     _check(parser, args, names)  # bad input fails here, not in a worker after minutes
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
@@ -449,6 +514,7 @@ def main() -> int:
         "policy": args.policy,
         "machine": machine,
         "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s_per_planner": {name: round(r["wall_s"], 1) for name, r in results.items()},
         "planners": {
             name: {
                 key: {
@@ -500,6 +566,13 @@ def main() -> int:
                 f"target {t['name']}: {t['value']} (target {t['target']}) "
                 f"{'MET' if t['met'] else 'NOT MET'}"
             )
+        console.print(
+            "wall time per planner (one run each, "
+            f"{args.workers} at a time): "
+            + ", ".join(f"{name} {r['wall_s']:.0f} s" for name, r in results.items())
+            + f"; the whole benchmark {summary['wall_s']:.0f} s",
+            highlight=False,
+        )
         if args.png:
             console.print(f"plot: {args.png}")
     return 0 if all(t["met"] for t in targets) else 1

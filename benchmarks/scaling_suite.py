@@ -1,0 +1,471 @@
+"""The scaling benchmark across traces: leave-one-out over every trace in the repository.
+
+`python benchmarks/scaling.py --suite` runs every planner on every suite trace and seed
+(servegen-14d's cluster and both its model configurations, each model's trace replaced by
+the suite trace scaled as `--trace` does, but to the
+model's peak rate: the cluster and the replica bounds were sized for the model's own
+peak, and a half of a model's clients scaled to its mean peaked past them), in parallel
+processes, and scores the forecast planner per trace against the oracle and the
+baselines. The traces: the two ServeGen totals the scenarios ship, four disjoint halves
+of their clients (`benchmarks/traces/`, jumpier than the totals), and the two Azure
+request traces (one hour each: short-window burstiness; those runs start with the
+replicas their first 10 minutes need, as a cluster that was already serving would, since
+a cold start would otherwise decide a one-hour run).
+
+Leave-one-out: every forecast-planner setting in `--candidates` (default: the shipped
+one alone) runs on every trace; for each held-out trace the setting is chosen on the
+other traces only, leaving out every trace that shares clients with it (a ServeGen total
+and its halves), and scored on the held-out one. A setting is ranked by the number of
+(trace, model, seed) runs where it misses a target, then by its worst ratio to the
+oracle's GPU-hours. With one candidate the choice is trivial and every trace is out of
+its sample only in the sense that nothing was chosen on it here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "gpusteward" / "scenarios" / "traces"
+OURS = ROOT / "benchmarks" / "traces"
+SEEDS = (11, 12, 13, 14, 15)
+BASELINES = ("reactive", "kpa", "dynamo", "static-peak")
+TARGET_ATTAINMENT = 0.995
+TARGET_RATIO = 1.20
+TARGET_WALL_S = 1800.0
+
+
+@dataclass(frozen=True)
+class SuiteTrace:
+    name: str
+    file: Path
+    format: str
+    clients: frozenset[str]  # what it is summed from: traces that share any are not independent
+    duration: str = "14d"
+
+    @property
+    def short(self) -> bool:
+        return self.duration != "14d"
+
+
+def _servegen(name: str, file: Path, model: str, parities: tuple[int, ...]) -> SuiteTrace:
+    return SuiteTrace(name, file, "servegen-total", frozenset(f"{model}:{p}" for p in parities))
+
+
+SUITE: tuple[SuiteTrace, ...] = (
+    _servegen("m-large", SHIPPED / "servegen_m-large_total_rate_10min.csv", "m-large", (0, 1)),
+    _servegen("m-mid", SHIPPED / "servegen_m-mid_total_rate_10min.csv", "m-mid", (0, 1)),
+    *(
+        _servegen(
+            f"{model}-{half}",
+            OURS / f"servegen_{model}_{half}_total_rate_10min.csv",
+            model,
+            (parity,),
+        )
+        for model in ("m-large", "m-mid")
+        for half, parity in (("even", 0), ("odd", 1))
+    ),
+    *(
+        SuiteTrace(
+            f"azure-{kind}",
+            OURS / f"AzureLLMInferenceTrace_{kind}.csv",
+            "azure-requests",
+            frozenset({f"azure:{kind}"}),
+            duration="1h",
+        )
+        for kind in ("code", "conv")
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    trace: SuiteTrace
+    seed: int
+    planner: str
+    candidate: int  # index into the candidates (forecast planner only; -1 otherwise)
+
+    @property
+    def cost(self) -> float:
+        """A rough order for the queue: the longest runs first balance the workers."""
+        days = 14.0 if not self.trace.short else 1 / 24
+        return days * (
+            6.0 if self.planner == "forecast" else 1.5 if self.planner == "oracle" else 1.0
+        )
+
+
+def _namespace(base: argparse.Namespace, job: Job, candidates: list[dict[str, Any]]) -> Any:
+    args = argparse.Namespace(**vars(base))
+    args.trace = str(job.trace.file)
+    args.format = job.trace.format
+    args.seed = job.seed
+    args.duration = job.trace.duration
+    args.warm_start = job.trace.short
+    args.scale_to = "peak"
+    args.forecast_config = candidates[job.candidate] if job.candidate >= 0 else {}
+    return args
+
+
+RunOne = Callable[[argparse.Namespace, str], dict[str, Any]]
+
+
+def _run(
+    run_one: RunOne, base: argparse.Namespace, job: Job, candidates: list[dict[str, Any]]
+) -> dict[str, Any]:
+    out = run_one(_namespace(base, job, candidates), job.planner)
+    for m in out["models"].values():
+        m.pop("trace", None)  # the plot's series: not needed across processes
+    return out
+
+
+def jobs_for(
+    traces: tuple[SuiteTrace, ...],
+    seeds: tuple[int, ...],
+    n_candidates: int,
+    baselines: tuple[str, ...],
+) -> list[Job]:
+    jobs = []
+    for trace in traces:
+        for seed in seeds:
+            jobs += [Job(trace, seed, "forecast", c) for c in range(n_candidates)]
+            jobs += [Job(trace, seed, p, -1) for p in ("oracle", *baselines)]
+    return sorted(jobs, key=lambda j: -j.cost)
+
+
+def run_all(
+    run_one: RunOne,
+    base: argparse.Namespace,
+    jobs: list[Job],
+    candidates: list[dict[str, Any]],
+    workers: int,
+) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Every job's result as it completes. The workers live through the suite, so what a
+    planner caches per process (capacity-at-SLO tables) is built once per worker."""
+    with ProcessPoolExecutor(workers) as pool:
+        futures: dict[Future[dict[str, Any]], Job] = {
+            pool.submit(_run, run_one, base, j, candidates): j for j in jobs
+        }
+        for done, fut in enumerate(as_completed(futures), start=1):
+            job = futures[fut]
+            result = fut.result()
+            print(
+                f"suite: {done}/{len(jobs)} {job.trace.name} seed {job.seed} {job.planner}"
+                + (f" #{job.candidate}" if job.candidate >= 0 else "")
+                + f" ({result['wall_s']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            yield job, result
+
+
+@dataclass
+class Case:
+    """One trace, one model configuration, one seed: every planner's figures."""
+
+    trace: str
+    model: str
+    seed: int
+    oracle: dict[str, float]
+    forecast: dict[int, dict[str, float]]  # per candidate
+    baselines: dict[str, dict[str, float]]
+
+    def ratio(self, candidate: int) -> float:
+        return self.forecast[candidate]["gpu_hours"] / self.oracle["gpu_hours"]
+
+    def dominated_by(self, candidate: int) -> list[str]:
+        mine = self.forecast[candidate]
+        return [
+            name
+            for name, b in self.baselines.items()
+            if b["gpu_hours"] <= mine["gpu_hours"] and b["attainment"] >= mine["attainment"]
+        ]
+
+    def misses(self, candidate: int) -> int:
+        """Targets missed: attainment, ratio, a baseline better on both."""
+        att = self.forecast[candidate]["attainment"] < TARGET_ATTAINMENT
+        return (
+            int(att)
+            + int(self.ratio(candidate) > TARGET_RATIO)
+            + int(bool(self.dominated_by(candidate)))
+        )
+
+
+def cases_from(results: list[tuple[Job, dict[str, Any]]]) -> list[Case]:
+    by_key: dict[tuple[str, str, int], Case] = {}
+    for job, result in results:
+        for model, figures in result["models"].items():
+            key = (job.trace.name, model, job.seed)
+            case = by_key.setdefault(key, Case(job.trace.name, model, job.seed, {}, {}, {}))
+            kept = {k: v for k, v in figures.items() if isinstance(v, int | float)}
+            if job.planner == "oracle":
+                case.oracle = kept
+            elif job.planner == "forecast":
+                case.forecast[job.candidate] = kept
+            else:
+                case.baselines[job.planner] = kept
+    return list(by_key.values())
+
+
+def choose(cases: list[Case], held_out: SuiteTrace, traces: tuple[SuiteTrace, ...], n: int) -> int:
+    """The candidate with the fewest missed targets on the traces that share no client with
+    `held_out` (then the lowest worst ratio); 0 when there is only one, or no such trace."""
+    if n == 1:
+        return 0
+    training = {t.name for t in traces if not (t.clients & held_out.clients)}
+    pool = [c for c in cases if c.trace in training]
+    if not pool:
+        return 0
+
+    def rank(i: int) -> tuple[int, float]:
+        return sum(c.misses(i) for c in pool), max(c.ratio(i) for c in pool)
+
+    return min(range(n), key=rank)
+
+
+def summarise(
+    cases: list[Case], traces: tuple[SuiteTrace, ...], n: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Per trace and model: the held-out figures of the setting chosen without it."""
+    rows, chosen = [], {}
+    for trace in traces:
+        pick = chosen[trace.name] = choose(cases, trace, traces, n)
+        mine = [c for c in cases if c.trace == trace.name]
+        for model in sorted({c.model for c in mine}):
+            runs = sorted((c for c in mine if c.model == model), key=lambda c: c.seed)
+            worst_att = min(runs, key=lambda c: c.forecast[pick]["attainment"])
+            worst_ratio = max(runs, key=lambda c: c.ratio(pick))
+            rows.append(
+                {
+                    "trace": trace.name,
+                    "model": model,
+                    "candidate": pick,
+                    "seeds": [c.seed for c in runs],
+                    "attainment": [round(c.forecast[pick]["attainment"], 5) for c in runs],
+                    "ratio": [round(c.ratio(pick), 4) for c in runs],
+                    "oracle_attainment": [round(c.oracle["attainment"], 5) for c in runs],
+                    "min_attainment": round(worst_att.forecast[pick]["attainment"], 5),
+                    "min_attainment_seed": worst_att.seed,
+                    "max_ratio": round(worst_ratio.ratio(pick), 4),
+                    "max_ratio_seed": worst_ratio.seed,
+                    "dominated_by": {
+                        str(c.seed): c.dominated_by(pick) for c in runs if c.dominated_by(pick)
+                    },
+                    "baselines": {
+                        name: {
+                            "max_attainment": round(
+                                max(c.baselines[name]["attainment"] for c in runs), 5
+                            ),
+                            "min_ratio": round(
+                                min(
+                                    c.baselines[name]["gpu_hours"] / c.oracle["gpu_hours"]
+                                    for c in runs
+                                ),
+                                4,
+                            ),
+                        }
+                        for name in (runs[0].baselines if runs else {})
+                    },
+                }
+            )
+    return rows, chosen
+
+
+def targets_for(rows: list[dict[str, Any]], wall_s: float) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        where = f"{r['trace']} / {r['model']}"
+        met = r["min_attainment"] >= TARGET_ATTAINMENT
+        out.append(
+            {
+                "name": f"{where}: forecast planner SLO attainment, lowest over seeds",
+                "value": r["min_attainment"],
+                "target": f">= {TARGET_ATTAINMENT}",
+                "met": met,
+            }
+        )
+        out.append(
+            {
+                "name": f"{where}: forecast planner GPU-hours / oracle, highest over seeds",
+                "value": r["max_ratio"],
+                "target": f"<= {TARGET_RATIO}",
+                "met": r["max_ratio"] <= TARGET_RATIO,
+            }
+        )
+        dominated = r["dominated_by"]
+        out.append(
+            {
+                "name": f"{where}: baselines better on both GPU-hours and attainment, any seed",
+                "value": "; ".join(f"seed {s}: {', '.join(b)}" for s, b in dominated.items())
+                or "none",
+                "target": "none",
+                "met": not dominated,
+            }
+        )
+    if rows:
+        worst = min(rows, key=lambda r: r["min_attainment"])
+        costly = max(rows, key=lambda r: r["max_ratio"])
+        out.append(
+            {
+                "name": "worst case: lowest attainment of any trace, model and seed",
+                "value": f"{worst['min_attainment']} ({worst['trace']} / {worst['model']}, "
+                f"seed {worst['min_attainment_seed']})",
+                "target": f">= {TARGET_ATTAINMENT}",
+                "met": worst["min_attainment"] >= TARGET_ATTAINMENT,
+            }
+        )
+        out.append(
+            {
+                "name": "worst case: highest GPU-hours / oracle of any trace, model and seed",
+                "value": f"{costly['max_ratio']} ({costly['trace']} / {costly['model']}, "
+                f"seed {costly['max_ratio_seed']})",
+                "target": f"<= {TARGET_RATIO}",
+                "met": costly["max_ratio"] <= TARGET_RATIO,
+            }
+        )
+    out.append(
+        {
+            "name": "suite wall time, s",
+            "value": round(wall_s, 1),
+            "target": f"<= {TARGET_WALL_S:.0f}",
+            "met": wall_s <= TARGET_WALL_S,
+        }
+    )
+    return out
+
+
+def select_traces(names: str | None) -> tuple[SuiteTrace, ...]:
+    if not names:
+        return SUITE
+    known = {t.name: t for t in SUITE}
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise SystemExit(
+            f"--suite-traces: unknown {', '.join(unknown)}. Fix: names from {', '.join(known)}"
+        )
+    return tuple(known[n] for n in wanted)
+
+
+def main(args: argparse.Namespace, run_one: RunOne) -> int:
+    traces = select_traces(args.suite_traces)
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else SEEDS
+    candidates = args.candidates or [args.forecast_config]
+    names = [p for p in args.planners.split(",") if p]
+    baselines = tuple(p for p in names if p in BASELINES)
+    jobs = jobs_for(traces, seeds, len(candidates), baselines)
+    started = time.perf_counter()
+    results = list(run_all(run_one, args, jobs, candidates, args.workers))
+    wall = time.perf_counter() - started
+    cases = cases_from(results)
+    rows, chosen = summarise(cases, traces, len(candidates))
+    per_planner: dict[str, list[float]] = {}
+    for job, result in results:
+        per_planner.setdefault(job.planner, []).append(result["wall_s"])
+    walls = {
+        p: {"runs": len(w), "total_s": round(sum(w), 1), "mean_s": round(sum(w) / len(w), 1)}
+        for p, w in per_planner.items()
+    }
+    targets = targets_for(rows, wall)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "scaling-suite",
+                    "machine": machine,
+                    "workers": args.workers,
+                    "wall_s": round(wall, 1),
+                    "seeds": list(seeds),
+                    "traces": [t.name for t in traces],
+                    "candidates": candidates,
+                    "chosen": chosen,
+                    "wall_per_planner": walls,
+                    "rows": rows,
+                    "targets": targets,
+                }
+            )
+        )
+    else:
+        _print(rows, walls, targets, seeds, machine, wall, candidates)
+    return 0 if all(t["met"] for t in targets) else 1
+
+
+def _print(
+    rows: list[dict[str, Any]],
+    walls: dict[str, dict[str, float]],
+    targets: list[dict[str, Any]],
+    seeds: tuple[int, ...],
+    machine: str,
+    wall: float,
+    candidates: list[dict[str, Any]],
+) -> None:
+    console = Console(width=180)
+    table = Table(title=f"scaling suite: forecast planner per trace, seeds {seeds} ({machine})")
+    for col in (
+        "trace",
+        "model",
+        "setting",
+        "attainment per seed",
+        "x oracle per seed",
+        "lowest att.",
+        "highest x",
+        "baselines better on both",
+    ):
+        table.add_column(
+            col,
+            justify="left" if col in ("trace", "model", "baselines better on both") else "right",
+        )
+    for r in rows:
+        table.add_row(
+            r["trace"],
+            r["model"].split("/")[-1],
+            f"#{r['candidate']}",
+            " ".join(f"{a:.2%}" for a in r["attainment"]),
+            " ".join(f"{x:.3f}" for x in r["ratio"]),
+            f"{r['min_attainment']:.3%}",
+            f"{r['max_ratio']:.3f}",
+            "; ".join(f"{s}: {', '.join(b)}" for s, b in r["dominated_by"].items()) or "none",
+        )
+    console.print(table)
+    if len(candidates) > 1:
+        for i, c in enumerate(candidates):
+            console.print(f"setting #{i}: {json.dumps(c)}")
+    times = Table(title=f"wall time per planner (suite: {wall:.0f} s)")
+    for col in ("planner", "runs", "total s", "mean s per run"):
+        times.add_column(col, justify="left" if col == "planner" else "right")
+    for p, w in walls.items():
+        times.add_row(p, str(w["runs"]), f"{w['total_s']:.0f}", f"{w['mean_s']:.1f}")
+    console.print(times)
+    for t in targets:
+        console.print(
+            f"target {t['name']}: {t['value']} (target {t['target']}) "
+            f"{'MET' if t['met'] else 'NOT MET'}",
+            highlight=False,
+        )
+
+
+def candidates_option(text: str) -> list[dict[str, Any]]:
+    """`--candidates`: a JSON list of forecast-planner settings (objects)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e}): {text!r}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        raise argparse.ArgumentTypeError(
+            f"expected a non-empty JSON list of objects, e.g. '[{{}}, {{\"hysteresis\": 0.3}}]', "
+            f"got {text!r}"
+        )
+    return value

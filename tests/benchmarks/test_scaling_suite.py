@@ -1,0 +1,91 @@
+"""benchmarks/scaling.py --suite: its traces, its leave-one-out choice and its targets."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from gpusteward.sim.traces import RateTable, RequestTimes, load_trace_data
+from tests.helpers import benchmark_module
+
+
+def _suite() -> ModuleType:
+    return benchmark_module("scaling_suite")
+
+
+def test_every_suite_trace_ships_in_the_repository_and_loads() -> None:
+    suite = _suite()
+    for trace in suite.SUITE:
+        data = load_trace_data(trace.file, trace.format)
+        if trace.short:
+            assert isinstance(data, RequestTimes) and 3000 < data.duration_seconds < 4000
+        else:
+            assert isinstance(data, RateTable) and len(data.rates) == 2016  # 14 days
+
+
+def test_the_halves_share_no_client_and_sum_to_their_models_total() -> None:
+    suite = _suite()
+    by_name = {t.name: t for t in suite.SUITE}
+    for model in ("m-large", "m-mid"):
+        even, odd, total = by_name[f"{model}-even"], by_name[f"{model}-odd"], by_name[model]
+        assert not even.clients & odd.clients and (even.clients | odd.clients) == total.clients
+        rates = [load_trace_data(t.file, t.format) for t in (even, odd, total)]
+        assert all(isinstance(r, RateTable) for r in rates)
+        e, o, t = (r.rates for r in rates)  # type: ignore[union-attr]
+        assert np.max(np.abs(e + o - t)) < 1e-3  # rounded to 4 decimals in each file
+
+
+def _case(suite: ModuleType, trace: str, attainment: list[float], ratio: list[float]) -> object:
+    oracle = {"gpu_hours": 100.0, "attainment": 0.999}
+    forecast = {
+        i: {"gpu_hours": 100.0 * r, "attainment": a}
+        for i, (a, r) in enumerate(zip(attainment, ratio, strict=True))
+    }
+    hpa = {"gpu_hours": 130.0, "attainment": 0.99}
+    return suite.Case(trace, "serving/m", 11, oracle, forecast, {"reactive": hpa})
+
+
+def test_a_held_out_trace_gets_the_setting_chosen_without_any_trace_sharing_its_clients() -> None:
+    """Setting 1 is better on the m-large halves only: m-large (their sum) must not see them."""
+    suite = _suite()
+    cases = [
+        _case(suite, "m-large-even", [0.990, 0.996], [1.15, 1.15]),
+        _case(suite, "m-large-odd", [0.990, 0.996], [1.15, 1.15]),
+        _case(suite, "m-mid", [0.996, 0.990], [1.15, 1.15]),
+        _case(suite, "m-large", [0.996, 0.996], [1.10, 1.19]),
+    ]
+    traces = tuple(
+        t for t in suite.SUITE if t.name in {"m-large", "m-large-even", "m-large-odd", "m-mid"}
+    )
+    held = {t.name: t for t in traces}
+    assert suite.choose(cases, held["m-large"], traces, 2) == 0  # chosen on m-mid alone
+    # m-large-even is chosen for on m-large-odd (no shared client) and m-mid: a tie on
+    # misses (1 each), broken by the worst ratio (both 1.15), then the first
+    assert suite.choose(cases, held["m-large-even"], traces, 2) == 0
+    assert suite.choose(cases, held["m-mid"], traces, 2) == 1  # the m-large family prefers 1
+
+
+def test_the_worst_case_and_the_wall_time_are_targets() -> None:
+    suite = _suite()
+    cases = [_case(suite, "m-mid", [0.9949], [1.21]), _case(suite, "m-large", [0.997], [1.1])]
+    traces = tuple(t for t in suite.SUITE if t.name in {"m-large", "m-mid"})
+    rows, chosen = suite.summarise(cases, traces, 1)
+    assert chosen == {"m-large": 0, "m-mid": 0}
+    targets = {t["name"]: t for t in suite.targets_for(rows, wall_s=1900.0)}
+    worst = targets["worst case: lowest attainment of any trace, model and seed"]
+    assert not worst["met"] and "m-mid" in worst["value"] and "seed 11" in worst["value"]
+    assert not targets["suite wall time, s"]["met"]
+    assert targets["m-large / serving/m: forecast planner GPU-hours / oracle, highest over seeds"][
+        "met"
+    ]
+
+
+def test_the_longest_runs_are_queued_first_and_unknown_traces_are_named() -> None:
+    suite = _suite()
+    jobs = suite.jobs_for(suite.SUITE, (11, 12), 1, ("reactive",))
+    assert jobs[0].planner == "forecast" and not jobs[0].trace.short
+    assert jobs[-1].trace.short
+    with pytest.raises(SystemExit, match="unknown m-small"):
+        suite.select_traces("m-large,m-small")
