@@ -146,6 +146,8 @@ class ForecastPlanner:
                 continue
             if not self.capacity.knows(d.key):
                 continue  # no capacity per replica yet: sizing would be a guess
+            if d.key not in self._memory and _unmeasured(m):
+                continue  # a first look before any interval was measured: no information
             p = self._plan_one(snapshot, d, m, forecasts.get(d.key))
             if p is not None:
                 out.append(p)
@@ -471,6 +473,14 @@ class ForecastPlanner:
             return current, "minimum dwell"
         desired = max(target, current - cfg.max_step_down)
         return desired, f"forecast and live load need {target}; stepping down"
+
+
+def _unmeasured(m: ServingMetrics) -> bool:
+    """Metrics with no traffic, no queue and no capacity: what a cluster reports before an
+    interval has been measured (a simulator at its first instant). On a deployment the
+    planner has not seen before, that is no information (it scaled 4 replicas down to 2 at
+    the start of the quickstart day, whose load needs 10), not a decision to scale down."""
+    return m.arrival_rate_rps <= 0 and m.queue_depth == 0 and m.capacity_rps <= 0
 
 
 def _note_losses(mem: _Memory, d: ModelDeployment, at: datetime) -> bool:
