@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the daemon on the simulated cluster, fed by a real ServeGen trace
-	$(BIN)/gpusteward run --scenario quickstart --fresh
+demo: $(STAMP)  ## the daemon (forecast planner) on the simulated cluster, fed by a real ServeGen trace, beside HPA and the oracle
+	$(BIN)/gpusteward run --scenario quickstart --planner forecast --compare reactive,oracle --fresh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpusteward.cli_agent import why
 from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
+from gpusteward.cli_compare import compare_kinds, comparison_table
 from gpusteward.cli_eval import eval_cmd
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_forecast_ahead import ahead as forecast_ahead
@@ -30,6 +31,7 @@ from gpusteward.core.errors import GpustewardError, InputError, JournalError, Ru
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
 from gpusteward.logs import configure_logging
+from gpusteward.replay_setup import planner_config
 from gpusteward.report import (
     actions_line,
     deployments_table,
@@ -120,6 +122,17 @@ def run(
     ] = False,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after this many ticks.")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    planner: Annotated[
+        str | None,
+        typer.Option(help="Planner kind instead of the scenario's, e.g. forecast (simulator)."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="After the run, the same simulated run with these planners in one table, "
+            "e.g. reactive,oracle."
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon: observe, forecast, plan, guard, act, record — on an interval.
 
@@ -142,7 +155,16 @@ def run(
     )
     loaded = load_scenario(settings.scenario)
     if settings.backend == "kubernetes":  # planner, forecaster, policy from the scenario
+        if planner or compare:
+            raise InputError(
+                "--planner and --compare run on the simulator. Fix: set the planner in the "
+                "scenario's `planner:` block for a Kubernetes run"
+            )
         return run_kubernetes(loaded, settings, once=once, ticks=ticks)
+    if planner is not None:
+        chosen = planner_config(planner, own=loaded.planner)
+        loaded = loaded.model_copy(update={"planner": chosen})
+    kinds = compare_kinds(compare, loaded)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -167,6 +189,13 @@ def run(
                 )
 
     sim = build_sim_run(loaded, settings, fresh=fresh, max_ticks=ticks, on_tick=on_tick)
+    if kinds and (once or sim.complete or sim.resumed_at_seq is not None):
+        sim.journal.close()
+        raise InputError(
+            "--compare compares a whole run from its start, and this one "
+            + ("is a single tick" if once else "goes on from a journal")
+            + ". Fix: add --fresh, and leave out --once"
+        )
     for what, kept in zip(("journal", "approval store"), sim.moved_aside, strict=True):
         if kept is not None:
             err.print(
@@ -205,6 +234,10 @@ def run(
         if (shadow := shadow_line(stats.shadow)) is not None:
             out.print(shadow, highlight=False)
         out.print(f"journal: {sim.journal_path} ({sim.journal.count()} ticks)")
+        if kinds and sim.daemon.interrupted_by is None:
+            applied = len(sim.journal.executed_action_ids())
+            err.print(f"comparing: the same run with {', '.join(kinds)} ...", highlight=False)
+            out.print(comparison_table(loaded, last, applied, kinds, ticks))
     if (failed := stats.every_tick_failed(sim.journal_path)) is not None:
         raise RunFailed(failed)
 

@@ -203,10 +203,15 @@ class ScenarioVariant:
 
 
 def run_scenario(
-    scenario: Scenario, variant: ScenarioVariant, *, max_ticks: int | None = None
+    scenario: Scenario,
+    variant: ScenarioVariant,
+    *,
+    max_ticks: int | None = None,
+    tick_first: bool = True,
 ) -> RunOutcome:
     """Run the scenario on a fresh simulator (virtual clock, nothing real touched), keeping
-    only the per-tick series a report needs (no journal file, no checkpoints)."""
+    only the per-tick series a report needs (no journal file, no checkpoints). The first
+    tick comes at the start (`tick_first`) or one interval in, as `gpusteward run` has it."""
     if variant.planner is not None:
         config = planner_config(variant.planner, own=scenario.planner)
         scenario = scenario.model_copy(update={"planner": config})
@@ -237,7 +242,7 @@ def run_scenario(
             offload_blocking_calls=False,
         ),
     )
-    asyncio.run(daemon.run(tick_first=True))
+    asyncio.run(daemon.run(tick_first=tick_first))
     return journal.outcome(scenario.name, policy.version, planner.name)
 
 
