@@ -14,7 +14,9 @@ backtest strictly out of sample.
   offset per tail, shared by every lead step, in units of each lead's base width, moved
   by `gamma * (miss share - 0.1)` as targets arrive. It learns from the first hour of
   leads only (`feedback_leads`): those are realised within the hour, so after a level
-  shift they widen the long leads a day before the long leads' own misses arrive.
+  shift they widen the long leads a day before the long leads' own misses arrive. Each
+  longer lead adds its own offset, moved by its own misses (`long_gamma`): the day-ahead
+  band is calibrated on the day-ahead errors of every day seen, level shifts included.
 The state is small (a few arrays of `candidates x steps`), so one step costs
 microseconds; `run_online` replays a window in one call. Pure numpy: no I/O, no clock.
 """
@@ -39,15 +41,21 @@ class OnlineSettings:
     gamma: float = 0.2  # ACI step per origin, in base-band widths
     feedback_leads: int = 6  # ACI learns from leads 1 .. this (0: all)
     offset_bounds: tuple[float, float] = (-0.45, 20.0)
+    # ACI step of each longer lead's own offset, learnt from that lead's own realised
+    # targets (a day late at a 1-day lead): 0 = off, the first hour's offset alone
+    long_gamma: float = 0.0
 
     @classmethod
     def for_step(cls, step_seconds: float) -> OnlineSettings:
         """Errors discounted with a 6 h half-life; the band learns from the first hour of
-        leads, at the same speed per hour of series time whatever the step."""
+        leads, at the same speed per hour of series time whatever the step; each longer
+        lead also learns its own offset from its own misses, about 1.3 base widths per day
+        of misses (a time scale: a day-ahead lead sees one independent error a day)."""
         return cls(
             half_life_steps=max(1.0, 6 * 3600 / step_seconds),
             gamma=min(0.5, 0.2 * step_seconds / 600),
             feedback_leads=max(1, round(3600 / step_seconds)),
+            long_gamma=min(0.05, 0.01 * step_seconds / 600),
         )
 
 
@@ -108,10 +116,13 @@ class Calibrator:
         self.steps = len(base)
         self.width = np.maximum(base[:, 2] - base[:, 0], 0.02)
         self.offsets = np.zeros(2)  # lower, upper: in base widths
+        self.extra = np.zeros((2, self.steps))  # each longer lead's own offsets, the same units
         self.lows = np.full((self.steps, self.steps), np.nan)  # log band by origin % steps
         self.highs = np.full((self.steps, self.steps), np.nan)
         self.first: int | None = None
         self._k = np.arange(min(self.steps, settings.feedback_leads or self.steps))
+        own = settings.long_gamma > 0 and bool(settings.feedback_leads)
+        self._long = np.arange(len(self._k), self.steps) if own else np.arange(0)
 
     def advance(
         self, origin: int, point: np.ndarray, previous: float
@@ -131,14 +142,35 @@ class Calibrator:
                 above = float(np.mean(seen > self.highs[jj, kk]))
                 self.offsets += self.settings.gamma * (np.array([below, above]) - tail)
                 np.clip(self.offsets, *self.settings.offset_bounds, out=self.offsets)
+            if self._long.size:
+                self._learn_long(origin, np.log1p(max(previous, 0.0)))
         log_point = np.log1p(np.maximum(point, 0.0))
-        low = log_point + self.base[:, 0] - self.offsets[0] * self.width
-        high = log_point + self.base[:, 2] + self.offsets[1] * self.width
+        low = log_point + self.base[:, 0] - (self.offsets[0] + self.extra[0]) * self.width
+        high = log_point + self.base[:, 2] + (self.offsets[1] + self.extra[1]) * self.width
         self.lows[origin % self.steps], self.highs[origin % self.steps] = low, high
         mid = log_point + self.base[:, 1]
         stacked = np.sort(np.stack((low, mid, high)), axis=0)
         lo, p50, hi = (np.maximum(np.expm1(s), 0.0) for s in stacked)
         return lo, p50, hi
+
+    def _learn_long(self, origin: int, seen: float) -> None:
+        """Each lead past the first hour moves its own offsets by its own misses of the
+        target just realised (ACI per lead: its long-run miss share goes to 10 % per tail
+        whatever the first hour's offset does), so a band a day ahead is calibrated on
+        day-ahead errors, level shifts included, once they have been seen."""
+        assert self.first is not None
+        k = self._long
+        j = origin - 1 - k
+        ok = j >= self.first
+        if not ok.any():
+            return
+        jj, kk = j[ok] % self.steps, k[ok]
+        tail = QUANTILES[0]
+        step = self.settings.long_gamma
+        self.extra[0, kk] += step * ((seen < self.lows[jj, kk]) - tail)
+        self.extra[1, kk] += step * ((seen > self.highs[jj, kk]) - tail)
+        low, high = self.settings.offset_bounds
+        np.clip(self.extra, low, high, out=self.extra)
 
 
 def residual_quantiles(
