@@ -260,6 +260,13 @@ def summarise(
                     "min_attainment_seed": worst_att.seed,
                     "max_ratio": round(worst_ratio.ratio(pick), 4),
                     "max_ratio_seed": worst_ratio.seed,
+                    "by_setting": {
+                        str(i): {
+                            "attainment": [round(c.forecast[i]["attainment"], 5) for c in runs],
+                            "ratio": [round(c.ratio(i), 4) for c in runs],
+                        }
+                        for i in range(n)
+                    },
                     "dominated_by": {
                         str(c.seed): c.dominated_by(pick) for c in runs if c.dominated_by(pick)
                     },
