@@ -272,6 +272,15 @@ class ForecastPlanner:
             top = max(window, key=lambda p: p.point)
             ratio = top.p90 / top.point if top.point > 0 else 1.0
             source = "forecast p90 band"
+            early = _observed_rises(mem, lead, interval, cfg.score_smoothing_ticks)
+            if len(early) >= _MIN_EARLY_RISES:
+                rise = float(np.exp(np.quantile(early, level)))
+                if rise > ratio:
+                    ratio = rise
+                    source = (
+                        f"q{level:.2f} of {len(early)} rises of the observed load over "
+                        f"{lead:.0f} s (too few forecast errors yet)"
+                    )
         return peak, min(cfg.max_headroom, max(1.0, ratio)), source
 
     @staticmethod
@@ -327,3 +336,31 @@ class ForecastPlanner:
             return current, "minimum dwell"
         desired = max(target, current - cfg.max_step_down)
         return desired, f"forecast and live load need {target}; stepping down"
+
+
+_MIN_EARLY_RISES = 10
+
+
+def _observed_rises(
+    mem: DeploymentMemory, lead: float, interval: float, smoothing: int
+) -> list[float]:
+    """Log ratios of the observed load `lead` seconds on (its mean within `smoothing`
+    ticks, as forecasts are scored) to the load then: the errors a last-value forecast
+    made over the history kept, known from the start, before a forecast's own errors are
+    (a new deployment, the first hour of a run: a zero-width fallback band would give
+    no headroom at all)."""
+    seen = [(t.timestamp(), r) for t, r in mem.observed]
+    if len(seen) < 2:
+        return []
+    times = np.array([t for t, _ in seen])
+    rates = np.array([r for _, r in seen])
+    reach = smoothing * interval + 1e-3
+    out = []
+    for t, r in seen:
+        if times[-1] < t + lead + smoothing * interval - 1e-3:
+            break  # its target is not fully observed yet (nor any later one's)
+        near = rates[np.abs(times - (t + lead)) <= reach]
+        later = float(near.mean()) if len(near) else 0.0
+        if r > 0 and later > 0:
+            out.append(math.log(later / r))
+    return out

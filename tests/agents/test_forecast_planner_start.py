@@ -8,6 +8,7 @@ from agents.forecast_aware import ForecastPlanner
 from agents.forecast_config import ForecastPlannerConfig
 from gpusteward.core.actions import ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, ServingMetrics
+from gpusteward.core.load import Forecast, ForecastPoint
 from gpusteward.testing import T0, make_deployment, make_snapshot
 
 KEY = "default/llm-chat"
@@ -43,3 +44,32 @@ def test_a_deployment_seen_before_with_no_traffic_is_still_planned_for() -> None
     later = planner.plan(_snap(arrival=0.0, capacity=0.0, minutes=11), {})
     action = later[0].action
     assert isinstance(action, ScaleDeployment) and action.replicas < 4
+
+
+def _flat(rate: float, minutes: int) -> dict[str, Forecast]:
+    """A zero-width last-value forecast, as the forecaster gives before it has history."""
+    at = T0 + timedelta(minutes=minutes)
+    points = tuple(
+        ForecastPoint(at=at + timedelta(minutes=i + 1), point=rate, p10=rate, p50=rate, p90=rate)
+        for i in range(5)
+    )
+    return {
+        KEY: Forecast(key=KEY, forecaster="last-value", made_at=at, step_seconds=60, points=points)
+    }
+
+
+def test_before_its_own_forecast_errors_the_headroom_comes_from_the_loads_own_rises() -> None:
+    """A new deployment: the forecaster's fallback band has no width, and no forecast has
+    been scored yet; the load's rises over the lead, seen so far, size the headroom."""
+    cfg = ForecastPlannerConfig(capacity_at_slo=False, floor_headroom=0.0)
+    planner = ForecastPlanner(cfg, PRIORS)
+    seen = []
+    for minute in range(30):  # the load alternates between 20 and 30 req/s every 3 minutes
+        rate = 30.0 if (minute // 3) % 2 else 20.0
+        snap = _snap(arrival=rate, capacity=80.0, minutes=minute)
+        seen += planner.plan(snap, _flat(rate, minute))
+    evidence = [{e.name: e.value for e in p.evidence} for p in seen]
+    late = [e for e in evidence if "rises of the observed load" in str(e["headroom_from"])]
+    assert late, [e["headroom_from"] for e in evidence]
+    headroom = [float(e["headroom"]) for e in late]
+    assert headroom[0] > 1.2  # the load has risen by half over the lead a share of the time
