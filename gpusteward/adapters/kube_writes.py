@@ -7,8 +7,8 @@ A scale is two writes, annotate then scale: the annotation records the id and th
 replica count, so a retry after a failure between the two completes the scale instead of
 adding replicas again. Before a scale-down it marks the pods to go with the
 `controller.kubernetes.io/pod-deletion-cost` annotation (the ReplicaSet controller deletes
-the lowest cost first): pods on a cordoned node first, then those with the fewest requests
-in flight (where the metrics say), then the newest. A removed pod drains: the API server
+the lowest cost first): pods on a cordoned node first, then the newest (unready pods go
+first by themselves; `kube_drain`). A removed pod drains: the API server
 takes it out of its Service's endpoints, its preStop hook waits for its in-flight requests
 and its terminationGracePeriodSeconds bounds that (deploy/kubernetes/examples).
 """

@@ -4,7 +4,10 @@ vLLM metrics (both generations of names: `vllm:kv_cache_usage_perc` /
 `vllm:gpu_cache_usage_perc`, `vllm:inter_token_latency_seconds` /
 `vllm:time_per_output_token_seconds`) are matched to a deployment by its namespace and
 model (`model_name` label); DCGM exporter metrics by the pods of the deployment
-(`pod` / `exported_pod`) and nodes by `Hostname` or `hostname`. Range queries align
+(`pod` / `exported_pod`) and nodes by `Hostname` or `hostname`. A merged deployment
+(`routed_to` set: its LoRA adapter is served by its base model's runtime) has no series of
+its own: its requests are counted in the runtime's, as vLLM labels them with the runtime's
+model name, so it is left out rather than given the runtime's traffic. Range queries align
 their start and end to the step, so a series read back at step `s` lands on multiples of
 `s` whatever the wall clock says.
 """
@@ -171,6 +174,8 @@ class PrometheusSource:
         by_pod = {name: _index_by_pod(found[name]) for name in _POD_FIELDS}
         out = {}
         for d in deployments:
+            if d.routed_to is not None:
+                continue  # served (and counted) by the runtime it is routed to
             m = {name: _for_model(by_model[name], d) for name in _MODEL_FIELDS}
             pods = [(d.namespace, r.id) for r in d.replica_states]
             p = {name: _mean(by_pod[name], pods) for name in _POD_FIELDS}
@@ -194,7 +199,10 @@ class PrometheusSource:
     def request_rate_history(
         self, deployment: ModelDeployment, start: datetime, end: datetime, step_seconds: int
     ) -> tuple[tuple[datetime, float], ...]:
-        """The deployment's finished-request rate (req/s) on the step grid, for forecasting."""
+        """The deployment's finished-request rate (req/s) on the step grid, for forecasting;
+        none for a merged deployment (its requests are the runtime's)."""
+        if deployment.routed_to is not None:
+            return ()
         model = deployment.model.replace("\\", "\\\\").replace('"', '\\"')
         ns = deployment.namespace.replace('"', '\\"')
         window = f"{step_seconds}s"

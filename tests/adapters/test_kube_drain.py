@@ -105,3 +105,68 @@ def test_merging_adapters_without_a_declared_router_is_refused_naming_the_fix(
         assert result.status is ResultStatus.FAILED
         assert "GPUSTEWARD_KUBE_ADAPTER_ROUTER=true" in result.message
         assert server.get("apps/v1/deployments", "serving", "m-ft")["spec"]["replicas"] == 1
+
+
+def _terminating(server: EmulatedApiServer, name: str, node: str, app: str, ends: str) -> None:
+    """What the ReplicaSet controller leaves after removing a pod: the pod, still running its
+    preStop hook, with the deadline the API server set (deletion time + grace period)."""
+    raw = kube_pod(name, node, app)
+    raw["metadata"]["deletionTimestamp"] = ends
+    raw["metadata"]["deletionGracePeriodSeconds"] = 75
+    server.put("v1/pods", "serving", raw)
+
+
+def test_the_snapshot_shows_a_terminating_pod_draining_on_its_gpu_and_not_as_capacity(
+    tmp_path: Path,
+) -> None:
+    with EmulatedApiServer() as server:
+        seed(server)
+        _terminating(server, "m-1", "h100-0", "m", (START + timedelta(seconds=75)).isoformat())
+        cluster = KubernetesCluster(
+            connect(server.kubeconfig(tmp_path / "kubeconfig")), VirtualClock(START)
+        )
+        snap = cluster.snapshot()
+        d = snap.deployment(DEPLOYMENT)
+        assert d is not None
+        assert [r.id for r in d.replica_states] == ["m-0"]
+        assert d.count(ReplicaPhase.READY) == 1  # what the planners count as capacity
+        (drain,) = d.draining
+        assert (drain.id, drain.node, drain.drain_ends_in_seconds) == ("m-1", "h100-0", 75.0)
+        node = next(n for n in snap.nodes if n.name == "h100-0")
+        assert [g.allocated_to for g in node.gpus] == ["m-0", "m-1", None, None]
+        # a scale-down now counts only the pod that stays: nothing left to mark
+        result = cluster.execute(
+            ScaleDeployment(issued_at=START, deployment=DEPLOYMENT, replicas=1)
+        )
+        assert result.status is ResultStatus.APPLIED and "marked" not in result.message
+
+
+def test_a_merged_fine_tune_is_seen_routed_with_its_old_pod_draining(tmp_path: Path) -> None:
+    with EmulatedApiServer() as server:
+        seed(server, fine_tune=True)
+        cluster = KubernetesCluster(
+            connect(server.kubeconfig(tmp_path / "kubeconfig")),
+            VirtualClock(START),
+            KubeClusterConfig(adapter_router=True),
+        )
+        merge = MergeAdapters(
+            base_model=MODEL, sources=(FINE_TUNE,), into=DEPLOYMENT, issued_at=START
+        )
+        assert cluster.execute(merge).status is ResultStatus.APPLIED
+        # the controller removes the fine-tune's pod; it drains for its grace period
+        _terminating(
+            server, "m-ft-0", "h100-1", "m-ft", (START + timedelta(seconds=40)).isoformat()
+        )
+        snap = cluster.snapshot()
+        base, tune = snap.deployment(DEPLOYMENT), snap.deployment(FINE_TUNE)
+        assert base is not None and tune is not None
+        assert base.adapters == (FINE_TUNE,) and base.routed_to is None
+        assert tune.routed_to == DEPLOYMENT and tune.replicas == 0 and tune.replica_states == ()
+        assert [(r.id, r.drain_ends_in_seconds) for r in tune.draining] == [("m-ft-0", 40.0)]
+        # later the pod is gone: nothing holds the fine-tune's GPU
+        server.emulator.objects["v1/pods", "serving", "m-ft-0"].delete()
+        snap = cluster.snapshot()
+        tune = snap.deployment(FINE_TUNE)
+        assert tune is not None and tune.draining == () and tune.routed_to == DEPLOYMENT
+        node = next(n for n in snap.nodes if n.name == "h100-1")
+        assert all(g.allocated_to is None for g in node.gpus)

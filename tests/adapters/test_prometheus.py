@@ -138,7 +138,12 @@ def test_serving_metrics_match_deployments_by_namespace_model_and_pods(
     large = make_deployment("m-large", namespace="serving", model="m-large", replica_states=pods)
     old = make_deployment("m-old", namespace="serving", model="m-old")
     silent = make_deployment("silent", namespace="serving", model="nobody-serves-this")
-    found = source.serving_metrics([large, old, silent], at=when)
+    # a LoRA fine-tune of m-large merged into its runtime: vLLM counts its requests under
+    # the runtime's model name, so the runtime's series are not this deployment's
+    merged = make_deployment(
+        "m-large-ft", namespace="serving", model="m-large", routed_to=large.key
+    )
+    found = source.serving_metrics([large, old, silent, merged], at=when)
     assert set(found) == {large.key, old.key}  # no series at all: left out, not zero
     m = found[large.key]
     assert m.served_rate_rps == pytest.approx(prometheus.rates[k], rel=1e-9)
