@@ -117,7 +117,7 @@ class Simulator:
         tally, iv, queue = state.tallies[key], state.intervals[key], state.queues[key]
         gpu_seconds = cost = capacity = 0.0
         throughput = spec.profile.throughput_rps
-        factor = 1.0 - spec.adapter_overhead if dep.adapters else 1.0
+        factor = (1.0 - spec.adapter_overhead if dep.adapters else 1.0) * spec.batch_efficiency
         end = t + dt
         shares: list[tuple[ReplicaState, float]] = []
         for rep in dep.replicas:

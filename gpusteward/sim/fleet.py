@@ -235,7 +235,7 @@ class Fleet:
             node.allocated[g] = new.id
         node.version += 1
         new.node, new.gpu_indices = node_i, gpus
-        new.ready_at = now + dep.spec.cold_start_seconds
+        new.ready_at = now + dep.spec.cold_start_in(node.group.region)
         new.phase = ReplicaPhase.LOADING
         dep.version += 1
         if new.ready_at <= now:
@@ -327,7 +327,7 @@ class Fleet:
             node.allocated[g] = rep.id
         node.version += 1
         rep.node, rep.gpu_indices = best_i, gpus
-        rep.ready_at = now + dep.spec.cold_start_seconds
+        rep.ready_at = now + dep.spec.cold_start_in(node.group.region)
         rep.phase = ReplicaPhase.READY if rep.ready_at <= now else ReplicaPhase.LOADING
         dep.version += 1
         return True

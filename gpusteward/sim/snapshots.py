@@ -101,7 +101,10 @@ def _deployment(
     )
 
 
-def _metrics(iv: IntervalTally, depth: int, interval: float) -> ServingMetrics:
+def _metrics(
+    iv: IntervalTally, depth: int, interval: float, batch_efficiency: float = 1.0
+) -> ServingMetrics:
+    """`batch_efficiency` < 1: a saturated replica's GPUs are only that share busy."""
     pieces: list[Piece] = list(iv.pieces)
     if iv.zero_delay:
         pieces.append((iv.zero_delay, 0.0, 0.0))
@@ -113,7 +116,9 @@ def _metrics(iv: IntervalTally, depth: int, interval: float) -> ServingMetrics:
         running=iv.running,
         dropped=iv.dropped,
         queue_delay_p95_seconds=pieces_quantile(pieces, 0.95),
-        gpu_utilization=min(1.0, iv.served / iv.capacity) if iv.capacity > 0 else 0.0,
+        gpu_utilization=min(1.0, iv.served / iv.capacity) * batch_efficiency
+        if iv.capacity > 0
+        else 0.0,
         capacity_rps=iv.capacity / interval,
         slo_attainment=min(1.0, iv.within_slo / done) if done else None,
     )
@@ -176,8 +181,11 @@ class SnapshotBuilder:
         steps = next(iter(state.intervals.values())).steps
         if steps:
             self._interval = steps * dt
+            deps = state.fleet.deployments
             self._metrics = {
-                key: _metrics(iv, state.queues[key].depth, self._interval)
+                key: _metrics(
+                    iv, state.queues[key].depth, self._interval, deps[key].spec.batch_efficiency
+                )
                 for key, iv in state.intervals.items()
             }
             state.intervals = {key: IntervalTally() for key in state.intervals}

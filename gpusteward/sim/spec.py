@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, Field, model_validator
 from gpusteward.core.cluster import Pool, Slo, WorkloadClass
 from gpusteward.core.model import Frozen
 
+ARTIFACT_REGION_LABEL = "gpusteward.io/artifact-region"  # where a model's weights are stored
+
 
 class NodeGroupSpec(Frozen):
     """`count` identical nodes named `<name>-0 .. <name>-(count-1)`."""
@@ -161,6 +163,22 @@ class ModelSpec(Frozen):
         description="Share of a replica's throughput lost while it serves merged LoRA "
         "adapters beside its base model (vLLM's multi-LoRA kernels: 10-20 %).",
     )
+    batch_efficiency: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of the profile's throughput a replica reaches with its server's "
+        "batch settings (max concurrent sequences). Below 1 the batch is too small for the "
+        "GPU: a saturated replica serves that share and its GPUs are that share busy (a "
+        "mis-sized batch: GPUs at 35 % while the queue grows).",
+    )
+    artifact_transfer_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        le=86_400,
+        description="Extra start-up time of a replica placed outside the region named by the "
+        f"label {ARTIFACT_REGION_LABEL} (its weights cross regions); 0 without the label.",
+    )
     intent: str | None = Field(
         default=None,
         max_length=2000,
@@ -190,6 +208,13 @@ class ModelSpec(Frozen):
                 "mean. Fix: raise max_request_seconds or leave it out (4 x the mean)"
             )
         return self
+
+    def cold_start_in(self, region: str) -> float:
+        """A replica's cold start on a node in `region`: longer away from the artifacts."""
+        home = self.labels.get(ARTIFACT_REGION_LABEL)
+        if home is None or home == region:
+            return self.cold_start_seconds
+        return self.cold_start_seconds + self.artifact_transfer_seconds
 
     @property
     def longest_request_seconds(self) -> float:
