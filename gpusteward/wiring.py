@@ -39,6 +39,7 @@ from gpusteward.settings import Settings
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.traces import ArrivalTrace
+from gpusteward.user_files import read_user_file
 from gpusteward.whatif import SimulatorWhatIf
 from gpusteward.wiring_llm import journal_answerer, with_llm
 from policies.engine import RulePolicyEngine, load_policy
@@ -74,17 +75,7 @@ def default_journal_path(scenario: Scenario) -> Path:
 
 def load_policy_file(path: Path) -> RulePolicyEngine:
     """Read and compile a policy file; every problem is an `InputError` naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SettingsError(
-            f"{path}: cannot read policy file ({e}). Fix: check the path."
-        ) from None
-    except UnicodeDecodeError:
-        raise SettingsError(
-            f"{path}: not a UTF-8 text file, so not a policy file. Fix: give the policy "
-            "YAML's path."
-        ) from None
+    text = read_user_file(path, "policy file", error=SettingsError)
     return RulePolicyEngine(load_policy(text, str(path)))
 
 

@@ -14,6 +14,7 @@ from pydantic import Field
 from gpusteward.core.cluster import ModelAccounting
 from gpusteward.core.documents import load_document
 from gpusteward.core.model import Frozen
+from gpusteward.user_files import read_user_file
 
 INCIDENTS_FILE = Path(__file__).parent / "incidents.yaml"
 
@@ -38,7 +39,7 @@ class Grade(Frozen):
 
 
 def load_incidents(path: Path = INCIDENTS_FILE) -> dict[str, Handled]:
-    document, _ = load_document(path.read_text(encoding="utf-8"), str(path), Incidents)
+    document, _ = load_document(read_user_file(path, "incidents file"), str(path), Incidents)
     return dict(document.incidents)
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from gpusteward.core.documents import load_document, parse_duration
 from gpusteward.core.errors import InputError
 from gpusteward.core.model import Frozen
+from gpusteward.user_files import read_user_file
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 Value = str | int | float | bool
@@ -206,10 +207,7 @@ def _names(node: object) -> set[str]:
 
 
 def load_runbook(path: Path) -> Runbook:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: cannot read runbook ({e}). Fix: check the path.") from None
+    text = read_user_file(path, "runbook", missing="check the path (`gpusteward runbook list`)")
     runbook, _ = load_document(text, str(path), Runbook)
     return runbook
 

@@ -59,6 +59,29 @@ def test_a_non_utf8_chat_people_file_exits_2_naming_it(
     assert "people.yaml: not UTF-8 text: byte 0xe9 at offset 19 (line 2)" in proc.stderr
 
 
+def test_a_scenario_whose_policy_file_is_not_utf8_exits_2_naming_it(workdir: Path) -> None:
+    (workdir / "bad.yaml").write_bytes(b"name: p\n# caf\xe9\n")
+    (workdir / "s.yaml").write_text(small_scenario(hours=1) + "policy: bad.yaml\n")
+    proc = gpusteward("run", "--scenario", "s.yaml", "--ticks", "1", cwd=workdir)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "bad.yaml: not UTF-8 text: byte 0xe9 at offset 13 (line 2)" in proc.stderr
+
+
+def test_a_runbook_and_an_incidents_file_are_read_by_the_one_reader(tmp_path: Path) -> None:
+    from runbooks.grading import load_incidents
+    from runbooks.model import load_runbook
+
+    bad = tmp_path / "r.yaml"
+    bad.write_bytes(b"name: r\n\xff\n")
+    with pytest.raises(InputError, match=r"r\.yaml: not UTF-8 text: byte 0xff at offset 8"):
+        load_runbook(bad)
+    with pytest.raises(InputError, match=r"r\.yaml: not UTF-8 text"):
+        load_incidents(bad)
+    with pytest.raises(InputError, match=r"nope\.yaml: no such runbook\. Fix: check the path"):
+        load_runbook(tmp_path / "nope.yaml")
+
+
 def test_the_reader_names_the_line_and_offset_of_the_first_bad_byte(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_bytes(b"name: p\nrules: []\n# caf\xe9\n")
