@@ -28,6 +28,13 @@ class ReactiveConfig(Frozen):
     target_utilisation: float = Field(default=0.7, gt=0, le=1, description="Busy share of GPUs")
     tolerance: float = Field(default=0.1, ge=0, lt=1, description="HPA's no-op band (ratio)")
     scale_down_stabilisation_seconds: float = Field(default=300.0, ge=0)
+    scale_up_stabilisation_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="HPA's scaleUp stabilizationWindowSeconds: scale up only to the lowest "
+        "recommendation of this window (0, HPA's default: at once). Long, the scale-up lags "
+        "the load by about the window (an autoscaler tuned too cautious)",
+    )
     max_scale_up_factor: float = Field(default=2.0, ge=1, description="Per step, as HPA: x2")
     max_scale_up_pods: int = Field(default=4, ge=1, description="Per step, as HPA: +4")
 
@@ -101,12 +108,19 @@ class ReactivePlanner:
         )
 
     def _stabilised(self, key: str, at: datetime, raw: int, current: int) -> int:
-        """HPA scale-down stabilisation: the highest recommendation in the window."""
+        """HPA stabilisation: down, the highest recommendation in the scale-down window;
+        up, the lowest in the scale-up window."""
         window = self._recommendations.setdefault(key, deque())
         window.append((at, raw))
-        horizon = self.config.scale_down_stabilisation_seconds
+        cfg = self.config
+        horizon = max(cfg.scale_down_stabilisation_seconds, cfg.scale_up_stabilisation_seconds)
         while window and (at - window[0][0]).total_seconds() > horizon:
             window.popleft()
         if raw >= current:
-            return raw
-        return min(current, max(r for _, r in window))
+            up = cfg.scale_up_stabilisation_seconds
+            if up <= 0:
+                return raw
+            lowest = min(r for t, r in window if (at - t).total_seconds() <= up)
+            return max(current, lowest)
+        down = cfg.scale_down_stabilisation_seconds
+        return min(current, max(r for t, r in window if (at - t).total_seconds() <= down))

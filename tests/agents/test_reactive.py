@@ -48,3 +48,24 @@ def test_recommendations_are_clamped_to_max_replicas_and_carry_evidence() -> Non
     assert isinstance(proposal.action, ScaleDeployment) and proposal.action.replicas == 5
     assert {e.name for e in proposal.evidence} >= {"gpu_utilization", "ready_replicas"}
     assert "utilisation" in proposal.reason
+
+
+def test_scale_up_waits_for_the_scale_up_stabilisation_window() -> None:
+    """HPA's scaleUp stabilizationWindowSeconds: the lowest recommendation of the window."""
+    planner = ReactivePlanner(ReactiveConfig(scale_up_stabilisation_seconds=600))
+    start = make_snapshot(deployments=[make_deployment(replicas=4, max_replicas=16)], load=0.7)
+    assert planner.plan(start, {}) == []  # at target: recommendation 4 remembered
+    for seconds in (120, 300, 540):
+        hot = make_snapshot(
+            deployments=[make_deployment(replicas=4, max_replicas=16)],
+            load=1.0,
+            at=start.at + timedelta(seconds=seconds),
+        )
+        assert [p for p in planner.plan(hot, {}) if p.action.target == LLM] == []
+    late = make_snapshot(
+        deployments=[make_deployment(replicas=4, max_replicas=16)],
+        load=1.0,
+        at=start.at + timedelta(seconds=660),
+    )
+    ups = [p for p in planner.plan(late, {}) if p.action.target == LLM]
+    assert ups and isinstance(ups[0].action, ScaleDeployment) and ups[0].action.replicas == 6
