@@ -6,10 +6,10 @@ Decisions here are exactly-once and expire; nothing is approved by default.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from gpusteward.core.actions import Proposal
-from gpusteward.core.approvals import ApprovalRequest, ApprovalState, action_hash
+from gpusteward.core.approvals import ApprovalRequest, ApprovalState
 from gpusteward.core.errors import InputError
 from gpusteward.core.verdicts import NeedsApproval
 
@@ -23,15 +23,7 @@ class InMemoryApprovalGate:
         existing = self._requests.get(proposal.action.id)
         if existing is not None:
             return existing
-        request = ApprovalRequest(
-            id=proposal.action.id,
-            proposal=proposal,
-            action_hash=action_hash(proposal),
-            policy_version=verdict.policy_version,
-            approver_group=verdict.approver_group,
-            created_at=now,
-            expires_at=now + timedelta(seconds=verdict.expires_in_seconds),
-        )
+        request = ApprovalRequest.asked(proposal, verdict, now)
         self._requests[request.id] = request
         return request
 

@@ -19,7 +19,7 @@ from agents.registry import PlannerConfig
 from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
 from forecasting.baselines import LastValueForecaster
 from gpusteward.core.actions import Action, Proposal
-from gpusteward.core.approvals import ApprovalRequest, action_hash
+from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
@@ -175,17 +175,7 @@ class UnansweredApprovals:
         self.requests: dict[str, ApprovalRequest] = {}
 
     def submit(self, proposal: Proposal, verdict: NeedsApproval, now: datetime) -> ApprovalRequest:
-        request = ApprovalRequest(
-            id=proposal.action.id,
-            proposal=proposal,
-            action_hash=action_hash(proposal),
-            policy_version=verdict.policy_version,
-            approver_group=verdict.approver_group,
-            created_at=now,
-            expires_at=now + timedelta(seconds=verdict.expires_in_seconds),
-            rules=verdict.rules,
-            severity=verdict.severity,
-        )
+        request = ApprovalRequest.asked(proposal, verdict, now)
         return self.requests.setdefault(request.id, request)
 
     def approved(self, now: datetime) -> list[ApprovalRequest]:

@@ -34,7 +34,6 @@ from gpusteward.core.approvals import (
     ApprovalRequest,
     ApprovalState,
     Projection,
-    action_hash,
     intent_hash,
 )
 from gpusteward.core.clock import RealClock
@@ -85,18 +84,7 @@ class SqliteApprovalStore:
             )
             if same is not None:
                 return same
-            request = ApprovalRequest(
-                id=proposal.action.id,
-                proposal=proposal,
-                action_hash=action_hash(proposal),
-                policy_version=verdict.policy_version,
-                approver_group=verdict.approver_group,
-                created_at=now,
-                expires_at=now + timedelta(seconds=verdict.expires_in_seconds),
-                intent_hash=intent,
-                rules=verdict.rules,
-                severity=verdict.severity,
-            )
+            request = ApprovalRequest.asked(proposal, verdict, now)
             request = self._cool_off(tx, request, now)
             if request.state == ApprovalState.PENDING:
                 self._supersede_target(tx, request, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime
@@ -11,7 +12,7 @@ from pydantic import AwareDatetime
 from gpusteward.core.actions import CordonNode, Proposal, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.model import Frozen
-from gpusteward.core.verdicts import RuleHit, Severity
+from gpusteward.core.verdicts import NeedsApproval, RuleHit, Severity
 
 
 class Projection(Frozen):
@@ -64,6 +65,24 @@ class ApprovalRequest(Frozen):
     outcome: str | None = None  # what running it did: applied, superseded, failed, ...
     # Added with kept projections; None in requests stored before (and until it is made).
     projection: Projection | None = None  # on the snapshot the request was asked on
+
+    @classmethod
+    def asked(cls, proposal: Proposal, verdict: NeedsApproval, now: datetime) -> ApprovalRequest:
+        """The pending request a `NeedsApproval` verdict opens at `now`: the one way every
+        gate (memory, the chat's store, a replay's) builds it, so none omits the rules,
+        the severity or the intent."""
+        return cls(
+            id=proposal.action.id,
+            proposal=proposal,
+            action_hash=action_hash(proposal),
+            policy_version=verdict.policy_version,
+            approver_group=verdict.approver_group,
+            created_at=now,
+            expires_at=now + timedelta(seconds=verdict.expires_in_seconds),
+            intent_hash=intent_hash(proposal),
+            rules=verdict.rules,
+            severity=verdict.severity,
+        )
 
 
 def action_hash(proposal: Proposal) -> str:
