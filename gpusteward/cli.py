@@ -39,6 +39,7 @@ from gpusteward.report import (
     summary_table,
     tick_line,
 )
+from gpusteward.report_tokens import tokens_table
 from gpusteward.scenario import load_scenario, shipped_scenarios
 from gpusteward.settings import environment_variables, load_settings
 from gpusteward.terminal import err, out
@@ -228,6 +229,8 @@ def run(
         last = stats.last_snapshot or _last_snapshot(sim.journal)
         title = f"{loaded.name}: {loaded.description}" if loaded.description else loaded.name
         out.print(summary_table(last, title))
+        if (per_token := tokens_table(last)) is not None:
+            out.print(per_token)
         out.print(
             actions_line(stats.decisions, stats.results, len(sim.journal.executed_action_ids()))
         )
@@ -294,6 +297,8 @@ def status(
         if snapshot is not None:
             out.print(deployments_table(snapshot))
             out.print(summary_table(snapshot, "so far"))
+            if (per_token := tokens_table(snapshot)) is not None:
+                out.print(per_token)
         acted = [r for r in records if r.results or r.errors]
         for record in acted[-5:]:
             out.print(tick_line(record))

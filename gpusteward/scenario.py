@@ -135,9 +135,12 @@ def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
                 f"file (looked for {trace_path}). Fix: give a CSV trace path relative to the "
                 "scenario file or an absolute path."
             )
-        models.append(
-            m.model_copy(update={"trace": m.trace.model_copy(update={"file": trace_path})})
-        )
+        update: dict[str, object] = {"trace": m.trace.model_copy(update={"file": trace_path})}
+        if m.tokens is not None:
+            update["tokens"] = m.tokens.model_copy(
+                update={"files": tuple(_token_file(f, path, lines, i) for f in m.tokens.files)}
+            )
+        models.append(m.model_copy(update=update))
     seen: set[str] = set()
     for i, m in enumerate(models):
         if m.key in seen:
@@ -156,6 +159,18 @@ def shipped_packs() -> list[str]:
 
 def _resolve_policy(value: str, path: Path, lines: LineMap) -> Path:
     if value.endswith((".yaml", ".yml")) or "/" in value:
+def _token_file(file: Path, path: Path, lines: LineMap, i: int) -> Path:
+    resolved = (file if file.is_absolute() else path.parent / file).resolve()
+    if not resolved.is_file():
+        loc = ("models", i, "tokens", "files")
+        raise ScenarioError(
+            f"{path}:{lines.line(loc)}: models[{i}].tokens.files has '{file}': no such file "
+            f"(looked for {resolved}). Fix: give token-length files relative to the scenario "
+            "file or absolute paths."
+        )
+    return resolved
+
+
         candidate = Path(value) if Path(value).is_absolute() else path.parent / value
     else:
         candidate = PACKS_DIR / f"{value}.yaml"

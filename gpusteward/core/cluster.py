@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -204,6 +205,46 @@ class ServingMetrics(Frozen):
     slo_attainment: float | None = Field(default=None, ge=0, le=1)
 
 
+class TokenAccounting(Frozen):
+    """Per-token figures of one deployment since the start of a run (or, from Prometheus,
+    over its query window). Costs split the deployment's GPU cost between input and
+    output tokens by the time their requests spent in prefill and in decode."""
+
+    requests: int = Field(default=0, ge=0)
+    input_tokens: float = Field(default=0.0, ge=0)
+    output_tokens: float = Field(default=0.0, ge=0)
+    seconds: float = Field(default=0.0, ge=0, description="The time the counts cover.")
+    ttft_p50_seconds: float | None = None
+    ttft_p95_seconds: float | None = None
+    tpot_p50_seconds: float | None = None
+    tpot_p95_seconds: float | None = None
+    gpu_hours: float = Field(default=0.0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
+    input_cost_share: float = Field(default=0.5, ge=0, le=1)
+    idle_gpu_share: float | None = Field(
+        default=None, ge=0, le=1, description="Share of GPU-hours that served no request."
+    )
+
+    @property
+    def tokens_per_second(self) -> float:
+        return (self.input_tokens + self.output_tokens) / self.seconds if self.seconds else 0.0
+
+    @property
+    def output_tokens_per_second(self) -> float:
+        return self.output_tokens / self.seconds if self.seconds else 0.0
+
+    def cost_per_million(self, which: Literal["input", "output"]) -> float | None:
+        """USD per 1M input (or output) tokens; None before any was served."""
+        tokens = self.input_tokens if which == "input" else self.output_tokens
+        share = self.input_cost_share if which == "input" else 1.0 - self.input_cost_share
+        return self.cost_usd * share / tokens * 1e6 if tokens else None
+
+    @property
+    def gpu_hours_per_million(self) -> float | None:
+        tokens = self.input_tokens + self.output_tokens
+        return self.gpu_hours / tokens * 1e6 if tokens else None
+
+
 class ModelAccounting(Frozen):
     """Cumulative counters since the start of a run, for one deployment."""
 
@@ -223,6 +264,9 @@ class ModelAccounting(Frozen):
     )
     dropped_on_failure: int = Field(
         default=0, ge=0, description="Of `dropped`: in flight on a replica a fault killed."
+    )
+    tokens: TokenAccounting | None = Field(
+        default=None, description="Per-token figures, where the model's token lengths are known."
     )
 
     @property

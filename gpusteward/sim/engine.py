@@ -28,6 +28,7 @@ from gpusteward.sim.queueing import ModelQueue, served_within
 from gpusteward.sim.snapshots import SnapshotBuilder
 from gpusteward.sim.spec import SimSpec
 from gpusteward.sim.state import IntervalTally, SimState, Tally
+from gpusteward.sim.tokens import LoggedStep, RequestLog, TokenSampler, TokenTally, tally_step
 from gpusteward.sim.traces import ArrivalTrace
 from gpusteward.sim.wakes import WakeLog
 
@@ -35,7 +36,12 @@ _CHECKPOINT_FORMAT = "gpusteward-sim/2"  # 2: drains, in-flight requests, held w
 
 
 def _digest(spec: SimSpec) -> str:
-    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()
+    # a spec without token lengths digests as before they existed (old checkpoints resume)
+    if all(m.tokens is None for m in spec.models):
+        text = spec.model_dump_json(exclude={"models": {"__all__": {"tokens"}}})
+    else:
+        text = spec.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _initial_state(spec: SimSpec) -> SimState:
@@ -53,16 +59,41 @@ def _initial_state(spec: SimSpec) -> SimState:
         tallies={k: Tally() for k in keys},
         intervals={k: IntervalTally() for k in keys},
         wakes={k: WakeLog() for k in keys},
+        samplers={
+            m.key: TokenSampler(m.tokens, m.trace.offset_seconds)
+            for m in spec.models
+            if m.tokens is not None
+        },
+        token_rngs={
+            k: np.random.default_rng(s)
+            for k, s in zip(
+                keys, np.random.SeedSequence([spec.seed, 26]).spawn(len(keys)), strict=True
+            )
+        },
     )
+
+
+def _token_tallies(state: SimState) -> None:
+    for key in state.samplers:
+        if state.tallies[key].tokens is None:
+            state.tallies[key].tokens = TokenTally()
 
 
 class Simulator:
     """A simulated GPU cluster on its own clock, starting at `spec.start`."""
 
-    def __init__(self, spec: SimSpec, *, _state: SimState | None = None) -> None:
+    def __init__(
+        self,
+        spec: SimSpec,
+        *,
+        request_log: RequestLog | None = None,
+        _state: SimState | None = None,
+    ) -> None:
         self.spec = spec
         self._dt = spec.step_seconds
         self._state = _state if _state is not None else _initial_state(spec)
+        _token_tallies(self._state)
+        self.request_log = request_log  # every served request, when attached (not checkpointed)
         self._snapshots = SnapshotBuilder()
         self._models = {m.key: m for m in spec.models}
 
@@ -115,7 +146,9 @@ class Simulator:
         state, dt, spec = self._state, self._dt, dep.spec
         fleet = state.fleet
         tally, iv, queue = state.tallies[key], state.intervals[key], state.queues[key]
-        gpu_seconds = cost = capacity = 0.0
+        gpu_seconds = cost = capacity = ready_gpu_seconds = 0.0
+        sampler = state.samplers.get(key)
+        gpu_capacity: dict[str, float] = {}
         throughput = spec.profile.throughput_rps
         factor = (1.0 - spec.adapter_overhead if dep.adapters else 1.0) * spec.batch_efficiency
         end = t + dt
@@ -131,6 +164,10 @@ class Simulator:
                 share = min(ready_for, dt) * throughput[node.group.gpu_type] * factor
                 capacity += share
                 shares.append((rep, share))
+                ready_gpu_seconds += spec.gpus_per_replica * min(ready_for, dt)
+                if sampler is not None:
+                    gpu = node.group.gpu_type
+                    gpu_capacity[gpu] = gpu_capacity.get(gpu, 0.0) + share
         for rep in dep.draining:  # holds its GPUs until its drain ends
             if rep.node is None:
                 continue
@@ -143,7 +180,10 @@ class Simulator:
         tally.arrived += arrived
         iv.steps += 1
         iv.arrived += arrived
+        log = self.request_log
         if dep.retired:
+            if log is not None:
+                log.add(key, LoggedStep(t, gpu_seconds, 0.0, cost / 3600.0, 0, 0.0), None)
             dropped = queue.drop_all() + arrived
             tally.dropped += dropped
             iv.dropped += dropped
@@ -169,6 +209,20 @@ class Simulator:
         iv.within_slo += within
         iv.capacity += capacity
         iv.running = min(queue.depth, out.capacity)
+        tokens = None
+        if sampler is not None and out.served:
+            utilisation = min(1.0, out.served / capacity)
+            tokens = sampler.draw(
+                state.token_rngs[key], t, out.pieces, out.served, gpu_capacity, utilisation
+            )
+            token_tally = tally.tokens
+            assert token_tally is not None
+            tally_step(token_tally, tokens, ready_gpu_seconds * utilisation)
+            iv.ttft.append(tokens.ttft)
+            iv.tpot.append(tokens.tpot)
+        if log is not None:
+            row = LoggedStep(t, gpu_seconds, ready_gpu_seconds, cost / 3600.0, out.served, capacity)
+            log.add(key, row, tokens)
         if spec.request_seconds > 0 and capacity > 0:  # Little's law, per replica
             per_second = out.served / dt * spec.request_seconds / capacity
             for rep, share in shares:
@@ -268,3 +322,8 @@ class Simulator:
                 "seed or step changed). Fix: resume with the same scenario, or start fresh."
             )
         return cls(spec, _state=state)
+
+    def detach_request_log(self) -> RequestLog | None:
+        """Stop logging requests; returns the log kept so far."""
+        log, self.request_log = self.request_log, None
+        return log

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     Gpu,
@@ -20,10 +22,12 @@ from gpusteward.core.cluster import (
     Replica,
     ReplicaPhase,
     ServingMetrics,
+    TokenAccounting,
 )
 from gpusteward.sim.fleet import DeploymentState, Fleet, NodeState
 from gpusteward.sim.queueing import Piece, pieces_quantile
 from gpusteward.sim.state import IntervalTally, SimState, Tally
+from gpusteward.sim.tokens import TokenTally
 
 
 def _node(state: NodeState) -> Node:
@@ -101,6 +105,13 @@ def _deployment(
     )
 
 
+def _nearest_rank(parts: list[np.ndarray], q: float) -> float:
+    """The q-quantile (nearest rank) of the values in `parts` (a partial sort: cheap)."""
+    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    k = min(len(values) - 1, max(0, round(q * len(values)) - 1))
+    return float(np.partition(values, k)[k])
+
+
 def _metrics(
     iv: IntervalTally, depth: int, interval: float, batch_efficiency: float = 1.0
 ) -> ServingMetrics:
@@ -109,7 +120,13 @@ def _metrics(
     if iv.zero_delay:
         pieces.append((iv.zero_delay, 0.0, 0.0))
     done = iv.served + iv.dropped
+    ttft_p95 = itl_p50 = None
+    if iv.ttft:
+        ttft_p95 = _nearest_rank(iv.ttft, 0.95)
+        itl_p50 = _nearest_rank(iv.tpot, 0.5)
     return ServingMetrics.model_construct(
+        ttft_p95_seconds=ttft_p95,
+        itl_p50_seconds=itl_p50,
         arrival_rate_rps=iv.arrived / interval,
         served_rate_rps=iv.served / interval,
         queue_depth=depth,
@@ -124,8 +141,37 @@ def _metrics(
     )
 
 
-def _accounting(t: Tally, queued: int) -> ModelAccounting:
+def token_accounting(t: Tally, seconds: float) -> TokenAccounting | None:
+    """The run's per-token figures of one deployment (None for a model without tokens)."""
+    k: TokenTally | None = t.tokens
+    if k is None:
+        return None
+    served = k.requests > 0
+    work = k.prefill_seconds + k.decode_seconds
+    gpu_seconds = t.gpu_hours * 3600.0
+    ttft = k.ttft.quantiles((0.5, 0.95)) if served else (None, None)
+    tpot = k.tpot.quantiles((0.5, 0.95)) if served else (None, None)
+    return TokenAccounting.model_construct(
+        requests=k.requests,
+        input_tokens=float(k.input_tokens),
+        output_tokens=float(k.output_tokens),
+        seconds=seconds,
+        ttft_p50_seconds=ttft[0],
+        ttft_p95_seconds=ttft[1],
+        tpot_p50_seconds=tpot[0],
+        tpot_p95_seconds=tpot[1],
+        gpu_hours=t.gpu_hours,
+        cost_usd=t.cost_usd,
+        input_cost_share=k.prefill_seconds / work if work > 0 else 0.5,
+        idle_gpu_share=(
+            min(1.0, max(0.0, 1.0 - k.busy_gpu_seconds / gpu_seconds)) if gpu_seconds else None
+        ),
+    )
+
+
+def _accounting(t: Tally, queued: int, seconds: float) -> ModelAccounting:
     return ModelAccounting.model_construct(
+        tokens=token_accounting(t, seconds),
         arrived=t.arrived,
         served=t.served,
         dropped=t.dropped,
@@ -201,7 +247,8 @@ class SnapshotBuilder:
             deployments=self._deployment_objects(state.fleet, now, state.routes),
             metrics=dict(self._metrics),
             accounting={
-                key: _accounting(t, state.queues[key].depth) for key, t in state.tallies.items()
+                key: _accounting(t, state.queues[key].depth, now)
+                for key, t in state.tallies.items()
             },
             interval_seconds=self._interval,
         )

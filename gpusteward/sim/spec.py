@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from gpusteward.core.cluster import Pool, Slo, WorkloadClass
 from gpusteward.core.model import Frozen
+from gpusteward.sim.token_spec import TokenSpec
 
 ARTIFACT_REGION_LABEL = "gpusteward.io/artifact-region"  # where a model's weights are stored
 
@@ -190,6 +191,9 @@ class ModelSpec(Frozen):
     slo: Slo
     profile: ProfileSpec
     trace: TraceSpec
+    tokens: TokenSpec | None = Field(
+        default=None, description="Token lengths and speeds: per-token figures when given."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ModelSpec:
@@ -200,6 +204,18 @@ class ModelSpec(Frozen):
                 f"replicas={self.replicas} outside [min_replicas={self.min_replicas}, "
                 f"max_replicas={self.max_replicas}]"
             )
+        if self.tokens is not None:
+            for table in (
+                self.tokens.prefill_tokens_per_second,
+                self.tokens.decode_seconds_per_token,
+            ):
+                missing = sorted(set(self.profile.throughput_rps) - set(table))
+                if missing:
+                    raise ValueError(
+                        f"tokens gives no speed for GPU type(s) {', '.join(missing)} that "
+                        "profile.throughput_rps serves on. Fix: add them to "
+                        "tokens.prefill_tokens_per_second and tokens.decode_seconds_per_token"
+                    )
         longest = self.longest_request_seconds
         if self.request_seconds > 0 and longest < self.request_seconds:
             raise ValueError(

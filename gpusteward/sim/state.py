@@ -9,6 +9,7 @@ import numpy as np
 from gpusteward.sim.faults import FaultInjector
 from gpusteward.sim.fleet import Fleet
 from gpusteward.sim.queueing import DelayHistogram, ModelQueue, Piece
+from gpusteward.sim.tokens import TokenSampler, TokenTally
 from gpusteward.sim.traces import ArrivalTrace
 from gpusteward.sim.wakes import WakeLog
 
@@ -26,6 +27,7 @@ class Tally:
     gpu_hours: float = 0.0
     cost_usd: float = 0.0
     delays: DelayHistogram = field(default_factory=DelayHistogram)
+    tokens: TokenTally | None = None  # for a model with a `tokens` spec
 
 
 @dataclass
@@ -41,6 +43,8 @@ class IntervalTally:
     zero_delay: int = 0  # served without waiting (kept out of `pieces` to keep it short)
     pieces: list[Piece] = field(default_factory=list)
     running: int = 0  # at the end of the last step
+    ttft: list[np.ndarray] = field(default_factory=list)  # per step, per request served
+    tpot: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -57,3 +61,11 @@ class SimState:
     routes: dict[str, str] = field(default_factory=dict)  # consolidated source -> into
     executed: set[str] = field(default_factory=set)  # action ids applied
     wakes: dict[str, WakeLog] = field(default_factory=dict)  # per deployment, from zero
+    samplers: dict[str, TokenSampler] = field(default_factory=dict)  # models with tokens
+    token_rngs: dict[str, np.random.Generator] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # a checkpoint written before per-token figures has no samplers: none were drawn
+        state.setdefault("samplers", {})
+        state.setdefault("token_rngs", {})
+        self.__dict__.update(state)
