@@ -198,6 +198,7 @@ def run_scenario(
     *,
     max_ticks: int | None = None,
     tick_first: bool = True,
+    journal: SeriesJournal | None = None,
 ) -> RunOutcome:
     """Run the scenario on a fresh simulator (virtual clock, nothing real touched), keeping
     only the per-tick series a report needs (no journal file, no checkpoints). The first
@@ -215,7 +216,8 @@ def run_scenario(
         else build_forecaster(scenario)
     )
     planner: Planner = build_planner(scenario)
-    journal = SeriesJournal(scenario.sim_spec().models, label=variant.label)
+    if journal is None:
+        journal = SeriesJournal(scenario.sim_spec().models, label=variant.label)
     daemon = Daemon(
         source=cluster,
         executor=cluster,
