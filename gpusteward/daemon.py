@@ -25,6 +25,7 @@ from gpusteward.core import stages
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.diagnosis import DiagnosticWarning
 from gpusteward.core.load import Forecast, LoadHistory, LoadSeries
 from gpusteward.core.ports import (
     ApprovalGate,
@@ -81,6 +82,10 @@ class DaemonMetrics(Protocol):
         an election: a dry run or a simulated run holds none)."""
 
 
+Diagnose = Callable[[ClusterSnapshot, GuardInputs], tuple[DiagnosticWarning, ...]]
+"""Early-warning diagnostics run each tick (`diagnostics.Diagnostics.observe`)."""
+
+
 class Daemon:
     def __init__(
         self,
@@ -100,6 +105,7 @@ class Daemon:
         on_tick: Callable[[TickRecord], None] | None = None,
         leadership: Leadership | None = None,
         metrics: DaemonMetrics | None = None,
+        diagnose: Diagnose | None = None,
     ) -> None:
         self.source, self.executor, self.forecaster = source, executor, forecaster
         self.planner, self.policy, self.approvals = planner, policy, approvals
@@ -108,7 +114,7 @@ class Daemon:
         self.history = history or LoadHistory(config.interval_seconds, config.history_points)
         self.recent: deque[ExecutedAction] = deque(recent)
         self._on_tick = on_tick
-        self.leadership, self.metrics = leadership, metrics
+        self.leadership, self.metrics, self.diagnose = leadership, metrics, diagnose
         self._executed = journal.executed_action_ids()
         self._stop = asyncio.Event()
         self.interrupted_by: str | None = None  # the signal that stopped the run, if one did
@@ -199,6 +205,7 @@ class Daemon:
         verdicts: list[Verdict] = []
         requests: list[ApprovalRequest] = []
         results: list[ActionResult] = []
+        warnings: tuple[DiagnosticWarning, ...] | None = None
         if snapshot is not None and not self.leads():
             at = snapshot.at  # standby: keep the load history warm for a takeover; no acting
             self._observe_load(snapshot)
@@ -230,6 +237,10 @@ class Daemon:
                 to_run += self._approved_and_still_valid(snapshot, inputs, at, errors, results)
             for proposal in to_run:
                 results.append(await self._act(proposal, errors))
+            if self.diagnose is not None:  # after acting: a remedy is judged on this snapshot
+                warnings = await self._stage(
+                    Stage.DIAGNOSE, errors, self.diagnose, snapshot, inputs
+                )
         record = TickRecord(
             seq=seq,
             at=at,
@@ -245,6 +256,7 @@ class Daemon:
             llm=stages.take_llm_trace(self.planner),
             forecaster=_forecaster_id(self.forecaster),
             policy_version=self.policy.version,
+            warnings=warnings or (),
         )
         self.journal.append(record, self._checkpoint(seq, at))
         self._account(record)

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from agents.reactive import ReactiveConfig
 from agents.registry import PlannerConfig
 from forecasting.auto import AutoForecasterConfig, LastValueConfig
+from gpusteward.core.diagnosis import IncidentLabel
 from gpusteward.core.documents import LineMap, load_document, parse_duration
 from gpusteward.core.errors import InputError, ScenarioError
 from gpusteward.core.model import Frozen
@@ -44,6 +45,11 @@ class Scenario(Frozen):
     policy: str = Field(
         default="default",
         description="Shipped policy pack name, or a policy YAML path relative to this file",
+    )
+    ground_truth: tuple[IncidentLabel, ...] = Field(
+        default=(),
+        description="An incident scenario's labels: the red flag it injects, when the "
+        "condition begins and when the SLO is first missed (benchmarks/diagnostics.py)",
     )
 
     @field_validator("duration")
@@ -153,12 +159,6 @@ def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
     return scenario.model_copy(update={"models": tuple(models), "policy": str(policy)})
 
 
-def shipped_packs() -> list[str]:
-    return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
-
-
-def _resolve_policy(value: str, path: Path, lines: LineMap) -> Path:
-    if value.endswith((".yaml", ".yml")) or "/" in value:
 def _token_file(file: Path, path: Path, lines: LineMap, i: int) -> Path:
     resolved = (file if file.is_absolute() else path.parent / file).resolve()
     if not resolved.is_file():
@@ -171,6 +171,12 @@ def _token_file(file: Path, path: Path, lines: LineMap, i: int) -> Path:
     return resolved
 
 
+def shipped_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
+
+
+def _resolve_policy(value: str, path: Path, lines: LineMap) -> Path:
+    if value.endswith((".yaml", ".yml")) or "/" in value:
         candidate = Path(value) if Path(value).is_absolute() else path.parent / value
     else:
         candidate = PACKS_DIR / f"{value}.yaml"

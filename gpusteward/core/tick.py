@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.diagnosis import DiagnosticWarning
 from gpusteward.core.llm import LlmTrace
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
@@ -22,6 +23,7 @@ class Stage(StrEnum):
     GUARD = "guard"
     APPROVE = "approve"
     ACT = "act"
+    DIAGNOSE = "diagnose"
 
 
 class StageError(Frozen):
@@ -50,3 +52,7 @@ class TickRecord(Frozen):
         default="", description="The forecaster that made `forecasts` (name, and version)."
     )
     policy_version: str = Field(default="", description="The policy that judged this tick.")
+    warnings: tuple[DiagnosticWarning, ...] = Field(
+        default=(),
+        description="The diagnostics' open warnings at this tick, and those resolved at it.",
+    )
