@@ -15,16 +15,15 @@ for real; once an id is recorded as executed, a later result never downgrades it
 from __future__ import annotations
 
 import sqlite3
-import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from gpusteward.core.errors import JournalError
+from gpusteward.core.sqlite_files import FileFormat, SqliteFile, rollback
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import EXECUTED_STATUSES
 
@@ -43,6 +42,13 @@ _SCHEMA: Final = (
     "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL,"
     " data BLOB NOT NULL)",
 )
+_FORMAT: Final = FileFormat(
+    what="journal",
+    application_id=APPLICATION_ID,
+    schema_version=SCHEMA_VERSION,
+    schema=_SCHEMA,
+    fix=_FIX_PATH,
+)
 _EXECUTED_SQL: Final = ", ".join(f"'{s.value}'" for s in sorted(EXECUTED_STATUSES))
 # One row per action id. A later result replaces an earlier one, except that an
 # executed id is never downgraded (a dry run or failure after it changes nothing).
@@ -53,7 +59,7 @@ _UPSERT_ACTION: Final = (
 )
 
 
-class SqliteJournal:
+class SqliteJournal(SqliteFile):
     """A `Journal` on one SQLite file; safe to share between threads of one process.
 
     `scenario_id` binds a new journal to the scenario it records; reopening it with a
@@ -61,16 +67,15 @@ class SqliteJournal:
     """
 
     def __init__(self, path: Path, *, scenario_id: str | None = None) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        conn = self._connect()
+        def seed(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('scenario_id', ?)", (scenario_id,))
+
+        super().__init__(path, _FORMAT, seed=seed)
         try:
-            self._scenario_id = self._prepare(conn, scenario_id)
+            self._scenario_id = self._check_scenario(scenario_id)
         except BaseException:
-            conn.close()
+            self.close()
             raise
-        self._conn = conn
 
     # -- the Journal port ---------------------------------------------------------
 
@@ -101,7 +106,7 @@ class SqliteJournal:
                         )
                     conn.execute("COMMIT")
                 except BaseException:
-                    _rollback(conn)
+                    rollback(conn)
                     raise
             except sqlite3.Error as e:
                 raise self._io_error(f"appending tick seq={record.seq}", e) from e
@@ -132,10 +137,6 @@ class SqliteJournal:
     # -- beyond the port ----------------------------------------------------------
 
     @property
-    def path(self) -> Path:
-        return self._path
-
-    @property
     def scenario_id(self) -> str | None:
         """The scenario this journal records, as stored in the file."""
         return self._scenario_id
@@ -156,60 +157,18 @@ class SqliteJournal:
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM ticks")[0][0])
 
-    def close(self) -> None:
-        """Close the file; idempotent. Later calls raise `JournalError`."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> SqliteJournal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"SqliteJournal({str(self._path)!r}, scenario_id={self._scenario_id!r})"
 
     # -- opening ------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: this class issues BEGIN IMMEDIATE / COMMIT itself.
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as e:
-            raise JournalError(
-                f"journal {self._path}: cannot open ({e}); check that the directory is "
-                f"writable, or {_FIX_PATH}"
-            ) from e
-        return conn
-
-    def _prepare(self, conn: sqlite3.Connection, scenario_id: str | None) -> str | None:
-        """Create the schema in a new file, or check an existing one; returns its scenario."""
-        try:
-            conn.execute("PRAGMA busy_timeout = 5000")  # ms to wait for another writer
-            if _is_blank(conn):
-                self._create(conn, scenario_id)
-            self._check_ours(conn)
-            # WAL + synchronous=NORMAL is durable against a process crash (kill -9,
-            # OOM): a committed transaction is in the WAL file, which the OS keeps.
-            # That is what we promise. Surviving power loss would need synchronous=FULL
-            # (an fsync per commit), at a large cost per tick.
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            stored = _meta(conn, "scenario_id")
-        except sqlite3.Error as e:
-            raise JournalError(
-                f"journal {self._path}: not a readable SQLite file ({e}); it may be corrupt "
-                f"or another program's file: {_FIX_PATH}"
-            ) from e
+    def _check_scenario(self, scenario_id: str | None) -> str | None:
+        """The scenario the file records; refuse a journal of another scenario."""
+        with self._lock:
+            try:
+                stored = _meta(self._open_conn(), "scenario_id")
+            except sqlite3.Error as e:
+                raise self._io_error("reading its scenario", e) from e
         if scenario_id is not None and stored != scenario_id:
             recorded = "no scenario" if stored is None else f"scenario {stored!r}"
             raise JournalError(
@@ -218,45 +177,7 @@ class SqliteJournal:
             )
         return stored
 
-    def _create(self, conn: sqlite3.Connection, scenario_id: str | None) -> None:
-        conn.execute("PRAGMA journal_mode = WAL")  # must be set outside a transaction
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if _is_blank(conn):  # another process may have created it meanwhile
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('scenario_id', ?)", (scenario_id,)
-                )
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-
-    def _check_ours(self, conn: sqlite3.Connection) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if app_id != APPLICATION_ID:
-            raise JournalError(
-                f"journal {self._path}: a SQLite file, but not a gpusteward journal "
-                f"(application_id={app_id:#x}, expected {APPLICATION_ID:#x}); {_FIX_PATH}"
-            )
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        version = row[0] if row else None
-        if version != SCHEMA_VERSION:
-            raise JournalError(
-                f"journal {self._path}: schema version {version}, this gpusteward reads "
-                f"version {SCHEMA_VERSION}; use the gpusteward release that wrote it, "
-                f"or {_FIX_PATH}"
-            )
-
     # -- reading ------------------------------------------------------------------
-
-    def _open_conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError(f"journal {self._path} is closed; open a new SqliteJournal")
-        return self._conn
 
     def _query(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -282,19 +203,6 @@ class SqliteJournal:
             f"journal {self._path}: SQLite error while {doing}: {e}; check the disk and "
             f"file permissions, or {_FIX_PATH}"
         )
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Undo the open transaction, if SQLite has not already undone it after an error."""
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-
-
-def _is_blank(conn: sqlite3.Connection) -> bool:
-    """True for a new or empty SQLite file: no tables and no application id yet."""
-    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    return bool(tables == 0 and app_id == 0)
 
 
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:

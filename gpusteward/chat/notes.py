@@ -14,18 +14,18 @@ what it may lead to is a `schedule` proposal that the guard sends to a person.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 from pydantic import Field
 
-from gpusteward.chat.schema import open_database
+from gpusteward.chat.schema import FORMAT
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
 from gpusteward.core.model import Frozen
 from gpusteward.core.ports import ClusterSource
+from gpusteward.core.sqlite_files import SqliteFile
 
 MAX_CHARS: Final = 500
 IN_FORCE: Final = timedelta(days=7)  # a note older than this no longer reaches the planner
@@ -51,14 +51,12 @@ class OperatorNote(Frozen):
         )
 
 
-class NoteBook:
+class NoteBook(SqliteFile):
     """Notes in an approval store file (a connection of its own; SQLite WAL)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = open_database(path)
-        self._conn.execute(_TABLE)
-        self._lock = threading.Lock()
+        super().__init__(path, FORMAT)
+        self._open_conn().execute(_TABLE)
 
     def write(
         self, deployment: str, text: str, *, by: str, channel: str, now: datetime
@@ -105,16 +103,8 @@ class NoteBook:
             )
         return {k: n for k, n in latest.items() if n.text}
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError(f"note book {self.path} is closed")
-        return self._conn
+        return self._open_conn()
 
 
 class NotedSource:

@@ -1,12 +1,11 @@
-"""The approval store's SQLite file: schema, version check and connection settings."""
+"""The approval store's SQLite file: its schema and format (opened by
+`gpusteward.core.sqlite_files`, as the journal is)."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Final
 
-from gpusteward.core.errors import JournalError
+from gpusteward.core.sqlite_files import FileFormat
 
 SCHEMA_VERSION: Final = 1
 APPLICATION_ID: Final = 0x47505341  # "GPSA": a gpusteward approval store
@@ -32,58 +31,11 @@ _SCHEMA: Final = (
 )
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if new) an approval store file in WAL mode, autocommit."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    except (OSError, sqlite3.Error) as e:
-        raise JournalError(f"approval store {path}: cannot open ({e}); {_FIX}") from e
-    try:
-        conn.execute("PRAGMA busy_timeout = 10000")  # ms to wait for another writer
-        conn.execute("PRAGMA journal_mode = WAL")
-        # Durable against a process crash (kill -9): a committed decision is in the WAL.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        _create_if_blank(conn)
-        _check_ours(conn, path)
-    except sqlite3.Error as e:
-        conn.close()
-        raise JournalError(
-            f"approval store {path}: not a readable SQLite file ({e}); {_FIX}"
-        ) from e
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _create_if_blank(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if tables == 0 and app_id == 0:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    if app_id != APPLICATION_ID:
-        raise JournalError(
-            f"approval store {path}: a SQLite file, but not a gpusteward approval store "
-            f"(application_id={app_id:#x}, expected {APPLICATION_ID:#x}); {_FIX}"
-        )
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    if row is None or row[0] != SCHEMA_VERSION:
-        raise JournalError(
-            f"approval store {path}: schema version {row[0] if row else None}, this "
-            f"gpusteward reads version {SCHEMA_VERSION}; {_FIX}"
-        )
+FORMAT: Final = FileFormat(
+    what="approval store",
+    application_id=APPLICATION_ID,
+    schema_version=SCHEMA_VERSION,
+    schema=_SCHEMA,
+    fix=_FIX,
+    busy_timeout_ms=10_000,  # chat clients and the daemon write the same file
+)

@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from gpusteward.chat.records import ApprovalEvent, EventKind, ThreadMessage
 from gpusteward.chat.rows import Transaction, event_from_row
-from gpusteward.chat.schema import open_database
+from gpusteward.chat.schema import FORMAT
 from gpusteward.core.actions import Proposal
 from gpusteward.core.approvals import (
     ApprovalRequest,
@@ -38,6 +37,7 @@ from gpusteward.core.approvals import (
 )
 from gpusteward.core.clock import RealClock
 from gpusteward.core.errors import InputError, JournalError
+from gpusteward.core.sqlite_files import SqliteFile
 from gpusteward.core.verdicts import ActionResult, NeedsApproval, ResultStatus
 
 Listener = Callable[[ApprovalEvent], None]
@@ -49,7 +49,7 @@ class DecisionRefused(InputError):
     The message says which, and by whom the request was decided."""
 
 
-class SqliteApprovalStore:
+class SqliteApprovalStore(SqliteFile):
     """Thread-safe; several processes may share the file (SQLite locking)."""
 
     def __init__(
@@ -61,11 +61,9 @@ class SqliteApprovalStore:
     ) -> None:
         if cooloff_seconds < 0:
             raise ValueError(f"cooloff_seconds={cooloff_seconds}: expected >= 0 (seconds)")
-        self._path = Path(path)
+        super().__init__(path, FORMAT, lock=threading.RLock())
         self._cooloff = cooloff_seconds
         self._wall = wall or RealClock().now
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = open_database(self._path)
         self._handed_out: set[str] = set()  # per process: a restart hands unsettled ones out
         self._listeners: list[Listener] = []
 
@@ -335,27 +333,6 @@ class SqliteApprovalStore:
         """Call `listener(event)` after each committed change (from the changing thread)."""
         self._listeners.append(listener)
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def __enter__(self) -> SqliteApprovalStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- internals ----------------------------------------------------------------------
 
     def _cool_off(
@@ -439,9 +416,7 @@ class SqliteApprovalStore:
                 raise JournalError(f"approval store {self._path}: SQLite error ({e})") from e
 
     def _open(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError(f"approval store {self._path} is closed; open a new one")
-        return self._conn
+        return self._open_conn()
 
 
 def _why_not_pending(request_id: str, current: ApprovalRequest | None) -> str | None:
