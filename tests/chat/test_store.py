@@ -181,3 +181,23 @@ def test_a_file_that_is_not_an_approval_store_is_refused_with_a_fix(tmp_path: Pa
     SqliteJournal(tmp_path / "j.db").close()
     with pytest.raises(JournalError, match="not a gpusteward approval store"):
         SqliteApprovalStore(tmp_path / "j.db")
+
+
+def test_another_programs_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    from gpusteward.core.errors import JournalError
+    from gpusteward.journal import SqliteJournal
+
+    theirs = tmp_path / "theirs.db"
+    with sqlite3.connect(theirs) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.close()
+    with pytest.raises(JournalError, match=r"theirs\.db: a SQLite file, but not a gpusteward"):
+        SqliteApprovalStore(theirs)
+    with pytest.raises(JournalError, match=r"not a gpusteward journal.*--fresh"):
+        SqliteJournal(theirs)
+    with sqlite3.connect(theirs) as conn:  # still in its own journal mode, not switched to WAL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+    assert not (tmp_path / "theirs.db-wal").exists()
