@@ -13,12 +13,23 @@ waits into the next one. The attainment of each (load, utilisation) pair is meas
 running that queue for `_STEPS` steps with a fixed seed (common random numbers across
 utilisations), so the table is the same on every run. Pooling is captured: at a higher
 load the relative burst is smaller, so the utilisation at SLO rises with the load.
+
+A table costs 2-3 s of CPU and a process keeps 512. Processes that run the same load
+(the variants of one benchmark) can share them through a directory named by
+`GPUSTEWARD_SLO_TABLE_DIR`: the first process to need a table builds and writes it, the
+others wait for it and read it (the same numbers: the tables are deterministic). Unset, no
+file is touched.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -99,12 +110,83 @@ def _attainment_grid(cv: float, slo_over_step: float, timeout_over_step: float) 
     return out
 
 
-@lru_cache(maxsize=512)  # ~0.5 MB; a 14-day run visits some 50 (cv steps x SLOs)
+TABLE_DIR_ENV = "GPUSTEWARD_SLO_TABLE_DIR"
+_TABLE_VERSION = f"v1-{_STEPS}-{_SEED}-{len(_MEANS)}-{len(_UTILS)}"  # part of each file name
+_WAIT_SECONDS = 900.0  # for a table another process builds; then build it here
+
+
+@lru_cache(maxsize=512)  # ~0.5 MB; servegen-14d visits some 30, the model zoo hundreds
 def _utilisation_table(
     cv: float, slo_over_step: float, timeout_over_step: float, attainment: float
 ) -> tuple[float, ...]:
     """Per entry of `_MEANS`: the highest utilisation (on the grid) whose attainment, and
     that of every lower utilisation, reaches `attainment`."""
+    shared = os.environ.get(TABLE_DIR_ENV)
+    if not shared:
+        return _build_table(cv, slo_over_step, timeout_over_step, attainment)
+    name = f"{_TABLE_VERSION}_{cv!r}_{slo_over_step!r}_{timeout_over_step!r}_{attainment!r}"
+    return shared_table(
+        Path(shared),
+        name,
+        lambda: _build_table(cv, slo_over_step, timeout_over_step, attainment),
+        len(_MEANS),
+    )
+
+
+def shared_table(
+    folder: Path, name: str, build: Callable[[], tuple[float, ...]], size: int
+) -> tuple[float, ...]:
+    """The table in `folder/name.json`; built (and written) by the first process to ask
+    for it, which holds `name.lock` meanwhile. A file that is not a list of `size` numbers
+    is rebuilt; a lock older than `_WAIT_SECONDS` is taken as left by a dead process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, lock = folder / f"{name}.json", folder / f"{name}.lock"
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while True:
+        found = _read_table(path, size)
+        if found is not None:
+            return found
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            stale = time.time() - _mtime(lock) > _WAIT_SECONDS
+            if stale or time.monotonic() > deadline:
+                return build()  # its builder is gone or slow: do not wait on it for ever
+            time.sleep(0.2)
+            continue
+        os.close(fd)
+        try:
+            table = build()
+            partial = path.with_suffix(f".{os.getpid()}.part")
+            partial.write_text(json.dumps(list(table)))
+            os.replace(partial, path)
+            return table
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _read_table(path: Path, size: int) -> tuple[float, ...] | None:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, list) or len(values) != size:
+        return None
+    if not all(isinstance(v, float) for v in values):
+        return None
+    return tuple(values)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()  # gone meanwhile: not stale, look again
+
+
+def _build_table(
+    cv: float, slo_over_step: float, timeout_over_step: float, attainment: float
+) -> tuple[float, ...]:
     grid = _attainment_grid(cv, slo_over_step, timeout_over_step)
     out = []
     for row in grid:

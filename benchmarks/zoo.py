@@ -27,7 +27,13 @@ Targets (issue 27), for `ours`: GPU-hours <= 0.6 x always-on; attainment >= 99 %
 dropped on removal = 0; every reactive wake <= its model's cold start + one tick; every
 pre-warmed wake 0; no GPU holding only idle models at the end of any day.
 
-    python benchmarks/zoo.py [--days 14] [--variants ours,always-on,keda] [--workers 2] [--json]
+    python benchmarks/zoo.py [--days 14] [--variants ours,always-on,keda] [--workers 2]
+        [--table-dir DIR] [--json]
+
+The variants see the same arrivals, so their forecast planners need the same
+capacity-at-SLO tables (hundreds for 52 models, 2-3 s of CPU each): they share them
+through a directory (`--table-dir`, default a fresh one per run; name a lasting one and a
+rerun builds none).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agents.slo_capacity import TABLE_DIR_ENV  # noqa: E402
 from gpusteward.core.cluster import ClusterSnapshot  # noqa: E402
 from gpusteward.core.tick import TickRecord  # noqa: E402
 from gpusteward.logs import configure_logging  # noqa: E402
@@ -286,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--table-dir", type=Path, help="capacity-at-SLO tables shared by the variants"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.days <= 14:
         parser.error(f"--days {args.days}: from 1 to 14 (the scenario's traces hold 14 days)")
@@ -294,9 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        futures = {v: pool.submit(run_variant, v, args.days) for v in names}
-        results = {v: f.result() for v, f in futures.items()}
+    with tempfile.TemporaryDirectory() as fresh:
+        os.environ[TABLE_DIR_ENV] = str(args.table_dir or fresh)  # the workers inherit it
+        with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+            futures = {v: pool.submit(run_variant, v, args.days) for v in names}
+            results = {v: f.result() for v, f in futures.items()}
     out = {
         "benchmark": "zoo",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
