@@ -1,7 +1,8 @@
 """Seeded fault injection: spot node preemptions and single-GPU failures, with repair.
 
 Each kind of fault has its own random generator, so turning one on changes neither the
-other nor the arrivals. With both rates at 0 nothing is drawn.
+other nor the arrivals. With both rates at 0 nothing is drawn. A scheduled spot wave
+(every spot node at one moment) draws nothing either.
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ class FaultInjector:
         self.spot_rng = spot_rng
         self.gpu_rng = gpu_rng
         self.counts = FaultCounts()
+        self.wave_done = False  # the scheduled spot wave, once it has come
         self._next_repair = math.inf  # earliest failed_until still in the future
 
     def step(self, fleet: Fleet, now: float, dt: float) -> None:
         """Repair what is due at `now`, then draw the faults of the step [now, now + dt)."""
         if now >= self._next_repair:
             self._repair(fleet, now)
+        wave = self.spec.spot_wave_after_seconds
+        if wave is not None and now >= wave and not self.wave_done:
+            self.wave_done = True
+            self._spot_wave(fleet, now)
         if self.spec.spot_preemptions_per_node_hour > 0:
             self._preempt_spot(fleet, now, dt)
         if self.spec.gpu_failures_per_gpu_hour > 0:
@@ -79,6 +85,14 @@ class FaultInjector:
                 continue
             hit = self.spot_rng.random() < p  # drawn for every spot node, every step
             if hit and all(f <= now for f in node.failed_until):
+                self.counts.spot_preemptions += 1
+                gpus = set(range(len(node.allocated)))
+                self._mark_failed(fleet, node_i, gpus, now + self.spec.spot_outage_seconds)
+
+    def _spot_wave(self, fleet: Fleet, now: float) -> None:
+        """Every spot node preempted at once (a provider reclaiming a zone's capacity)."""
+        for node_i, node in enumerate(fleet.nodes):
+            if node.group.pool is Pool.SPOT and all(f <= now for f in node.failed_until):
                 self.counts.spot_preemptions += 1
                 gpus = set(range(len(node.allocated)))
                 self._mark_failed(fleet, node_i, gpus, now + self.spec.spot_outage_seconds)

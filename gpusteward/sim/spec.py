@@ -246,6 +246,12 @@ class ModelSpec(Frozen):
 class FaultSpec(Frozen):
     spot_preemptions_per_node_hour: float = Field(default=0.0, ge=0)
     spot_outage_seconds: float = Field(default=1800.0, gt=0)
+    spot_wave_after_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Preempt every spot node at once this long after the start (a wave), "
+        "each out for spot_outage_seconds; None: no wave.",
+    )
     gpu_failures_per_gpu_hour: float = Field(default=0.0, ge=0)
     gpu_repair_seconds: float = Field(default=3600.0, gt=0)
 
