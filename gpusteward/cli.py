@@ -26,6 +26,7 @@ from gpusteward.cli_forecast_ahead import ahead as forecast_ahead
 from gpusteward.cli_policy import policy_app
 from gpusteward.cli_replay import export_cmd, replay_cmd
 from gpusteward.cli_runbook import runbook_app
+from gpusteward.cli_whatif import whatif_cmd
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError, RunFailed
 from gpusteward.core.tick import TickRecord
@@ -87,6 +88,7 @@ app.command("approvals", epilog=READS_SETTINGS)(approvals_command)
 app.command("node-agent", epilog=READS_NONE)(node_agent)
 app.command("export", epilog=READS_SETTINGS)(export_cmd)
 app.command("replay", epilog=READS_SETTINGS)(replay_cmd)
+app.command("whatif", epilog=READS_NONE)(whatif_cmd)
 app.add_typer(runbook_app, name="runbook", epilog=READS_NONE)
 
 
