@@ -6,7 +6,6 @@ nothing else is remembered between ticks, apart from when each replica started l
 
 from __future__ import annotations
 
-import math
 import statistics
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, Node, ReplicaPhase
 
 ARTIFACT_REGION_LABEL = "gpusteward.io/artifact-region"  # where the weights are stored
+NEVER_SECONDS = 86_400.0  # a queue that nothing serves "drains" in a day
 
 
 @dataclass(slots=True)
@@ -40,11 +40,12 @@ class Sample:
 
     @property
     def drain_seconds(self) -> float:
-        """How long the queue takes to clear at the rate it is being served."""
+        """How long the queue takes to clear at the rate it is being served (a day, when
+        nothing is served: evidence stays a finite number)."""
         if self.queue <= 0:
             return 0.0
         rate = max(self.served, self.capacity)
-        return math.inf if rate <= 0 else self.queue / rate
+        return NEVER_SECONDS if rate <= 0 else min(NEVER_SECONDS, self.queue / rate)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
 from agents.registry import CompositeConfig, make_planner, needs_outlook
+from diagnostics.engine import Diagnostics
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
@@ -24,6 +25,7 @@ from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.notes import NoteBook, NotedSource
 from gpusteward.chat.store import SqliteApprovalStore
+from gpusteward.chat.warnings import WarningBoard, posting
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import JournalError, SettingsError
 from gpusteward.core.ports import Clock, Forecaster, Planner
@@ -61,6 +63,7 @@ class SimRun:
     approvals: SqliteApprovalStore | None = None
     moved_aside: tuple[Path | None, Path | None] = (None, None)  # --fresh: old journal, store
     exposition: DaemonExposition | None = None  # /metrics, served by `run_service`
+    warnings: WarningBoard | None = None  # the diagnostics' warnings, posted to the chat
 
 
 def scenario_id(scenario: Scenario) -> str:
@@ -203,6 +206,7 @@ def build_sim_run(
     total = int(scenario.duration_seconds // interval)
     exposition = daemon_exposition(store, clock)
     planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
+    board = WarningBoard()
     daemon = Daemon(
         source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes
         executor=cluster,
@@ -216,8 +220,9 @@ def build_sim_run(
         backend_checkpoint=simulator.checkpoint,
         history=history,
         recent=recent,
-        on_tick=settle_approvals(store, on_tick),
+        on_tick=settle_approvals(store, posting(board, on_tick)),
         metrics=exposition,
+        diagnose=Diagnostics(policy).observe,  # each tick; remedies judged, never run
     )
     resume_approvals(store, daemon, journal, clock)
     complete = clock.now().timestamp() + interval > scenario.end.timestamp()
@@ -234,6 +239,7 @@ def build_sim_run(
         store,
         moved_aside=moved,
         exposition=exposition,
+        warnings=board,
     )
 
 
@@ -259,7 +265,14 @@ async def run_service(
     try:
         main = sim.daemon.run(once=once, tick_first=tick_first)
         return await serve_chat_beside(
-            main, settings, sim.approvals, sim.daemon, sim.clock, sim.journal_path, settings.speed
+            main,
+            settings,
+            sim.approvals,
+            sim.daemon,
+            sim.clock,
+            sim.journal_path,
+            settings.speed,
+            warnings=sim.warnings,
         )
     finally:
         if server is not None:
@@ -274,6 +287,8 @@ async def serve_chat_beside(
     clock: Clock,
     journal_path: Path,
     speed: float | None,
+    *,
+    warnings: WarningBoard | None = None,
 ) -> RunStats:
     """Await `main` (the daemon's run); with GPUSTEWARD_CHAT_PEOPLE set and a store, serve
     the approval chat over `store` beside it (the sim and Kubernetes backends alike)."""
@@ -304,6 +319,7 @@ async def serve_chat_beside(
             slack_channel=settings.slack_channel,
             slack_api_url=settings.slack_api_url,
             answerer=journal_answerer(settings, journal_path),
+            warnings=warnings,
         )
     except BaseException:
         main.close()  # never started: no 'coroutine was never awaited' on the way out

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from diagnostics.engine import Diagnostics
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
 from gpusteward.adapters.kubernetes import connect
@@ -15,6 +16,7 @@ from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.prometheus import PrometheusSource
 from gpusteward.chat.notes import NoteBook, NotedSource
 from gpusteward.chat.store import SqliteApprovalStore
+from gpusteward.chat.warnings import WarningBoard, posting
 from gpusteward.core.clock import RealClock
 from gpusteward.core.ports import Clock
 from gpusteward.core.tick import TickRecord
@@ -52,6 +54,7 @@ class KubeRun:
     approvals: SqliteApprovalStore  # durable, beside the journal; the chat decides through it
     clock: Clock
     metrics_server: MetricsServer | None = None
+    warnings: WarningBoard | None = None  # the diagnostics' warnings, posted to the chat
 
     def start(self, settings: Settings) -> None:
         if self.elector is not None:
@@ -124,6 +127,7 @@ def build_kube_run(
     policy = load_policy_file(Path(scenario.policy))
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
     planner = with_llm(build_planner(scenario), settings, policy, None, interval)
+    board = WarningBoard()
     daemon = Daemon(
         source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes
         executor=cluster,
@@ -136,12 +140,15 @@ def build_kube_run(
         config=config,
         history=history_from_journal(journal, config),
         recent=recent_from_journal(journal, config),
-        on_tick=settle_approvals(store, on_tick),
+        on_tick=settle_approvals(store, posting(board, on_tick)),
         leadership=elector,
         metrics=exposition,
+        diagnose=Diagnostics(policy).observe,  # each tick; remedies judged, never run
     )
     resume_approvals(store, daemon, journal, clock)
-    return KubeRun(daemon, journal, path, cluster, elector, exposition, store, clock)
+    return KubeRun(
+        daemon, journal, path, cluster, elector, exposition, store, clock, warnings=board
+    )
 
 
 async def run_kube_service(run: KubeRun, settings: Settings, *, once: bool = False) -> RunStats:
@@ -150,5 +157,12 @@ async def run_kube_service(run: KubeRun, settings: Settings, *, once: bool = Fal
     run, as in the simulator (`Daemon._approved_and_still_valid`)."""
     main = run.daemon.run(once=once, tick_first=True)
     return await serve_chat_beside(
-        main, settings, run.approvals, run.daemon, run.clock, run.journal_path, None
+        main,
+        settings,
+        run.approvals,
+        run.daemon,
+        run.clock,
+        run.journal_path,
+        None,
+        warnings=run.warnings,
     )

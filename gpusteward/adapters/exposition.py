@@ -95,9 +95,22 @@ class DaemonExposition:
             "1 while the LLM circuit breaker is open (the model is not called).",
             registry=r,
         )
+        self.warning_active = Gauge(
+            "gpusteward_warning_active",
+            "1 while a diagnostics warning is open (red flag, deployment, severity).",
+            ["flag", "deployment", "severity"],
+            registry=r,
+        )
+        self.warnings_opened = Counter(
+            "gpusteward_warnings_opened",
+            "Diagnostics warnings opened, by red flag.",
+            ["flag"],
+            registry=r,
+        )
         if pending_approvals is not None:
             self.pending.set_function(lambda: float(pending_approvals()))
         self._previous: dict[str, list[tuple[float, float]]] = {}
+        self._open: dict[str, tuple[str, str, str]] = {}  # warning id -> its gauge's labels
 
     # -- DaemonMetrics ----------------------------------------------------------------
 
@@ -125,6 +138,26 @@ class DaemonExposition:
             opened = not record.llm.rounds and reason.startswith(BREAKER_OPEN)
             self.llm_breaker_open.set(1 if opened else 0)
         self._forecast_error(record)
+        self._warnings(record)
+
+    def _warnings(self, record: TickRecord) -> None:
+        """Open warnings at 1 (one series per flag, deployment and severity); a resolved
+        one's series removed; each new warning counted once."""
+        for w in record.warnings:
+            labels = (w.flag.value, w.deployment, w.severity.value)
+            before = self._open.get(w.id)
+            if before is None and not w.resolved:
+                self.warnings_opened.labels(w.flag.value).inc()
+            if before is not None and (w.resolved or before != labels):
+                self._drop(w.id, before)
+            if not w.resolved:
+                self._open[w.id] = labels
+                self.warning_active.labels(*labels).set(1)
+
+    def _drop(self, warning_id: str, labels: tuple[str, str, str]) -> None:
+        del self._open[warning_id]
+        if labels not in self._open.values():  # another open warning may share the series
+            self.warning_active.remove(*labels)
 
     def _forecast_error(self, record: TickRecord) -> None:
         """Score the previous tick's forecast for this instant against what was observed."""

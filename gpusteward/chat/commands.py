@@ -2,7 +2,8 @@
 
 `/status`, `/pending`, `/approve ID [comment]`, `/reject ID reason`, `/why ID`, `/pause`,
 `/resume`, `/intent [DEPLOYMENT TEXT | DEPLOYMENT clear]` (an operator's note on expected
-load, for the planner: `gpusteward.chat.notes`), `/help`. Anything else is a free-text
+load, for the planner: `gpusteward.chat.notes`), `/warnings` (the diagnostics' open
+warnings; `/why WARNING-ID` explains one), `/help`. Anything else is a free-text
 question, answered from the journal when an answerer (the LLM) is configured.
 """
 
@@ -15,11 +16,14 @@ from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.identities import Person
 from gpusteward.chat.service import ApprovalService, Outcome
 from gpusteward.chat.store import DecisionRefused
+from gpusteward.chat.warnings import warning_lines
+from gpusteward.core.diagnosis import RedFlag
 from gpusteward.core.errors import InputError
 
 HELP = (
     "commands: /status · /pending · /approve ID [comment] · /reject ID reason · /why ID · "
-    "/pause · /resume · /intent DEPLOYMENT TEXT — ID may be a unique prefix"
+    "/pause · /resume · /intent DEPLOYMENT TEXT · /warnings — ID may be a unique prefix "
+    "(of an approval or a warning)"
 )
 
 
@@ -46,6 +50,11 @@ def run_command(
         return service.set_paused(person, name == "/pause", channel=channel)
     if name == "/intent":
         return _intent(service, person, text, channel)
+    if name == "/warnings":
+        board = service.warnings
+        if board is None:
+            return Outcome(ok=False, text="warnings need the daemon's diagnostics; none here")
+        return Outcome(ok=True, text="\n".join(warning_lines(board)))
     if name == "/help":
         return Outcome(ok=True, text=HELP)
     return Outcome(ok=False, text=f"unknown command {name!r}; {HELP}")
@@ -79,6 +88,14 @@ def _pending(service: ApprovalService) -> Outcome:
 def _why(service: ApprovalService, args: list[str]) -> Outcome:
     if not args:
         return Outcome(ok=False, text="/why needs an id. Fix: /why ID; see /pending")
+    warning_ref = any(args[0].startswith(f"{flag.value}:") for flag in RedFlag)
+    if service.warnings is not None and warning_ref:  # flag:deployment:time, or a prefix
+        try:
+            warning = service.warnings.find(args[0])
+        except InputError as e:
+            return Outcome(ok=False, text=str(e))
+        if warning is not None:
+            return Outcome(ok=True, text="\n".join(warning.why_lines()))
     try:
         request = service.store.resolve(args[0])
     except DecisionRefused as e:

@@ -16,6 +16,7 @@ from gpusteward.chat.identities import Identities
 from gpusteward.chat.notes import NoteBook
 from gpusteward.chat.service import Answerer, ApprovalService
 from gpusteward.chat.store import SqliteApprovalStore
+from gpusteward.chat.warnings import WarningBoard
 from gpusteward.chat.web import create_web_app
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import SettingsError
@@ -108,6 +109,7 @@ def build_chat(
     slack_channel: str | None = None,
     slack_api_url: str = "https://slack.com/api/",
     answerer: Answerer | None = None,
+    warnings: WarningBoard | None = None,
 ) -> ChatRuntime:
     service = ApprovalService(
         store,
@@ -117,6 +119,7 @@ def build_chat(
         speed=speed,
         answerer=answerer,
         notes=NoteBook(store.path),
+        warnings=warnings,
     )
     slack = None
     if slack_mode != "off":

@@ -19,6 +19,7 @@ from gpusteward.chat.identities import Identities, Person
 from gpusteward.chat.notes import NoteBook
 from gpusteward.chat.records import ApprovalEvent, EventKind
 from gpusteward.chat.store import DecisionRefused, SqliteApprovalStore
+from gpusteward.chat.warnings import WarningBoard
 from gpusteward.core.approvals import ApprovalRequest
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.model import Frozen
@@ -61,10 +62,12 @@ class ApprovalService:
         answerer: Answerer | None = None,
         speed: float | None = 1.0,
         notes: NoteBook | None = None,
+        warnings: WarningBoard | None = None,
     ) -> None:
         self.store, self.identities, self.clock = store, identities, clock
         self.daemon, self.answerer = daemon, answerer
         self.notes = notes  # operator notes (`/intent`), in the same SQLite file
+        self.warnings = warnings  # the diagnostics' warnings (`/warnings`, `/why ID`)
         self.speed = speed  # virtual seconds per real second (for countdowns); None = max
 
     def now(self) -> datetime:

@@ -62,6 +62,12 @@ class SlackApp:
         self._outbox = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slack-post")
         self._register()
         service.store.subscribe(self._on_event)
+        if service.warnings is not None:  # each warning once, then its resolve message
+            service.warnings.subscribe(
+                lambda p: self._send(
+                    lambda: self.client.chat_postMessage(channel=self.channel, text=p.text())
+                )
+            )
 
     # -- HTTP mode ------------------------------------------------------------------------
 

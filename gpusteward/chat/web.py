@@ -110,6 +110,12 @@ class Hub:
         self.queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
 
+    def push(self, message: dict[str, Any]) -> None:
+        """Thread-safe: send `message` to every page (a diagnostics warning's post)."""
+        if self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                asyncio.run_coroutine_threadsafe(self.broadcast(message), self.loop)
+
     def notify(self, request_id: str, thread: bool) -> None:
         """Thread-safe: called by the store after a change commits."""
         if self.loop is not None and not self.loop.is_closed():
@@ -132,6 +138,10 @@ def create_web_app(
 ) -> FastAPI:
     hub = Hub()
     on_change(service.store, hub.notify)
+    if service.warnings is not None:
+        service.warnings.subscribe(
+            lambda p: hub.push({"type": "warning", "kind": p.kind, "text": p.text()})
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

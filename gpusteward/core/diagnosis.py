@@ -47,12 +47,16 @@ class Evidence(Frozen):
     """One measurement behind a warning: a metric over a window against its baseline."""
 
     metric: str
-    observed: float
-    window_seconds: float = Field(ge=0, description="What `observed` summarises.")
+    observed: float = Field(allow_inf_nan=False)
+    window_seconds: float = Field(ge=0, allow_inf_nan=False, description="What it summarises.")
     baseline: float | None = Field(
-        default=None, description="What it is compared with (a trailing median, the SLO)."
+        default=None,
+        allow_inf_nan=False,
+        description="What it is compared with (a trailing median, the SLO).",
     )
-    threshold: float | None = Field(default=None, description="Where the detector fires.")
+    threshold: float | None = Field(
+        default=None, allow_inf_nan=False, description="Where the detector fires."
+    )
     unit: str = ""
 
     def line(self) -> str:
