@@ -20,6 +20,7 @@ from gpusteward.cli_agent import why
 from gpusteward.cli_approvals import approvals_command
 from gpusteward.cli_cluster import node_agent, run_kubernetes
 from gpusteward.cli_compare import compare_kinds, comparison_table
+from gpusteward.cli_diagnose import diagnose
 from gpusteward.cli_eval import eval_cmd
 from gpusteward.cli_forecast import app as forecast_app
 from gpusteward.cli_forecast_ahead import ahead as forecast_ahead
@@ -88,6 +89,7 @@ app.command("approvals", epilog=READS_SETTINGS)(approvals_command)
 app.command("node-agent", epilog=READS_NONE)(node_agent)
 app.command("export", epilog=READS_SETTINGS)(export_cmd)
 app.command("replay", epilog=READS_SETTINGS)(replay_cmd)
+app.command("diagnose", epilog=READS_NONE)(diagnose)
 app.command("whatif", epilog=READS_NONE)(whatif_cmd)
 app.add_typer(runbook_app, name="runbook", epilog=READS_NONE)
 
