@@ -50,11 +50,8 @@ def token_row(key: str, k: TokenAccounting) -> list[str]:
 
 def tokens_table(snapshot: ClusterSnapshot | None, title: str = "per token") -> Table | None:
     """The table, or None when no model's token figures are known."""
-    rows = [
-        token_row(key, acc.tokens)
-        for key, acc in sorted(((snapshot.accounting or {}) if snapshot else {}).items())
-        if acc.tokens is not None
-    ]
+    figures = snapshot.token_figures() if snapshot is not None else {}
+    rows = [token_row(key, k) for key, k in sorted(figures.items())]
     if not rows:
         return None
     table = Table(title=title)

@@ -14,6 +14,7 @@ from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluste
 from gpusteward.adapters.kubernetes import connect
 from gpusteward.adapters.lease import LeaseConfig, LeaseElector
 from gpusteward.adapters.prometheus import PrometheusSource
+from gpusteward.adapters.prometheus_tokens import PrometheusTokens
 from gpusteward.chat.notes import NoteBook, NotedSource
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.chat.warnings import WarningBoard, posting
@@ -98,6 +99,7 @@ def build_kube_run(
             interval_seconds=interval,
         ),
         metrics=metrics,
+        tokens=PrometheusTokens(metrics) if metrics is not None else None,
     )
     elector = None
     if not settings.dry_run:

@@ -26,6 +26,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gpusteward.adapters.exposition_tokens import TokenGauges
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.llm import BREAKER_OPEN
 from gpusteward.core.tick import TickRecord
@@ -107,6 +108,7 @@ class DaemonExposition:
             ["flag"],
             registry=r,
         )
+        self.tokens = TokenGauges(r)
         if pending_approvals is not None:
             self.pending.set_function(lambda: float(pending_approvals()))
         self._previous: dict[str, list[tuple[float, float]]] = {}
@@ -138,6 +140,8 @@ class DaemonExposition:
             opened = not record.llm.rounds and reason.startswith(BREAKER_OPEN)
             self.llm_breaker_open.set(1 if opened else 0)
         self._forecast_error(record)
+        if record.snapshot is not None:
+            self.tokens.update(record.snapshot)
         self._warnings(record)
 
     def _warnings(self, record: TickRecord) -> None:
@@ -220,11 +224,20 @@ class ClusterExposition(Collector):
         waiting = GaugeMetricFamily("vllm:num_requests_waiting", "Queued requests.", labels=model)
         running = GaugeMetricFamily("vllm:num_requests_running", "Running requests.", labels=model)
         kv = GaugeMetricFamily("vllm:kv_cache_usage_perc", "KV-cache use (0..1).", labels=model)
+        prompt = CounterMetricFamily(
+            "vllm:prompt_tokens", "Prefill tokens processed.", labels=model
+        )
+        generated = CounterMetricFamily(
+            "vllm:generation_tokens", "Generation tokens processed.", labels=model
+        )
         for d in snap.deployments:
             labels = [d.namespace, d.model]
             m = snap.metrics.get(d.key)
             served = (snap.accounting or {}).get(d.key)
             success.add_metric(labels, float(served.served) if served else 0.0)
+            if served is not None and served.tokens is not None:
+                prompt.add_metric(labels, served.tokens.input_tokens)
+                generated.add_metric(labels, served.tokens.output_tokens)
             if m is not None:
                 waiting.add_metric(labels, float(m.queue_depth))
                 running.add_metric(labels, float(m.running))
@@ -248,7 +261,7 @@ class ClusterExposition(Collector):
                 util.add_metric(labels, 100.0 * (m.gpu_utilization if m else 0.0))
                 used = owner.gpu_memory_gib_per_replica / owner.gpus_per_replica if owner else 0.0
                 fb.add_metric(labels, used * 1024)
-        yield from (success, waiting, running, kv, util, fb)
+        yield from (success, waiting, running, kv, prompt, generated, util, fb)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -49,7 +49,12 @@ from gpusteward.core.actions import (
     ScaleDeployment,
     ScheduleCapacity,
 )
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    ModelDeployment,
+    ServingMetrics,
+    TokenAccounting,
+)
 from gpusteward.core.errors import (
     ActionRejected,
     ClusterUnavailable,
@@ -74,6 +79,13 @@ class ServingMetricsSource(Protocol):
     ) -> dict[str, ServingMetrics]: ...
 
 
+class TokenFiguresSource(Protocol):
+    """Per-token figures of the deployments of a snapshot over a recent window (the
+    Prometheus adapter's `PrometheusTokens`)."""
+
+    def token_figures(self, snapshot: ClusterSnapshot) -> dict[str, TokenAccounting]: ...
+
+
 class KubernetesCluster(KubeWrites):
     """`ClusterSource` + `Executor` over a `KubeApi`."""
 
@@ -84,11 +96,13 @@ class KubernetesCluster(KubeWrites):
         config: KubeClusterConfig | None = None,
         *,
         metrics: ServingMetricsSource | None = None,
+        tokens: TokenFiguresSource | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api, self.clock = api, clock
         self.config = config or KubeClusterConfig()
         self.metrics, self._sleep = metrics, sleep
+        self.tokens = tokens
         self.retries = 0  # how many times an operation was retried (for tests and metrics)
 
     # -- observe --------------------------------------------------------------------
@@ -114,13 +128,24 @@ class KubernetesCluster(KubeWrites):
             except InputError as e:  # one bad object must not blind the daemon to the rest
                 log.error("deployment skipped", deployment=dep.key, reason=str(e))
         deployments = tuple(sorted(models, key=lambda d: d.key))
-        return ClusterSnapshot(
+        snap = ClusterSnapshot(
             at=now,
             nodes=nodes,
             deployments=deployments,
             metrics=self._metrics(deployments),
             interval_seconds=self.config.interval_seconds,
         )
+        return self._with_tokens(snap)
+
+    def _with_tokens(self, snap: ClusterSnapshot) -> ClusterSnapshot:
+        if self.tokens is None:
+            return snap
+        try:
+            figures = self.tokens.token_figures(snap)
+        except GpustewardError as e:
+            log.warning("per-token figures unavailable this tick", reason=str(e))
+            return snap
+        return snap.model_copy(update={"tokens": figures}) if figures else snap
 
     def _metrics(self, deployments: Sequence[ModelDeployment]) -> dict[str, ServingMetrics]:
         if self.metrics is None:

@@ -295,7 +295,18 @@ class ClusterSnapshot(Frozen):
     accounting: dict[str, ModelAccounting] | None = Field(
         default=None, description="Cumulative counters, where the backend keeps them (sim)."
     )
+    tokens: dict[str, TokenAccounting] | None = Field(
+        default=None,
+        description="Per-token figures over a recent window, where the backend reads them "
+        "from its metrics (Prometheus); the simulator keeps them in `accounting`.",
+    )
     interval_seconds: float = Field(default=60.0, gt=0)
+
+    def token_figures(self) -> dict[str, TokenAccounting]:
+        """Each deployment's per-token figures, from whichever place the backend keeps them."""
+        out = {k: a.tokens for k, a in (self.accounting or {}).items() if a.tokens is not None}
+        out.update(self.tokens or {})
+        return out
 
     def deployment(self, key: str) -> ModelDeployment | None:
         for d in self.deployments:
