@@ -40,8 +40,10 @@ class DeploymentSlo:
     target: float
     points: deque[tuple[float, int, int]] = field(default_factory=deque)  # t, within, done
     missed: list[float] = field(default_factory=list)  # ticks (epoch s) the SLO was missed
+    ticks: list[float] = field(default_factory=list)  # every tick observed (epoch s)
 
     def add(self, t: float, within: int, done: int) -> None:
+        self.ticks.append(t)
         self.points.append((t, within, done))
         while self.points and self.points[0][0] < t - SLO_WINDOW_SECONDS:
             self.points.popleft()
