@@ -38,6 +38,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -90,13 +91,19 @@ def _mean_rate(path: Path, fmt: TraceFormat) -> float:
     return len(data.times) / data.duration_seconds
 
 
-def _peak_rate(path: Path, fmt: TraceFormat) -> float:
-    """The highest rate over the trace's windows (a request trace: 10-minute windows)."""
+def _peak_rate(path: Path, fmt: TraceFormat, tick: float = 60.0) -> float:
+    """The highest rate over the trace's windows. A request trace's windows are the
+    daemon's ticks: its arrivals are not averaged over 10 minutes as a rate table's are,
+    and Azure's code trace peaks at 2.9x its highest 10-minute rate within a minute, so
+    scaled to 10-minute peaks it asked for more than the cluster holds (static peak
+    attained 44 %, the oracle 43 %; scaled to its busiest minute, 92 % and 89 %: its
+    arrivals within a second, up to 26x its mean, still exceed what any replica count
+    serves within m-large's 2 s queueing SLO)."""
     data = load_trace_data(path, fmt)
     if isinstance(data, RateTable):
         return float(data.rates.max())
-    bins = np.arange(0.0, data.duration_seconds + 600.0, 600.0)
-    return float(np.histogram(data.times, bins)[0].max()) / 600.0
+    bins = np.arange(0.0, data.duration_seconds + tick, tick)
+    return float(np.histogram(data.times, bins)[0].max()) / tick
 
 
 PLANNERS_ONLY = Path(__file__).resolve().parent / "planners_only.yaml"
@@ -128,7 +135,8 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
             path = Path(args.trace).resolve()
             # to the model's own mean rate; to its peak (what the cluster and the replica
             # bounds were sized for) with `scale_to: peak`, as the suite does
-            rate = _peak_rate if getattr(args, "scale_to", "mean") == "peak" else _mean_rate
+            peak = getattr(args, "scale_to", "mean") == "peak"
+            rate = partial(_peak_rate, tick=base.tick_seconds) if peak else _mean_rate
             target = rate(m.trace.file, m.trace.format) * m.trace.scale
             try:
                 fmt = args.format or detect_format(path)

@@ -4,7 +4,8 @@
 (servegen-14d's cluster and both its model configurations, each model's trace replaced by
 the suite trace scaled as `--trace` does, but to the
 model's peak rate: the cluster and the replica bounds were sized for the model's own
-peak, and a half of a model's clients scaled to its mean peaked past them), in parallel
+peak, and a half of a model's clients scaled to its mean peaked past them; a request
+trace's peak is its busiest tick, not its busiest 10 minutes), in parallel
 processes, and scores the forecast planner per trace against the oracle and the
 baselines. The traces: the two ServeGen totals the scenarios ship, four disjoint halves
 of their clients (`benchmarks/traces/`, jumpier than the totals), and the two Azure

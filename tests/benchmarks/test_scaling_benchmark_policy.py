@@ -111,7 +111,7 @@ def test_a_binary_policy_file_is_named_not_a_traceback(
     monkeypatch.setattr(bench, "run_one", _must_not_run)
     with pytest.raises(SystemExit):
         bench.main()
-    assert "policy.yaml: not a UTF-8 text file" in capsys.readouterr().err
+    assert "policy.yaml: not UTF-8 text" in capsys.readouterr().err
 
 
 def test_a_client_trace_is_read_as_one_without_format(tmp_path: Path) -> None:
