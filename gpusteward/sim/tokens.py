@@ -205,7 +205,7 @@ class LoggedStep:
 
 @dataclass
 class RequestLog:
-    """Every served request of a run, per deployment (memory: about 40 bytes a request),
+    """Every served request of a run, per deployment (memory: about 20 bytes a request),
     and each step's GPU time and cost: what an independent recomputation reads."""
 
     requests: dict[str, list[StepTokens]] = field(default_factory=dict)
@@ -214,9 +214,19 @@ class RequestLog:
     def add(self, key: str, row: LoggedStep, tokens: StepTokens | None) -> None:
         self.steps.setdefault(key, []).append(row)
         if tokens is not None and len(tokens.inputs):
-            self.requests.setdefault(key, []).append(tokens)
+            # single precision: exact for token counts, 1e-7 relative for seconds
+            f32 = np.float32
+            kept = StepTokens(
+                tokens.inputs.astype(f32),
+                tokens.outputs.astype(f32),
+                tokens.ttft.astype(f32),
+                tokens.tpot.astype(f32),
+                tokens.prefill.astype(f32),
+                tokens.tpot_levels,
+            )
+            self.requests.setdefault(key, []).append(kept)
 
     def column(self, key: str, name: str) -> np.ndarray:
         """One field (inputs, outputs, ttft, tpot, prefill) of every logged request."""
         parts = [getattr(s, name) for s in self.requests.get(key, [])]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)

@@ -6,61 +6,27 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 
 from gpusteward.core.actions import ScaleDeployment
-from gpusteward.core.cluster import TokenAccounting
 from gpusteward.core.errors import ScenarioError
 from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.token_files import azure_table, load_token_table, servegen_table
 from gpusteward.sim.tokens import LogHistogram, RequestLog
+from tests.helpers import benchmark_module
 
 TOLERANCE = 0.02  # the issue's target: within 2 % of the independent calculation
 
 AZURE = Path(__file__).resolve().parents[2] / "gpusteward" / "scenarios" / "traces"
 
 
-def independent(log: RequestLog, key: str, seconds: float) -> dict[str, float]:
-    """Per-token figures recomputed from the request log alone (exact quantiles)."""
-    inputs, outputs = log.column(key, "inputs"), log.column(key, "outputs")
-    ttft, tpot, prefill = (
-        log.column(key, "ttft"),
-        log.column(key, "tpot"),
-        log.column(key, "prefill"),
-    )
-    steps = log.steps[key]
-    gpu_seconds = sum(s.gpu_seconds for s in steps)
-    cost = sum(s.cost_usd for s in steps)
-    busy = sum(s.ready_gpu_seconds * min(1.0, s.served / s.capacity) for s in steps if s.capacity)
-    input_share = prefill.sum() / (prefill.sum() + float(outputs @ tpot))
-    return {
-        "tokens_per_second": (inputs.sum() + outputs.sum()) / seconds,
-        "ttft_p50": float(np.percentile(ttft, 50)),
-        "ttft_p95": float(np.percentile(ttft, 95)),
-        "tpot_p50": float(np.percentile(tpot, 50)),
-        "tpot_p95": float(np.percentile(tpot, 95)),
-        "gpu_hours": gpu_seconds / 3600,
-        "usd_per_m_input": cost * input_share / inputs.sum() * 1e6,
-        "usd_per_m_output": cost * (1 - input_share) / outputs.sum() * 1e6,
-        "idle_share": 1 - busy / gpu_seconds,
-    }
-
-
-def reported(k: TokenAccounting) -> dict[str, float | None]:
-    return {
-        "tokens_per_second": k.tokens_per_second,
-        "ttft_p50": k.ttft_p50_seconds,
-        "ttft_p95": k.ttft_p95_seconds,
-        "tpot_p50": k.tpot_p50_seconds,
-        "tpot_p95": k.tpot_p95_seconds,
-        "gpu_hours": k.gpu_hours,
-        "usd_per_m_input": k.cost_per_million("input"),
-        "usd_per_m_output": k.cost_per_million("output"),
-        "idle_share": k.idle_gpu_share,
-    }
+def _bench() -> ModuleType:
+    """benchmarks/tokens.py: its independent recomputation is the one the test uses."""
+    return benchmark_module("tokens")
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +56,8 @@ def test_per_token_figures_match_an_independent_calculation_from_the_request_log
     sim, log = servegen_run
     acc = sim.snapshot().accounting[key]
     assert acc.tokens is not None and acc.tokens.requests == acc.served + acc.dropped_on_removal
-    want = independent(log, key, sim.elapsed_seconds)
-    got = reported(acc.tokens)
+    want = _bench().independent(log, key, sim.elapsed_seconds)
+    got = _bench().reported(acc.tokens)
     for name, value in want.items():
         seen = got[name]
         assert seen is not None, name
