@@ -485,6 +485,12 @@ def main() -> int:
     suite.add_argument("--seeds", default=None, help="comma-separated seeds (11,12,13,14,15)")
     suite.add_argument("--suite-traces", default=None, help="comma-separated suite trace names")
     suite.add_argument(
+        "--results",
+        default=None,
+        help="JSON-lines file: each run is appended as it completes, and the runs it "
+        "already holds are not run again (a suite cut short goes on)",
+    )
+    suite.add_argument(
         "--candidates",
         type=lambda text: _suite().candidates_option(text),
         default=None,

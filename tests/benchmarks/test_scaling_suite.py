@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -114,3 +115,38 @@ def test_a_request_trace_is_scaled_so_its_busiest_tick_meets_the_models_peak() -
         assert isinstance(own, RateTable)
         busiest_tick = per_minute.max() / 60 * m.trace.scale
         assert busiest_tick == pytest.approx(float(own.rates.max()) * b.trace.scale)
+
+
+def _fake_run(args: argparse.Namespace, planner: str) -> dict[str, object]:
+    gpu_hours = {"oracle": 100.0, "forecast": 110.0, "reactive": 130.0}[planner]
+    figures = {"gpu_hours": gpu_hours, "attainment": 0.996, "trace": [1.0]}
+    return {"planner": planner, "wall_s": 0.5, "models": {"serving/m": figures}}
+
+
+def _must_not_run(args: argparse.Namespace, planner: str) -> dict[str, object]:
+    raise AssertionError(f"{planner} ran again")
+
+
+def test_a_results_file_keeps_every_run_and_a_second_suite_runs_none_of_them_again(
+    tmp_path: Path,
+) -> None:
+    suite = _suite()
+    traces = tuple(t for t in suite.SUITE if t.name == "m-mid")
+    jobs = suite.jobs_for(traces, (11,), 1, ("reactive",))
+    file = tmp_path / "runs.jsonl"
+    base = argparse.Namespace(forecast_config={})
+    first = list(suite.run_all(_fake_run, base, jobs, [{}], 1, file))
+    assert len(first) == 3 and len(file.read_text().splitlines()) == 3
+    again = list(suite.run_all(_must_not_run, base, jobs, [{}], 1, file))
+    assert sorted(j.planner for j, _ in again) == ["forecast", "oracle", "reactive"]
+    rows, _ = suite.summarise(suite.cases_from(again), traces, 1)
+    assert rows[0]["ratio"] == [1.1]
+    # another setting is another run, even at the same index
+    other = list(suite.run_all(_fake_run, base, jobs, [{"hysteresis": 0.3}], 1, file))
+    assert len(other) == 3 and len(file.read_text().splitlines()) == 4
+    targets = suite.targets_for(rows, 10.0, reused=3)
+    wall = next(t for t in targets if t["name"] == "suite wall time, s")
+    assert not wall["met"] and "not measured" in wall["value"]
+    file.write_text(file.read_text() + "not json\n")
+    with pytest.raises(SystemExit, match="line 5 is not a run"):
+        suite.read_results(file)
