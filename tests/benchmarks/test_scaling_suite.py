@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -15,6 +16,10 @@ from tests.helpers import benchmark_module
 
 def _suite() -> ModuleType:
     return benchmark_module("scaling_suite")
+
+
+def _score() -> ModuleType:
+    return benchmark_module("scaling_suite_score")
 
 
 def test_every_suite_trace_ships_in_the_repository_and_loads() -> None:
@@ -39,43 +44,45 @@ def test_the_halves_share_no_client_and_sum_to_their_models_total() -> None:
         assert np.max(np.abs(e + o - t)) < 1e-3  # rounded to 4 decimals in each file
 
 
-def _case(suite: ModuleType, trace: str, attainment: list[float], ratio: list[float]) -> object:
+def _case(score: ModuleType, trace: str, attainment: list[float], ratio: list[float]) -> object:
     oracle = {"gpu_hours": 100.0, "attainment": 0.999}
     forecast = {
         i: {"gpu_hours": 100.0 * r, "attainment": a}
         for i, (a, r) in enumerate(zip(attainment, ratio, strict=True))
     }
     hpa = {"gpu_hours": 130.0, "attainment": 0.99}
-    return suite.Case(trace, "serving/m", 11, oracle, forecast, {"reactive": hpa})
+    return score.Case(trace, "serving/m", 11, oracle, forecast, {"reactive": hpa})
 
 
 def test_a_held_out_trace_gets_the_setting_chosen_without_any_trace_sharing_its_clients() -> None:
     """Setting 1 is better on the m-large halves only: m-large (their sum) must not see them."""
     suite = _suite()
+    score = _score()
     cases = [
-        _case(suite, "m-large-even", [0.990, 0.996], [1.15, 1.15]),
-        _case(suite, "m-large-odd", [0.990, 0.996], [1.15, 1.15]),
-        _case(suite, "m-mid", [0.996, 0.990], [1.15, 1.15]),
-        _case(suite, "m-large", [0.996, 0.996], [1.10, 1.19]),
+        _case(score, "m-large-even", [0.990, 0.996], [1.15, 1.15]),
+        _case(score, "m-large-odd", [0.990, 0.996], [1.15, 1.15]),
+        _case(score, "m-mid", [0.996, 0.990], [1.15, 1.15]),
+        _case(score, "m-large", [0.996, 0.996], [1.10, 1.19]),
     ]
     traces = tuple(
         t for t in suite.SUITE if t.name in {"m-large", "m-large-even", "m-large-odd", "m-mid"}
     )
     held = {t.name: t for t in traces}
-    assert suite.choose(cases, held["m-large"], traces, 2) == 0  # chosen on m-mid alone
+    assert score.choose(cases, held["m-large"], traces, 2) == 0  # chosen on m-mid alone
     # m-large-even is chosen for on m-large-odd (no shared client) and m-mid: a tie on
     # misses (1 each), broken by the worst ratio (both 1.15), then the first
-    assert suite.choose(cases, held["m-large-even"], traces, 2) == 0
-    assert suite.choose(cases, held["m-mid"], traces, 2) == 1  # the m-large family prefers 1
+    assert score.choose(cases, held["m-large-even"], traces, 2) == 0
+    assert score.choose(cases, held["m-mid"], traces, 2) == 1  # the m-large family prefers 1
 
 
 def test_the_worst_case_and_the_wall_time_are_targets() -> None:
     suite = _suite()
-    cases = [_case(suite, "m-mid", [0.9949], [1.21]), _case(suite, "m-large", [0.997], [1.1])]
+    score = _score()
+    cases = [_case(score, "m-mid", [0.9949], [1.21]), _case(score, "m-large", [0.997], [1.1])]
     traces = tuple(t for t in suite.SUITE if t.name in {"m-large", "m-mid"})
-    rows, chosen = suite.summarise(cases, traces, 1)
+    rows, chosen = score.summarise(cases, traces, 1)
     assert chosen == {"m-large": 0, "m-mid": 0}
-    targets = {t["name"]: t for t in suite.targets_for(rows, wall_s=1900.0)}
+    targets = {t["name"]: t for t in score.targets_for(rows, wall_s=1900.0)}
     worst = targets["worst case: lowest attainment of any trace, model and seed"]
     assert not worst["met"] and "m-mid" in worst["value"] and "seed 11" in worst["value"]
     assert not targets["suite wall time, s"]["met"]
@@ -131,6 +138,7 @@ def test_a_results_file_keeps_every_run_and_a_second_suite_runs_none_of_them_aga
     tmp_path: Path,
 ) -> None:
     suite = _suite()
+    score = _score()
     traces = tuple(t for t in suite.SUITE if t.name == "m-mid")
     jobs = suite.jobs_for(traces, (11,), 1, ("reactive",))
     file = tmp_path / "runs.jsonl"
@@ -139,14 +147,31 @@ def test_a_results_file_keeps_every_run_and_a_second_suite_runs_none_of_them_aga
     assert len(first) == 3 and len(file.read_text().splitlines()) == 3
     again = list(suite.run_all(_must_not_run, base, jobs, [{}], 1, file))
     assert sorted(j.planner for j, _ in again) == ["forecast", "oracle", "reactive"]
-    rows, _ = suite.summarise(suite.cases_from(again), traces, 1)
+    rows, _ = score.summarise(score.cases_from(again), traces, 1)
     assert rows[0]["ratio"] == [1.1]
     # another setting is another run, even at the same index
     other = list(suite.run_all(_fake_run, base, jobs, [{"hysteresis": 0.3}], 1, file))
     assert len(other) == 3 and len(file.read_text().splitlines()) == 4
-    targets = suite.targets_for(rows, 10.0, reused=3)
+    targets = score.targets_for(rows, 10.0, reused=3)
     wall = next(t for t in targets if t["name"] == "suite wall time, s")
     assert not wall["met"] and "not measured" in wall["value"]
     file.write_text(file.read_text() + "not json\n")
     with pytest.raises(SystemExit, match="line 5 is not a run"):
         suite.read_results(file)
+
+
+def test_the_suite_prints_its_table_and_its_json_from_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = _suite()
+    args = argparse.Namespace(
+        suite_traces="m-mid", seeds="11", candidates=None, forecast_config={},
+        planners="oracle,forecast,reactive", workers=1, results=None, json=False,
+    )  # fmt: skip
+    assert suite.main(args, _fake_run) == 0  # 1.10x at 99.6 %, HPA dearer: every target met
+    out = capsys.readouterr().out
+    assert "m-mid" in out and "99.60%" in out and "1.100" in out and "NOT MET" not in out
+    args.json = True
+    suite.main(args, _fake_run)
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"][0]["ratio"] == [1.1] and all(t["met"] for t in report["targets"])
