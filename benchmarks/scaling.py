@@ -45,8 +45,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from gpusteward.cli_forecast import detect_format, png_option
 from gpusteward.core.errors import InputError
@@ -61,7 +59,6 @@ from gpusteward.wiring import build_sim_run, load_policy_file
 
 PLANNERS = ("oracle", "forecast", "reactive", "kpa", "dynamo", "static-peak")
 TARGET_ATTAINMENT = 0.995
-TARGET_RATIO = 1.20
 
 
 class _NullJournal(InMemoryJournal):
@@ -165,8 +162,11 @@ def prepare_scenario(args: argparse.Namespace, planner: str) -> Scenario:
 
 
 def _suite() -> ModuleType:
-    """benchmarks/scaling_suite.py, beside this script (which is not a package)."""
-    name = "scaling_suite"
+    return _sibling("scaling_suite")
+
+
+def _sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py, beside this script (which is not a package)."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
         assert spec is not None and spec.loader is not None
@@ -323,97 +323,6 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
     return {"planner": planner, "wall_s": wall, "models": models}
 
 
-def _shown(value: float, digits: int, target: float, met: bool) -> float:
-    """`value` rounded to `digits`, or to more where that rounding would land on the target
-    it misses (1.2004 is not shown as 1.2 beside "<= 1.2: not met")."""
-    while not met and round(value, digits) == target and digits < 12:
-        digits += 1
-    return round(value, digits)
-
-
-def _ratio_cell(ratio: float) -> str:
-    """x oracle for the table, as precise as `evaluate` shows it against the target."""
-    shown = _shown(ratio, 3, TARGET_RATIO, ratio <= TARGET_RATIO)
-    return f"{shown:.3f}" if shown == round(shown, 3) else f"{shown:g}"
-
-
-def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    targets: list[dict[str, Any]] = []
-    oracle, ours = results["oracle"]["models"], results["forecast"]["models"]
-    for key, mine in ours.items():
-        ratio = mine["gpu_hours"] / oracle[key]["gpu_hours"]
-        met = mine["attainment"] >= TARGET_ATTAINMENT
-        targets.append(
-            {
-                "name": f"{key}: forecast planner SLO attainment",
-                "value": _shown(mine["attainment"], 5, TARGET_ATTAINMENT, met),
-                "target": f">= {TARGET_ATTAINMENT}",
-                "met": met,
-            }
-        )
-        met = ratio <= TARGET_RATIO
-        targets.append(
-            {
-                "name": f"{key}: forecast planner GPU-hours / oracle",
-                "value": _shown(ratio, 3, TARGET_RATIO, met),
-                "target": f"<= {TARGET_RATIO}",
-                "met": met,
-            }
-        )
-        baselines = [name for name in results if name not in ("forecast", "oracle")]
-        dominating = [
-            name
-            for name in baselines
-            if results[name]["models"][key]["gpu_hours"] <= mine["gpu_hours"]
-            and results[name]["models"][key]["attainment"] >= mine["attainment"]
-        ]
-        if not baselines:  # nothing compared: not a "none"
-            value, met = "not measured (no baseline among --planners)", False
-        else:
-            value = ", ".join(dominating) or f"none (of {', '.join(baselines)})"
-            met = not dominating
-        targets.append(
-            {
-                "name": f"{key}: baselines better on both GPU-hours and attainment",
-                "value": value,
-                "target": "none",
-                "met": met,
-            }
-        )
-    return targets
-
-
-def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = list(results["oracle"]["models"])
-    fig, axes = plt.subplots(len(keys), 1, figsize=(16, 4.5 * len(keys)), squeeze=False)
-    for ax, key in zip(axes[:, 0], keys, strict=True):
-        fc = results["forecast"]["models"][key]["trace"]
-        hours = np.arange(len(fc["load"])) / 6.0
-        ax.fill_between(
-            hours,
-            fc["p10"],
-            fc["p90"],
-            color="tab:blue",
-            alpha=0.2,
-            label="forecast p10-p90 at cold-start lead",
-        )
-        ax.plot(hours, fc["load"], color="black", lw=0.8, label="load (req/s)")
-        for name, r in results.items():
-            ax.plot(hours, r["models"][key]["trace"]["capacity"], lw=0.7, label=f"capacity: {name}")
-        ax.set_title(key)
-        ax.set_xlabel("hours")
-        ax.set_ylabel("req/s")
-        ax.legend(fontsize=7, ncol=4, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scenario", default="servegen-14d", help="scenario name or file")
@@ -514,9 +423,10 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(run_one, [args] * len(names), names))
     results = {r["planner"]: r for r in runs}
-    targets = evaluate(results)
+    report = _sibling("scaling_report")
+    targets = report.evaluate(results)
     if args.png:
-        plot(results, Path(args.png))
+        report.plot(results, Path(args.png))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     summary = {
         "benchmark": "scaling",
@@ -545,50 +455,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        console = Console(width=160)
-        oracle = results["oracle"]["models"]
-        seed = "of the scenario" if args.seed is None else args.seed
-        for key in oracle:
-            table = Table(
-                title=f"{key}: {args.scenario}, cold start {args.cold_start:.0f} s, "
-                f"{args.days} days, seed {seed}, policy {args.policy} ({machine})"
-            )
-            for col in (
-                "planner",
-                "GPU-hours",
-                "x oracle",
-                "SLO attainment",
-                "p95 delay s",
-                "actions / day",
-                "stopped by the guard",
-            ):
-                table.add_column(col, justify="left" if col == "planner" else "right")
-            for name, r in results.items():
-                m = r["models"][key]
-                table.add_row(
-                    name,
-                    f"{m['gpu_hours']:,.0f}",
-                    _ratio_cell(m["gpu_hours"] / oracle[key]["gpu_hours"]),
-                    f"{m['attainment']:.4%}",
-                    f"{m['p95_delay_s']:.2f}",
-                    f"{m['actions_per_day']:.0f}",
-                    ", ".join(f"{k} {v}" for k, v in m["stopped_by_guard"].items()) or "-",
-                )
-            console.print(table)
-        for t in targets:
-            console.print(
-                f"target {t['name']}: {t['value']} (target {t['target']}) "
-                f"{'MET' if t['met'] else 'NOT MET'}"
-            )
-        console.print(
-            "wall time per planner (one run each, "
-            f"{args.workers} at a time): "
-            + ", ".join(f"{name} {r['wall_s']:.0f} s" for name, r in results.items())
-            + f"; the whole benchmark {summary['wall_s']:.0f} s",
-            highlight=False,
-        )
-        if args.png:
-            console.print(f"plot: {args.png}")
+        report.print_tables(results, targets, args, machine, summary["wall_s"])
     return 0 if all(t["met"] for t in targets) else 1
 
 

@@ -21,6 +21,10 @@ def _scaling() -> ModuleType:
     return benchmark_module("scaling")
 
 
+def _report() -> ModuleType:
+    return benchmark_module("scaling_report")
+
+
 def _args(**extra: object) -> argparse.Namespace:
     base = dict(
         scenario="servegen-14d", cold_start=180.0, trace=None, format="servegen-total",
@@ -91,13 +95,13 @@ def _result(gpu_hours: float, attainment: float) -> dict[str, Any]:
 
 def test_the_baseline_target_is_not_met_when_no_baseline_ran() -> None:
     only = {"oracle": _result(100, 0.999), "forecast": _result(118, 0.996)}
-    row = next(t for t in _scaling().evaluate(only) if "baselines better" in t["name"])
+    row = next(t for t in _report().evaluate(only) if "baselines better" in t["name"])
     assert row["met"] is False and row["value"].startswith("not measured")
     both = {**only, "reactive": _result(130, 0.991), "dynamo": _result(110, 0.997)}
-    row = next(t for t in _scaling().evaluate(both) if "baselines better" in t["name"])
+    row = next(t for t in _report().evaluate(both) if "baselines better" in t["name"])
     assert row["met"] is False and row["value"] == "dynamo"
     del both["dynamo"]
-    row = next(t for t in _scaling().evaluate(both) if "baselines better" in t["name"])
+    row = next(t for t in _report().evaluate(both) if "baselines better" in t["name"])
     assert row["met"] is True and row["value"] == "none (of reactive)"
 
 
@@ -141,16 +145,14 @@ def test_a_headerless_total_is_read_as_a_total_and_a_short_client_row_refused(
 
 def test_a_figure_is_not_shown_rounded_onto_the_target_it_misses() -> None:
     only = {"oracle": _result(100, 0.999), "forecast": _result(120.04, 0.994996)}
-    rows = {t["name"].split(": ")[1]: t for t in _scaling().evaluate(only)}
+    rows = {t["name"].split(": ")[1]: t for t in _report().evaluate(only)}
     ratio, attained = (
         rows["forecast planner GPU-hours / oracle"],
         rows["forecast planner SLO attainment"],
     )
     assert ratio["met"] is False and ratio["value"] == 1.2004
     assert attained["met"] is False and attained["value"] == 0.994996
-    fine = _scaling().evaluate(
-        {"oracle": _result(100, 0.999), "forecast": _result(119.96, 0.99512)}
-    )
+    fine = _report().evaluate({"oracle": _result(100, 0.999), "forecast": _result(119.96, 0.99512)})
     assert [t["value"] for t in fine[:2]] == [0.99512, 1.2]
-    assert _scaling()._ratio_cell(1.20004) == "1.20004"
-    assert _scaling()._ratio_cell(1.18749) == "1.187"
+    assert _report()._ratio_cell(1.20004) == "1.20004"
+    assert _report()._ratio_cell(1.18749) == "1.187"
