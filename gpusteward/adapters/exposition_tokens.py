@@ -43,6 +43,7 @@ class TokenGauges:
         self.gpu_hours = Gauge(
             "gpusteward_gpu_hours_per_million_tokens", "GPU-hours per 1M tokens.", dep, registry=r
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Gauge] = {}
         self.idle = Gauge(
             "gpusteward_idle_gpu_share",
             "Share of GPU-hours that served no request.",
@@ -50,24 +51,31 @@ class TokenGauges:
             registry=r,
         )
 
+    def _set(self, gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+        """Set one series; its child is looked up once (`labels()` is slow every tick)."""
+        child = self._children.get((id(gauge), labels))
+        if child is None:
+            child = self._children[(id(gauge), labels)] = gauge.labels(*labels)
+        child.set(value)
+
     def update(self, snapshot: ClusterSnapshot) -> None:
         for key, k in snapshot.token_figures().items():
             if not k.seconds:
                 continue
-            self.rate.labels(key, "input").set(k.input_tokens / k.seconds)
-            self.rate.labels(key, "output").set(k.output_tokens / k.seconds)
+            self._set(self.rate, (key, "input"), k.input_tokens / k.seconds)
+            self._set(self.rate, (key, "output"), k.output_tokens / k.seconds)
             for gauge, values in (
                 (self.ttft, (k.ttft_p50_seconds, k.ttft_p95_seconds)),
                 (self.tpot, (k.tpot_p50_seconds, k.tpot_p95_seconds)),
             ):
                 for q, v in zip(("0.5", "0.95"), values, strict=True):
                     if v is not None:
-                        gauge.labels(key, q).set(v)
+                        self._set(gauge, (key, q), v)
             for direction in DIRECTIONS:
                 usd = k.cost_per_million(direction)
                 if usd is not None:
-                    self.cost.labels(key, direction).set(usd)
+                    self._set(self.cost, (key, direction), usd)
             if k.gpu_hours_per_million is not None:
-                self.gpu_hours.labels(key).set(k.gpu_hours_per_million)
+                self._set(self.gpu_hours, (key,), k.gpu_hours_per_million)
             if k.idle_gpu_share is not None:
-                self.idle.labels(key).set(k.idle_gpu_share)
+                self._set(self.idle, (key,), k.idle_gpu_share)

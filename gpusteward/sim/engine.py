@@ -59,11 +59,6 @@ def _initial_state(spec: SimSpec) -> SimState:
         tallies={k: Tally() for k in keys},
         intervals={k: IntervalTally() for k in keys},
         wakes={k: WakeLog() for k in keys},
-        samplers={
-            m.key: TokenSampler(m.tokens, m.trace.offset_seconds)
-            for m in spec.models
-            if m.tokens is not None
-        },
         token_rngs={
             k: np.random.default_rng(s)
             for k, s in zip(
@@ -73,10 +68,16 @@ def _initial_state(spec: SimSpec) -> SimState:
     )
 
 
-def _token_tallies(state: SimState) -> None:
-    for key in state.samplers:
-        if state.tallies[key].tokens is None:
-            state.tallies[key].tokens = TokenTally()
+def _samplers(spec: SimSpec, state: SimState) -> dict[str, TokenSampler]:
+    """The token samplers of the models with token lengths (derived from the spec alone,
+    so not part of a checkpoint), each with its tally."""
+    out = {}
+    for m in spec.models:
+        if m.tokens is not None:
+            out[m.key] = TokenSampler(m.tokens, m.trace.offset_seconds)
+            if state.tallies[m.key].tokens is None:
+                state.tallies[m.key].tokens = TokenTally()
+    return out
 
 
 class Simulator:
@@ -92,7 +93,7 @@ class Simulator:
         self.spec = spec
         self._dt = spec.step_seconds
         self._state = _state if _state is not None else _initial_state(spec)
-        _token_tallies(self._state)
+        self._samplers = _samplers(spec, self._state)
         self.request_log = request_log  # every served request, when attached (not checkpointed)
         self._snapshots = SnapshotBuilder()
         self._models = {m.key: m for m in spec.models}
@@ -147,7 +148,7 @@ class Simulator:
         fleet = state.fleet
         tally, iv, queue = state.tallies[key], state.intervals[key], state.queues[key]
         gpu_seconds = cost = capacity = ready_gpu_seconds = 0.0
-        sampler = state.samplers.get(key)
+        sampler = self._samplers.get(key)
         gpu_capacity: dict[str, float] = {}
         throughput = spec.profile.throughput_rps
         factor = (1.0 - spec.adapter_overhead if dep.adapters else 1.0) * spec.batch_efficiency

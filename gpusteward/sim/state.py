@@ -9,7 +9,7 @@ import numpy as np
 from gpusteward.sim.faults import FaultInjector
 from gpusteward.sim.fleet import Fleet
 from gpusteward.sim.queueing import DelayHistogram, ModelQueue, Piece
-from gpusteward.sim.tokens import TokenSampler, TokenTally
+from gpusteward.sim.tokens import TokenTally
 from gpusteward.sim.traces import ArrivalTrace
 from gpusteward.sim.wakes import WakeLog
 
@@ -61,11 +61,9 @@ class SimState:
     routes: dict[str, str] = field(default_factory=dict)  # consolidated source -> into
     executed: set[str] = field(default_factory=set)  # action ids applied
     wakes: dict[str, WakeLog] = field(default_factory=dict)  # per deployment, from zero
-    samplers: dict[str, TokenSampler] = field(default_factory=dict)  # models with tokens
     token_rngs: dict[str, np.random.Generator] = field(default_factory=dict)
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        # a checkpoint written before per-token figures has no samplers: none were drawn
-        state.setdefault("samplers", {})
+        # a checkpoint written before per-token figures has no token draws to continue
         state.setdefault("token_rngs", {})
         self.__dict__.update(state)

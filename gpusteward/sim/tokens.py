@@ -32,6 +32,15 @@ class LogHistogram:
 
     counts: np.ndarray = field(default_factory=lambda: np.zeros(len(_EDGES) - 1))
 
+    def __getstate__(self) -> dict[str, np.ndarray]:
+        # a checkpoint is written every tick: only the bins in use (a few dozen of 801)
+        used = np.flatnonzero(self.counts).astype(np.int16)
+        return {"bins": used, "counts": self.counts[used]}
+
+    def __setstate__(self, state: dict[str, np.ndarray]) -> None:
+        self.counts = np.zeros(len(_EDGES) - 1)
+        self.counts[state["bins"]] = state["counts"]
+
     def add(self, values: np.ndarray) -> None:
         if len(values):
             # bin i + 1 holds [10^(i/100 - 4), 10^((i+1)/100 - 4)); bin 0 everything below
@@ -56,18 +65,16 @@ class LogHistogram:
     def quantiles(self, qs: tuple[float, ...]) -> tuple[float, ...]:
         """Each q-quantile (0 for an empty histogram), from one cumulative sum."""
         cum = np.cumsum(self.counts)
-        total = float(cum[-1])
+        total = cum[-1]
         if total <= 0.0:
             return tuple(0.0 for _ in qs)
-        out = []
-        for q in qs:
-            target = q * total
-            i = min(int(np.searchsorted(cum, target, "left")), len(self.counts) - 1)
-            before = float(cum[i - 1]) if i > 0 else 0.0
-            inside = float(self.counts[i])
-            share = (target - before) / inside if inside > 0 else 1.0
-            out.append(float(_EDGES[i] + share * (_EDGES[i + 1] - _EDGES[i])))
-        return tuple(out)
+        targets = np.asarray(qs) * total
+        i = np.minimum(np.searchsorted(cum, targets, "left"), len(self.counts) - 1)
+        before = np.where(i > 0, cum[i - 1], 0.0)
+        inside = self.counts[i]
+        share = np.divide(targets - before, inside, out=np.ones_like(targets), where=inside > 0)
+        values = _EDGES[i] + share * (_EDGES[i + 1] - _EDGES[i])
+        return tuple(float(v) for v in values)
 
 
 @dataclass
@@ -114,22 +121,14 @@ def piece_delays(pieces: list[Piece], n: int) -> np.ndarray:
 
 
 class TokenSampler:
-    """Draws a model's per-request tokens and latencies; holds only its spec as state
-    (the table is re-read, and cached, when a checkpoint is restored)."""
+    """Draws a model's per-request tokens and latencies from its spec's table (the random
+    stream is the caller's: it lives in the checkpointed state)."""
 
     def __init__(self, spec: TokenSpec, offset_seconds: float) -> None:
         self.spec = spec
         self.offset_seconds = offset_seconds
         self.table: TokenTable = load_token_table(spec.files, spec.format, spec.weights)
         self._cache: dict[tuple[int, int], np.ndarray] = {}
-
-    def __getstate__(self) -> dict[str, object]:
-        return {"spec": self.spec, "offset_seconds": self.offset_seconds}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        spec, offset = state["spec"], state["offset_seconds"]
-        assert isinstance(spec, TokenSpec) and isinstance(offset, float)
-        self.__init__(spec, offset)  # type: ignore[misc]
 
     def draw(
         self,
@@ -143,22 +142,22 @@ class TokenSampler:
         """Tokens and latencies of the `served` requests of the step starting at `t`."""
         spec = self.spec
         w = self.table.window_at(t + self.offset_seconds)
-        inputs = self._lengths(self.table.inputs, w)[
-            (rng.random(served) * QUANTILES).astype(np.intp)
-        ]
-        outputs = self._lengths(self.table.outputs, w)[
-            (rng.random(served) * QUANTILES).astype(np.intp)
-        ]
         types = list(gpu_capacity)
+        mixed = len(types) > 1
+        picks = (rng.random((3 if mixed else 2) * served) * QUANTILES).astype(np.intp)
+        inputs = self._lengths(self.table.inputs, w)[picks[:served]]
+        outputs = self._lengths(self.table.outputs, w)[picks[served : 2 * served]]
         slowdown = 1.0 + spec.batch_slowdown * min(1.0, utilisation)
-        if len(types) == 1:
+        if not mixed:
             prefill_tps, decode = spec.gpu_speeds(types[0])
             prefill = inputs / prefill_tps
             tpot = np.full(served, decode * slowdown)
             levels = [(decode * slowdown, served)]
         else:
+            # the GPU type serving each request, by its share of the step's capacity
             weights = np.array([gpu_capacity[g] for g in types])
-            pick = np.searchsorted(np.cumsum(weights / weights.sum()), rng.random(served))
+            bounds = np.cumsum(weights / weights.sum()) * QUANTILES
+            pick = np.searchsorted(bounds, picks[2 * served :], "right")
             np.minimum(pick, len(types) - 1, out=pick)
             speeds = np.array([spec.gpu_speeds(g) for g in types])
             prefill = inputs / speeds[pick, 0]
