@@ -167,6 +167,19 @@ def of(
     return [get(s) for s in window.span(start_ago, end_ago)]
 
 
+class NodeIndex:
+    """The snapshot's nodes by name, built on first use (most ticks need none)."""
+
+    def __init__(self, nodes: tuple[Node, ...]) -> None:
+        self._nodes = nodes
+        self._by_name: dict[str, Node] | None = None
+
+    def get(self, name: str) -> Node | None:
+        if self._by_name is None:
+            self._by_name = {n.name: n for n in self._nodes}
+        return self._by_name.get(name)
+
+
 @dataclass(frozen=True, slots=True)
 class _Replicas:
     """What a deployment's replicas add up to (kept while the deployment object is the
@@ -181,7 +194,7 @@ class _Replicas:
 
 
 def _replicas(
-    d: ModelDeployment, nodes: dict[str, Node], window: DeploymentWindow, t: float
+    d: ModelDeployment, nodes: NodeIndex, window: DeploymentWindow, t: float
 ) -> _Replicas:
     home = d.labels.get(ARTIFACT_REGION_LABEL)
     cost = slowest = 0.0
@@ -212,7 +225,7 @@ def _replicas(
 def sample_of(
     snapshot: ClusterSnapshot,
     d: ModelDeployment,
-    nodes: dict[str, Node],
+    nodes: NodeIndex,
     window: DeploymentWindow,
     t: float,
 ) -> Sample | None:
