@@ -4,11 +4,29 @@ ones as a gauge, each opened one counted) and posted to the chat's board."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
-from gpusteward.core.diagnosis import RedFlag
+from forecasting.baselines import LastValueForecaster
+from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.core.actions import Proposal, ScaleDeployment
+from gpusteward.core.clock import VirtualClock
+from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.diagnosis import DiagnosticWarning, RedFlag
+from gpusteward.core.ports import GuardInputs
+from gpusteward.core.tick import Stage
+from gpusteward.core.verdicts import Allow, Verdict
+from gpusteward.daemon import Daemon, DaemonConfig
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import Settings
+from gpusteward.testing import (
+    T0,
+    FakeClusterSource,
+    InMemoryJournal,
+    RecordingExecutor,
+    StaticPlanner,
+    make_snapshot,
+)
 from gpusteward.wiring import build_sim_run
 
 
@@ -34,3 +52,48 @@ def test_a_spot_wave_is_journaled_exported_and_posted(tmp_path: Path) -> None:
         {w.id for w in warned}
     )  # each warning posted once, however many ticks it stayed open
     run.journal.close()
+
+
+def test_a_failing_diagnosis_is_a_stage_error_and_the_tick_goes_on() -> None:
+    def broken(snapshot: ClusterSnapshot, inputs: GuardInputs) -> tuple[DiagnosticWarning, ...]:
+        raise RuntimeError("detector bug")
+
+    planner = StaticPlanner([_scale_up()])
+    daemon = Daemon(
+        source=FakeClusterSource(make_snapshot(at=T0)),
+        executor=RecordingExecutor(),
+        forecaster=LastValueForecaster(),
+        planner=planner,
+        policy=_allow_all(),
+        approvals=InMemoryApprovalGate(),
+        journal=InMemoryJournal(),
+        clock=VirtualClock(T0),
+        config=DaemonConfig(interval_seconds=60, offload_blocking_calls=False),
+        diagnose=broken,
+    )
+    record = asyncio.run(daemon.tick())
+    assert [e.stage for e in record.errors] == [Stage.DIAGNOSE]
+    assert "detector bug" in record.errors[0].message
+    assert record.warnings == () and len(record.results) == 1  # the action still ran
+
+
+def _scale_up() -> Proposal:
+    action = ScaleDeployment(deployment="default/llm-chat", replicas=3, issued_at=T0)
+    return Proposal(action=action, reason="load")
+
+
+class _AllowAll:
+    def __init__(self) -> None:
+        self.version = "allow-all"
+
+    def evaluate(
+        self,
+        proposals: Sequence[Proposal],
+        snapshot: ClusterSnapshot,
+        inputs: GuardInputs | None = None,
+    ) -> list[Verdict]:
+        return [Allow(action_id=p.action.id) for p in proposals]
+
+
+def _allow_all() -> _AllowAll:
+    return _AllowAll()

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from diagnostics.causes import attribute
 from diagnostics.engine import Diagnostics
+from diagnostics.window import DeploymentWindow, NodeIndex, sample_of
 from gpusteward.core.actions import Proposal, ScaleDeployment
-from gpusteward.core.cluster import ClusterSnapshot
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    Gpu,
+    Node,
+    Pool,
+    Replica,
+    ReplicaPhase,
+    ServingMetrics,
+)
 from gpusteward.core.diagnosis import Cause, RedFlag, Severity
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.verdicts import Deny, RuleHit, Verdict
+from gpusteward.testing import make_deployment, make_snapshot
 from tests.diagnostics.feed import KEY, Minute, feed, opened
 
 CALM = Minute(arrival=4.0)  # 4 ready replicas serve 8 req/s: half busy
@@ -145,3 +156,28 @@ def test_the_guard_judges_each_remedy_once_and_nothing_runs() -> None:
     for w in with_remedy:
         assert w.remedy_verdict is not None and w.remedy_verdict.decision == "deny"
         assert any("guard: deny" in line for line in w.why_lines())
+
+
+def _node(name: str, free: int) -> Node:
+    gpus = tuple(
+        Gpu(index=g, type="H100-80GB", memory_gib=80.0, allocated_to=None if g < free else "x")
+        for g in range(8)
+    )
+    return Node(name=name, pool=Pool.ON_PREM, price_per_gpu_hour=2.0, gpus=gpus)
+
+
+def _cause_with_pending(nodes: list[Node]) -> Cause:
+    pending = Replica(id="p0", phase=ReplicaPhase.PENDING)
+    d = make_deployment(replicas=1, gpus_per_replica=4, replica_states=(pending,))
+    metrics = ServingMetrics(arrival_rate_rps=5.0, served_rate_rps=0.0, queue_depth=40)
+    snap = make_snapshot(nodes=nodes, deployments=[d], metrics={KEY: metrics})
+    window = DeploymentWindow(3600.0)
+    sample = sample_of(snap, d, NodeIndex(snap.nodes), window, snap.at.timestamp())
+    assert sample is not None
+    window.add(sample)
+    return attribute(snap, d, window)[0]
+
+
+def test_a_replica_pending_while_enough_gpus_are_free_but_scattered_is_fragmentation() -> None:
+    assert _cause_with_pending([_node("a", 3), _node("b", 3)]) is Cause.FRAGMENTATION
+    assert _cause_with_pending([_node("a", 1), _node("b", 1)]) is Cause.TOO_FEW_REPLICAS
