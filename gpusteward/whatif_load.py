@@ -32,6 +32,7 @@ from gpusteward.foresight import TraceOutlook
 from gpusteward.replay_setup import ScenarioVariant, run_scenario
 from gpusteward.scenario import SCENARIO_DIR, Scenario
 from gpusteward.sim.spec import LoadEvent, ModelSpec, NodeGroupSpec
+from gpusteward.sim.traces import load_trace_data
 from runbooks.series import RunOutcome, SeriesJournal
 
 HARD_LIMITS = SCENARIO_DIR / "policies" / "hard-limits.yaml"
@@ -90,9 +91,14 @@ class LoadQuestion:
 
     @property
     def run_from(self) -> float:
-        """Where the run starts: a warm-up before the window at the same load, so the
-        planner has sized the cluster for it when the window begins (not judged)."""
-        return max(0.0, self.window[0] - self.warmup_seconds)
+        """Where the run starts, in seconds from the base's start: a warm-up before the
+        window at the same load, so the planner has sized the cluster for it when the
+        window begins (not judged). Before the base's start where every trace loops (the
+        warm-up then replays the end of the trace); else no earlier than the first trace
+        row any model has."""
+        start = self.window[0] - self.warmup_seconds
+        fixed = [m.trace.offset_seconds for m in self.base.models if not m.trace.loop]
+        return max(start, -min(fixed, default=math.inf))
 
     @property
     def window_start(self) -> datetime:
@@ -113,9 +119,13 @@ def _model(m: ModelSpec, start: float, load: float, replicas: int | None) -> Mod
         for e in m.trace.events
         if e.after_seconds + e.duration_seconds > start
     )
+    offset = m.trace.offset_seconds + start
+    if offset < 0:  # a looping trace: the warm-up is the end of the trace
+        length = load_trace_data(m.trace.file, m.trace.format, m.trace.column).duration_seconds
+        offset += math.ceil(-offset / length) * length
     trace = m.trace.model_copy(
         update={
-            "offset_seconds": m.trace.offset_seconds + start,
+            "offset_seconds": offset,
             "scale": m.trace.scale * load,
             "events": events,
         }

@@ -50,6 +50,23 @@ def test_the_whatif_scenario_moves_the_traces_to_the_window_and_scales_them() ->
         assert new.trace.offset_seconds == old.trace.offset_seconds + 13 * 86_400 - 3600
 
 
+def test_a_window_at_the_start_warms_up_on_the_end_of_a_looping_trace() -> None:
+    base = load_scenario("servegen-14d")
+    scn = whatif_scenario(LoadQuestion(base, 2.0, (0.0, 86_400.0), "servegen-14d"))
+    assert scn.start == base.start - timedelta(hours=1)
+    for m in scn.models:
+        assert m.trace.offset_seconds == 14 * 86_400 - 3600  # the trace's last hour
+    fixed = base.model_copy(
+        update={
+            "models": tuple(
+                m.model_copy(update={"trace": m.trace.model_copy(update={"loop": False})})
+                for m in base.models
+            )
+        }
+    )
+    assert whatif_scenario(LoadQuestion(fixed, 2.0, (0.0, 86_400.0), "x")).start == base.start
+
+
 def _facts(minute: int, within: int, done: int, free: int, desired: int, placed: int) -> TickFacts:
     return TickFacts(
         T0 + timedelta(minutes=minute),
