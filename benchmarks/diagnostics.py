@@ -52,10 +52,8 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-# run as a script, this folder comes first on the path, and this file would shadow the
-# `diagnostics` package it measures: the repository root takes its place
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 from gpusteward.core.diagnosis import RedFlag  # noqa: E402
 from gpusteward.diagnose_run import (  # noqa: E402

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from diagnostics.engine import Diagnostics
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.diagnosis import DiagnosticWarning, RedFlag
@@ -26,6 +25,7 @@ from gpusteward.scenario import Scenario
 from gpusteward.sim.cluster import SimulatedCluster
 from gpusteward.sim.engine import Simulator
 from gpusteward.wiring import build_forecaster, build_planner, load_policy_file
+from redflags.engine import Diagnostics
 from runbooks.series import SeriesJournal
 
 SLO_WINDOW_SECONDS = 600.0  # the SLO is missed when 10 minutes of requests miss its target

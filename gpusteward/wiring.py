@@ -17,7 +17,6 @@ import structlog
 
 from agents.forecast_config import ForecastPlannerConfig
 from agents.registry import CompositeConfig, make_planner, needs_outlook
-from diagnostics.engine import Diagnostics
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.baselines import LastValueForecaster
 from forecasting.guards import MAX_MIX_STEPS
@@ -45,6 +44,7 @@ from gpusteward.user_files import read_user_file
 from gpusteward.whatif import SimulatorWhatIf
 from gpusteward.wiring_llm import journal_answerer, with_llm
 from policies.engine import RulePolicyEngine, load_policy
+from redflags.engine import Diagnostics
 
 log = structlog.get_logger("gpusteward.wiring")
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from diagnostics.engine import Diagnostics
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
 from gpusteward.adapters.kubernetes import connect
@@ -40,6 +39,7 @@ from gpusteward.wiring import (
     settle_approvals,
 )
 from gpusteward.wiring_llm import with_llm
+from redflags.engine import Diagnostics
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["gpusteward", "agents", "diagnostics", "tools", "policies", "forecasting", "runbooks"]
+PACKAGES = ["gpusteward", "agents", "redflags", "tools", "policies", "forecasting", "runbooks"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

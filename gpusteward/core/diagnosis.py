@@ -1,7 +1,7 @@
 """What the diagnostics found: a warning per red flag and deployment, with its evidence,
 likely cause and remedy; and the ground truth an incident scenario states about itself.
 
-Data only (the detectors live in the `diagnostics` package): the journal records the
+Data only (the detectors live in the `redflags` package): the journal records the
 warnings of each tick, the chat posts them, `/metrics` exports them.
 """
 

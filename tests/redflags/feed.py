@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from diagnostics.engine import Diagnostics
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     Gpu,
@@ -18,6 +17,7 @@ from gpusteward.core.cluster import (
 )
 from gpusteward.core.diagnosis import DiagnosticWarning
 from gpusteward.testing import T0, make_deployment, make_snapshot
+from redflags.engine import Diagnostics
 
 KEY = "default/llm-chat"
 PER_REPLICA = 2.0  # req/s one ready replica serves

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from diagnostics.detectors_capacity import ColdStartDelay, CostOutpacingUsage, RemoteData
-from diagnostics.detectors_load import BurstLatency, LowUtilisation, QueueGrowth
-from diagnostics.finding import Detector, Finding
-from diagnostics.window import DeploymentWindow, NodeIndex, calm, sample_of
 from gpusteward.core import stages
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.diagnosis import DiagnosticWarning, RedFlag
 from gpusteward.core.ports import GuardInputs, PolicyEngine
+from redflags.detectors_capacity import ColdStartDelay, CostOutpacingUsage, RemoteData
+from redflags.detectors_load import BurstLatency, LowUtilisation, QueueGrowth
+from redflags.finding import Detector, Finding
+from redflags.window import DeploymentWindow, NodeIndex, calm, sample_of
 
 KEEP_SECONDS = 6.5 * 3600  # the longest window a detector reads (cost: 1 h + 5 h before)
 

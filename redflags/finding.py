@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from diagnostics.window import DeploymentWindow
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment
 from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from redflags.window import DeploymentWindow
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diagnostics.causes import (
+from gpusteward.core.actions import MoveReplica, Proposal
+from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
+from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from redflags.causes import (
     PLANNER,
     attribute,
     fits,
@@ -13,11 +16,8 @@ from diagnostics.causes import (
     prewarm_remedy,
     scale_remedy,
 )
-from diagnostics.finding import Finding
-from diagnostics.window import ARTIFACT_REGION_LABEL, DeploymentWindow, mean, of
-from gpusteward.core.actions import MoveReplica, Proposal
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
-from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from redflags.finding import Finding
+from redflags.window import ARTIFACT_REGION_LABEL, DeploymentWindow, mean, of
 
 
 @dataclass(frozen=True)

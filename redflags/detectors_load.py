@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diagnostics.causes import attribute, scale_remedy
-from diagnostics.finding import Finding
-from diagnostics.window import DeploymentWindow, mean, median, of
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment
 from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from redflags.causes import attribute, scale_remedy
+from redflags.finding import Finding
+from redflags.window import DeploymentWindow, mean, median, of
 
 
 @dataclass(frozen=True)

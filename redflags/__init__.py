@@ -1,4 +1,6 @@
 """Early-warning diagnostics: one typed detector per red flag of a GPU serving cluster.
+(Named `redflags`, not `diagnostics`: `benchmarks/diagnostics.py` would shadow that name
+for every script run from `benchmarks/`.)
 
 - `window` — each deployment's recent serving metrics, one sample a tick (the only state).
 - `detectors_load` — burst latency, low utilisation under load, queue growth.

@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from diagnostics.window import DeploymentWindow
 from gpusteward.core.actions import Evidence as ProposalEvidence
 from gpusteward.core.actions import PrewarmReplicas, Proposal, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, Node
 from gpusteward.core.diagnosis import Cause
+from redflags.window import DeploymentWindow
 
 PLANNER = "diagnostics"
 HEADROOM = 1.25  # a remedy sizes for the recent load plus a quarter (bursts within a tick)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from diagnostics.causes import attribute
-from diagnostics.engine import Diagnostics
-from diagnostics.window import DeploymentWindow, NodeIndex, sample_of
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.cluster import (
     ClusterSnapshot,
@@ -22,7 +19,10 @@ from gpusteward.core.diagnosis import Cause, RedFlag, Severity
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.verdicts import Deny, RuleHit, Verdict
 from gpusteward.testing import make_deployment, make_snapshot
-from tests.diagnostics.feed import KEY, Minute, feed, opened
+from redflags.causes import attribute
+from redflags.engine import Diagnostics
+from redflags.window import DeploymentWindow, NodeIndex, sample_of
+from tests.redflags.feed import KEY, Minute, feed, opened
 
 CALM = Minute(arrival=4.0)  # 4 ready replicas serve 8 req/s: half busy
 
