@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gpusteward.whatif_load import (
-    ModelNeed,
     OracleCheck,
     TickFacts,
     WhatIfRun,
     window_counts,
     window_spend,
 )
+from gpusteward.whatif_sizing import ModelNeed
 
 MISS_WINDOW_SECONDS = 600.0
 
