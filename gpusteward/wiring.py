@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -67,9 +68,39 @@ class SimRun:
 
 
 def scenario_id(scenario: Scenario) -> str:
-    """Name plus a digest of the scenario's content: a journal belongs to one scenario."""
-    body = scenario.model_dump_json(exclude={"description"})
+    """Name plus a digest of the scenario's content: a journal belongs to one scenario.
+    Fields added since journals were first bound to scenarios are left out while they
+    hold their defaults, so a journal written before them still resumes."""
+    body = scenario.model_dump_json(exclude=_added_at_default(scenario))
     return f"{scenario.name}@{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+
+def _added_at_default(scenario: Scenario) -> dict[str, Any]:
+    """What `scenario_id` leaves out: the description, and each field added in issue 26
+    (ground truth, the incident knobs, token lengths, HPA's scale-up window) where every
+    occurrence holds its default."""
+    out: dict[str, Any] = {"description": True}
+    if not scenario.ground_truth:
+        out["ground_truth"] = True
+    if scenario.faults.spot_wave_after_seconds is None:
+        out["faults"] = {"spot_wave_after_seconds": True}
+    models = scenario.models
+    used = {
+        "batch_efficiency": any(m.batch_efficiency != 1.0 for m in models),
+        "artifact_transfer_seconds": any(m.artifact_transfer_seconds for m in models),
+        "tokens": any(m.tokens is not None for m in models),
+    }
+    unused = [k for k, u in used.items() if not u]
+    if unused:
+        out["models"] = {"__all__": dict.fromkeys(unused, True)}
+    window = {"scale_up_stabilisation_seconds": True}
+    planner = scenario.planner.model_dump()
+    scaling = planner.get("scaling") or {}
+    if not planner.get("scale_up_stabilisation_seconds") and not scaling.get(
+        "scale_up_stabilisation_seconds"
+    ):
+        out["planner"] = {**window, "scaling": window}
+    return out
 
 
 def default_journal_path(scenario: Scenario) -> Path:
