@@ -26,7 +26,7 @@ from gpusteward.sim.faults import FaultInjector
 from gpusteward.sim.fleet import DeploymentState, Fleet, ReplicaState
 from gpusteward.sim.queueing import ModelQueue, served_within
 from gpusteward.sim.snapshots import SnapshotBuilder
-from gpusteward.sim.spec import SimSpec
+from gpusteward.sim.spec import SimSpec, added_at_default
 from gpusteward.sim.state import IntervalTally, SimState, Tally
 from gpusteward.sim.tokens import LoggedStep, RequestLog, TokenSampler, TokenTally, tally_step
 from gpusteward.sim.traces import ArrivalTrace
@@ -36,11 +36,9 @@ _CHECKPOINT_FORMAT = "gpusteward-sim/2"  # 2: drains, in-flight requests, held w
 
 
 def _digest(spec: SimSpec) -> str:
-    # a spec without token lengths digests as before they existed (old checkpoints resume)
-    if all(m.tokens is None for m in spec.models):
-        text = spec.model_dump_json(exclude={"models": {"__all__": {"tokens"}}})
-    else:
-        text = spec.model_dump_json()
+    # fields added since checkpoints were first written, at their defaults, are left out:
+    # such a spec digests as before they existed (old checkpoints resume)
+    text = spec.model_dump_json(exclude=added_at_default(spec))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -220,7 +218,7 @@ class Simulator:
             assert token_tally is not None
             tally_step(token_tally, tokens, ready_gpu_seconds * utilisation)
             iv.ttft.append(tokens.ttft)
-            iv.tpot.append(tokens.tpot)
+            iv.tpot.extend(tokens.tpot_levels)
         if log is not None:
             row = LoggedStep(t, gpu_seconds, ready_gpu_seconds, cost / 3600.0, out.served, capacity)
             log.add(key, row, tokens)

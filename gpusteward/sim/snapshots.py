@@ -112,6 +112,18 @@ def _nearest_rank(parts: list[np.ndarray], q: float) -> float:
     return float(np.partition(values, k)[k])
 
 
+def _weighted_median(levels: list[tuple[float, int]]) -> float:
+    """The median of values given as (value, how many) pairs (a step's few TPOT levels)."""
+    ordered = sorted(levels)
+    half = sum(n for _, n in ordered) / 2
+    seen = 0
+    for value, n in ordered:
+        seen += n
+        if seen >= half:
+            return value
+    return ordered[-1][0]
+
+
 def _metrics(
     iv: IntervalTally, depth: int, interval: float, batch_efficiency: float = 1.0
 ) -> ServingMetrics:
@@ -123,7 +135,7 @@ def _metrics(
     ttft_p95 = itl_p50 = None
     if iv.ttft:
         ttft_p95 = _nearest_rank(iv.ttft, 0.95)
-        itl_p50 = _nearest_rank(iv.tpot, 0.5)
+        itl_p50 = _weighted_median(iv.tpot)
     return ServingMetrics.model_construct(
         ttft_p95_seconds=ttft_p95,
         itl_p50_seconds=itl_p50,

@@ -44,7 +44,7 @@ class IntervalTally:
     pieces: list[Piece] = field(default_factory=list)
     running: int = 0  # at the end of the last step
     ttft: list[np.ndarray] = field(default_factory=list)  # per step, per request served
-    tpot: list[np.ndarray] = field(default_factory=list)
+    tpot: list[tuple[float, int]] = field(default_factory=list)  # (time per token, requests)
 
 
 @dataclass
