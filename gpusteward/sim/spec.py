@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -265,3 +265,22 @@ class SimSpec(Frozen):
     cluster: ClusterSpec
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     faults: FaultSpec = FaultSpec()
+
+
+def added_at_default(spec: SimSpec) -> dict[str, Any]:
+    """What a spec's digest leaves out: each field added since checkpoints were first
+    written (token lengths, the incident knobs of issue 26) while it holds its default
+    everywhere, so a checkpoint written before it still resumes."""
+    models = spec.models
+    used = {
+        "tokens": any(m.tokens is not None for m in models),
+        "batch_efficiency": any(m.batch_efficiency != 1.0 for m in models),
+        "artifact_transfer_seconds": any(m.artifact_transfer_seconds for m in models),
+    }
+    out: dict[str, Any] = {}
+    unused = [k for k, u in used.items() if not u]
+    if unused:
+        out["models"] = {"__all__": dict.fromkeys(unused, True)}
+    if spec.faults.spot_wave_after_seconds is None:
+        out["faults"] = {"spot_wave_after_seconds": True}
+    return out

@@ -3,6 +3,7 @@ artifacts in another region, a scheduled spot wave."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gpusteward.core.cluster import Pool
@@ -66,3 +67,18 @@ def test_a_spot_wave_takes_every_spot_node_at_its_time_and_no_other() -> None:
     assert failed == {"spot-0", "spot-1"}
     replicas = after.deployments[0].replica_states
     assert replicas and all(r.node in (None, "h100-0") for r in replicas)  # re-placed on-prem
+
+
+def test_the_knobs_at_their_defaults_leave_a_checkpoint_s_digest_as_before() -> None:
+    """A checkpoint written before the knobs existed still resumes: unused, they are not
+    part of the spec's digest; used, they are."""
+    from gpusteward.sim.engine import _digest
+    from gpusteward.sim.spec import added_at_default
+
+    plain = sim_spec()
+    body = json.loads(plain.model_dump_json(exclude=added_at_default(plain)))
+    assert "spot_wave_after_seconds" not in body["faults"]
+    assert not {"batch_efficiency", "artifact_transfer_seconds", "tokens"} & set(body["models"][0])
+    knobbed = sim_spec([model(batch_efficiency=0.5)])
+    assert _digest(knobbed) != _digest(plain)
+    assert _digest(sim_spec(faults=FaultSpec(spot_wave_after_seconds=60))) != _digest(plain)
