@@ -218,7 +218,7 @@ class Simulator:
             assert token_tally is not None
             tally_step(token_tally, tokens, ready_gpu_seconds * utilisation)
             iv.ttft.append(tokens.ttft)
-            iv.tpot.append(tokens.tpot)
+            iv.tpot.extend(tokens.tpot_levels)
         if log is not None:
             row = LoggedStep(t, gpu_seconds, ready_gpu_seconds, cost / 3600.0, out.served, capacity)
             log.add(key, row, tokens)
