@@ -21,7 +21,7 @@ from runbooks.model import Runbook
 from tools.base import InvalidArgument, Tool, ToolArgs, ToolResult, ToolRow, Unavailable
 from tools.context import ToolContext
 from tools.propose import PROPOSAL_TOOLS
-from tools.read import clean
+from tools.text import clean
 
 
 class RunbookParam(ToolRow):

@@ -27,7 +27,7 @@ from tools.actions import (
 )
 from tools.base import Tool, ToolArgs, ToolResult, ToolRow, Unavailable
 from tools.context import ToolContext
-from tools.read import clean
+from tools.text import clean
 
 Rationale = Field(
     min_length=1, max_length=800, description="Why, in plain language, citing the numbers."

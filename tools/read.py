@@ -11,21 +11,20 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from gpusteward.core.actions import Action
 from gpusteward.core.cluster import ModelDeployment, ReplicaPhase
-from gpusteward.core.verdicts import ResultStatus
-from tools.actions import ActionArgs, build_action
-from tools.base import InvalidArgument, Tool, ToolArgs, ToolResult, ToolRow, Unavailable
-from tools.context import ToolContext, WhatIfProjection
+from tools.actions_read import (
+    RecentArgs,
+    WhatIfArgs,
+    recent_actions,
+    recommendation,
+    what_if,
+)
+from tools.base import InvalidArgument, Tool, ToolArgs, ToolResult, ToolRow
+from tools.context import ToolContext
 from tools.salience import ModelFacts, PoolFacts, model_facts, pools, salience
+from tools.text import clean
 
-MAX_NAME = 120
-
-
-def clean(text: str, limit: int = MAX_NAME) -> str:
-    """Untrusted cluster text made inert for display: no control characters, capped."""
-    out = "".join(c if c.isprintable() else " " for c in text)
-    return out if len(out) <= limit else out[: limit - 1] + "…"
+__all__ = ["READ_TOOLS"]
 
 
 def find_deployment(ctx: ToolContext, key: str, field: str = "deployment") -> ModelDeployment:
@@ -344,98 +343,6 @@ def pool_fragmentation(args: NoArgs, ctx: ToolContext) -> FragmentationResult:
     )
 
 
-# -- recent_actions ----------------------------------------------------------------
-
-
-class RecentArgs(ToolArgs):
-    limit: int = Field(default=20, ge=1, le=50)
-    deployment: str | None = Field(default=None, max_length=300)
-
-
-class RecentAction(ToolRow):
-    action_id: str
-    action: str
-    at: str
-    status: str
-
-
-class RecentResult(ToolResult):
-    actions: tuple[RecentAction, ...]
-
-
-def recent_actions(args: RecentArgs, ctx: ToolContext) -> RecentResult:
-    chosen = [
-        r
-        for r in ctx.inputs.recent
-        if args.deployment is None or r.action.target == args.deployment
-    ]
-    return RecentResult(
-        actions=tuple(
-            RecentAction(
-                action_id=r.action.id,
-                action=clean(r.action.describe(), 300),
-                at=r.at.isoformat(),
-                status=ResultStatus(r.status).value,
-            )
-            for r in chosen[-args.limit :]
-        )
-    )
-
-
-# -- recommendation ----------------------------------------------------------------
-
-
-class RecommendedAction(ToolRow):
-    action: str
-    kind: str
-    reason: str
-
-
-class RecommendationResult(ToolResult):
-    planner: str
-    proposals: tuple[RecommendedAction, ...]
-
-
-def recommendation(args: NoArgs, ctx: ToolContext) -> RecommendationResult:
-    return RecommendationResult(
-        planner=ctx.recommender,
-        proposals=tuple(
-            RecommendedAction(
-                action=clean(p.action.describe(), 300),
-                kind=p.action.kind,
-                reason=clean(p.reason, 400),
-            )
-            for p in ctx.recommendation[:40]
-        ),
-    )
-
-
-# -- what_if -----------------------------------------------------------------------
-
-
-class WhatIfArgs(ToolArgs):
-    actions: tuple[ActionArgs, ...] = Field(min_length=1, max_length=10)
-    horizon_minutes: int | None = Field(
-        default=None, ge=1, le=240, description="Default: the forecast horizon."
-    )
-
-
-class WhatIfResult(ToolResult):
-    projection: WhatIfProjection
-
-
-def what_if(args: WhatIfArgs, ctx: ToolContext) -> WhatIfResult:
-    if ctx.whatif is None:
-        raise Unavailable(
-            "what-if needs a simulator model of the cluster; none is wired for this backend"
-        )
-    actions: list[Action] = [
-        build_action(a, ctx, f"actions.{i}") for i, a in enumerate(args.actions)
-    ]
-    horizon = args.horizon_minutes * 60.0 if args.horizon_minutes else ctx.horizon_seconds
-    return WhatIfResult(projection=ctx.whatif.project(actions, horizon))
-
-
 READ_TOOLS: tuple[Tool[ToolArgs], ...] = (
     Tool(
         "cluster_summary",
@@ -478,7 +385,7 @@ READ_TOOLS: tuple[Tool[ToolArgs], ...] = (
         "recommendation",
         "What the deterministic capacity planner would do this tick.",
         NoArgs,
-        recommendation,  # type: ignore[arg-type]
+        recommendation,
     ),
     Tool(
         "what_if",

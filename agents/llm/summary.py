@@ -14,8 +14,8 @@ from datetime import UTC
 
 from gpusteward.core.cluster import ClusterSnapshot, Health, Node
 from gpusteward.core.ports import GuardInputs
-from tools.read import clean
 from tools.salience import ModelFacts, Salience, salience
+from tools.text import clean
 
 DATA_OPEN = "<<<CLUSTER_DATA"
 DATA_CLOSE = "CLUSTER_DATA>>>"
