@@ -3,7 +3,7 @@
 Each instance: 10 nodes (8 x 8-GPU A100, 2 x 4-GPU L4 — or all one type), filled to a
 random 35-60 % with replicas of 1, 2 or 4 GPUs of 8 deployments placed at random (so
 the cluster is fragmented); a third of the deployments only run on A100. The planner
-(`agents.consolidation.plan_consolidation`) is compared with `optimal_free_gpus` (an
+(`agents.placement.consolidation_plan.plan_consolidation`) is compared with `optimal_free_gpus` (an
 exact search over every set of nodes to keep and every packing: the most GPUs that any
 re-assignment frees, however many moves it takes). Each plan is then replayed move by
 move (start new, wait for the cold start, stop old): a violation is a move whose target
@@ -44,12 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from agents.consolidation import (  # noqa: E402
+from agents.consolidation import ConsolidationPlanner, in_flight  # noqa: E402
+from agents.placement.consolidation_plan import (  # noqa: E402
     Bin,
-    ConsolidationPlanner,
     Item,
     bins_and_items,
-    in_flight,
     optimal_free_gpus,
     plan_consolidation,
     replay_moves,

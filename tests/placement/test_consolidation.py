@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from agents.consolidation import (
+from agents.consolidation import ConsolidationPlanner
+from agents.placement.consolidation_plan import (
     Bin,
-    ConsolidationPlanner,
     Item,
     optimal_free_gpus,
     plan_consolidation,
@@ -61,7 +61,7 @@ def test_moves_start_new_before_stopping_old_so_capacity_never_dips() -> None:
 def test_replay_flags_a_move_into_a_full_node() -> None:
     bins = [Bin("a", 2, "A100", Pool.ON_PREM), Bin("b", 2, "A100", Pool.ON_PREM)]
     items = [Item("r0", "ns/m", 2, "a"), Item("r1", "ns/m", 2, "b")]
-    from agents.consolidation import ConsolidationPlan, Move
+    from agents.placement.consolidation_plan import ConsolidationPlan, Move
 
     bad = ConsolidationPlan(
         moves=(Move(replica="r0", deployment="ns/m", from_node="a", to_node="b", gpus=2),)
