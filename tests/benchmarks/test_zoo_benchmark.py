@@ -21,9 +21,9 @@ def test_the_baselines_keep_every_model_up_or_zero_it_after_a_fixed_window(
     tmp_path: Path,
 ) -> None:
     zoo = _zoo()
-    ours = zoo.prepare("ours", 1, tmp_path)
-    always = zoo.prepare("always-on", 1, tmp_path)
-    keda = zoo.prepare("keda", 1, tmp_path)
+    ours = zoo.prepare("ours", 24, tmp_path)
+    always = zoo.prepare("always-on", 24, tmp_path)
+    keda = zoo.prepare("keda", 24, tmp_path)
     assert ours.planner.scale_to_zero is not None and ours.planner.adapter_merge is not None
     assert always.planner.scale_to_zero is None and always.planner.adapter_merge is None
     assert all(m.min_replicas >= 1 for m in always.models)
@@ -69,6 +69,11 @@ def test_targets_come_from_the_figures_and_a_miss_is_reported_with_its_value() -
     wake = targets["reactive wakes over cold start + one tick"]
     assert wake["value"] == "1 of 2" and not wake["met"]
     assert targets["pre-warmed wakes with a wait"]["met"]
+    short = {**_result(50.0, 995, wakes), "idle_gpus_per_day": []}  # no day end in a --hours run
+    (idle,) = [
+        t for t in zoo.evaluate({"ours": short}) if t["name"].startswith("GPUs holding only idle")
+    ]
+    assert idle["value"].startswith("not measured") and not idle["met"]
 
 
 def test_idle_gpus_are_counted_at_each_day_end_for_models_silent_a_whole_day() -> None:
