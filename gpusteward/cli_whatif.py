@@ -105,11 +105,22 @@ def whatif_cmd(
 
 def _table(a: WhatIfAnswer) -> Table:
     table = Table(title=f"{a.load:g}x load: per model")
-    for col in ("model", "SLO attained", "first miss", "needed (peak)", "max", "GPU-h needed"):
+    for col in (
+        "model",
+        "SLO attained",
+        "first miss",
+        "needed (peak)",
+        "max",
+        "GPU-h needed",
+        "TTFT p95",
+        "USD / 1M out",
+    ):
         table.add_column(col, justify="left" if col == "model" else "right")
     misses = {m.key: m for m in a.misses}
     for n in a.needs:
         miss = misses.get(n.key)
+        k = a.tokens.get(n.key)
+        usd = k.cost_per_million("output") if k else None
         table.add_row(
             n.key,
             f"{a.attainment.get(n.key, 1.0):.2%}",
@@ -117,6 +128,8 @@ def _table(a: WhatIfAnswer) -> Table:
             f"{n.peak_replicas} x {n.gpu_type}",
             str(n.max_replicas),
             f"{n.gpu_hours:,.1f}",
+            f"{k.ttft_p95_seconds:.2f} s" if k and k.ttft_p95_seconds is not None else "-",
+            f"{usd:,.2f}" if usd is not None else "-",
         )
     return table
 
@@ -154,6 +167,7 @@ def to_json(a: WhatIfAnswer, seconds: float) -> dict[str, object]:
             "waiting": a.pool_out.waiting,
         },
         "pool_min_free": a.pool_min_free,
+        "tokens": {k: t.model_dump() for k, t in a.tokens.items()},
         "bindings": [
             {"kind": b.kind, "limit": b.limit, "count": b.count, "example": b.example}
             for b in a.bindings

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gpusteward.core.cluster import TokenAccounting
 from gpusteward.whatif_load import (
     OracleCheck,
     TickFacts,
@@ -87,6 +88,7 @@ class WhatIfAnswer:
     pool_min_free: dict[str, int]
     bindings: list[Binding] = field(default_factory=list)
     oracle: OracleCheck | None = None
+    tokens: dict[str, TokenAccounting] = field(default_factory=dict)  # the run's, warm-up in
 
     @property
     def first_miss(self) -> Miss | None:
@@ -260,6 +262,9 @@ def answer(run: WhatIfRun, oracle: OracleCheck | None = None) -> WhatIfAnswer:
         pool_min_free=least,
         bindings=policy_bindings(run) + capacity_bindings(run.needs, peak_by_type, dict(cluster)),
         oracle=oracle,
+        tokens={
+            k: a.tokens for k, a in run.outcome.series.accounting.items() if a.tokens is not None
+        },
     )
 
 

@@ -135,6 +135,15 @@ def _pools(run: WhatIfRun, a: WhatIfAnswer) -> Figure:
     return fig
 
 
+def _tokens(a: WhatIfAnswer, key: str) -> str:
+    k = a.tokens.get(key)
+    if k is None or k.ttft_p50_seconds is None or k.ttft_p95_seconds is None:
+        return "-"
+    usd = k.cost_per_million("output")
+    money = f", {usd:,.2f}" if usd is not None else ""
+    return _e(f"{k.ttft_p50_seconds:.2f} s / {k.ttft_p95_seconds:.2f} s{money}")
+
+
 def _tables(a: WhatIfAnswer) -> str:
     misses = {m.key: m for m in a.misses}
     rows = "".join(
@@ -142,13 +151,15 @@ def _tables(a: WhatIfAnswer) -> str:
         f"<td>{a.targets[n.key]:.0%}</td>"
         f"<td>{_e(f'{misses[n.key].at:%m-%d %H:%M}') if n.key in misses else '-'}</td>"
         f"<td>{n.peak_replicas} x {_e(n.gpu_type)}</td><td>{n.max_replicas}</td>"
-        f"<td>{n.peak_gpus}</td><td>{n.gpu_hours:,.1f}</td><td>{n.cost_usd:,.2f}</td></tr>"
+        f"<td>{n.peak_gpus}</td><td>{n.gpu_hours:,.1f}</td><td>{n.cost_usd:,.2f}</td>"
+        f"<td>{_tokens(a, n.key)}</td></tr>"
         for n in a.needs
     )
     models = (
         "<table><tr><th>model</th><th>SLO attained</th><th>target</th><th>first miss</th>"
         "<th>replicas needed (peak)</th><th>max_replicas</th><th>GPUs needed</th>"
-        f"<th>GPU-hours needed</th><th>USD needed</th></tr>{rows}</table>"
+        "<th>GPU-hours needed</th><th>USD needed</th>"
+        f"<th>TTFT p50 / p95, USD per 1M out (run)</th></tr>{rows}</table>"
     )
     limits = "".join(
         f"<tr><td>{_e(b.kind)}</td><td>{_e(b.limit)}</td><td>{b.count}</td>"

@@ -120,6 +120,9 @@ def test_servegen_gpus_needed_at_2x_agree_with_the_oracle_planner() -> None:
         assert abs(need.peak_gpus - oracle.peak_gpus_by_model[need.key]) <= 1, need.key
     # at twice its load the configured cluster, planner and policy miss the SLO
     assert not result.holds
+    # and the run's per-token figures at that load come with the answer
+    assert set(result.tokens) == set(result.targets)
+    assert all((k.ttft_p95_seconds or 0) > 0 for k in result.tokens.values())
 
 
 @pytest.mark.slow
