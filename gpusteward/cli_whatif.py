@@ -76,7 +76,10 @@ def whatif_cmd(
         bool,
         typer.Option("--check-oracle", help="Also run the oracle on an unbounded cluster."),
     ] = False,
-    report: Annotated[Path | None, typer.Option(help="Write the HTML page here.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write the HTML page into (index.html and its plots)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """What if the load were N times what was recorded: where would the cluster break?"""
