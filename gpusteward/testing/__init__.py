@@ -1,0 +1,34 @@
+"""Public test doubles for gpusteward's ports, and builders for valid domain values.
+
+Shipped in the library (like httpx's `MockTransport`) so users' tests can use them too.
+Fakes, not mocks: each one behaves like the real thing, within memory. Imports only
+`gpusteward.core`; no I/O, no wall clock.
+
+- `InMemoryJournal` — the `Journal` port, passing the same conformance suite as
+  `gpusteward.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
+- `FakeClusterSource` — a settable snapshot; can fail the next N calls.
+- `RecordingExecutor` — records what ran; refuses a repeated id; dry runs; failures.
+- `StaticPlanner`, `ScriptedPlanner` — planners that return given proposals or raise.
+- `make_snapshot`, `make_deployment`, `make_tick_record` — small, valid domain values.
+"""
+
+from gpusteward.testing.builders import T0, make_deployment, make_snapshot, make_tick_record
+from gpusteward.testing.doubles import (
+    FakeClusterSource,
+    InMemoryJournal,
+    RecordingExecutor,
+    ScriptedPlanner,
+    StaticPlanner,
+)
+
+__all__ = [
+    "T0",
+    "FakeClusterSource",
+    "InMemoryJournal",
+    "RecordingExecutor",
+    "ScriptedPlanner",
+    "StaticPlanner",
+    "make_deployment",
+    "make_snapshot",
+    "make_tick_record",
+]
