@@ -24,7 +24,7 @@ from gpusteward.core.actions import (
 )
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
-from gpusteward.core.ports import Planner
+from gpusteward.core.ports import AtomicPlanner, HearsDropped, Planner, blocks_on_io
 
 
 def claimed_targets(proposal: Proposal) -> set[str]:
@@ -56,7 +56,7 @@ class CompositePlanner:
     @property
     def blocking_io(self) -> bool:
         """True when any member planner does blocking I/O (the daemon then offloads it)."""
-        return any(getattr(p, "blocking_io", False) for p in self.planners)
+        return any(blocks_on_io(p) for p in self.planners)
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         out: list[Proposal] = []
@@ -65,13 +65,12 @@ class CompositePlanner:
         for planner in self.planners:
             proposals = planner.plan(snapshot, forecasts)
             kept = [p for p in proposals if not claimed_targets(p) & claimed]
-            if len(kept) < len(proposals) and getattr(planner, "atomic", False):
+            if len(kept) < len(proposals) and isinstance(planner, AtomicPlanner) and planner.atomic:
                 kept = []
             lost = [p for p in proposals if p not in kept]
             dropped += [(planner.name, p.action.describe()) for p in lost]
-            on_dropped = getattr(planner, "on_dropped", None)
-            if lost and on_dropped is not None:
-                on_dropped(lost)  # e.g. gpu-choice: a dropped move does not start a cooldown
+            if lost and isinstance(planner, HearsDropped):
+                planner.on_dropped(lost)  # e.g. gpu-choice: a dropped move starts no cooldown
             for p in kept:
                 claimed |= claimed_targets(p)
             out += kept

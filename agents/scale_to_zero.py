@@ -33,7 +33,7 @@ from gpusteward.core.actions import Evidence, PrewarmReplicas, Proposal, ScaleDe
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
-from gpusteward.core.ports import Planner
+from gpusteward.core.ports import Planner, blocks_on_io
 
 
 class ScaleToZeroConfig(Frozen):
@@ -110,7 +110,7 @@ class ScaleToZeroPlanner:
 
     @property
     def blocking_io(self) -> bool:
-        return bool(getattr(self.inner, "blocking_io", False))
+        return blocks_on_io(self.inner)
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         inner = self.inner.plan(snapshot, forecasts)

@@ -37,6 +37,8 @@ from gpusteward.core.ports import (
     Journal,
     Planner,
     PolicyEngine,
+    Versioned,
+    blocks_on_io,
 )
 from gpusteward.core.tick import Stage, StageError, TickRecord
 from gpusteward.core.verdicts import (
@@ -214,7 +216,7 @@ class Daemon:
             at = snapshot.at
             series = self._observe_load(snapshot)
             with self._timed(Stage.FORECAST):
-                if getattr(self.forecaster, "blocking_io", False):  # Prophet fits take seconds
+                if blocks_on_io(self.forecaster):  # Prophet fits take seconds
                     forecasts = await asyncio.to_thread(self._forecast, series, errors)
                 else:  # last value: a thread hand-off would cost more than the forecast
                     forecasts = self._forecast(series, errors)
@@ -287,7 +289,7 @@ class Daemon:
         try:
             blocking = (
                 self.config.offload_blocking_calls and stage in (Stage.OBSERVE, Stage.ACT)
-            ) or (stage is Stage.PLAN and getattr(self.planner, "blocking_io", False))
+            ) or (stage is Stage.PLAN and blocks_on_io(self.planner))
             if blocking:  # keep the event loop (and the chat served beside it) responsive
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
@@ -426,7 +428,7 @@ class Daemon:
 
 
 def _forecaster_id(forecaster: Forecaster) -> str:
-    version = getattr(forecaster, "version", None)
+    version = forecaster.version if isinstance(forecaster, Versioned) else None
     return f"{forecaster.name}@{version}" if version else forecaster.name
 
 

@@ -62,6 +62,47 @@ class Planner(Protocol):
     ) -> list[Proposal]: ...
 
 
+# -- capabilities a planner or forecaster may have (checked with isinstance, not getattr) --
+
+
+@runtime_checkable
+class BlocksOnIo(Protocol):
+    """A planner or forecaster whose calls take seconds (an HTTP call, a model fit) when
+    `blocking_io` is true: the daemon then runs it off its event loop."""
+
+    @property
+    def blocking_io(self) -> bool: ...
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A forecaster whose output depends on its code version, recorded with each tick."""
+
+    @property
+    def version(self) -> str: ...
+
+
+@runtime_checkable
+class AtomicPlanner(Protocol):
+    """A planner whose proposals depend on each other: a composite keeps all or none."""
+
+    @property
+    def atomic(self) -> bool: ...
+
+
+@runtime_checkable
+class HearsDropped(Protocol):
+    """A planner told which of its proposals a composite dropped (e.g. to not start a
+    cooldown for a move that never ran)."""
+
+    def on_dropped(self, proposals: Sequence[Proposal]) -> None: ...
+
+
+def blocks_on_io(component: object) -> bool:
+    """True for a planner or forecaster that says its calls block on I/O."""
+    return isinstance(component, BlocksOnIo) and bool(component.blocking_io)
+
+
 @dataclass(frozen=True)
 class GuardInputs:
     """What the guard may consult beside the snapshot; all computed by the daemon, never
