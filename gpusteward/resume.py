@@ -6,15 +6,12 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gpusteward.core.load import LoadHistory
 from gpusteward.core.ports import Journal
 from gpusteward.core.stages import observe_load
 from gpusteward.core.verdicts import ExecutedAction, ResultStatus
-
-if TYPE_CHECKING:
-    from gpusteward.daemon import DaemonConfig
 
 
 @dataclass
@@ -31,7 +28,18 @@ class DaemonCheckpoint:
     backend: bytes | None
 
 
-def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:
+class JournalWindow(Protocol):
+    """How much of the journal a resumed daemon reads back (`DaemonConfig` is one)."""
+
+    @property
+    def interval_seconds(self) -> float: ...
+    @property
+    def history_points(self) -> int: ...
+    @property
+    def recent_actions_seconds(self) -> float: ...
+
+
+def history_from_journal(journal: Journal, config: JournalWindow) -> LoadHistory:
     """Rebuild the load history from the last recorded snapshots (used when resuming)."""
     history = LoadHistory(config.interval_seconds, config.history_points)
     for record in journal.tail(config.history_points):
@@ -40,7 +48,7 @@ def history_from_journal(journal: Journal, config: DaemonConfig) -> LoadHistory:
     return history
 
 
-def recent_from_journal(journal: Journal, config: DaemonConfig) -> list[ExecutedAction]:
+def recent_from_journal(journal: Journal, config: JournalWindow) -> list[ExecutedAction]:
     """Executed actions of the last `recent_actions_seconds`, from the journal (on resume)."""
     ticks = int(config.recent_actions_seconds // config.interval_seconds) + 1
     out = []
