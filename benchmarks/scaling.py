@@ -46,15 +46,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from gpusteward.cli_forecast import detect_format, png_option
 from gpusteward.core.errors import InputError
 from gpusteward.core.tick import TickRecord
 from gpusteward.logs import configure_logging
 from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.settings import load_settings
 from gpusteward.sim.spec import TraceFormat
+from gpusteward.sim.trace_rates import detect_format
 from gpusteward.sim.traces import RateTable, load_trace_data
 from gpusteward.testing import InMemoryJournal
+from gpusteward.user_files import png_option
 from gpusteward.wiring import build_sim_run, load_policy_file
 
 PLANNERS = ("oracle", "forecast", "reactive", "kpa", "dynamo", "static-peak")

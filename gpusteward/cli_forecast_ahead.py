@@ -23,23 +23,12 @@ from rich.table import Table
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.group import GroupSettings, forecast_group
-from gpusteward.cli_forecast import (
-    DataOption,
-    WindowOption,
-    horizon_windows,
-    load_client_rates,
-    load_rates,
-    option_duration,
-    option_time,
-    png_option,
-    save_png,
-    trace_origin,
-    trace_start,
-    whole_windows,
-)
+from gpusteward.cli_forecast import DataOption, WindowOption, horizon_windows, whole_windows
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
+from gpusteward.sim.trace_rates import load_client_rates, load_rates, trace_origin, trace_start
 from gpusteward.terminal import err, out
+from gpusteward.user_files import option_duration, option_time, png_option, save_png
 
 Quantile = Literal["p10", "p50", "p90"]
 

@@ -20,7 +20,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpusteward.cli_forecast import option_time
 from gpusteward.cli_replay_scenario import NOT_REAL, replay_scenario
 from gpusteward.cli_runbook import parse_params, print_dry_run, runbook_arg
 from gpusteward.core.errors import InputError, JournalError
@@ -38,7 +37,7 @@ from gpusteward.replay_setup import (
 from gpusteward.scenario import load_scenario
 from gpusteward.settings import load_settings
 from gpusteward.terminal import out
-from gpusteward.user_files import read_user_file
+from gpusteward.user_files import option_time, read_user_file
 from gpusteward.wiring import build_sim_run, scenario_id
 from runbooks.bundle import (
     BUNDLE_FORMAT,

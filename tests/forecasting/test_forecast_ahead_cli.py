@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 from forecasting.auto import AutoForecaster
 from gpusteward import cli_forecast
 from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest, load_rates
+from gpusteward.cli_forecast import backtest
 from gpusteward.cli_forecast_ahead import ahead, periods, summary
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint
+from gpusteward.sim.trace_rates import load_rates
 from gpusteward.sim.traces import load_trace_data
 from tests.helpers import azure_requests_csv
 

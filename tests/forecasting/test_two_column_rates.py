@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gpusteward.cli import app
-from gpusteward.cli_forecast import load_rates
 from gpusteward.core.errors import InputError
+from gpusteward.sim.trace_rates import load_rates
 
 RATES = [5.0, 6.0, 7.5, 6.0] * 150  # 600 ten-minute windows: a little over 4 days
 
