@@ -23,10 +23,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gpusteward.cli_whatif import question, to_json
 from gpusteward.logs import configure_logging
-from gpusteward.whatif_answer import answer, sizing_error, summary_lines
-from gpusteward.whatif_load import oracle_check, parse_load, run_whatif
+from gpusteward.whatif_answer import answer, sizing_error, summary_lines, to_json
+from gpusteward.whatif_load import oracle_check, parse_load, question, run_whatif
 from gpusteward.whatif_page import write_whatif_page
 
 TARGET_WALL_S = 60.0

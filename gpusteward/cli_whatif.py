@@ -14,50 +14,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gpusteward.core.errors import InputError
 from gpusteward.logs import configure_logging
-from gpusteward.replay_setup import bundle_scenario
-from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.terminal import out
-from gpusteward.whatif_answer import WhatIfAnswer, answer, sizing_error, summary_lines
+from gpusteward.whatif_answer import WhatIfAnswer, answer, summary_lines, to_json
 from gpusteward.whatif_load import (
-    DAY,
-    LoadQuestion,
     oracle_check,
     parse_load,
-    parse_window,
-    replicas_of,
+    question,
     run_whatif,
 )
 from gpusteward.whatif_page import write_whatif_page
-from runbooks.bundle import is_bundle, read_bundle
-
-
-def _last_day(s: Scenario) -> tuple[float, float]:
-    end = s.duration_seconds
-    return max(0.0, end - DAY), end
-
-
-def question(target: str, load: float, window: str | None) -> tuple[LoadQuestion, str | None]:
-    """The what-if question for a scenario (default window: its last day) or a bundle
-    (default: the day after its last tick, from the replicas it last had); and the
-    bundle's policy text, if any."""
-    path = Path(target)
-    if path.is_file() and is_bundle(path):
-        bundle = read_bundle(path)
-        scn = bundle_scenario(bundle, str(path))
-        last = bundle.ticks[-1] if bundle.ticks else None
-        if last is None or last.snapshot is None:
-            raise InputError(
-                f"{path}: the bundle has no tick with a snapshot, so its cluster's state is "
-                "unknown. Fix: export a window with ticks (`gpusteward export`)."
-            )
-        after = (last.at - scn.start).total_seconds()
-        span = parse_window(window, (after, after + DAY))
-        replicas = replicas_of(last.snapshot)
-        return LoadQuestion(scn, load, span, str(path), replicas), bundle.policy
-    scn = load_scenario(target)
-    return LoadQuestion(scn, load, parse_window(window, _last_day(scn)), scn.name), None
 
 
 def whatif_cmd(
@@ -135,53 +101,3 @@ def _table(a: WhatIfAnswer) -> Table:
             f"{usd:,.2f}" if usd is not None else "-",
         )
     return table
-
-
-def to_json(a: WhatIfAnswer, seconds: float) -> dict[str, object]:
-    first = a.first_miss
-    return {
-        "mode": "whatif-load",
-        "source": a.source,
-        "load": a.load,
-        "start": a.start.isoformat(),
-        "end": a.end.isoformat(),
-        "planner": a.planner,
-        "policy": a.policy,
-        "holds": a.holds,
-        "first_miss": None
-        if first is None
-        else {"model": first.key, "at": first.at.isoformat(), "attainment": first.attainment},
-        "misses": [{"model": m.key, "at": m.at.isoformat()} for m in a.misses],
-        "attainment": a.attainment,
-        "gpus_needed": a.peak_gpus_needed,
-        "gpus_needed_by_type": a.gpus_needed_by_type,
-        "gpus_needed_by_model": {n.key: n.peak_gpus for n in a.needs},
-        "gpu_hours_needed": a.gpu_hours_needed,
-        "cost_needed_usd": a.cost_needed_usd,
-        "run_peak_gpus": a.run_peak_gpus,
-        "run_gpu_hours": a.run_gpu_hours,
-        "run_cost_usd": a.run_cost_usd,
-        "cluster_gpus_by_type": a.cluster_gpus_by_type,
-        "pool_out": None
-        if a.pool_out is None
-        else {
-            "pool": a.pool_out.pool,
-            "at": a.pool_out.at.isoformat(),
-            "waiting": a.pool_out.waiting,
-        },
-        "pool_min_free": a.pool_min_free,
-        "tokens": {k: t.model_dump() for k, t in a.tokens.items()},
-        "bindings": [
-            {"kind": b.kind, "limit": b.limit, "count": b.count, "example": b.example}
-            for b in a.bindings
-        ],
-        "oracle": None
-        if a.oracle is None
-        else {
-            "peak_gpus": a.oracle.peak_gpus,
-            "peak_gpus_by_model": a.oracle.peak_gpus_by_model,
-            "attainment": a.oracle.attainment,
-            "sizing_error": sizing_error(a),
-        },
-        "seconds": round(seconds, 2),
-    }

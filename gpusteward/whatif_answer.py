@@ -329,3 +329,54 @@ def sizing_error(a: WhatIfAnswer) -> float:
     if a.oracle is None or a.oracle.peak_gpus == 0:
         return 0.0
     return a.peak_gpus_needed / a.oracle.peak_gpus - 1.0
+
+
+def to_json(a: WhatIfAnswer, seconds: float) -> dict[str, object]:
+    """The answer as `whatif --json` prints it (`seconds`: how long it took)."""
+    first = a.first_miss
+    return {
+        "mode": "whatif-load",
+        "source": a.source,
+        "load": a.load,
+        "start": a.start.isoformat(),
+        "end": a.end.isoformat(),
+        "planner": a.planner,
+        "policy": a.policy,
+        "holds": a.holds,
+        "first_miss": None
+        if first is None
+        else {"model": first.key, "at": first.at.isoformat(), "attainment": first.attainment},
+        "misses": [{"model": m.key, "at": m.at.isoformat()} for m in a.misses],
+        "attainment": a.attainment,
+        "gpus_needed": a.peak_gpus_needed,
+        "gpus_needed_by_type": a.gpus_needed_by_type,
+        "gpus_needed_by_model": {n.key: n.peak_gpus for n in a.needs},
+        "gpu_hours_needed": a.gpu_hours_needed,
+        "cost_needed_usd": a.cost_needed_usd,
+        "run_peak_gpus": a.run_peak_gpus,
+        "run_gpu_hours": a.run_gpu_hours,
+        "run_cost_usd": a.run_cost_usd,
+        "cluster_gpus_by_type": a.cluster_gpus_by_type,
+        "pool_out": None
+        if a.pool_out is None
+        else {
+            "pool": a.pool_out.pool,
+            "at": a.pool_out.at.isoformat(),
+            "waiting": a.pool_out.waiting,
+        },
+        "pool_min_free": a.pool_min_free,
+        "tokens": {k: t.model_dump() for k, t in a.tokens.items()},
+        "bindings": [
+            {"kind": b.kind, "limit": b.limit, "count": b.count, "example": b.example}
+            for b in a.bindings
+        ],
+        "oracle": None
+        if a.oracle is None
+        else {
+            "peak_gpus": a.oracle.peak_gpus,
+            "peak_gpus_by_model": a.oracle.peak_gpus_by_model,
+            "attainment": a.oracle.attainment,
+            "sizing_error": sizing_error(a),
+        },
+        "seconds": round(seconds, 2),
+    }

@@ -28,11 +28,12 @@ from agents.baselines import OracleConfig
 from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
 from gpusteward.core.errors import InputError
 from gpusteward.core.tick import TickRecord
-from gpusteward.replay_setup import ScenarioVariant, run_scenario
-from gpusteward.scenario import SCENARIO_DIR, Scenario
+from gpusteward.replay_setup import ScenarioVariant, bundle_scenario, run_scenario
+from gpusteward.scenario import SCENARIO_DIR, Scenario, load_scenario
 from gpusteward.sim.spec import LoadEvent, ModelSpec, NodeGroupSpec
 from gpusteward.sim.traces import load_trace_data
 from gpusteward.whatif_sizing import ModelNeed, fastest_type, size_to_hold
+from runbooks.bundle import is_bundle, read_bundle
 from runbooks.series import RunOutcome, SeriesJournal
 
 HARD_LIMITS = SCENARIO_DIR / "policies" / "hard-limits.yaml"
@@ -327,3 +328,30 @@ def replicas_of(snap: ClusterSnapshot) -> dict[str, int]:
         or d.replicas
         for d in snap.deployments
     }
+
+
+def _last_day(s: Scenario) -> tuple[float, float]:
+    end = s.duration_seconds
+    return max(0.0, end - DAY), end
+
+
+def question(target: str, load: float, window: str | None) -> tuple[LoadQuestion, str | None]:
+    """The what-if question for a scenario (default window: its last day) or a bundle
+    (default: the day after its last tick, from the replicas it last had); and the
+    bundle's policy text, if any."""
+    path = Path(target)
+    if path.is_file() and is_bundle(path):
+        bundle = read_bundle(path)
+        scn = bundle_scenario(bundle, str(path))
+        last = bundle.ticks[-1] if bundle.ticks else None
+        if last is None or last.snapshot is None:
+            raise InputError(
+                f"{path}: the bundle has no tick with a snapshot, so its cluster's state is "
+                "unknown. Fix: export a window with ticks (`gpusteward export`)."
+            )
+        after = (last.at - scn.start).total_seconds()
+        span = parse_window(window, (after, after + DAY))
+        replicas = replicas_of(last.snapshot)
+        return LoadQuestion(scn, load, span, str(path), replicas), bundle.policy
+    scn = load_scenario(target)
+    return LoadQuestion(scn, load, parse_window(window, _last_day(scn)), scn.name), None
