@@ -7,24 +7,8 @@ actions) and a seeded mix of proposals, then times `RulePolicyEngine.evaluate`.
 Target (issue 4): >= 10,000 verdicts/s with the default pack (two CEL rules); p50 / p99
 latency per verdict reported.
 
-Assumptions (the trace has no serving layer; these are ours, not Alibaba's):
-- Memory per GPU: P100, T4, V100M16 16 GiB; V100M32 32; A10 24; G2 and G3 (anonymised
-  in the trace) 32 GiB. Price per GPU-hour (USD, roughly public cloud list prices):
-  P100 1.46, T4 0.35, V100M16 2.48, V100M32 3.06, A10 1.01, G2 2.00, G3 2.50. All on-prem.
-- Pods that request GPUs (`num_gpu >= 1`) are replicas; a GPU-sharing pod
-  (`gpu_milli < 1000`) is counted as a whole 1-GPU replica.
-- The trace's pods arrive over months and rarely coexist, so the snapshot is "the
-  cluster filling up": pods are taken in `creation_time` order and placed first-fit over
-  the node list (honouring `gpu_spec`, e.g. `V100M16|V100M32`, when given) until
-  `--fill` (0.9) of the GPUs are held, close to the 90-95 % the FGD paper (ATC '23)
-  reaches on this trace. A pod that fits nowhere at that moment is a pending replica.
-- Deployments: pods with the same request shape (num_gpu, gpu_milli, cpu_milli,
-  memory_mib, qos) are one model; its pods are split, in creation order, into
-  deployments of at most 16 replicas. qos LS -> namespace `serving` (realtime),
-  BE / Burstable -> `batch` (batch), Guaranteed -> `training` (training). The first of
-  every four `serving` deployments of a model is labelled tier=critical.
-  Bounds: [max(1, n // 2), 2 n].
-- Metrics, forecasts, history and recent actions are drawn from a seeded RNG.
+The cluster and the assumptions behind it (GPU memory and price per model, sharing pods
+as whole replicas, deployments by request shape) are `benchmarks/openb_cluster.py`'s.
 
     python benchmarks/policy.py [--data DIR] [--batch 2000] [--repeats 5] [--json]
 """
