@@ -24,8 +24,9 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal
+
+from gpusteward.core.closing import Closing
 
 FaultKind = Literal[
     "timeout", "http_500", "invalid_json_arguments", "unknown_tool", "endless", "malformed_body"
@@ -124,7 +125,7 @@ def _server_error(message: str) -> bytes:
     ).encode()
 
 
-class ScriptedLlmServer:
+class ScriptedLlmServer(Closing):
     def __init__(
         self,
         script: Iterable[Step] = (),
@@ -168,14 +169,6 @@ class ScriptedLlmServer:
 
     def __enter__(self) -> ScriptedLlmServer:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- playing the script ---------------------------------------------------------
 

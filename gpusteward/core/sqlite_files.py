@@ -14,9 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from gpusteward.core.closing import Closing
 from gpusteward.core.errors import JournalError
 
 __all__ = ["FileFormat", "SqliteFile", "open_file", "rollback"]
@@ -78,7 +77,7 @@ def rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-class SqliteFile:
+class SqliteFile(Closing):
     """A store on one SQLite file, shared between the threads of one process: the
     connection behind a lock, closed once; later use raises `JournalError`."""
 
@@ -105,17 +104,6 @@ class SqliteFile:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _open_conn(self) -> sqlite3.Connection:
         """The connection; call with the lock held."""

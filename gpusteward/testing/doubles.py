@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from types import TracebackType
 
 from gpusteward.core.actions import Action, Proposal
+from gpusteward.core.closing import Closing
 from gpusteward.core.cluster import (
     ClusterSnapshot,
 )
@@ -27,7 +27,7 @@ from gpusteward.testing.builders import make_snapshot
 # -- journal ----------------------------------------------------------------------
 
 
-class InMemoryJournal:
+class InMemoryJournal(Closing):
     """The `Journal` port in memory. Records are stored as JSON, as the SQLite one does,
     so a record that would not survive the real journal fails here too."""
 
@@ -100,17 +100,6 @@ class InMemoryJournal:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> InMemoryJournal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _check_open(self) -> None:
         if self._closed:
