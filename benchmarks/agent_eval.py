@@ -104,9 +104,9 @@ def real_report(prepared: Sequence[Prepared], limit: int | None) -> EvalReport:
 
     with tempfile.TemporaryDirectory() as work, running_llama_server(Path(work)) as llm:
         settings = Settings.model_validate(llm.settings())
-        client = llm_client(settings, llm.base_url)
+        client = llm_client(settings.llm, llm.base_url)
         chosen = prepared[:limit] if limit else prepared
-        return run_models(chosen, {"real": client}, llm_limits(settings), progress=True)["real"]
+        return run_models(chosen, {"real": client}, llm_limits(settings.llm), progress=True)["real"]
 
 
 def table(reports: dict[str, EvalReport], targets: list[dict[str, Any]]) -> str:

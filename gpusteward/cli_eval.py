@@ -92,15 +92,16 @@ def eval_cmd(
         llm_tool_choice=tool_choice,
         llm_tool_results=tool_results,
     )
-    if settings.llm_base_url is None:
+    llm = settings.llm
+    if llm.base_url is None:
         raise InputError(
             "eval: no endpoint (--endpoint unset and GPUSTEWARD_LLM_BASE_URL unset). Fix: pass "
             "--endpoint http://HOST:PORT/v1 or export GPUSTEWARD_LLM_BASE_URL."
         )
     chosen = select(load_cases(cases), category or [], limit)
-    client = llm_client(settings, settings.llm_base_url)
+    client = llm_client(llm, llm.base_url)
     try:  # an endpoint that does not answer is an error, not a score for the fallback
-        client.ready(timeout_seconds=max(settings.llm_ready_timeout_seconds, 5.0))
+        client.ready(timeout_seconds=max(llm.ready_timeout_seconds, 5.0))
     except LlmUnavailable as e:
         raise LlmUnavailable(
             f"eval: {e}. Nothing was scored. Fix: start the model server, or pass --endpoint "
@@ -116,7 +117,7 @@ def eval_cmd(
 
     # each case's outcome is in the report; the planner's per-case warnings would repeat it
     configure_logging("error", settings.log_format)
-    report = run_eval(chosen, client, llm_limits(settings), progress)
+    report = run_eval(chosen, client, llm_limits(llm), progress)
     failed = [c for c in report.cases if (c.reason or "").startswith("LLM call failed")]
     if report.cases and len(failed) == len(report.cases):
         raise LlmUnavailable(

@@ -81,9 +81,9 @@ def export_cmd(
         secrets = [
             s.get_secret_value()
             for s in (
-                settings.slack_bot_token,
-                settings.slack_signing_secret,
-                settings.slack_app_token,
+                settings.slack.bot_token,
+                settings.slack.signing_secret,
+                settings.slack.app_token,
             )
             if s is not None
         ]

@@ -70,7 +70,7 @@ def recorded_planner(bundle: IncidentBundle, settings: Settings, where: str) -> 
     whatif = RecordedWhatIf()
     gate = RecordedGate()  # the breaker opens where the record shows it open, not by clock
     # the request parameters the run used, not today's settings (a request must match)
-    limits = llm_limits(settings)
+    limits = llm_limits(settings.llm)
     asked = [t.llm for t in bundle.ticks if t.llm is not None and t.llm.rounds]
     if asked:
         limits = limits.model_copy(
@@ -136,12 +136,12 @@ def swapped_planner(
     base = build_planner(scenario)
     if llm_endpoint is None:
         return ReplayPlanner(base)
-    client = llm_client(settings, llm_endpoint)
+    client = llm_client(settings.llm, llm_endpoint)
     planner = LlmPlanner(
         client=client,
         fallback=base,
         policy=policy,
-        limits=llm_limits(settings),
+        limits=llm_limits(settings.llm),
         horizon_seconds=settings.forecast_horizon_seconds,
         registry=agent_registry(),
     )

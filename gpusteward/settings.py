@@ -1,17 +1,30 @@
 """The one Settings object: built once at the edge (CLI) from flags and environment.
 
 Environment variables use the `GPUSTEWARD_` prefix, e.g. `GPUSTEWARD_JOURNAL=/var/lib/x.db`.
+Consumers take a group (`settings.llm`, `.kube`, `.lease`, `.chat`, `.slack`, `.metrics`:
+`gpusteward.settings_groups`), not the whole object.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpusteward.core.errors import SettingsError
+from gpusteward.core.model import Frozen
+from gpusteward.settings_groups import (
+    ChatSettings,
+    KubeSettings,
+    LeaseSettings,
+    LlmSettings,
+    MetricsSettings,
+    SlackSettings,
+)
+
+_G = TypeVar("_G", bound=Frozen)
 
 
 class Settings(BaseSettings):
@@ -193,6 +206,46 @@ class Settings(BaseSettings):
         description="auto: readable lines on a terminal, JSON otherwise (a simulated run's "
         "logs stay text); console or json: always that.",
     )
+
+    # -- the groups, each the object its consumer takes -------------------------------------
+
+    @property
+    def llm(self) -> LlmSettings:
+        return self._group(LlmSettings, "llm_")
+
+    @property
+    def kube(self) -> KubeSettings:
+        return self._group(
+            KubeSettings, "kube_", kubeconfig="kubeconfig", prometheus_url="prometheus_url"
+        )
+
+    @property
+    def lease(self) -> LeaseSettings:
+        return self._group(LeaseSettings, "lease_", identity="identity")
+
+    @property
+    def chat(self) -> ChatSettings:
+        return self._group(
+            ChatSettings,
+            "chat_",
+            approvals="approvals",
+            approval_cooloff_seconds="approval_cooloff_seconds",
+        )
+
+    @property
+    def slack(self) -> SlackSettings:
+        return self._group(SlackSettings, "slack_")
+
+    @property
+    def metrics(self) -> MetricsSettings:
+        return self._group(MetricsSettings, "metrics_")
+
+    def _group(self, group: type[_G], prefix: str, **named: str) -> _G:
+        """`group` from the fields `prefix` + its field names, and those `named` as is."""
+        values = {
+            name: getattr(self, named.get(name, prefix + name)) for name in group.model_fields
+        }
+        return group(**values)
 
 
 def environment_variables() -> list[tuple[str, str]]:

@@ -34,7 +34,12 @@ from gpusteward.core.verdicts import ExecutedAction
 from gpusteward.daemon import Daemon, DaemonConfig
 from gpusteward.foresight import TraceOutlook
 from gpusteward.journal import SqliteJournal
-from gpusteward.resume import history_from_journal, load_checkpoint, recent_from_journal
+from gpusteward.resume import (
+    history_from_journal,
+    load_checkpoint,
+    recent_from_journal,
+    restore_planner,
+)
 from gpusteward.run_stats import RunStats
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
@@ -141,21 +146,21 @@ def check_inputs(scenario: Scenario, settings: Settings) -> RulePolicyEngine:
     policy = load_policy_file(Path(scenario.policy))
     for model in scenario.models:
         ArrivalTrace(model.trace)  # its rows, and its offset against its length
-    if settings.chat_people is not None:
-        Identities.load(settings.chat_people)
+    if settings.chat.people is not None:
+        Identities.load(settings.chat.people)
     return policy
 
 
 def approvals_path(settings: Settings, journal: Path) -> Path:
     """The approval store: GPUSTEWARD_APPROVALS, or beside the journal (not `*.db`, which
     `gpusteward status` takes for journals)."""
-    return settings.approvals or journal.with_suffix(".approvals.sqlite")
+    return settings.chat.approvals or journal.with_suffix(".approvals.sqlite")
 
 
 def open_approval_store(settings: Settings, journal: Path) -> SqliteApprovalStore:
     """The durable approval store of a run whose journal is `journal` (either backend)."""
     return SqliteApprovalStore(
-        approvals_path(settings, journal), cooloff_seconds=settings.approval_cooloff_seconds
+        approvals_path(settings, journal), cooloff_seconds=settings.chat.approval_cooloff_seconds
     )
 
 
@@ -167,10 +172,11 @@ def daemon_exposition(store: SqliteApprovalStore, clock: Clock) -> DaemonExposit
 def serve_metrics(exposition: DaemonExposition, settings: Settings) -> MetricsServer | None:
     """Serve `/metrics` on GPUSTEWARD_METRICS_HOST:GPUSTEWARD_METRICS_PORT, when a port is
     set (either backend)."""
-    if settings.metrics_port is None:
+    metrics = settings.metrics
+    if metrics.port is None:
         return None
-    server = exposition.serve(settings.metrics_host, settings.metrics_port)
-    log.info("serving /metrics", host=settings.metrics_host, port=server.port)
+    server = exposition.serve(metrics.host, metrics.port)
+    log.info("serving /metrics", host=metrics.host, port=server.port)
     return server
 
 
@@ -221,12 +227,13 @@ def build_sim_run(
     resumed_at: int | None = None
     checkpoint = journal.latest_checkpoint()
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint)
+        state = load_checkpoint(checkpoint, str(path))
         if state.backend is None:
             raise JournalError(f"{path}: checkpoint has no simulator state. Fix: run with --fresh.")
         simulator = Simulator.restore(spec, state.backend)
         clock = VirtualClock(state.at, speed=settings.speed)
-        planner, resumed_at = state.planner, state.seq
+        restore_planner(planner, state, str(path))  # its memory, onto the scenario's planner
+        resumed_at = state.seq
         history = history_from_journal(journal, config)
         recent = recent_from_journal(journal, config)
         log.info("resuming from checkpoint", journal=str(path), seq=state.seq, at=str(state.at))
@@ -236,7 +243,14 @@ def build_sim_run(
     cluster = SimulatedCluster(simulator, clock)
     total = int(scenario.duration_seconds // interval)
     exposition = daemon_exposition(store, clock)
-    planner = with_llm(planner, settings, policy, SimulatorWhatIf(simulator), interval)
+    planner = with_llm(
+        planner,
+        settings.llm,
+        policy,
+        horizon_seconds=settings.forecast_horizon_seconds,
+        whatif=SimulatorWhatIf(simulator),
+        interval_seconds=interval,
+    )
     board = WarningBoard()
     daemon = Daemon(
         source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes
@@ -323,7 +337,8 @@ async def serve_chat_beside(
 ) -> RunStats:
     """Await `main` (the daemon's run); with GPUSTEWARD_CHAT_PEOPLE set and a store, serve
     the approval chat over `store` beside it (the sim and Kubernetes backends alike)."""
-    if settings.chat_people is None or store is None:
+    chat_settings, slack = settings.chat, settings.slack
+    if chat_settings.people is None or store is None:
         return await main
     from gpusteward.chat.runtime import build_chat  # FastAPI loads only when serving
     from gpusteward.chat.server import serve_beside
@@ -331,32 +346,32 @@ async def serve_chat_beside(
     secret = {
         name: value.get_secret_value() if value is not None else None
         for name, value in (
-            ("bot", settings.slack_bot_token),
-            ("signing", settings.slack_signing_secret),
-            ("app", settings.slack_app_token),
+            ("bot", slack.bot_token),
+            ("signing", slack.signing_secret),
+            ("app", slack.app_token),
         )
     }
     try:
         chat = build_chat(
             store=store,
-            people=settings.chat_people,
+            people=chat_settings.people,
             clock=clock,
             daemon=daemon,
             speed=speed,
-            slack_mode=settings.slack_mode,
+            slack_mode=slack.mode,
             slack_bot_token=secret["bot"],
             slack_signing_secret=secret["signing"],
             slack_app_token=secret["app"],
-            slack_channel=settings.slack_channel,
-            slack_api_url=settings.slack_api_url,
-            answerer=journal_answerer(settings, journal_path),
+            slack_channel=slack.channel,
+            slack_api_url=slack.api_url,
+            answerer=journal_answerer(settings.llm, journal_path),
             warnings=warnings,
         )
     except BaseException:
         main.close()  # never started: no 'coroutine was never awaited' on the way out
         raise
     try:
-        return await serve_beside(main, chat.app, settings.chat_host, settings.chat_port)
+        return await serve_beside(main, chat.app, chat_settings.host, chat_settings.port)
     finally:
         chat.close()
 

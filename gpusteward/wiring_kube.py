@@ -83,19 +83,18 @@ def build_kube_run(
     scenario's, when GPUSTEWARD_LLM_BASE_URL is set) come from Settings."""
 
     clock = RealClock()
-    api = connect(
-        settings.kubeconfig, settings.kube_context, timeout=(5.0, settings.kube_timeout_seconds)
-    )
+    kube = settings.kube
+    api = connect(kube.kubeconfig, kube.context, timeout=(5.0, kube.timeout_seconds))
     interval = settings.interval_seconds or scenario.tick_seconds
     check_horizon(settings, interval, scenario)
-    metrics = PrometheusSource(settings.prometheus_url) if settings.prometheus_url else None
+    metrics = PrometheusSource(kube.prometheus_url) if kube.prometheus_url else None
     cluster = KubernetesCluster(
         api,
         clock,
         KubeClusterConfig(
-            namespaces=settings.kube_namespaces,
-            allow_delete=settings.kube_allow_delete,
-            adapter_router=settings.kube_adapter_router,
+            namespaces=kube.namespaces,
+            allow_delete=kube.allow_delete,
+            adapter_router=kube.adapter_router,
             interval_seconds=interval,
         ),
         metrics=metrics,
@@ -103,17 +102,17 @@ def build_kube_run(
     )
     elector = None
     if not settings.dry_run:
-        lease = settings.lease_seconds
+        lease = settings.lease
         elector = LeaseElector(
             api,
             clock,
             LeaseConfig(
-                namespace=settings.lease_namespace,
-                name=settings.lease_name,
-                identity=settings.identity or socket.gethostname(),
-                lease_seconds=lease,
-                renew_deadline_seconds=lease * 2 / 3,
-                retry_period_seconds=lease / 7,
+                namespace=lease.namespace,
+                name=lease.name,
+                identity=lease.identity or socket.gethostname(),
+                lease_seconds=lease.seconds,
+                renew_deadline_seconds=lease.seconds * 2 / 3,
+                retry_period_seconds=lease.seconds / 7,
             ),
         )
     path = settings.journal or Path(".gpusteward") / "kubernetes.db"
@@ -128,7 +127,13 @@ def build_kube_run(
     exposition = daemon_exposition(store, clock)
     policy = load_policy_file(Path(scenario.policy))
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
-    planner = with_llm(build_planner(scenario), settings, policy, None, interval)
+    planner = with_llm(
+        build_planner(scenario),
+        settings.llm,
+        policy,
+        horizon_seconds=settings.forecast_horizon_seconds,
+        interval_seconds=interval,
+    )
     board = WarningBoard()
     daemon = Daemon(
         source=NotedSource(cluster, NoteBook(store.path)),  # the chat's /intent notes

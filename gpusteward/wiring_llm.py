@@ -15,7 +15,7 @@ from gpusteward.chat.answers import JournalAnswerer
 from gpusteward.core.ports import Planner, PolicyEngine
 from gpusteward.core.tick import TickRecord
 from gpusteward.journal import SqliteJournal
-from gpusteward.settings import Settings
+from gpusteward.settings_groups import LlmSettings
 from runbooks.agent_tools import runbook_tools
 from runbooks.model import load_library
 from tools.base import ToolRegistry
@@ -26,35 +26,37 @@ from tools.read import READ_TOOLS
 log = structlog.get_logger("gpusteward.wiring")
 
 
-def llm_client(settings: Settings, base_url: str) -> OpenAiChatClient:
+def llm_client(llm: LlmSettings, base_url: str) -> OpenAiChatClient:
     """The OpenAI-compatible client for `base_url` with the configured model, key and
     retries (the planner, the chat's answers and what-if replays all use this)."""
     return OpenAiChatClient.from_env(
         base_url=base_url,
-        model=settings.llm_model,
-        api_key_env=settings.llm_api_key_env,
-        retries=settings.llm_retries,
-        tool_results=settings.llm_tool_results,
+        model=llm.model,
+        api_key_env=llm.api_key_env,
+        retries=llm.retries,
+        tool_results=llm.tool_results,
     )
 
 
-def journal_answerer(settings: Settings, journal: Path) -> JournalAnswerer | None:
+def journal_answerer(llm: LlmSettings, journal: Path) -> JournalAnswerer | None:
     """Free-text chat questions answered by the LLM from the journal, when one is set up."""
-    if settings.llm_base_url is None:
+    if llm.base_url is None:
         return None
-    client = llm_client(settings, settings.llm_base_url)
+    client = llm_client(llm, llm.base_url)
 
     def records() -> list[TickRecord]:
         with SqliteJournal(journal) as j:  # its own connection: the chat runs in threads
             return j.tail(1_500)
 
-    return JournalAnswerer(client, records, timeout_seconds=settings.llm_timeout_seconds)
+    return JournalAnswerer(client, records, timeout_seconds=llm.timeout_seconds)
 
 
 def with_llm(
     planner: Planner,
-    settings: Settings,
+    llm: LlmSettings,
     policy: PolicyEngine,
+    *,
+    horizon_seconds: float,
     whatif: WhatIf | None = None,
     interval_seconds: float = 60.0,
 ) -> Planner:
@@ -64,24 +66,22 @@ def with_llm(
     deterministic planner (and that planner's memory) is kept, the rest is rebuilt.
     """
     base = planner.fallback if isinstance(planner, LlmPlanner) else planner
-    if settings.llm_base_url is None:  # a warning: shown at the default level (README)
+    if llm.base_url is None:  # a warning: shown at the default level (README)
         log.warning(
             "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL unset); the scenario's "
             "deterministic planner decides",
             planner=base.name,
         )
         return base
-    client = llm_client(settings, settings.llm_base_url)
-    log.info(
-        "LLM planner", endpoint=settings.llm_base_url, model=settings.llm_model, fallback=base.name
-    )
+    client = llm_client(llm, llm.base_url)
+    log.info("LLM planner", endpoint=llm.base_url, model=llm.model, fallback=base.name)
     return LlmPlanner(
         client=client,
         fallback=base,
         policy=policy,
-        limits=llm_limits(settings),
+        limits=llm_limits(llm),
         whatif=whatif,
-        horizon_seconds=settings.forecast_horizon_seconds,
+        horizon_seconds=horizon_seconds,
         registry=agent_registry(),
         interval_seconds=interval_seconds,
     )
@@ -92,17 +92,18 @@ def agent_registry() -> ToolRegistry:
     return ToolRegistry((*READ_TOOLS, *PROPOSAL_TOOLS, *runbook_tools(load_library())))
 
 
-def llm_limits(settings: Settings) -> LlmLimits:
+def llm_limits(llm: LlmSettings) -> LlmLimits:
+    """The planner's per-tick limits from the LLM settings (the names the agent uses)."""
     return LlmLimits(
-        max_rounds=settings.llm_max_tool_rounds,
-        max_tokens=settings.llm_max_tokens,
-        max_tick_tokens=settings.llm_max_tick_tokens,
-        wall_seconds=settings.llm_wall_seconds,
-        request_timeout_seconds=settings.llm_timeout_seconds,
-        prompt_budget_tokens=settings.llm_prompt_budget_tokens,
-        temperature=settings.llm_temperature,
-        tool_choice=settings.llm_tool_choice,
-        breaker_failures=settings.llm_breaker_failures,
-        breaker_backoff_seconds=settings.llm_breaker_backoff_seconds,
-        ready_timeout_seconds=settings.llm_ready_timeout_seconds,
+        max_rounds=llm.max_tool_rounds,
+        max_tokens=llm.max_tokens,
+        max_tick_tokens=llm.max_tick_tokens,
+        wall_seconds=llm.wall_seconds,
+        request_timeout_seconds=llm.timeout_seconds,
+        prompt_budget_tokens=llm.prompt_budget_tokens,
+        temperature=llm.temperature,
+        tool_choice=llm.tool_choice,
+        breaker_failures=llm.breaker_failures,
+        breaker_backoff_seconds=llm.breaker_backoff_seconds,
+        ready_timeout_seconds=llm.ready_timeout_seconds,
     )

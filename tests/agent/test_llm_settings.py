@@ -66,10 +66,10 @@ def test_run_passes_the_request_and_breaker_settings_to_the_planner() -> None:
         llm_breaker_failures=4,
         llm_breaker_backoff_seconds=60.0,
     )
-    limits = llm_limits(s)
+    limits = llm_limits(s.llm)
     assert (limits.temperature, limits.tool_choice) == (0.3, "required")
     assert (limits.breaker_failures, limits.breaker_backoff_seconds) == (4, 60.0)
-    assert llm_client(s, "http://127.0.0.1:9/v1").tool_results == "user"
+    assert llm_client(s.llm, "http://127.0.0.1:9/v1").tool_results == "user"
 
 
 def _first_request(server: ScriptedLlmServer, *flags: str) -> dict[str, object]:
@@ -84,7 +84,7 @@ def test_eval_sends_what_run_would_send_by_default(
 ) -> None:
     server = serve(responder=lambda body: reply("nothing to do"))
     sent = _first_request(server)
-    run = llm_limits(Settings())
+    run = llm_limits(Settings().llm)
     assert sent["model"] == Settings().llm_model
     assert (sent["temperature"], sent["tool_choice"], sent["max_tokens"]) == (
         run.temperature,
