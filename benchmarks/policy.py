@@ -32,9 +32,9 @@ from rich.table import Table
 
 from gpusteward.core.actions import Proposal
 from gpusteward.core.verdicts import Verdict
-from policies.context import ClusterFacts
 from policies.document import PACKS_DIR
 from policies.engine import PolicySet, RulePolicyEngine, load_policy
+from policies.facts import ClusterFacts
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the repository root, for its sibling

@@ -39,12 +39,11 @@ from policies.cel_fields import unknown_fields
 from policies.context import (
     ACTIVATION_VARIABLES,
     ActionContext,
-    BatchState,
-    ClusterFacts,
     build_context,
     referenced_variables,
 )
 from policies.document import CelRule, Match, PolicyDocument, RuleSpec
+from policies.facts import BatchState, ClusterFacts
 from policies.fired import Check, Fired
 from policies.recent import RecentIndex
 from policies.rules import CHECKS, COMMON_VALUES, VALUES

@@ -8,9 +8,10 @@ import pytest
 from gpusteward.core.actions import ScaleDeployment
 from gpusteward.core.errors import InputError
 from policies.cel_fields import CONTEXT_FIELDS, unknown_fields
-from policies.context import BatchState, ClusterFacts, build_context
+from policies.context import build_context
 from policies.document import PACKS_DIR
 from policies.engine import load_policy
+from policies.facts import BatchState, ClusterFacts
 from policies.suites import build_snapshot, load_suite
 
 
