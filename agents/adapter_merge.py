@@ -30,6 +30,7 @@ from gpusteward.core.actions import MergeAdapters, Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
+from gpusteward.core.remembered import Remembers
 
 BASE_MODEL_LABEL = "gpusteward.io/base-model"
 
@@ -53,8 +54,10 @@ def is_fine_tune(d: ModelDeployment) -> bool:
     return d.labels.get(BASE_MODEL_LABEL) == d.model
 
 
-class AdapterMergePlanner:
+class AdapterMergePlanner(Remembers):
     name = "adapter-merge"
+
+    remembers = ("_rates", "_seen", "_interval")
 
     def __init__(self, config: AdapterMergeConfig | None = None) -> None:
         self.config = config or AdapterMergeConfig()

@@ -32,6 +32,7 @@ from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ReplicaPhase
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
+from gpusteward.core.remembered import Remembers
 
 
 class StaticPeakConfig(Frozen):
@@ -58,8 +59,10 @@ class OracleConfig(Frozen):
     kind: Literal["oracle"] = "oracle"
 
 
-class StaticPeakPlanner:
+class StaticPeakPlanner(Remembers):
     name = "static-peak"
+
+    remembers = ("capacity",)
 
     def __init__(self, config: StaticPeakConfig, priors: Priors, outlook: LoadOutlook) -> None:
         self.config, self.outlook = config, outlook
@@ -89,8 +92,10 @@ class StaticPeakPlanner:
         return out
 
 
-class KpaPlanner:
+class KpaPlanner(Remembers):
     name = "kpa"
+
+    remembers = ("capacity", "_panic_until")
 
     def __init__(self, config: KpaConfig, priors: Priors) -> None:
         self.config = config
@@ -133,8 +138,10 @@ class KpaPlanner:
         return out
 
 
-class DynamoPlanner:
+class DynamoPlanner(Remembers):
     name = "dynamo"
+
+    remembers = ("capacity",)
 
     def __init__(self, config: DynamoConfig, priors: Priors) -> None:
         self.config = config
@@ -173,8 +180,10 @@ class DynamoPlanner:
         return out
 
 
-class OraclePlanner:
+class OraclePlanner(Remembers):
     name = "oracle"
+
+    remembers = ("capacity",)
 
     def __init__(self, config: OracleConfig, priors: Priors, outlook: LoadOutlook) -> None:
         self.config, self.outlook = config, outlook

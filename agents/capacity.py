@@ -32,6 +32,7 @@ from gpusteward.core.cluster import (
     ServingMetrics,
     WorkloadClass,
 )
+from gpusteward.core.remembered import Remembers
 
 Priors = Mapping[str, Mapping[str, float]]
 """deployment key -> GPU type -> requests/s one replica serves at its SLO."""
@@ -39,8 +40,11 @@ Priors = Mapping[str, Mapping[str, float]]
 _KEEP_ORDER = {ReplicaPhase.READY: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.PENDING: 2}
 
 
-class CapacityModel:
+class CapacityModel(Remembers):
     """Learned requests/s per replica, per deployment and GPU type (small; pickles)."""
+
+    # what it learns; priors, learning rate and at_slo come from the scenario on resume
+    remembers = ("estimates", "observations", "burstiness", "dispersion")
 
     def __init__(
         self,

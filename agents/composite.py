@@ -15,6 +15,7 @@ its planners.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gpusteward.core.actions import (
     CordonNode,
@@ -24,7 +25,14 @@ from gpusteward.core.actions import (
 )
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
-from gpusteward.core.ports import AtomicPlanner, HearsDropped, Planner, blocks_on_io
+from gpusteward.core.ports import (
+    AtomicPlanner,
+    HearsDropped,
+    Planner,
+    RemembersState,
+    blocks_on_io,
+)
+from gpusteward.core.remembered import StateError
 
 
 def claimed_targets(proposal: Proposal) -> set[str]:
@@ -57,6 +65,32 @@ class CompositePlanner:
     def blocking_io(self) -> bool:
         """True when any member planner does blocking I/O (the daemon then offloads it)."""
         return any(blocks_on_io(p) for p in self.planners)
+
+    def state(self) -> dict[str, Any]:
+        """Each member's remembered state, in member order (None: it remembers nothing)."""
+        return {
+            "members": [
+                {
+                    "name": p.name,
+                    "state": dict(p.state()) if isinstance(p, RemembersState) else None,
+                }
+                for p in self.planners
+            ]
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        members = state.get("members")
+        names = [m.get("name") for m in members] if isinstance(members, list) else None
+        if not isinstance(members, list) or names != list(self.members):
+            raise StateError(
+                f"composite planner state has members {names}, the scenario's planner has "
+                f"{list(self.members)}"
+            )
+        for planner, member in zip(self.planners, members, strict=True):
+            if isinstance(planner, RemembersState) and member["state"] is not None:
+                planner.restore(member["state"])
+            elif isinstance(planner, RemembersState) or member["state"] is not None:
+                raise StateError(f"composite member {planner.name}: state does not match it")
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         out: list[Proposal] = []

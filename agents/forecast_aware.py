@@ -62,7 +62,7 @@ Per deployment, each tick:
    count before it (or what the arrivals and forecast wanted then) or the target.
 Per-replica capacity at SLO is learned online (`CapacityModel(at_slo=True)`: raw
 throughput from observed capacity, burstiness from per-tick arrivals, and the highest
-utilisation at which the SLO holds from `agents.slo_capacity`). State is small and pickles.
+utilisation at which the SLO holds from `agents.slo_capacity`). State is small: `remembers`.
 """
 
 from __future__ import annotations
@@ -89,15 +89,18 @@ from agents.scaling import ev, live_demand, scale_proposal
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
 from gpusteward.core.load import Forecast
+from gpusteward.core.remembered import Remembers
 
 _Memory = DeploymentMemory  # the name checkpoints made before the split pickled it under
 
 
-class ForecastPlanner:
+class ForecastPlanner(Remembers):
     name = "forecast"
     # (snapshot time, proposals) of the last call; a class default for checkpoints
     # pickled before it existed
     _last: tuple[datetime, tuple[Proposal, ...]] | None = None
+
+    remembers = ("capacity", "_memory", "_last")
 
     def __init__(self, config: ForecastPlannerConfig | None = None, priors: Priors | None = None):
         self.config = config or ForecastPlannerConfig()

@@ -1,6 +1,6 @@
 """What the forecast-aware planner learns from each tick and keeps per deployment.
 
-`DeploymentMemory` holds it (small; it pickles into the daemon's checkpoint); the
+`DeploymentMemory` holds it (small; written into the daemon's checkpoint as data); the
 functions update it: `score_past` scores each forecast when its target arrives and
 measures the load's volatility and state, `spend_budget` is the error-budget controller
 (misses against the SLO's budget move the headroom quantile, then a margin over the live

@@ -49,6 +49,7 @@ from gpusteward.core.cluster import (
 )
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
+from gpusteward.core.remembered import Remembers
 
 
 class GpuChoiceConfig(Frozen):
@@ -83,10 +84,12 @@ class _Current:
         return self.held_gpus * self.price_per_gpu_hour
 
 
-class GpuChoicePlanner:
+class GpuChoicePlanner(Remembers):
     """Proposes `MoveDeployment(to_gpu_type=...)` where another type is cheaper per request."""
 
     name = "gpu-choice"
+
+    remembers = ("profiled", "capacity", "_last_move")
 
     def __init__(self, config: GpuChoiceConfig | None = None, priors: Priors | None = None):
         self.config = config or GpuChoiceConfig()

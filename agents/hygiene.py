@@ -31,6 +31,7 @@ from gpusteward.core.actions import ConsolidateModels, Evidence, Proposal, Retir
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
+from gpusteward.core.remembered import Remembers
 
 
 class HygieneConfig(Frozen):
@@ -78,8 +79,10 @@ class Usage:
         )
 
 
-class HygienePlanner:
+class HygienePlanner(Remembers):
     name = "hygiene"
+
+    remembers = ("_samples",)
 
     def __init__(self, config: HygieneConfig | None = None) -> None:
         self.config = config or HygieneConfig()

@@ -21,6 +21,7 @@ from gpusteward.core.actions import Evidence, Proposal, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase, ServingMetrics
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
+from gpusteward.core.remembered import Remembers
 
 
 class ReactiveConfig(Frozen):
@@ -39,10 +40,12 @@ class ReactiveConfig(Frozen):
     max_scale_up_pods: int = Field(default=4, ge=1, description="Per step, as HPA: +4")
 
 
-class ReactivePlanner:
+class ReactivePlanner(Remembers):
     """Stateful only in its stabilisation memory, which is keyed by snapshot time."""
 
     name = "reactive"
+
+    remembers = ("_recommendations",)
 
     def __init__(self, config: ReactiveConfig | None = None) -> None:
         self.config = config or ReactiveConfig()

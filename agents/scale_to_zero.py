@@ -34,6 +34,7 @@ from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMet
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
 from gpusteward.core.ports import Planner, blocks_on_io
+from gpusteward.core.remembered import Remembers
 
 
 class ScaleToZeroConfig(Frozen):
@@ -96,11 +97,13 @@ def _hhmm(at: datetime) -> str:
     return at.strftime("%H:%M UTC")
 
 
-class ScaleToZeroPlanner:
+class ScaleToZeroPlanner(Remembers):
     """Wraps a scaling planner; parks, wakes and pre-warms the deployments that may go to
     zero. Proposals it makes name it; the wrapped planner's keep their own name."""
 
     name = "scale-to-zero"
+
+    remembers = ("inner", "_memory", "_prewarm_until")
 
     def __init__(self, inner: Planner, config: ScaleToZeroConfig | None = None) -> None:
         self.inner = inner

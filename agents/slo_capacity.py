@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpusteward.core.remembered import Remembers
+
 _STEPS = 8_000
 _SEED = 20_261_128
 _MEANS = np.geomspace(0.5, 50_000.0, 41)  # requests per step
@@ -228,7 +230,7 @@ def utilisation_at_slo(
     return float(np.interp(x, np.log(_MEANS), table))
 
 
-class DispersionEstimator:
+class DispersionEstimator(Remembers):
     """Burstiness (cv^2 = variance / mean of per-tick arrival counts), learned online.
 
     From consecutive ticks with arrivals: (x1 - x0)^2 / (x0 + x1) estimates cv^2 when the
@@ -236,6 +238,8 @@ class DispersionEstimator:
     0.4549) ignores the few pairs that straddle a level shift. Until `min_samples` pairs
     are seen, `prior_cv` is used. Small; pickles.
     """
+
+    remembers = ("_last", "_ratios", "_cv")
 
     def __init__(self, prior_cv: float = 1.5, min_samples: int = 30, window: int = 360) -> None:
         self.prior_cv, self.min_samples, self.window = prior_cv, min_samples, window

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import pickle
 import signal
 import time
 from collections import deque
@@ -49,7 +48,7 @@ from gpusteward.core.verdicts import (
     ResultStatus,
     Verdict,
 )
-from gpusteward.resume import DaemonCheckpoint
+from gpusteward.resume import write_checkpoint
 from gpusteward.run_stats import RunStats
 
 log = structlog.get_logger("gpusteward.daemon")
@@ -415,8 +414,7 @@ class Daemon:
 
     def _checkpoint(self, seq: int, at: datetime) -> bytes:
         backend = self._backend_checkpoint() if self._backend_checkpoint else None
-        state = DaemonCheckpoint(seq=seq, at=at, planner=self.planner, backend=backend)
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return write_checkpoint(seq, at, self.planner, backend)
 
     def _account(self, record: TickRecord) -> None:
         self.stats.add(record)

@@ -1,30 +1,52 @@
-"""What a restarted daemon rebuilds from its journal: the checkpoint it pickled there,
-the load history (from recorded snapshots) and the recently executed actions."""
+"""What a restarted daemon rebuilds from its journal: the checkpoint it wrote there (JSON
+with a schema version: the daemon's position, the planner's memory as data, the
+backend's state), the load history (from recorded snapshots) and the recently executed
+actions."""
 
 from __future__ import annotations
 
-import pickle
+import base64
+import binascii
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from gpusteward.core.errors import JournalError
 from gpusteward.core.load import LoadHistory
-from gpusteward.core.ports import Journal
+from gpusteward.core.ports import Journal, RemembersState
+from gpusteward.core.remembered import StateError
 from gpusteward.core.stages import observe_load
 from gpusteward.core.verdicts import ExecutedAction, ResultStatus
 
+CHECKPOINT_SCHEMA_VERSION = 1
+"""The checkpoint format this version writes and reads (`write_checkpoint`)."""
 
-@dataclass
+_FORMAT = "gpusteward-checkpoint"
+_FIELDS = {"format", "schema_version", "seq", "at", "planner", "backend"}
+
+
+class CheckpointError(JournalError):
+    """A journal's checkpoint this version cannot resume from (older format, another
+    schema version, or not a checkpoint); the message says what to do."""
+
+
+@dataclass(frozen=True)
 class DaemonCheckpoint:
-    """What the daemon needs to resume where a crash left it (pickled into the journal).
+    """What the daemon needs to resume where a crash left it, written into the journal
+    every tick as JSON (`write_checkpoint`), never as a pickle.
 
-    The load history is not in it: it is derived from the journal's snapshots on resume
-    (`history_from_journal`), which keeps the per-tick checkpoint small.
+    `planner` is the planner's memory as data (`RemembersState.state()`; None when it
+    remembers nothing), restored onto the planner the scenario builds. `backend` is the
+    backend's own state (the simulator's `checkpoint()` bytes). The load history is not
+    in it: it is derived from the journal's snapshots on resume (`history_from_journal`),
+    which keeps the per-tick checkpoint small.
     """
 
     seq: int
     at: datetime
-    planner: Any
+    planner: Mapping[str, Any] | None
     backend: bytes | None
 
 
@@ -60,9 +82,85 @@ def recent_from_journal(journal: Journal, config: JournalWindow) -> list[Execute
     return out
 
 
-def load_checkpoint(data: bytes) -> DaemonCheckpoint:
-    """Unpickle a checkpoint this project wrote into its own journal file."""
-    state = pickle.loads(data)
-    if not isinstance(state, DaemonCheckpoint):
-        raise TypeError(f"checkpoint holds {type(state).__name__}, expected DaemonCheckpoint")
-    return state
+def planner_state(planner: object) -> dict[str, Any] | None:
+    """What `planner` remembers, as data (None for a planner without memory)."""
+    return dict(planner.state()) if isinstance(planner, RemembersState) else None
+
+
+def write_checkpoint(seq: int, at: datetime, planner: object, backend: bytes | None) -> bytes:
+    """The checkpoint the daemon writes after tick `seq`: JSON, schema version 1."""
+    doc = {
+        "format": _FORMAT,
+        "schema_version": CHECKPOINT_SCHEMA_VERSION,
+        "seq": seq,
+        "at": at.isoformat(),
+        "planner": planner_state(planner),
+        "backend": base64.b64encode(backend).decode("ascii") if backend is not None else None,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def load_checkpoint(data: bytes, source: str = "journal") -> DaemonCheckpoint:
+    """Read a checkpoint `write_checkpoint` wrote; `source` (the journal's path) names it
+    in errors. A pickled checkpoint (written before schema version 1) is recognised by
+    its first byte and refused, never unpickled; so is an unknown schema version."""
+    fix = (
+        f"Fix: run with --fresh to start a new run (the old journal is moved aside, not "
+        f"deleted), or resume {source} with the gpusteward version that wrote it."
+    )
+    if data[:1] == b"\x80":  # the pickle protocol opcode every pickle since protocol 2 starts with
+        raise CheckpointError(
+            f"{source}: its checkpoint is a pickle written by a gpusteward before checkpoint "
+            f"schema version 1; this version reads schema version {CHECKPOINT_SCHEMA_VERSION} "
+            f"only and does not unpickle. {fix}"
+        )
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{source}: its checkpoint is not JSON ({e}). {fix}") from e
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+        raise CheckpointError(f"{source}: its checkpoint is not a gpusteward checkpoint. {fix}")
+    version = doc.get("schema_version")
+    if version != CHECKPOINT_SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{source}: its checkpoint has schema version {version!r}; this version reads "
+            f"schema version {CHECKPOINT_SCHEMA_VERSION}. {fix}"
+        )
+    try:
+        if set(doc) != _FIELDS:
+            raise ValueError(f"fields {sorted(doc)}, expected {sorted(_FIELDS)}")
+        planner, backend = doc["planner"], doc["backend"]
+        if planner is not None and not isinstance(planner, dict):
+            raise ValueError(f"planner is {type(planner).__name__}, expected an object")
+        if not isinstance(doc["seq"], int) or isinstance(doc["seq"], bool):
+            raise ValueError(f"seq is {doc['seq']!r}, expected an integer")
+        return DaemonCheckpoint(
+            seq=doc["seq"],
+            at=datetime.fromisoformat(doc["at"]),
+            planner=planner,
+            backend=base64.b64decode(backend, validate=True) if backend is not None else None,
+        )
+    except (TypeError, ValueError, binascii.Error) as e:
+        raise CheckpointError(f"{source}: its checkpoint cannot be read ({e}). {fix}") from e
+
+
+def restore_planner(planner: object, checkpoint: DaemonCheckpoint, source: str) -> None:
+    """Put the checkpoint's planner memory back into `planner` (built from the scenario)."""
+    fix = "Fix: run with --fresh to start a new run (the old journal is moved aside)."
+    state = checkpoint.planner
+    if not isinstance(planner, RemembersState):
+        if state:
+            raise CheckpointError(
+                f"{source}: its checkpoint holds planner memory, but the scenario's planner "
+                f"({type(planner).__name__}) keeps none; was the scenario changed? {fix}"
+            )
+        return
+    if state is None:
+        raise CheckpointError(
+            f"{source}: its checkpoint holds no planner memory, but the scenario's planner "
+            f"({type(planner).__name__}) keeps some; was the scenario changed? {fix}"
+        )
+    try:
+        planner.restore(state)
+    except StateError as e:
+        raise CheckpointError(f"{source}: the checkpoint's planner memory: {e}. {fix}") from e

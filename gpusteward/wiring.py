@@ -34,7 +34,12 @@ from gpusteward.core.verdicts import ExecutedAction
 from gpusteward.daemon import Daemon, DaemonConfig
 from gpusteward.foresight import TraceOutlook
 from gpusteward.journal import SqliteJournal
-from gpusteward.resume import history_from_journal, load_checkpoint, recent_from_journal
+from gpusteward.resume import (
+    history_from_journal,
+    load_checkpoint,
+    recent_from_journal,
+    restore_planner,
+)
 from gpusteward.run_stats import RunStats
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
@@ -222,12 +227,13 @@ def build_sim_run(
     resumed_at: int | None = None
     checkpoint = journal.latest_checkpoint()
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint)
+        state = load_checkpoint(checkpoint, str(path))
         if state.backend is None:
             raise JournalError(f"{path}: checkpoint has no simulator state. Fix: run with --fresh.")
         simulator = Simulator.restore(spec, state.backend)
         clock = VirtualClock(state.at, speed=settings.speed)
-        planner, resumed_at = state.planner, state.seq
+        restore_planner(planner, state, str(path))  # its memory, onto the scenario's planner
+        resumed_at = state.seq
         history = history_from_journal(journal, config)
         recent = recent_from_journal(journal, config)
         log.info("resuming from checkpoint", journal=str(path), seq=state.seq, at=str(state.at))

@@ -48,7 +48,7 @@ from gpusteward.core.llm import (
     ToolSpec,
 )
 from gpusteward.core.load import Forecast
-from gpusteward.core.ports import GuardInputs, Planner, PolicyEngine
+from gpusteward.core.ports import GuardInputs, Planner, PolicyEngine, RemembersState
 from gpusteward.core.verdicts import Verdict
 from tools.base import ToolRegistry
 from tools.context import ToolContext, WhatIf
@@ -245,6 +245,15 @@ class LlmPlanner:
     def take_llm_trace(self) -> LlmTrace | None:
         trace, self._trace = self._trace, None
         return trace
+
+    # The deterministic planner's memory is what a checkpoint keeps: this planner's own
+    # (breaker, last answer) is about this process and its endpoint, not the load.
+    def state(self) -> Mapping[str, Any]:
+        return self.fallback.state() if isinstance(self.fallback, RemembersState) else {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if isinstance(self.fallback, RemembersState):
+            self.fallback.restore(state)
 
     # A daemon checkpoint pickles its planner: keep the deterministic planner's memory,
     # drop the client, policy and ports (the composition root re-attaches them).

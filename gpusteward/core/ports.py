@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from gpusteward.core.actions import Action, Proposal
 from gpusteward.core.approvals import ApprovalRequest
@@ -96,6 +96,18 @@ class HearsDropped(Protocol):
     cooldown for a move that never ran)."""
 
     def on_dropped(self, proposals: Sequence[Proposal]) -> None: ...
+
+
+@runtime_checkable
+class RemembersState(Protocol):
+    """A planner (or a part of one) that keeps memory between ticks and can write it as
+    plain JSON-able data for a checkpoint, then read it back onto a fresh instance built
+    from the same scenario, so the next ticks are those of an uninterrupted run
+    (`gpusteward.core.remembered` does the writing for the usual value types)."""
+
+    def state(self) -> Mapping[str, Any]: ...
+
+    def restore(self, state: Mapping[str, Any]) -> None: ...
 
 
 def blocks_on_io(component: object) -> bool:

@@ -25,6 +25,7 @@ from gpusteward.sim import actions
 from gpusteward.sim.faults import FaultInjector
 from gpusteward.sim.fleet import DeploymentState, Fleet, ReplicaState
 from gpusteward.sim.queueing import ModelQueue, served_within
+from gpusteward.sim.safe_unpickle import read_sim_checkpoint
 from gpusteward.sim.snapshots import SnapshotBuilder
 from gpusteward.sim.spec import SimSpec, added_at_default
 from gpusteward.sim.state import IntervalTally, SimState, Tally
@@ -304,7 +305,9 @@ class Simulator:
     def restore(cls, spec: SimSpec, data: bytes) -> Simulator:
         """A simulator that continues exactly where `checkpoint()` left off."""
         try:
-            fmt, state = pickle.loads(data)
+            fmt, state = read_sim_checkpoint(data)  # never runs what the bytes name
+        except ScenarioError:
+            raise
         except Exception as e:
             raise ScenarioError(
                 f"simulator checkpoint ({len(data)} bytes) cannot be read ({e}). "
