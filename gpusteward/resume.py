@@ -164,3 +164,15 @@ def restore_planner(planner: object, checkpoint: DaemonCheckpoint, source: str) 
         planner.restore(state)
     except StateError as e:
         raise CheckpointError(f"{source}: the checkpoint's planner memory: {e}. {fix}") from e
+
+
+def restore_planner_from(journal: Journal, planner: object, source: str) -> int | None:
+    """Restore `planner` from the journal's checkpoint, if it has one; returns the seq it
+    was written after (None: no checkpoint). Raises `CheckpointError` as `load_checkpoint`
+    and `restore_planner` do (the planner may then be half restored: build a new one)."""
+    data = journal.latest_checkpoint()
+    if data is None:
+        return None
+    checkpoint = load_checkpoint(data, source)
+    restore_planner(planner, checkpoint, source)
+    return checkpoint.seq

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
 from gpusteward.adapters.kube_cluster import KubeClusterConfig, KubernetesCluster
 from gpusteward.adapters.kubernetes import connect
@@ -22,7 +24,12 @@ from gpusteward.core.ports import Clock
 from gpusteward.core.tick import TickRecord
 from gpusteward.daemon import Daemon, DaemonConfig
 from gpusteward.journal import SqliteJournal
-from gpusteward.resume import history_from_journal, recent_from_journal
+from gpusteward.resume import (
+    CheckpointError,
+    history_from_journal,
+    recent_from_journal,
+    restore_planner_from,
+)
 from gpusteward.run_stats import RunStats
 from gpusteward.scenario import Scenario
 from gpusteward.settings import Settings
@@ -40,6 +47,8 @@ from gpusteward.wiring import (
 )
 from gpusteward.wiring_llm import with_llm
 from redflags.engine import Diagnostics
+
+log = structlog.get_logger("gpusteward.wiring_kube")
 
 
 @dataclass
@@ -127,8 +136,14 @@ def build_kube_run(
     exposition = daemon_exposition(store, clock)
     policy = load_policy_file(Path(scenario.policy))
     # As on the simulator; no what-if port: nothing here can honestly project a live cluster.
+    planner = build_planner(scenario)
+    try:  # the planner's memory, when this version can read it; else the journal alone
+        restore_planner_from(journal, planner, str(path))
+    except CheckpointError as e:
+        log.warning("planner memory not restored; resuming from the journal alone", why=str(e))
+        planner = build_planner(scenario)
     planner = with_llm(
-        build_planner(scenario),
+        planner,
         settings.llm,
         policy,
         horizon_seconds=settings.forecast_horizon_seconds,
