@@ -73,8 +73,6 @@ def encode(value: Any) -> Any:
     """`value` as JSON-able data (see the module docstring for what it may hold)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    if isinstance(value, RemembersState) and not isinstance(value, BaseModel):
-        return {_TAG: "state", "v": dict(value.state())}
     if isinstance(value, datetime):
         return {_TAG: "datetime", "v": value.isoformat()}
     if isinstance(value, timedelta):
@@ -101,6 +99,9 @@ def encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {_TAG: "dataclass", "type": _name(type(value)), "v": fields}
+    # last: a Protocol isinstance check is slow, and encode runs once per value
+    if isinstance(value, RemembersState):
+        return {_TAG: "state", "v": dict(value.state())}
     raise StateError(
         f"cannot write {type(value).__name__} into a checkpoint as data; "
         "fix: remember numbers, strings, datetimes, containers, dataclasses or models"
