@@ -69,8 +69,18 @@ def restore_into(owner: object, name: str, data: Any, where: str) -> None:
     setattr(owner, name, decode(data, f"{where}.{name}"))
 
 
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
 def encode(value: Any) -> Any:
     """`value` as JSON-able data (see the module docstring for what it may hold)."""
+    kind = type(value)  # the exact types a planner's memory is mostly made of, first
+    if kind in _PLAIN:
+        return value
+    if kind is tuple:
+        return {_TAG: "tuple", "v": [encode(v) for v in value]}
+    if kind is datetime:
+        return {_TAG: "datetime", "v": value.isoformat()}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):
@@ -88,8 +98,8 @@ def encode(value: Any) -> Any:
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, frozenset | set):
-        kind = "frozenset" if isinstance(value, frozenset) else "set"
-        return {_TAG: kind, "v": sorted((encode(v) for v in value), key=repr)}
+        tag = "frozenset" if isinstance(value, frozenset) else "set"
+        return {_TAG: tag, "v": sorted((encode(v) for v in value), key=repr)}
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value) and _TAG not in value:
             return {k: encode(v) for k, v in value.items()}
