@@ -3,7 +3,7 @@
 Runs the daemon on the embedded simulator, side by side in one process:
 
 - `servegen-14d` (both ServeGen LLMs) with the deterministic planner alone, and with the
-  LLM planner over three scripted reference models (`gpusteward.testing_models`: silent,
+  LLM planner over three scripted reference models (`gpusteward.testing.models`: silent,
   garbage, adversarial). The scripted models answer in-process (the real `openai` client
   over HTTP is covered by the tests); everything else is the daemon as shipped.
 - `quickstart` for one day with a hung endpoint (a socket that accepts and never answers),
@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm.planner import LlmPlanner
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import load_settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.cluster import overall_attainment
 from gpusteward.core.llm import LlmClient
+from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import Stage, TickRecord
 from gpusteward.core.verdicts import Allow, ResultStatus
-from gpusteward.logs import configure_logging
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import load_settings
-from gpusteward.testing_models import AdversarialModel, GarbageModel, SilentModel
-from gpusteward.wiring import build_sim_run
+from gpusteward.testing.models import AdversarialModel, GarbageModel, SilentModel
 
 SCRIPTED: dict[str, Callable[[], LlmClient]] = {
     "silent": SilentModel,
@@ -211,7 +211,7 @@ def hung_targets() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def real_targets(ticks: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The real model through llama-cpp-python's server, the same ticks deterministically,
     and a replay of the recorded run."""
-    from gpusteward.testing_llama import running_llama_server  # needs `make llm-server`
+    from gpusteward.testing.llama import running_llama_server  # needs `make llm-server`
 
     with tempfile.TemporaryDirectory() as tmp, running_llama_server(Path(tmp)) as llm:
         journal = Path(tmp) / "real.db"

@@ -1,9 +1,9 @@
 """The agent eval (issue #22): the LLM planner scored by the simulated outcome of its plan.
 
-Runs the three scripted reference models (`gpusteward.testing_models`: ideal, silent,
-adversarial; in-process, no HTTP) over every case of `gpusteward/agent_eval/cases.yaml`.
+Runs the three scripted reference models (`gpusteward.testing.models`: ideal, silent,
+adversarial; in-process, no HTTP) over every case of `gpusteward/app/agent_eval/cases.yaml`.
 Each case's situation is built once and every model is scored on it (plan quality against
-the deterministic plan's hour, policy compliance; see `gpusteward.agent_eval.scoring`).
+the deterministic plan's hour, policy compliance; see `gpusteward.app.agent_eval.scoring`).
 With `--real`, the real Gemma 3 270M through llama-cpp-python's server on CPU too, over
 `--real-limit` cases, or the first `--real-per-category` cases of every category (its
 score is recorded as it is; no target).
@@ -32,12 +32,12 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 from agents.llm.limits import LlmLimits  # noqa: E402
 from benchmarks import operator_intent  # noqa: E402
-from gpusteward.agent_eval.cases import CASES_FILE, load_cases  # noqa: E402
-from gpusteward.agent_eval.runner import Prepared, prepare, score  # noqa: E402
-from gpusteward.agent_eval.scoring import CaseResult, EvalReport, report  # noqa: E402
+from gpusteward.app.agent_eval.cases import CASES_FILE, load_cases  # noqa: E402
+from gpusteward.app.agent_eval.runner import Prepared, prepare, score  # noqa: E402
+from gpusteward.app.agent_eval.scoring import CaseResult, EvalReport, report  # noqa: E402
 from gpusteward.core.llm import LlmClient  # noqa: E402
-from gpusteward.logs import configure_logging  # noqa: E402
-from gpusteward.testing_models import AdversarialModel, IdealModel, SilentModel  # noqa: E402
+from gpusteward.core.logs import configure_logging  # noqa: E402
+from gpusteward.testing.models import AdversarialModel, IdealModel, SilentModel  # noqa: E402
 
 SCRIPTED: dict[str, Callable[[], LlmClient]] = {
     "ideal": IdealModel,
@@ -98,9 +98,9 @@ def targets_for(cases: int, reports: dict[str, EvalReport], wall: float) -> list
 
 def real_report(prepared: Sequence[Prepared], limit: int | None) -> EvalReport:
     """The real Gemma model over the first `limit` cases (all: None)."""
-    from gpusteward.settings import Settings
-    from gpusteward.testing_llama import running_llama_server  # needs `make llm-server`
-    from gpusteward.wiring_llm import llm_client, llm_limits
+    from gpusteward.app.settings import Settings
+    from gpusteward.app.wiring_llm import llm_client, llm_limits
+    from gpusteward.testing.llama import running_llama_server  # needs `make llm-server`
 
     with tempfile.TemporaryDirectory() as work, running_llama_server(Path(work)) as llm:
         settings = Settings.model_validate(llm.settings())

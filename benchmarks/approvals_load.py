@@ -50,8 +50,8 @@ from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.chat.web import create_web_app
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.clock import VirtualClock
+from gpusteward.core.logs import configure_logging
 from gpusteward.core.verdicts import NeedsApproval, RuleHit
-from gpusteward.logs import configure_logging
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
 TARGET_P95_MS = 500.0

@@ -55,14 +55,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from gpusteward.core.diagnosis import RedFlag  # noqa: E402
-from gpusteward.diagnose_run import (  # noqa: E402
+from gpusteward.app.diagnose_run import (  # noqa: E402
     Detection,
     DiagnosedRun,
     detections,
     run_diagnosed,
 )
-from gpusteward.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
+from gpusteward.app.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
+from gpusteward.core.diagnosis import RedFlag  # noqa: E402
 from gpusteward.sim.trace_files import RateTable, load_trace_data  # noqa: E402
 
 CONFIRM_BEFORE = 600.0  # an SLO miss this long before a warning opened confirms it

@@ -54,8 +54,8 @@ from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.evaluate import SeriesReport, evaluate_series
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadSeries
+from gpusteward.core.user_files import option_duration
 from gpusteward.sim.trace_rates import EPOCH, fmt_duration, load_rates, training_windows
-from gpusteward.user_files import option_duration
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "servegen"
 HORIZONS = {"10m": 600.0, "1h": 3600.0, "1d": 86_400.0}

@@ -5,7 +5,7 @@ launch on day two 09:00-11:00 UTC, announced by a note on the deployment the eve
 before), side by side in one process:
 
 - the deterministic planner alone (it cannot read the note);
-- the LLM planner with `gpusteward.testing_intent.IntentModel`, a scripted stand-in for a
+- the LLM planner with `gpusteward.testing.intent.IntentModel`, a scripted stand-in for a
   model that reads the note (in-process; the real `openai` client over HTTP is covered by
   the tests). Its `schedule` proposal needs a person's approval: a scripted on-call
   approver approves pending schedule requests `--approve-after` minutes after they appear,
@@ -30,15 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm.planner import LlmPlanner
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.settings import load_settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.approvals import ApprovalState
 from gpusteward.core.cluster import ModelAccounting, ReplicaPhase, overall_attainment
+from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import TickRecord
-from gpusteward.logs import configure_logging
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.settings import load_settings
 from gpusteward.sim.spec import ProfileSpec
-from gpusteward.testing_intent import IntentModel
-from gpusteward.wiring import build_sim_run
+from gpusteward.testing.intent import IntentModel
 
 SCENARIO = "launch-event"
 TARGET = 0.99

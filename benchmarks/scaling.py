@@ -46,17 +46,17 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.settings import load_settings
+from gpusteward.app.wiring import build_sim_run, load_policy_file
 from gpusteward.core.errors import InputError
+from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import TickRecord
-from gpusteward.logs import configure_logging
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.settings import load_settings
+from gpusteward.core.user_files import png_option
 from gpusteward.sim.spec import TraceFormat
 from gpusteward.sim.trace_rates import detect_format
 from gpusteward.sim.traces import RateTable, load_trace_data
 from gpusteward.testing import InMemoryJournal
-from gpusteward.user_files import png_option
-from gpusteward.wiring import build_sim_run, load_policy_file
 
 PLANNERS = ("oracle", "forecast", "reactive", "kpa", "dynamo", "static-peak")
 TARGET_ATTAINMENT = 0.995

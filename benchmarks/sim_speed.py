@@ -23,11 +23,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gpusteward.logs import configure_logging
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import load_settings
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import load_settings
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.core.logs import configure_logging
 from gpusteward.sim.engine import Simulator
-from gpusteward.wiring import build_sim_run
 
 TARGET_WALL_S = 60.0
 

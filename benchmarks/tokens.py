@@ -32,12 +32,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.settings import load_settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
-from gpusteward.logs import configure_logging
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.settings import load_settings
+from gpusteward.core.logs import configure_logging
 from gpusteward.sim.tokens import RequestLog
-from gpusteward.wiring import build_sim_run
 
 TOLERANCE = 0.02
 MAX_SLOWDOWN = 1.25

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gpusteward.logs import configure_logging
-from gpusteward.whatif_answer import answer, sizing_error, summary_lines, to_json
-from gpusteward.whatif_load import oracle_check, parse_load, question, run_whatif
-from gpusteward.whatif_page import write_whatif_page
+from gpusteward.app.whatif.answer import answer, sizing_error, summary_lines, to_json
+from gpusteward.app.whatif.load import oracle_check, parse_load, question, run_whatif
+from gpusteward.app.whatif.page import write_whatif_page
+from gpusteward.core.logs import configure_logging
 
 TARGET_WALL_S = 60.0
 MAX_SIZING_ERROR = 0.10

@@ -63,13 +63,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents.slo_capacity import TABLE_DIR_ENV  # noqa: E402
+from gpusteward.app.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
+from gpusteward.app.settings import load_settings  # noqa: E402
+from gpusteward.app.wiring import build_sim_run  # noqa: E402
 from gpusteward.core.cluster import ClusterSnapshot  # noqa: E402
+from gpusteward.core.logs import configure_logging  # noqa: E402
 from gpusteward.core.tick import TickRecord  # noqa: E402
-from gpusteward.logs import configure_logging  # noqa: E402
-from gpusteward.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
-from gpusteward.settings import load_settings  # noqa: E402
 from gpusteward.testing import InMemoryJournal  # noqa: E402
-from gpusteward.wiring import build_sim_run  # noqa: E402
 
 VARIANTS = ("ours", "always-on", "keda", "zero-only")
 TARGET_RATIO = 0.6

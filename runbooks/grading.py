@@ -14,7 +14,7 @@ from pydantic import Field
 from gpusteward.core.cluster import ModelAccounting
 from gpusteward.core.documents import load_document
 from gpusteward.core.model import Frozen
-from gpusteward.user_files import read_user_file
+from gpusteward.core.user_files import read_user_file
 
 INCIDENTS_FILE = Path(__file__).parent / "incidents.yaml"
 

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from gpusteward.core.documents import load_document, parse_duration
 from gpusteward.core.errors import InputError
 from gpusteward.core.model import Frozen
-from gpusteward.user_files import read_user_file
+from gpusteward.core.user_files import read_user_file
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 Value = str | int | float | bool

@@ -10,6 +10,6 @@
 - `openai_llm` — the only module that imports `openai`: the `LlmClient` port over any
   OpenAI-compatible chat-completions endpoint.
 
-Known only to the composition root (`gpusteward.wiring`) and the CLI; nothing below them
+Known only to the composition root (`gpusteward.app.wiring`) and the CLI; nothing below them
 imports this package (import-linter enforces it).
 """

@@ -10,6 +10,6 @@
 - `web` — the built-in web chat (FastAPI + WebSocket, one page).
 - `slack_app` — the Slack app (`slack_bolt`); the only module importing a Slack SDK.
 
-Known only to the composition root (`gpusteward.wiring`); imports only `gpusteward.core`.
+Known only to the composition root (`gpusteward.app.wiring`); imports only `gpusteward.core`.
 It never decides what the cluster should do: it records what people decided.
 """

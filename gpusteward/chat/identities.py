@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 from gpusteward.core.documents import load_document
 from gpusteward.core.errors import SettingsError
 from gpusteward.core.model import Frozen
-from gpusteward.user_files import read_user_file
+from gpusteward.core.user_files import read_user_file
 
 _NAME = r"^[A-Za-z0-9_.@-]+$"
 

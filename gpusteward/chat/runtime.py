@@ -37,7 +37,7 @@ class _Stats(Protocol):
 
 
 class RunningDaemon(Protocol):
-    """The part of `gpusteward.daemon.Daemon` the chat uses (structural: no import)."""
+    """The part of `gpusteward.daemon.loop.Daemon` the chat uses (structural: no import)."""
 
     @property
     def paused(self) -> bool: ...

@@ -1,7 +1,7 @@
 """The ports: one Protocol per external system or replaceable decision-maker.
 
 Every port has an embedded implementation (simulator, in-memory fake or baseline) and,
-where one exists, a real adapter. Only the composition root (`gpusteward.wiring`)
+where one exists, a real adapter. Only the composition root (`gpusteward.app.wiring`)
 knows which is which. All ports are synchronous; the daemon moves blocking ones off
 its event loop.
 """

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from gpusteward.core.errors import ScenarioError
+from gpusteward.core.user_files import read_user_file
 from gpusteward.sim.token_spec import TokenFormat
-from gpusteward.user_files import read_user_file
 
 # the inverse CDF is kept at the mid-points of 1,000 equal slices of probability: a draw
 # picks a slice and takes its length (the source's mean to within 0.1 % of its mass)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from gpusteward.core.errors import ScenarioError
+from gpusteward.core.user_files import read_user_file
 from gpusteward.sim.spec import TraceFormat
-from gpusteward.user_files import read_user_file
 
 
 @dataclass(frozen=True)

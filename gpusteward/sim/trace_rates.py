@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from gpusteward.core.errors import InputError
+from gpusteward.core.user_files import read_user_first_line
 from gpusteward.sim.spec import TraceFormat
 from gpusteward.sim.traces import RateTable, load_trace_data
-from gpusteward.user_files import read_user_first_line
 
 EPOCH = datetime(2026, 1, 5, tzinfo=UTC)  # traces carry relative times: a Monday
 

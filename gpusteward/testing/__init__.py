@@ -5,7 +5,7 @@ Fakes, not mocks: each one behaves like the real thing, within memory. Imports o
 `gpusteward.core`; no I/O, no wall clock.
 
 - `InMemoryJournal` — the `Journal` port, passing the same conformance suite as
-  `gpusteward.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
+  `gpusteward.adapters.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
 - `FakeClusterSource` — a settable snapshot; can fail the next N calls.
 - `RecordingExecutor` — records what ran; refuses a repeated id; dry runs; failures.
 - `StaticPlanner`, `ScriptedPlanner` — planners that return given proposals or raise.

@@ -1,7 +1,7 @@
 """Fakes for gpusteward's ports: each one behaves like the real thing, within memory.
 
 - `InMemoryJournal` — the `Journal` port, passing the same conformance suite as
-  `gpusteward.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
+  `gpusteward.adapters.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
 - `FakeClusterSource` — a settable snapshot; can fail the next N calls.
 - `RecordingExecutor` — records what ran; refuses a repeated id; dry runs; failures.
 - `StaticPlanner`, `ScriptedPlanner` — planners that return given proposals or raise.

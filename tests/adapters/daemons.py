@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 
 from forecasting.baselines import LastValueForecaster
 from gpusteward.adapters.kube_cluster import KubernetesCluster
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.verdicts import Allow, RuleHit, Verdict
-from gpusteward.daemon import Daemon, DaemonConfig, DaemonMetrics, Leadership
+from gpusteward.daemon.loop import Daemon, DaemonConfig, DaemonMetrics, Leadership
 from gpusteward.testing import InMemoryJournal
 from tests.contract.worlds import DEPLOYMENT
 

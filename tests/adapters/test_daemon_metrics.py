@@ -68,7 +68,7 @@ def test_the_grafana_dashboard_queries_only_metrics_the_daemon_exposes() -> None
 
 def test_llm_outcomes_and_an_open_breaker_show_up_in_the_metrics_and_the_status() -> None:
     from gpusteward.core.llm import BREAKER_OPEN, LlmTrace
-    from gpusteward.run_stats import RunStats
+    from gpusteward.daemon.run_stats import RunStats
     from gpusteward.testing import make_tick_record
 
     exposition, stats = DaemonExposition(), RunStats()

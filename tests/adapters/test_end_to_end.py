@@ -86,7 +86,7 @@ def test_dry_run_against_the_emulated_cluster_prints_proposals_and_writes_nothin
                 "GPUSTEWARD_LOG_FORMAT": "json",
             }
             done = subprocess.run(
-                [sys.executable, "-m", "gpusteward.cli", "run", "--backend", "kubernetes",
+                [sys.executable, "-m", "gpusteward.cli.main", "run", "--backend", "kubernetes",
                  "--dry-run", "--once"],
                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=PATIENCE,
             )  # fmt: skip

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from gpusteward.adapters.exposition import ClusterExposition, DaemonExposition
+from gpusteward.app.scenario import load_scenario
 from gpusteward.core.cluster import ClusterSnapshot
-from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
 from gpusteward.testing import make_tick_record
 

@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from forecasting.auto import LastValueConfig
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import approvals_path
+from gpusteward.app.wiring_kube import KubeRun, build_kube_run, run_kube_service
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.approvals import ApprovalRequest, ApprovalState
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import approvals_path
-from gpusteward.wiring_kube import KubeRun, build_kube_run, run_kube_service
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import DEPLOYMENT, NAME, NAMESPACE, seed
 from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for

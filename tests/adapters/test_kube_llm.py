@@ -13,11 +13,11 @@ import pytest
 
 from agents.llm.planner import LlmPlanner
 from forecasting.auto import LastValueConfig
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.settings import Settings
-from gpusteward.testing_llm import ScriptedLlmServer, reply
-from gpusteward.wiring import build_planner
-from gpusteward.wiring_kube import build_kube_run
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_planner
+from gpusteward.app.wiring_kube import build_kube_run
+from gpusteward.testing.llm import ScriptedLlmServer, reply
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import NAMESPACE, seed
 

@@ -15,10 +15,10 @@ import pytest
 
 from agents.forecast_config import ForecastPlannerConfig
 from forecasting.auto import LastValueConfig
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.wiring import build_planner
+from gpusteward.app.wiring_kube import build_kube_run
 from gpusteward.core.ports import RemembersState
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.wiring import build_planner
-from gpusteward.wiring_kube import build_kube_run
 from tests.adapters.test_kube_llm import kube_settings
 from tests.contract.kube_emulator import EmulatedApiServer
 from tests.contract.worlds import seed

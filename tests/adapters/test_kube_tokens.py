@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from gpusteward.cli.report_tokens import tokens_table
 from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
 from gpusteward.core.errors import ClusterUnavailable
-from gpusteward.report_tokens import tokens_table
 from tests.contract.worlds import emulated_world
 
 

@@ -19,7 +19,7 @@ from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.daemon import Daemon
+from gpusteward.daemon.loop import Daemon
 from tests.adapters.daemons import AlternatingScaler, kube_daemon
 from tests.contract.kube_emulator import EmulatedApiServer, Fault
 from tests.contract.worlds import NAME, NAMESPACE, seed

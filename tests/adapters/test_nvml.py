@@ -69,7 +69,7 @@ def test_without_a_driver_the_collector_says_so() -> None:
 @pytest.mark.skipif(Path("/dev/nvidiactl").exists(), reason="this machine has an NVIDIA driver")
 def test_node_agent_exits_with_a_clear_message_without_a_driver() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gpusteward.cli", "node-agent", "--port", "0"],
+        [sys.executable, "-m", "gpusteward.cli.main", "node-agent", "--port", "0"],
         capture_output=True, text=True, timeout=PATIENCE,
     )  # fmt: skip
     assert done.returncode == 3
@@ -109,7 +109,7 @@ def test_on_a_real_gpu_a_sweep_takes_under_a_millisecond_per_gpu() -> None:
 
 
 def test_serve_node_agent_stops_on_request() -> None:
-    from gpusteward.cli_cluster import serve_node_agent
+    from gpusteward.cli.cluster import serve_node_agent
 
     stop = threading.Event()
     stop.set()

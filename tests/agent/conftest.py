@@ -13,7 +13,7 @@ from agents.llm.planner import LlmPlanner
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.core.ports import Planner
 from gpusteward.testing import StaticPlanner
-from gpusteward.testing_llm import ScriptedLlmServer, Step
+from gpusteward.testing.llm import ScriptedLlmServer, Step
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 

@@ -1,4 +1,4 @@
-"""The `real_llm` session fixture: `gpusteward.testing_llama.running_llama_server` for
+"""The `real_llm` session fixture: `gpusteward.testing.llama.running_llama_server` for
 tests. Import it into a test module (each importing module gets its own server):
 
     from tests.agent.real_model import RealLlm, real_llm_fixture  # noqa: F401
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gpusteward.testing_llama import LlamaServerError, RealLlm, running_llama_server
+from gpusteward.testing.llama import LlamaServerError, RealLlm, running_llama_server
 
 __all__ = ["RealLlm", "real_llm_fixture"]
 

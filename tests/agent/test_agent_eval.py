@@ -1,4 +1,4 @@
-"""The agent eval (`gpusteward.agent_eval`, `gpusteward eval`): cases on real traces,
+"""The agent eval (`gpusteward.app.agent_eval`, `gpusteward eval`): cases on real traces,
 outcome-scored plans, and the honesty rules — a fallback or an empty answer scores 0, a
 denied proposal costs compliance, and the SLO floor's plan is never the model's."""
 
@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 
 from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
-from gpusteward.agent_eval.cases import load_cases
-from gpusteward.agent_eval.runner import Prepared, prepare, score
-from gpusteward.agent_eval.scoring import Outcome, beats, plan_quality
-from gpusteward.cli import app
+from gpusteward.app.agent_eval.cases import load_cases
+from gpusteward.app.agent_eval.runner import Prepared, prepare, score
+from gpusteward.app.agent_eval.scoring import Outcome, beats, plan_quality
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.llm import LlmRequest, LlmResponse, LlmUnavailable
-from gpusteward.testing_llm import ScriptedLlmServer, Step, reply, tool_calls
-from gpusteward.testing_models import (
+from gpusteward.testing.llm import ScriptedLlmServer, Step, reply, tool_calls
+from gpusteward.testing.models import (
     AdversarialModel,
     IdealModel,
     SilentModel,

@@ -24,7 +24,7 @@ from gpusteward.core.llm import (
     LlmUnavailable,
 )
 from gpusteward.testing import T0, StaticPlanner, make_snapshot
-from gpusteward.testing_models import AdversarialModel, GarbageModel, SilentModel
+from gpusteward.testing.models import AdversarialModel, GarbageModel, SilentModel
 
 KEY = "default/llm-chat"
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from agents.llm.planner import LlmPlanner
+from gpusteward.adapters.journal import SqliteJournal
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import SimRun, build_sim_run
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import Allow, ResultStatus
-from gpusteward.journal import SqliteJournal
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.testing_llm import ScriptedLlmServer, Step, fault, reply, tool_calls
-from gpusteward.wiring import SimRun, build_sim_run
+from gpusteward.testing.llm import ScriptedLlmServer, Step, fault, reply, tool_calls
 
 KEY = "serving/m-large"
 

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
+from gpusteward.app.settings import Settings, load_settings
+from gpusteward.app.wiring_llm import llm_client, llm_limits
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError, SettingsError
-from gpusteward.settings import Settings, load_settings
-from gpusteward.testing_llm import ScriptedLlmServer, reply
-from gpusteward.wiring_llm import llm_client, llm_limits
+from gpusteward.testing.llm import ScriptedLlmServer, reply
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import httpx
 
 from gpusteward.adapters.openai_llm import OpenAiChatClient, wire_messages
 from gpusteward.core.llm import LlmMessage, LlmRequest, LlmToolCall, ToolSpec
-from gpusteward.testing_llm import ScriptedLlmServer, reply
+from gpusteward.testing.llm import ScriptedLlmServer, reply
 
 SUMMARY = ToolSpec(
     name="cluster_summary",

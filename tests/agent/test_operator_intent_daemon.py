@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.chat.commands import run_command
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.notes import NoteBook
@@ -20,11 +23,8 @@ from gpusteward.chat.service import ApprovalService
 from gpusteward.core.approvals import ApprovalState
 from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.tick import TickRecord
-from gpusteward.scenario import Scenario, load_scenario
-from gpusteward.settings import Settings
-from gpusteward.testing_intent import schedule_calls
-from gpusteward.testing_llm import ScriptedLlmServer, Step, reply, tool_calls
-from gpusteward.wiring import build_sim_run
+from gpusteward.testing.intent import schedule_calls
+from gpusteward.testing.llm import ScriptedLlmServer, Step, reply, tool_calls
 
 EVENT = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 KEY = "serving/m-large"

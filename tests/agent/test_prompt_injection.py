@@ -18,12 +18,12 @@ from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
 from agents.llm.summary import DATA_CLOSE, DATA_OPEN
 from forecasting.baselines import LastValueForecaster
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.approvals import ApprovalState
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot, Node
 from gpusteward.core.verdicts import Allow
-from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     T0,
     FakeClusterSource,
@@ -33,7 +33,7 @@ from gpusteward.testing import (
     make_deployment,
     make_snapshot,
 )
-from gpusteward.testing_llm import Call, ScriptedLlmServer, Step, reply, tool_calls
+from gpusteward.testing.llm import Call, ScriptedLlmServer, Step, reply, tool_calls
 from tests.agent.conftest import client_for
 from tools.text import clean
 

@@ -13,7 +13,7 @@ import pytest
 
 from gpusteward.adapters.openai_llm import OpenAiChatClient, ToolResults
 from gpusteward.core.llm import LlmMessage, LlmRequest, LlmToolCall, ToolSpec
-from gpusteward.testing_llm import ScriptedLlmServer, reply
+from gpusteward.testing.llm import ScriptedLlmServer, reply
 from tests.agent.real_model import RealLlm, real_llm_fixture  # noqa: F401
 
 pytestmark = pytest.mark.slow

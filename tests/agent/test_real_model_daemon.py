@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agents.llm.planner import LlmPlanner
-from gpusteward.cli import app
-from gpusteward.journal import SqliteJournal
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
+from gpusteward.adapters.journal import SqliteJournal
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.cli.main import app
 from tests.agent.real_model import RealLlm, real_llm_fixture  # noqa: F401
 
 TICKS = 3  # one CPU completion of a ~4,000-token prompt takes tens of seconds here

@@ -15,19 +15,19 @@ from typer.testing import CliRunner
 
 from agents.llm.limits import LlmLimits
 from agents.llm.planner import LlmPlanner
-from gpusteward.cli import app
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.whatif.simulate import SimulatorWhatIf
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_llm import agent_registry
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs
-from gpusteward.daemon import DaemonConfig
-from gpusteward.resume import history_from_journal
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
+from gpusteward.daemon.loop import DaemonConfig
+from gpusteward.daemon.resume import history_from_journal
 from gpusteward.sim.engine import Simulator
 from gpusteward.testing import StaticPlanner
-from gpusteward.testing_llm import ScriptedLlmServer, Step, reply, tool_calls
-from gpusteward.whatif import SimulatorWhatIf
-from gpusteward.wiring import build_sim_run
-from gpusteward.wiring_llm import agent_registry
+from gpusteward.testing.llm import ScriptedLlmServer, Step, reply, tool_calls
 from runbooks.recorded import RecordedLlmClient
 from tools.context import ToolContext
 from tools.registry import default_registry
@@ -86,7 +86,7 @@ SCRIPT: list[Step] = [
 def test_a_journaled_tick_replays_without_the_llm(
     tmp_path: Path, serve: Callable[..., ScriptedLlmServer], policy: Any
 ) -> None:
-    from gpusteward.journal import SqliteJournal
+    from gpusteward.adapters.journal import SqliteJournal
 
     path = _journal_with_llm_tick(tmp_path, serve(SCRIPT))
     with SqliteJournal(path) as j:
@@ -117,7 +117,7 @@ def test_why_prints_rationale_evidence_and_verdict(
     tmp_path: Path, serve: Callable[..., ScriptedLlmServer]
 ) -> None:
     path = _journal_with_llm_tick(tmp_path, serve(SCRIPT))
-    from gpusteward.journal import SqliteJournal
+    from gpusteward.adapters.journal import SqliteJournal
 
     with SqliteJournal(path) as j:
         action_id = j.tail(1)[0].proposals[0].action.id

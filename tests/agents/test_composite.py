@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from agents.composite import CompositePlanner
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.wiring import build_planner
 from gpusteward.core.actions import (
     CordonNode,
     MoveReplica,
@@ -16,9 +18,7 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
 )
-from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.testing import StaticPlanner, make_snapshot
-from gpusteward.wiring import build_planner
 
 AT = datetime(2026, 11, 2, tzinfo=UTC)
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from agents.composite import CompositePlanner
 from agents.gpu_choice import GpuChoiceConfig, GpuChoicePlanner
+from gpusteward.app.scenario import Scenario, load_scenario
+from gpusteward.app.wiring import build_planner
 from gpusteward.core.actions import MoveDeployment, Proposal, ScaleDeployment
 from gpusteward.core.cluster import (
     ClusterSnapshot,
@@ -18,9 +20,7 @@ from gpusteward.core.cluster import (
     ServingMetrics,
     WorkloadClass,
 )
-from gpusteward.scenario import Scenario, load_scenario
 from gpusteward.testing import StaticPlanner, make_deployment, make_snapshot
-from gpusteward.wiring import build_planner
 
 AT = datetime(2026, 11, 2, 12, tzinfo=UTC)
 KEY = "default/llm-chat"

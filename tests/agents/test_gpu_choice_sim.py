@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.composite import CompositePlanner
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ModelAccounting
 from gpusteward.core.verdicts import NeedsApproval, ResultStatus, Verdict
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
 
 TRACE = (
     Path(__file__).resolve().parents[2]

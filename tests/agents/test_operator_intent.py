@@ -19,7 +19,7 @@ from gpusteward.core.stages import plan
 from gpusteward.core.verdicts import NeedsApproval
 from gpusteward.core.windows import hold_windows, lead_seconds
 from gpusteward.testing import T0, make_deployment, make_snapshot
-from gpusteward.testing_intent import parse_note, schedule_calls
+from gpusteward.testing.intent import parse_note, schedule_calls
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 from tools.base import ToolError
@@ -261,7 +261,7 @@ def test_the_reader_proposes_once_per_unscheduled_future_event() -> None:
 
 
 def test_launch_event_scenario_loads(tmp_path: Path) -> None:
-    from gpusteward.scenario import load_scenario
+    from gpusteward.app.scenario import load_scenario
 
     s = load_scenario("launch-event")
     (event,) = s.models[0].trace.events

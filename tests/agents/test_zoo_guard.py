@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from agents.adapter_merge import AdapterMergePlanner
+from gpusteward.app.scenario import SCENARIO_DIR
 from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment
 from gpusteward.core.load import LoadSeries
 from gpusteward.core.ports import GuardInputs
-from gpusteward.scenario import SCENARIO_DIR
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy
 from tests.agents.test_adapter_merge import STEP, T0, _day, _runtime, _snap, _tune

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import ModuleType
 
+from gpusteward.app.diagnose_run import DeploymentSlo, Detection, DiagnosedRun
 from gpusteward.core.diagnosis import RedFlag
-from gpusteward.diagnose_run import DeploymentSlo, Detection, DiagnosedRun
 from tests.helpers import benchmark_module
 
 START = datetime(2026, 11, 4, tzinfo=UTC)

@@ -16,7 +16,7 @@ from tests.chat.conftest import ASK_POLICY, PEOPLE_YAML, TOKENS, free_port
 from tests.cli.conftest import small_scenario
 from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
 
-GPUSTEWARD_RUN = (sys.executable, "-m", "gpusteward.cli", "run", "--scenario", "s.yaml")
+GPUSTEWARD_RUN = (sys.executable, "-m", "gpusteward.cli.main", "run", "--scenario", "s.yaml")
 _STARTS = itertools.count()
 
 

@@ -8,7 +8,7 @@ import json
 from gpusteward.adapters.openai_llm import OpenAiChatClient
 from gpusteward.chat.answers import JournalAnswerer, journal_excerpt
 from gpusteward.testing import make_tick_record
-from gpusteward.testing_llm import ScriptedLlmServer, fault, reply
+from gpusteward.testing.llm import ScriptedLlmServer, fault, reply
 from tests.waiting import REQUEST_PATIENCE
 
 

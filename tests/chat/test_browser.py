@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.journal import SqliteJournal
 from tests.chat.conftest import TOKENS
 from tests.chat.daemon_process import DaemonProcess, write_scenario
 from tests.waiting import PATIENCE, wait_for_ticks

@@ -57,7 +57,7 @@ def test_the_readmes_chat_recipe_ends_with_a_card_on_screen(tmp_path: Path) -> N
     output = tmp_path / "run.err"
     with output.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpusteward.cli", *args],
+            [sys.executable, "-m", "gpusteward.cli.main", *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,

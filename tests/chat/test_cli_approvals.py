@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gpusteward.chat.store import DecisionRefused, SqliteApprovalStore
-from gpusteward.cli import app
+from gpusteward.cli.main import app
 from tests.chat.conftest import T0, later, needs, scale
 from tests.cli.conftest import gpusteward
 

@@ -13,7 +13,7 @@ from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.approvals import ApprovalState
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     FakeClusterSource,
     InMemoryJournal,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.journal import SqliteJournal
 from tests.chat.daemon_process import DaemonProcess, write_scenario
 from tests.waiting import PATIENCE
 
 pytestmark = pytest.mark.slow
-AUDIT = (sys.executable, "-m", "gpusteward.cli", "approvals", "--since", "1d", "--json")
+AUDIT = (sys.executable, "-m", "gpusteward.cli.main", "approvals", "--since", "1d", "--json")
 
 
 def test_a_request_pending_at_a_kill_is_approved_after_restart_and_runs_once(

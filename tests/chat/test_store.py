@@ -175,8 +175,8 @@ def test_the_pause_flag_is_durable(tmp_path: Path) -> None:
 
 
 def test_a_file_that_is_not_an_approval_store_is_refused_with_a_fix(tmp_path: Path) -> None:
+    from gpusteward.adapters.journal import SqliteJournal
     from gpusteward.core.errors import JournalError
-    from gpusteward.journal import SqliteJournal
 
     SqliteJournal(tmp_path / "j.db").close()
     with pytest.raises(JournalError, match="not a gpusteward approval store"):
@@ -186,8 +186,8 @@ def test_a_file_that_is_not_an_approval_store_is_refused_with_a_fix(tmp_path: Pa
 def test_another_programs_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
     import sqlite3
 
+    from gpusteward.adapters.journal import SqliteJournal
     from gpusteward.core.errors import JournalError
-    from gpusteward.journal import SqliteJournal
 
     theirs = tmp_path / "theirs.db"
     with sqlite3.connect(theirs) as conn:

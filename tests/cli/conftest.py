@@ -21,7 +21,7 @@ def gpusteward(
     """The CLI in a subprocess, run to its exit (a deadline for a loaded machine)."""
     env = {**os.environ, "GPUSTEWARD_LOG_FORMAT": "json"}
     return subprocess.run(
-        [sys.executable, "-m", "gpusteward.cli", *args],
+        [sys.executable, "-m", "gpusteward.cli.main", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

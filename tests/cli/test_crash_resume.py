@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.journal import SqliteJournal
 from tests.cli.conftest import gpusteward, small_scenario
 from tests.waiting import PATIENCE, wait_for_ticks
 
@@ -32,7 +32,7 @@ def _running(workdir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
             [
                 sys.executable,
                 "-m",
-                "gpusteward.cli",
+                "gpusteward.cli.main",
                 "run",
                 "--scenario",
                 "s.yaml",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.cli.main import app
 
 
 def test_a_red_flag_scenario_lists_its_warnings_and_its_ground_truth() -> None:

@@ -8,8 +8,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
-from gpusteward.settings import Settings
+from gpusteward.app.settings import Settings
+from gpusteward.cli.main import app
 
 SETTINGS_READERS = ["run", "export", "replay", "why", "eval", "approvals"]
 VARIABLES = [f"GPUSTEWARD_{name.upper()}" for name in Settings.model_fields]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusteward.journal import SqliteJournal
+from gpusteward.adapters.journal import SqliteJournal
 from tests.cli.conftest import small_scenario
 from tests.waiting import PATIENCE, wait_for_ticks
 
@@ -26,7 +26,7 @@ def test_sigint_says_after_which_tick_it_stopped_and_how_to_resume(workdir: Path
     err = workdir / "err.txt"
     with (workdir / "out.txt").open("w") as out, err.open("w") as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpusteward.cli", *args],
+            [sys.executable, "-m", "gpusteward.cli.main", *args],
             cwd=workdir,
             env=env,
             stdout=out,

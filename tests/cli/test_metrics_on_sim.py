@@ -34,7 +34,7 @@ def test_a_simulated_run_serves_its_metrics_on_the_metrics_port(workdir: Path) -
     err = workdir / "err.txt"
     with err.open("w") as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpusteward.cli", "run", *ARGS],
+            [sys.executable, "-m", "gpusteward.cli.main", "run", *ARGS],
             cwd=workdir,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpusteward.core.errors import InputError
-from gpusteward.user_files import read_user_file
+from gpusteward.core.user_files import read_user_file
 from policies.document import PACKS_DIR
 from tests.cli.conftest import gpusteward, small_scenario
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from agents.forecast_config import ForecastPlannerConfig
 from agents.reactive import ReactiveConfig
 from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
-from gpusteward.replay_setup import forecaster_for, planner_config
+from gpusteward.app.replay_setup import forecaster_for, planner_config
 
 
 def test_the_same_planner_kind_keeps_the_scenarios_settings() -> None:

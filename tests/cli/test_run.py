@@ -94,7 +94,7 @@ def test_shadow_rules_are_summed_up_and_logged_as_text_in_a_pipe(workdir: Path) 
     (workdir / "s.yaml").write_text(small_scenario(hours=4) + "policy: p.yaml\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUSTEWARD_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "gpusteward.cli", "run", "--scenario", "s.yaml"],
+        [sys.executable, "-m", "gpusteward.cli.main", "run", "--scenario", "s.yaml"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -122,7 +122,7 @@ def test_shadow_rules_are_summed_up_and_logged_as_text_in_a_pipe(workdir: Path) 
     # an explicit JSON format is still honoured
     env["GPUSTEWARD_LOG_FORMAT"] = "json"
     again = subprocess.run(
-        [sys.executable, "-m", "gpusteward.cli", "run", "--scenario", "s.yaml", "--fresh"],
+        [sys.executable, "-m", "gpusteward.cli.main", "run", "--scenario", "s.yaml", "--fresh"],
         cwd=workdir,
         env=env,
         capture_output=True,

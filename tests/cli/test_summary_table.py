@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from gpusteward.cli.report import summary_table
 from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting
-from gpusteward.report import summary_table
 
 
 def test_the_summary_does_not_report_a_result_for_nothing_done() -> None:

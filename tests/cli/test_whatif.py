@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gpusteward.core.errors import InputError
-from gpusteward.scenario import load_scenario
-from gpusteward.whatif_answer import answer, first_misses, pool_exhaustion, sizing_error
-from gpusteward.whatif_load import (
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.whatif.answer import answer, first_misses, pool_exhaustion, sizing_error
+from gpusteward.app.whatif.load import (
     LoadQuestion,
     TickFacts,
     oracle_check,
@@ -21,6 +20,7 @@ from gpusteward.whatif_load import (
     run_whatif,
     whatif_scenario,
 )
+from gpusteward.core.errors import InputError
 from tests.cli.conftest import gpusteward
 from tests.cli.replay_bundle import export_bundle
 

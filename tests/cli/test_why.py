@@ -15,16 +15,16 @@ import pytest
 from typer.testing import CliRunner
 
 from forecasting.baselines import LastValueForecaster
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.chat.commands import run_command
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.service import ApprovalService
 from gpusteward.chat.store import SqliteApprovalStore
-from gpusteward.cli import app
+from gpusteward.cli.main import app
 from gpusteward.core.actions import Evidence, Proposal, RetireModel
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.errors import InputError
-from gpusteward.daemon import Daemon, DaemonConfig
-from gpusteward.journal import SqliteJournal
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import FakeClusterSource, RecordingExecutor, ScriptedPlanner, make_snapshot
 from policies.document import PACKS_DIR
 from policies.engine import RulePolicyEngine, load_policy

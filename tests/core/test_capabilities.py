@@ -10,7 +10,7 @@ from agents.gpu_choice import GpuChoicePlanner
 from forecasting.auto import AutoForecaster
 from forecasting.baselines import LastValueForecaster
 from gpusteward.core.ports import AtomicPlanner, HearsDropped, Versioned, blocks_on_io
-from gpusteward.daemon import _forecaster_id
+from gpusteward.daemon.loop import _forecaster_id
 from gpusteward.testing import StaticPlanner
 
 

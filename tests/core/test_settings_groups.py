@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpusteward.settings import Settings
-from gpusteward.settings_groups import (
+from gpusteward.app.settings import Settings
+from gpusteward.app.settings_groups import (
     ChatSettings,
     KubeSettings,
     LeaseSettings,

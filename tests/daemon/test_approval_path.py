@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from forecasting.baselines import LastValueForecaster
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.core.actions import Proposal, RetireModel, ScaleDeployment
 from gpusteward.core.clock import VirtualClock
@@ -18,7 +18,7 @@ from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.ports import ApprovalGate, GuardInputs, Planner, PolicyEngine
 from gpusteward.core.tick import Stage, TickRecord
 from gpusteward.core.verdicts import Deny, NeedsApproval, ResultStatus, RuleHit, Verdict
-from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     FakeClusterSource,
     InMemoryJournal,

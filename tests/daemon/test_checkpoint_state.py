@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.remembered import StateError, decode, encode
 from gpusteward.core.tick import TickRecord
-from gpusteward.resume import CHECKPOINT_SCHEMA_VERSION, CheckpointError, load_checkpoint
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
+from gpusteward.daemon.resume import CHECKPOINT_SCHEMA_VERSION, CheckpointError, load_checkpoint
 
 TRACE = (
     Path(__file__).resolve().parents[2]
@@ -220,7 +220,7 @@ def test_the_cli_stops_on_an_old_checkpoint_with_the_message_not_a_traceback(
     cmd = [
         sys.executable,
         "-m",
-        "gpusteward.cli",
+        "gpusteward.cli.main",
         "run",
         "--scenario",
         str(tmp_path / "resume.yaml"),

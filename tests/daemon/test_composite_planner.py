@@ -8,11 +8,11 @@ import asyncio
 from pathlib import Path
 
 from agents.composite import CompositePlanner
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
 from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
 
 TRACE = (
     Path(__file__).resolve().parents[2]

@@ -4,12 +4,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from forecasting.baselines import LastValueForecaster
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.actions import Proposal, RetireModel, ScaleDeployment
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.tick import Stage
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     FakeClusterSource,
     InMemoryJournal,

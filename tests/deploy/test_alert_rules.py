@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.wiring import build_sim_run
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
 from tests.deploy.kustomize import DEPLOY
 
 ALERTS = DEPLOY / "optional" / "alerts.yaml"

@@ -89,4 +89,4 @@ def test_the_copied_files_alone_build_a_wheel_with_every_tracked_package_file(
     assert missing == [], "tracked package files the image would lack"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "gpusteward = gpusteward.cli:main" in scripts  # the image's ENTRYPOINT
+    assert "gpusteward = gpusteward.cli.main:main" in scripts  # the image's ENTRYPOINT

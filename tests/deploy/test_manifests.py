@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpusteward.settings import Settings
+from gpusteward.app.settings import Settings
 from tests.deploy.kustomize import of_kind, render
 
 

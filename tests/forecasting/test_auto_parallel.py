@@ -12,11 +12,11 @@ import numpy as np
 
 from forecasting import AutoForecaster, AutoForecasterConfig
 from forecasting.methods import SeasonalProfile
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.load import Forecast, LoadSeries
 from gpusteward.core.tick import TickRecord
-from gpusteward.daemon import Daemon, DaemonConfig
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     FakeClusterSource,
     InMemoryJournal,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest
+from gpusteward.cli.forecast import backtest
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from tests.helpers import azure_requests_csv
 

@@ -15,10 +15,10 @@ from forecasting import AutoForecaster, AutoForecasterConfig, ForecastInputError
 from forecasting.group import GroupSettings, forecast_group
 from forecasting.guards import MAX_FALLBACK_STEPS, MAX_MIX_STEPS
 from forecasting.series import series_from_points
-from gpusteward.cli import app
+from gpusteward.app.settings import load_settings
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError, SettingsError
 from gpusteward.core.load import LoadSeries
-from gpusteward.settings import load_settings
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 NO_PROPHET = AutoForecasterConfig(prophet=False)

@@ -15,14 +15,14 @@ from typer.testing import CliRunner
 
 from forecasting.auto import AutoForecaster, AutoForecasterConfig
 from forecasting.series import MAX_HOLE_SECONDS, mark_holes
-from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest
-from gpusteward.cli_forecast_ahead import ahead, replicas_for
+from gpusteward.cli.forecast import backtest
+from gpusteward.cli.forecast_ahead import ahead, replicas_for
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, LoadSeries
+from gpusteward.core.user_files import png_option
 from gpusteward.sim.trace_rates import load_rates, trace_start
 from gpusteward.sim.traces import load_trace_data
-from gpusteward.user_files import png_option
 from tests.helpers import azure_requests_csv
 
 DAY = 86_400.0

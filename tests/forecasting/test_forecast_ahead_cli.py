@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from forecasting.auto import AutoForecaster
-from gpusteward import cli_forecast
-from gpusteward.cli import app
-from gpusteward.cli_forecast import backtest
-from gpusteward.cli_forecast_ahead import ahead, periods, summary
+from gpusteward.cli import forecast as cli_forecast
+from gpusteward.cli.forecast import backtest
+from gpusteward.cli.forecast_ahead import ahead, periods, summary
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint
 from gpusteward.sim.trace_rates import load_rates

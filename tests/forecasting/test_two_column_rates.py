@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.sim.trace_rates import load_rates
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusteward.journal import SqliteJournal
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.testing import InMemoryJournal
 
 AnyJournal = InMemoryJournal | SqliteJournal  # the implementations under test

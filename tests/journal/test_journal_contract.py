@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.errors import JournalError
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import ActionResult, ResultStatus
-from gpusteward.journal import SqliteJournal
 from gpusteward.testing import T0, InMemoryJournal, make_tick_record
 
 AnyJournal = InMemoryJournal | SqliteJournal

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import gpusteward
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.errors import JournalError
-from gpusteward.journal import SqliteJournal
 from gpusteward.testing import make_snapshot, make_tick_record
 
 REPO_ROOT = Path(gpusteward.__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ WRITER_SNAPSHOT = make_snapshot(nodes=8, gpus_per_node=8)  # as built in WRITER
 WRITER = """
 import sys
 from pathlib import Path
-from gpusteward.journal import SqliteJournal
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.testing import make_snapshot, make_tick_record
 
 journal = SqliteJournal(Path(sys.argv[1]), scenario_id="crash-test")

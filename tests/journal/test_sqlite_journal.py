@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.core.errors import JournalError
-from gpusteward.journal import SqliteJournal
 from gpusteward.testing import make_snapshot, make_tick_record
 
 

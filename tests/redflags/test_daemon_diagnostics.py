@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forecasting.baselines import LastValueForecaster
-from gpusteward.approvals import InMemoryApprovalGate
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.clock import VirtualClock
 from gpusteward.core.cluster import ClusterSnapshot
@@ -16,9 +19,7 @@ from gpusteward.core.diagnosis import DiagnosticWarning, RedFlag
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.tick import Stage
 from gpusteward.core.verdicts import Allow, Verdict
-from gpusteward.daemon import Daemon, DaemonConfig
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
+from gpusteward.daemon.loop import Daemon, DaemonConfig
 from gpusteward.testing import (
     T0,
     FakeClusterSource,
@@ -27,7 +28,6 @@ from gpusteward.testing import (
     StaticPlanner,
     make_snapshot,
 )
-from gpusteward.wiring import build_sim_run
 
 
 def test_a_spot_wave_is_journaled_exported_and_posted(tmp_path: Path) -> None:

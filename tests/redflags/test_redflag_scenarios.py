@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpusteward.diagnose_run import detections, run_diagnosed
-from gpusteward.scenario import SCENARIO_DIR, load_scenario
+from gpusteward.app.diagnose_run import detections, run_diagnosed
+from gpusteward.app.scenario import SCENARIO_DIR, load_scenario
 
 SCENARIOS = sorted(p.stem for p in SCENARIO_DIR.glob("redflag-*.yaml"))
 

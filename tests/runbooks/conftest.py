@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from forecasting.auto import LastValueConfig
-from gpusteward.cli import app
-from gpusteward.scenario import load_scenario
-from gpusteward.settings import Settings
-from gpusteward.testing_llm import ScriptedLlmServer, Step, reply, tool_calls
-from gpusteward.wiring import build_sim_run
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.settings import Settings
+from gpusteward.app.wiring import build_sim_run
+from gpusteward.cli.main import app
+from gpusteward.testing.llm import ScriptedLlmServer, Step, reply, tool_calls
 
 KEY = "serving/m-large"
 SCENARIO = "agent-2d.yaml"

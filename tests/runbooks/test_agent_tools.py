@@ -7,11 +7,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from gpusteward.replay_setup import SimRunbookTarget
-from gpusteward.scenario import load_scenario
+from gpusteward.app.replay_setup import SimRunbookTarget
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.wiring import load_policy_file
+from gpusteward.app.wiring_llm import agent_registry
 from gpusteward.sim.engine import Simulator
-from gpusteward.wiring import load_policy_file
-from gpusteward.wiring_llm import agent_registry
 from tools.context import ToolContext
 
 

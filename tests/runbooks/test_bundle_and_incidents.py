@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.approvals import InMemoryApprovalGate
-from gpusteward.cli import app
-from gpusteward.replay_setup import SimRunbookTarget, bundle_policy
-from gpusteward.scenario import load_scenario, shipped_scenarios
+from gpusteward.app.replay_setup import SimRunbookTarget, bundle_policy
+from gpusteward.app.scenario import load_scenario, shipped_scenarios
+from gpusteward.chat.in_memory import InMemoryApprovalGate
+from gpusteward.cli.main import app
 from gpusteward.sim.engine import Simulator
 from runbooks.bundle import read_bundle, redact, write_bundle
 from runbooks.grading import load_incidents

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
-from gpusteward.replay_setup import bundle_policy, recorded_planner
-from gpusteward.settings import Settings
+from gpusteward.app.replay_setup import bundle_policy, recorded_planner
+from gpusteward.app.settings import Settings
+from gpusteward.cli.main import app
 from runbooks.bundle import read_bundle, write_bundle
 from runbooks.replay import regression
 from tests.runbooks.conftest import Recording

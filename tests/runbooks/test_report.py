@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
+from gpusteward.cli.main import app
 from tests.chat.test_browser import CHROMIUM_ARGS, chromium
 from tests.runbooks.conftest import Recording
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gpusteward.approvals import InMemoryApprovalGate
-from gpusteward.cli import app
+from gpusteward.app.replay_setup import SimRunbookTarget
+from gpusteward.app.scenario import load_scenario
+from gpusteward.app.wiring import load_policy_file
+from gpusteward.chat.in_memory import InMemoryApprovalGate
+from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.verdicts import ResultStatus
-from gpusteward.replay_setup import SimRunbookTarget
-from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
-from gpusteward.wiring import load_policy_file
 from runbooks.model import Runbook, load_library, load_runbook
 from runbooks.runner import RunbookRun, dry_run, start
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gpusteward.cli import app
+from gpusteward.cli.main import app
 from gpusteward.core.actions import ScaleDeployment
 from policies.document import PACKS_DIR
 from runbooks.bundle import read_bundle

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from gpusteward.scenario import load_scenario
+from gpusteward.app.scenario import load_scenario
 from gpusteward.sim.traces import ArrivalTrace, RateTable
 
 

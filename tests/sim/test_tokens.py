@@ -11,9 +11,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from gpusteward.app.scenario import load_scenario
 from gpusteward.core.actions import ScaleDeployment
 from gpusteward.core.errors import ScenarioError
-from gpusteward.scenario import load_scenario
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.token_files import azure_table, load_token_table, servegen_table
 from gpusteward.sim.tokens import LogHistogram, RequestLog

@@ -126,7 +126,7 @@ def test_a_bad_azure_timestamp_names_file_and_line(tmp_path: Path) -> None:
 def test_the_outlook_gives_each_window_its_own_cv(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from gpusteward.foresight import TraceOutlook
+    from gpusteward.app.foresight import TraceOutlook
     from tests.sim.conftest import START, model, sim_spec
 
     path = tmp_path / "client.csv"  # three 10-minute windows: calm, bursty, idle
