@@ -32,7 +32,7 @@ from typing import Any
 from agents.llm.planner import LlmPlanner
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.cluster import overall_attainment
 from gpusteward.core.llm import LlmClient
 from gpusteward.core.logs import configure_logging

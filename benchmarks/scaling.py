@@ -46,9 +46,10 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from gpusteward.app.parts import load_policy_file
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import build_sim_run, load_policy_file
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.errors import InputError
 from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import TickRecord

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.logs import configure_logging
 from gpusteward.sim.engine import Simulator
 

@@ -34,7 +34,7 @@ from rich.table import Table
 
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
 from gpusteward.core.logs import configure_logging
 from gpusteward.sim.tokens import RequestLog

@@ -65,7 +65,7 @@ if str(ROOT) not in sys.path:
 from agents.slo_capacity import TABLE_DIR_ENV  # noqa: E402
 from gpusteward.app.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
 from gpusteward.app.settings import load_settings  # noqa: E402
-from gpusteward.app.wiring import build_sim_run  # noqa: E402
+from gpusteward.app.wiring_sim import build_sim_run  # noqa: E402
 from gpusteward.core.cluster import ClusterSnapshot  # noqa: E402
 from gpusteward.core.logs import configure_logging  # noqa: E402
 from gpusteward.core.tick import TickRecord  # noqa: E402

@@ -12,19 +12,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-from gpusteward.app.replay_setup import UnansweredApprovals
 from gpusteward.app.scenario import Scenario
-from gpusteward.app.wiring import build_forecaster, build_planner, load_policy_file
-from gpusteward.core.clock import VirtualClock
+from gpusteward.app.settings import default_settings
+from gpusteward.app.wiring import assemble
+from gpusteward.app.wiring_sim import SimBackend
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.diagnosis import DiagnosticWarning, RedFlag
 from gpusteward.core.ports import GuardInputs
 from gpusteward.core.tick import TickRecord
-from gpusteward.daemon.loop import Daemon, DaemonConfig
-from gpusteward.sim.cluster import SimulatedCluster
-from gpusteward.sim.engine import Simulator
+from policies.engine import RulePolicyEngine
 from redflags.engine import Diagnostics
 from runbooks.series import SeriesJournal
 
@@ -115,12 +112,7 @@ def run_diagnosed(
 ) -> DiagnosedRun:
     """Run `scenario` with the diagnostics on every tick (`diagnose=False`: off, to time
     the ticks without them)."""
-    simulator = Simulator(scenario.sim_spec())
-    clock = VirtualClock(scenario.start, speed=None)
-    cluster = SimulatedCluster(simulator, clock)
-    policy = load_policy_file(Path(scenario.policy))
     run = DiagnosedRun(scenario.name, scenario.start)
-    hook = _TimedDiagnostics(Diagnostics(policy), run) if diagnose else None
     last = [time.process_time()]
 
     def on_tick(record: TickRecord) -> None:
@@ -129,24 +121,19 @@ def run_diagnosed(
         last[0] = now
         run.record(record)
 
-    daemon = Daemon(
-        source=cluster,
-        executor=cluster,
-        forecaster=build_forecaster(scenario),
-        planner=build_planner(scenario),
-        policy=policy,
-        approvals=UnansweredApprovals(),  # nobody approves here: requests wait
+    def hook(policy: RulePolicyEngine) -> _TimedDiagnostics | None:
+        return _TimedDiagnostics(Diagnostics(policy), run) if diagnose else None
+
+    daemon = assemble(
+        SimBackend(scenario),
+        scenario,
+        default_settings(),
         journal=SeriesJournal(scenario.sim_spec().models),
-        clock=clock,
-        config=DaemonConfig(
-            interval_seconds=scenario.tick_seconds,
-            end=scenario.end,
-            max_ticks=max_ticks,
-            offload_blocking_calls=False,
-        ),
+        max_ticks=max_ticks,
         on_tick=on_tick,
         diagnose=hook,
-    )
+    ).daemon
+    last[0] = time.process_time()  # the ticks are timed, not the assembly
     asyncio.run(daemon.run())
     return run
 

@@ -18,22 +18,20 @@ from agents.llm.planner import LlmPlanner
 from agents.registry import PlannerConfig
 from forecasting.auto import AutoForecaster, AutoForecasterConfig, LastValueConfig
 from forecasting.baselines import LastValueForecaster
+from gpusteward.app.parts import build_planner, load_policy_file
 from gpusteward.app.scenario import Scenario
-from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_forecaster, build_planner, load_policy_file
+from gpusteward.app.settings import Settings, default_settings
+from gpusteward.app.wiring import assemble
 from gpusteward.app.wiring_llm import agent_registry, llm_client, llm_limits
-from gpusteward.core.actions import Action, Proposal
-from gpusteward.core.approvals import ApprovalRequest
-from gpusteward.core.clock import VirtualClock
+from gpusteward.app.wiring_sim import SimBackend
+from gpusteward.core.actions import Action
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import LoadHistory
-from gpusteward.core.ports import Forecaster, GuardInputs, Planner, PolicyEngine
+from gpusteward.core.ports import Forecaster, GuardInputs, PolicyEngine
 from gpusteward.core.stages import forecast, load_series, observe_load
 from gpusteward.core.tick import TickRecord
-from gpusteward.core.verdicts import ActionResult, ExecutedAction, NeedsApproval, ResultStatus
-from gpusteward.daemon.loop import Daemon, DaemonConfig
-from gpusteward.sim.cluster import SimulatedCluster
+from gpusteward.core.verdicts import ActionResult, ExecutedAction, ResultStatus
 from gpusteward.sim.engine import Simulator
 from policies.engine import RulePolicyEngine, load_policy
 from runbooks.bundle import IncidentBundle
@@ -168,20 +166,6 @@ def policy_file(path: Path) -> RulePolicyEngine:
 # -- simulated scenario runs ---------------------------------------------------------------
 
 
-class UnansweredApprovals:
-    """The approval gate of a simulated replay: it records each request; nobody answers."""
-
-    def __init__(self) -> None:
-        self.requests: dict[str, ApprovalRequest] = {}
-
-    def submit(self, proposal: Proposal, verdict: NeedsApproval, now: datetime) -> ApprovalRequest:
-        request = ApprovalRequest.asked(proposal, verdict, now)
-        return self.requests.setdefault(request.id, request)
-
-    def approved(self, now: datetime) -> list[ApprovalRequest]:
-        return []
-
-
 @dataclass
 class ScenarioVariant:
     """One way to run a scenario: its own planner, forecaster or policy where given."""
@@ -206,36 +190,23 @@ def run_scenario(
     if variant.planner is not None:
         config = planner_config(variant.planner, own=scenario.planner)
         scenario = scenario.model_copy(update={"planner": config})
-    simulator = Simulator(scenario.sim_spec())
-    clock = VirtualClock(scenario.start, speed=None)
-    cluster = SimulatedCluster(simulator, clock)
-    policy = load_policy_file(variant.policy or Path(scenario.policy))
     forecaster = (
-        forecaster_for(variant.forecaster, scenario.forecaster)
-        if variant.forecaster
-        else build_forecaster(scenario)
+        forecaster_for(variant.forecaster, scenario.forecaster) if variant.forecaster else None
     )
-    planner: Planner = build_planner(scenario)
     if journal is None:
         journal = SeriesJournal(scenario.sim_spec().models, label=variant.label)
-    daemon = Daemon(
-        source=cluster,
-        executor=cluster,
-        forecaster=forecaster,
-        planner=planner,
-        policy=policy,
-        approvals=UnansweredApprovals(),  # nobody approves in a replay: requests wait
+    run = assemble(
+        SimBackend(scenario),
+        scenario,
+        default_settings(),
         journal=journal,
-        clock=clock,
-        config=DaemonConfig(
-            interval_seconds=scenario.tick_seconds,
-            end=scenario.end,
-            max_ticks=max_ticks,
-            offload_blocking_calls=False,
-        ),
+        max_ticks=max_ticks,
+        forecaster=forecaster,
+        policy_file=variant.policy,
+        diagnose=None,  # the planners are compared, not the diagnostics
     )
-    asyncio.run(daemon.run(tick_first=tick_first))
-    return journal.outcome(scenario.name, policy.version, planner.name)
+    asyncio.run(run.daemon.run(tick_first=tick_first))
+    return journal.outcome(scenario.name, run.daemon.policy.version, run.daemon.planner.name)
 
 
 # -- runbooks on the simulator --------------------------------------------------------------

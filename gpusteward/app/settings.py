@@ -1,8 +1,8 @@
 """The one Settings object: built once at the edge (CLI) from flags and environment.
 
 Environment variables use the `GPUSTEWARD_` prefix, e.g. `GPUSTEWARD_JOURNAL=/var/lib/x.db`.
-Consumers take a group (`settings.llm`, `.kube`, `.lease`, `.chat`, `.slack`, `.metrics`:
-`gpusteward.app.settings_groups`), not the whole object.
+Consumers take a group (`settings.run`, `.llm`, `.kube`, `.lease`, `.chat`, `.slack`,
+`.metrics`: `gpusteward.app.settings_groups`), not the whole object.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from gpusteward.app.settings_groups import (
     LeaseSettings,
     LlmSettings,
     MetricsSettings,
+    RunSettings,
     SlackSettings,
 )
 from gpusteward.core.errors import SettingsError
@@ -210,6 +211,10 @@ class Settings(BaseSettings):
     # -- the groups, each the object its consumer takes -------------------------------------
 
     @property
+    def run(self) -> RunSettings:
+        return self._group(RunSettings, "")
+
+    @property
     def llm(self) -> LlmSettings:
         return self._group(LlmSettings, "llm_")
 
@@ -280,3 +285,10 @@ def load_settings(**overrides: object) -> Settings:
                 f"{source} = {err.get('input')!r}: {err['msg']}. Fix: correct or unset it."
             )
         raise SettingsError("\n".join(lines)) from None
+
+
+def default_settings() -> Settings:
+    """Every setting at its default, nothing read from the environment: the settings of
+    in-memory runs (replay, diagnostics, what-if), which must not pick up an operator's
+    LLM endpoint, journal or tick interval from the shell they run in."""
+    return Settings.model_construct()

@@ -1,7 +1,8 @@
 """The settings in groups, each the object its consumer takes: the LLM client and planner
 (`LlmSettings`), the Kubernetes adapter (`KubeSettings`) and its leader lease
 (`LeaseSettings`), the approval chat (`ChatSettings`) and its Slack app
-(`SlackSettings`), the daemon's metrics endpoint (`MetricsSettings`).
+(`SlackSettings`), the daemon's metrics endpoint (`MetricsSettings`), and the run itself:
+its journal, tick interval, forecast horizon, speed and dry run (`RunSettings`).
 
 `Settings` (one flat object: one environment variable per field, `GPUSTEWARD_LLM_MODEL`
 and so on, validated once at the edge) hands them out as `settings.llm`,
@@ -23,6 +24,7 @@ __all__ = [
     "LeaseSettings",
     "LlmSettings",
     "MetricsSettings",
+    "RunSettings",
     "SlackSettings",
 ]
 
@@ -95,3 +97,15 @@ class MetricsSettings(Frozen):
 
     port: int | None
     host: str
+
+
+class RunSettings(Frozen):
+    """`GPUSTEWARD_JOURNAL` and the daemon's loop: where a run journals (None: the
+    backend's default), how often it ticks (None: the scenario's interval), how far ahead
+    it forecasts, how fast a simulated clock runs (None: fast-forward), and dry run."""
+
+    journal: Path | None
+    interval_seconds: float | None
+    forecast_horizon_seconds: float
+    speed: float | None
+    dry_run: bool

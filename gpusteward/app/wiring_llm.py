@@ -23,7 +23,7 @@ from tools.context import WhatIf
 from tools.propose import PROPOSAL_TOOLS
 from tools.read import READ_TOOLS
 
-log = structlog.get_logger("gpusteward.app.wiring")
+log = structlog.get_logger("gpusteward.app.wiring_llm")
 
 
 def llm_client(llm: LlmSettings, base_url: str) -> OpenAiChatClient:
@@ -59,25 +59,23 @@ def with_llm(
     horizon_seconds: float,
     whatif: WhatIf | None = None,
     interval_seconds: float = 60.0,
+    announce: bool = True,
 ) -> Planner:
-    """The LLM planner agent over `planner` when an endpoint is configured, else `planner`.
-
-    A planner restored from a checkpoint may be an `LlmPlanner` without its client: its
-    deterministic planner (and that planner's memory) is kept, the rest is rebuilt.
-    """
-    base = planner.fallback if isinstance(planner, LlmPlanner) else planner
-    if llm.base_url is None:  # a warning: shown at the default level (README)
-        log.warning(
-            "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL unset); the scenario's "
-            "deterministic planner decides",
-            planner=base.name,
-        )
-        return base
+    """The LLM planner agent over `planner` when an endpoint is configured, else `planner`
+    (`announce`: say so in a warning, as a service run does)."""
+    if llm.base_url is None:
+        if announce:  # a warning: shown at the default level (README)
+            log.warning(
+                "no LLM endpoint configured (GPUSTEWARD_LLM_BASE_URL unset); the scenario's "
+                "deterministic planner decides",
+                planner=planner.name,
+            )
+        return planner
     client = llm_client(llm, llm.base_url)
-    log.info("LLM planner", endpoint=llm.base_url, model=llm.model, fallback=base.name)
+    log.info("LLM planner", endpoint=llm.base_url, model=llm.model, fallback=planner.name)
     return LlmPlanner(
         client=client,
-        fallback=base,
+        fallback=planner,
         policy=policy,
         limits=llm_limits(llm),
         whatif=whatif,

@@ -11,7 +11,8 @@ import typer
 
 from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import approvals_path, latest_journal
+from gpusteward.app.wiring import approvals_path
+from gpusteward.app.wiring_sim import latest_journal
 from gpusteward.chat.history import action_history, history_lines
 from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.cli.terminal import out

@@ -14,8 +14,9 @@ from rich.console import Console
 from gpusteward.adapters.exposition import NodeGpuExposition
 from gpusteward.adapters.nvml import GpuReading, NvmlCollector, NvmlUnavailable
 from gpusteward.app.scenario import Scenario
+from gpusteward.app.serving import run_service
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring_kube import build_kube_run, run_kube_service
+from gpusteward.app.wiring_kube import build_kube_run
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import ClusterUnavailable, RunFailed
 from gpusteward.core.logs import configure_logging
@@ -52,9 +53,9 @@ def run_kubernetes(
     that need approval wait in the durable store beside the journal; with
     GPUSTEWARD_CHAT_PEOPLE set, the approval chat is served beside the daemon."""
     run = build_kube_run(scenario, settings, max_ticks=ticks, on_tick=print_tick)
-    run.start(settings)
+    run.start()
     try:
-        asyncio.run(run_kube_service(run, settings, once=once))
+        asyncio.run(run_service(run, settings, once=once))
     finally:
         run.close()
     stats = run.daemon.stats

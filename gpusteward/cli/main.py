@@ -19,8 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.replay_setup import planner_config
 from gpusteward.app.scenario import load_scenario, shipped_scenarios
+from gpusteward.app.serving import run_service
 from gpusteward.app.settings import environment_variables, load_settings
-from gpusteward.app.wiring import SimRun, build_sim_run, latest_journal, run_service
+from gpusteward.app.wiring_sim import SimRun, build_sim_run, latest_journal
 from gpusteward.cli.agent import why
 from gpusteward.cli.approvals import approvals_command
 from gpusteward.cli.cluster import node_agent, run_kubernetes

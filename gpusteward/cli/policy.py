@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from gpusteward.adapters.journal import SqliteJournal
-from gpusteward.app.wiring import latest_journal
+from gpusteward.app.wiring_sim import latest_journal
 from gpusteward.cli.terminal import out
 from gpusteward.core.actions import ACTION_ADAPTER, Proposal
 from gpusteward.core.cluster import ClusterSnapshot

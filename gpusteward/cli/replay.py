@@ -21,6 +21,7 @@ import typer
 from rich.table import Table
 
 from gpusteward.adapters.journal import SqliteJournal
+from gpusteward.app.parts import scenario_id
 from gpusteward.app.replay_setup import (
     bundle_policy,
     bundle_scenario,
@@ -31,7 +32,7 @@ from gpusteward.app.replay_setup import (
 )
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import build_sim_run, scenario_id
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.cli.replay_scenario import NOT_REAL, replay_scenario
 from gpusteward.cli.runbook import parse_params, print_dry_run, runbook_arg
 from gpusteward.cli.terminal import out

@@ -18,9 +18,10 @@ import pytest
 
 from forecasting.auto import LastValueConfig
 from gpusteward.app.scenario import load_scenario
+from gpusteward.app.serving import run_service
 from gpusteward.app.settings import Settings
 from gpusteward.app.wiring import approvals_path
-from gpusteward.app.wiring_kube import KubeRun, build_kube_run, run_kube_service
+from gpusteward.app.wiring_kube import KubeRun, build_kube_run
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.approvals import ApprovalRequest, ApprovalState
 from gpusteward.core.cluster import ClusterSnapshot
@@ -97,7 +98,7 @@ def kube_run(settings: Settings, tmp: Path) -> Iterator[KubeRun]:
 
 
 def tick(run: KubeRun, settings: Settings) -> None:
-    asyncio.run(run_kube_service(run, settings, once=True))
+    asyncio.run(run_service(run, settings, once=True))
 
 
 def replicas(server: EmulatedApiServer) -> int:
@@ -184,7 +185,7 @@ def test_the_chat_is_served_beside_the_kubernetes_daemon_and_its_approval_applie
 def serve_and_approve(run: KubeRun, settings: Settings, server: EmulatedApiServer) -> None:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
-        target=lambda: loop.run_until_complete(run_kube_service(run, settings)), daemon=True
+        target=lambda: loop.run_until_complete(run_service(run, settings)), daemon=True
     )
     thread.start()
     url = f"http://127.0.0.1:{settings.chat_port}"

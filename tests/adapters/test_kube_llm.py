@@ -13,9 +13,9 @@ import pytest
 
 from agents.llm.planner import LlmPlanner
 from forecasting.auto import LastValueConfig
+from gpusteward.app.parts import build_planner
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_planner
 from gpusteward.app.wiring_kube import build_kube_run
 from gpusteward.testing.llm import ScriptedLlmServer, reply
 from tests.contract.kube_emulator import EmulatedApiServer

@@ -15,8 +15,8 @@ import pytest
 
 from agents.forecast_config import ForecastPlannerConfig
 from forecasting.auto import LastValueConfig
+from gpusteward.app.parts import build_planner
 from gpusteward.app.scenario import Scenario, load_scenario
-from gpusteward.app.wiring import build_planner
 from gpusteward.app.wiring_kube import build_kube_run
 from gpusteward.core.ports import RemembersState
 from tests.adapters.test_kube_llm import kube_settings

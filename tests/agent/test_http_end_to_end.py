@@ -14,7 +14,7 @@ from agents.llm.planner import LlmPlanner
 from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import SimRun, build_sim_run
+from gpusteward.app.wiring_sim import SimRun, build_sim_run
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import Allow, ResultStatus
 from gpusteward.testing.llm import ScriptedLlmServer, Step, fault, reply, tool_calls

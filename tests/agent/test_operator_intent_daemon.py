@@ -15,7 +15,7 @@ import pytest
 
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.chat.commands import run_command
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.notes import NoteBook

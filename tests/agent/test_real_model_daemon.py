@@ -19,7 +19,7 @@ from agents.llm.planner import LlmPlanner
 from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.cli.main import app
 from tests.agent.real_model import RealLlm, real_llm_fixture  # noqa: F401
 

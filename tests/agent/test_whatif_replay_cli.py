@@ -18,8 +18,8 @@ from agents.llm.planner import LlmPlanner
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
 from gpusteward.app.whatif.simulate import SimulatorWhatIf
-from gpusteward.app.wiring import build_sim_run
 from gpusteward.app.wiring_llm import agent_registry
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError
 from gpusteward.core.ports import GuardInputs

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from agents.composite import CompositePlanner
+from gpusteward.app.parts import build_planner
 from gpusteward.app.scenario import Scenario, load_scenario
-from gpusteward.app.wiring import build_planner
 from gpusteward.core.actions import (
     CordonNode,
     MoveReplica,

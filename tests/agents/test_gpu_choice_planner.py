@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from agents.composite import CompositePlanner
 from agents.gpu_choice import GpuChoiceConfig, GpuChoicePlanner
+from gpusteward.app.parts import build_planner
 from gpusteward.app.scenario import Scenario, load_scenario
-from gpusteward.app.wiring import build_planner
 from gpusteward.core.actions import MoveDeployment, Proposal, ScaleDeployment
 from gpusteward.core.cluster import (
     ClusterSnapshot,

@@ -13,7 +13,7 @@ from pathlib import Path
 from agents.composite import CompositePlanner
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ModelAccounting
 from gpusteward.core.verdicts import NeedsApproval, ResultStatus, Verdict

@@ -12,8 +12,8 @@ from agents.forecast_aware import ForecastPlanner
 from agents.reactive import ReactivePlanner
 from agents.registry import PLANNER_KINDS
 from forecasting.auto import AutoForecaster
+from gpusteward.app.parts import build_forecaster, build_planner
 from gpusteward.app.scenario import Scenario, load_scenario
-from gpusteward.app.wiring import build_forecaster, build_planner
 
 
 def _with_planner(planner: dict[str, object]) -> Scenario:

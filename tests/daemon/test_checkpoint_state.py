@@ -16,7 +16,7 @@ import pytest
 
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.core.remembered import StateError, decode, encode
 from gpusteward.core.tick import TickRecord
 from gpusteward.daemon.resume import CHECKPOINT_SCHEMA_VERSION, CheckpointError, load_checkpoint

@@ -11,7 +11,7 @@ import yaml
 
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from tests.deploy.kustomize import DEPLOY
 
 ALERTS = DEPLOY / "optional" / "alerts.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 from forecasting.baselines import LastValueForecaster
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.core.actions import Proposal, ScaleDeployment
 from gpusteward.core.clock import VirtualClock

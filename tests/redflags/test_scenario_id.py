@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
+from gpusteward.app.parts import _added_at_default, scenario_id
 from gpusteward.app.scenario import load_scenario
-from gpusteward.app.wiring import _added_at_default, scenario_id
 
 ADDED = {"ground_truth"}
 ADDED_IN_MODELS = {"batch_efficiency", "artifact_transfer_seconds", "tokens"}

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from forecasting.auto import LastValueConfig
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import Settings
-from gpusteward.app.wiring import build_sim_run
+from gpusteward.app.wiring_sim import build_sim_run
 from gpusteward.cli.main import app
 from gpusteward.testing.llm import ScriptedLlmServer, Step, reply, tool_calls
 

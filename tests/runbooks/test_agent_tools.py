@@ -7,9 +7,9 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from gpusteward.app.parts import load_policy_file
 from gpusteward.app.replay_setup import SimRunbookTarget
 from gpusteward.app.scenario import load_scenario
-from gpusteward.app.wiring import load_policy_file
 from gpusteward.app.wiring_llm import agent_registry
 from gpusteward.sim.engine import Simulator
 from tools.context import ToolContext

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gpusteward.app.parts import load_policy_file
 from gpusteward.app.replay_setup import SimRunbookTarget
 from gpusteward.app.scenario import load_scenario
-from gpusteward.app.wiring import load_policy_file
 from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.cli.main import app
 from gpusteward.core.errors import InputError

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from forecasting.baselines import LastValueForecaster
 from gpusteward.app.agent_eval.cases import EvalCase
+from gpusteward.app.parts import build_planner, load_policy_file
 from gpusteward.app.scenario import Scenario, load_scenario
-from gpusteward.app.wiring import build_planner, load_policy_file
 from gpusteward.core.actions import Action, ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, Pool
 from gpusteward.core.load import LoadHistory
