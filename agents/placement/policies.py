@@ -287,28 +287,22 @@ class FgdPolicy:
         before = self.delta.before(state, nodes)
         if request.gpus == 1 and request.gpu_milli < MILLI:
             frag, rows, gpus = self.delta.after_shared(state, request, nodes)
-            per_gpu = self.gpu_scores(before[rows] - frag, state, request, nodes[rows], gpus)
+            left_after = state.gpu_left[nodes][rows, gpus] - request.gpu_milli
+            per_gpu = self.gpu_scores(before[rows] - frag, left_after)
             return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, self.no_fitting_gpu)
         after = self.delta.after_whole(state, request, nodes)
-        return NodeScores(self.node_scores(before - after, state, request, nodes), _whole(nodes))
+        cpu_only_free = state.gpu_left[nodes].sum(axis=1) if request.gpus == 0 else None
+        return NodeScores(self.node_scores(before - after, cpu_only_free), _whole(nodes))
 
-    def gpu_scores(
-        self,
-        decrease: FloatArray,
-        state: ClusterState,
-        request: Request,
-        nodes: IntArray,
-        gpus: IntArray,
-    ) -> FloatArray:
-        """Scores of a shared request on GPU `gpus[i]` of node `nodes[i]`, which lowers its
-        fragmentation by `decrease[i]`."""
+    def gpu_scores(self, decrease: FloatArray, left_after: IntArray) -> FloatArray:
+        """Scores of a shared request on each GPU it fits: it lowers the node's
+        fragmentation by `decrease` and leaves `left_after` milli-GPUs free on the GPU."""
         return _sigmoid_score(decrease)
 
-    def node_scores(
-        self, decrease: FloatArray, state: ClusterState, request: Request, nodes: IntArray
-    ) -> FloatArray:
-        """Scores of a whole-GPU or CPU-only request on `nodes`, whose fragmentation it
-        lowers by `decrease`."""
+    def node_scores(self, decrease: FloatArray, cpu_only_free: IntArray | None) -> FloatArray:
+        """Scores of a whole-GPU or CPU-only request on each node, whose fragmentation it
+        lowers by `decrease`; `cpu_only_free`: for a CPU-only request, each node's free
+        milli-GPUs (else None)."""
         return _sigmoid_score(decrease)
 
 
@@ -335,25 +329,14 @@ class FragFitPolicy(FgdPolicy):
         super().__init__(mix, state)
         self.resolution = resolution
 
-    def gpu_scores(
-        self,
-        decrease: FloatArray,
-        state: ClusterState,
-        request: Request,
-        nodes: IntArray,
-        gpus: IntArray,
-    ) -> FloatArray:
-        left_after = state.gpu_left[nodes, gpus] - request.gpu_milli
-        bucket = np.floor(decrease / self.resolution)
-        result: FloatArray = bucket - 1e-6 * left_after
+    def gpu_scores(self, decrease: FloatArray, left_after: IntArray) -> FloatArray:
+        result: FloatArray = np.floor(decrease / self.resolution) - 1e-6 * left_after
         return result
 
-    def node_scores(
-        self, decrease: FloatArray, state: ClusterState, request: Request, nodes: IntArray
-    ) -> FloatArray:
+    def node_scores(self, decrease: FloatArray, cpu_only_free: IntArray | None) -> FloatArray:
         bucket: FloatArray = np.floor(decrease / self.resolution)
-        if request.gpus == 0:
-            free_gpus = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU  # 0-1
-            result: FloatArray = bucket - 0.5 * free_gpus
-            return result
-        return bucket
+        if cpu_only_free is None:
+            return bucket
+        free_gpus = cpu_only_free / MAX_SPEC_GPU  # 0-1
+        result: FloatArray = bucket - 0.5 * free_gpus
+        return result
