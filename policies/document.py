@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
+from gpusteward.core.actions import ActionKind
 from gpusteward.core.cluster import Pool
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, Severity
 from policies.rule_base import (
-    ActionKind,
     Duration,
+    DurationText,
     Match,
     RuleBase,
     duration,
@@ -109,16 +110,10 @@ class CooldownRule(RuleBase):
     """Fires when the same target was acted on less than `seconds` ago."""
 
     kind: Literal["cooldown"]
-    seconds: str | int = Field(description="e.g. '5m'")
+    seconds: DurationText = Field(description="e.g. '5m'")
     opposite_direction_only: bool = Field(
         default=False, description="Only a reversal (up after down, or down after up) fires"
     )
-
-    @field_validator("seconds")
-    @classmethod
-    def _seconds(cls, value: str | int) -> str | int:
-        duration(value)
-        return value
 
     @cached_property
     def window_seconds(self) -> float:
@@ -131,14 +126,8 @@ class RateLimitRule(RuleBase):
 
     kind: Literal["rate-limit"]
     max_actions: int = Field(ge=0)
-    window: str | int
+    window: DurationText
     scope: Literal["cluster", "namespace", "target"] = "cluster"
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str | int) -> str | int:
-        duration(value)
-        return value
 
     @cached_property
     def window_seconds(self) -> float:
@@ -261,7 +250,7 @@ RuleSpec = Annotated[
 
 class Defaults(Frozen):
     approver_group: str = "oncall"
-    expires: str | int = "1h"
+    expires: DurationText = "1h"
     severity: Severity = Severity.MEDIUM
     unmatched: Effect = Field(
         default="needs_approval", description="Verdict for an action no enforced rule allows"
@@ -270,12 +259,6 @@ class Defaults(Frozen):
     @cached_property
     def expires_seconds(self) -> float:
         return duration(self.expires)
-
-    @field_validator("expires")
-    @classmethod
-    def _expires(cls, value: str | int) -> str | int:
-        duration(value)
-        return value
 
 
 class PolicyDocument(Frozen):

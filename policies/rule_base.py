@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
+from gpusteward.core.actions import ActionKind
 from gpusteward.core.cluster import WorkloadClass
 from gpusteward.core.documents import parse_duration
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, RuleMode, Severity
 
-ActionKind = Literal[
-    "scale",
-    "prewarm",
-    "schedule",
-    "move",
-    "consolidate",
-    "merge-adapters",
-    "retire",
-    "cordon",
-    "move-replica",
-]
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
@@ -35,6 +25,16 @@ def duration(value: str | int | float) -> float:
 
 
 Duration = Annotated[float, Field(gt=0)]
+
+
+def _readable_duration(value: str | int) -> str | int:
+    duration(value)  # raises ValueError naming the value and the units it takes
+    return value
+
+
+DurationText = Annotated[str | int, AfterValidator(_readable_duration)]
+"""A duration as the policy writes it ('90s', '6h', or seconds), checked when the policy
+is read; `duration` gives its seconds."""
 
 
 class Match(Frozen):
@@ -56,15 +56,8 @@ class RuleBase(Frozen):
     mode: RuleMode = "enforce"
     message: str | None = Field(default=None, description="Template; {name} = a value seen")
     approver_group: str | None = None
-    expires: str | int | None = Field(default=None, description="Approval expiry, e.g. '1h'")
+    expires: DurationText | None = Field(default=None, description="Approval expiry, e.g. '1h'")
     severity: Severity = Severity.MEDIUM
-
-    @field_validator("expires")
-    @classmethod
-    def _expires(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            duration(value)
-        return value
 
     @cached_property
     def expires_seconds(self) -> float | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from gpusteward.core.cluster import ModelDeployment, WorkloadClass
 from gpusteward.core.model import Frozen
-from policies.rule_base import RuleBase, duration
+from policies.rule_base import DurationText, RuleBase, duration
 
 
 class ModelSelector(Frozen):
@@ -32,14 +32,7 @@ class ScaleToZeroRule(RuleBase):
 
     kind: Literal["scale-to-zero"]
     allowed: ModelSelector | None = None
-    min_idle: str | int | None = Field(default=None, description="e.g. '30m'")
-
-    @field_validator("min_idle")
-    @classmethod
-    def _min_idle(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            duration(value)
-        return value
+    min_idle: DurationText | None = Field(default=None, description="e.g. '30m'")
 
     @cached_property
     def min_idle_seconds(self) -> float | None:
@@ -56,14 +49,8 @@ class AdapterMergeRule(RuleBase):
 
     kind: Literal["adapter-merge"]
     max_adapters: int = Field(default=16, ge=1, le=1000, description="vLLM's --max-loras")
-    window: str | int = Field(default="1d", description="Load history the peak is taken over")
+    window: DurationText = Field(default="1d", description="Load history the peak is taken over")
     max_share: float = Field(default=0.8, gt=0, le=1)
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str | int) -> str | int:
-        duration(value)
-        return value
 
     @cached_property
     def window_seconds(self) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from gpusteward.core.actions import MoveReplica, Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
-from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from gpusteward.core.diagnosis import Cause, RedFlag, Severity
 from redflags.causes import (
     PLANNER,
     attribute,
@@ -16,7 +16,7 @@ from redflags.causes import (
     prewarm_remedy,
     scale_remedy,
 )
-from redflags.finding import Finding
+from redflags.finding import Finding, measured
 from redflags.window import ARTIFACT_REGION_LABEL, DeploymentWindow, mean, of
 
 
@@ -76,24 +76,10 @@ class ColdStartDelay:
                 f"{asked:.2f} asked for"
             ),
             evidence=(
-                Evidence(
-                    metric="arrival_rate",
-                    observed=s.arrival,
-                    unit=" req/s",
-                    window_seconds=s.interval,
-                    baseline=s.capacity,
-                ),
-                Evidence(
-                    metric="projected_arrival_rate",
-                    observed=projected,
-                    unit=" req/s",
-                    window_seconds=self.trend_seconds,
-                    baseline=asked,
-                ),
-                Evidence(metric="replicas_loading", observed=s.loading, window_seconds=s.interval),
-                Evidence(
-                    metric="cold_start_seconds", observed=d.cold_start_seconds, window_seconds=0.0
-                ),
+                measured("arrival_rate", s.arrival, s.interval, baseline=s.capacity),
+                measured("projected_arrival_rate", projected, self.trend_seconds, baseline=asked),
+                measured("replicas_loading", s.loading, s.interval),
+                measured("cold_start_seconds", d.cold_start_seconds, 0.0),
             ),
             cause=cause,
             cause_detail=detail,
@@ -154,19 +140,14 @@ class RemoteData:
             summary=f"replica start-up {s.slowest_load:.0f} s so far against a declared "
             f"cold start of {d.cold_start_seconds:.0f} s",
             evidence=(
-                Evidence(
-                    metric="replica_loading_seconds",
-                    observed=s.slowest_load,
-                    unit=" s",
-                    window_seconds=s.slowest_load,
+                measured(
+                    "replica_loading_seconds",
+                    s.slowest_load,
+                    s.slowest_load,
                     baseline=d.cold_start_seconds,
                     threshold=self.slow_ratio * d.cold_start_seconds + s.interval,
                 ),
-                Evidence(
-                    metric="replicas_loading_remote",
-                    observed=s.remote_loading,
-                    window_seconds=s.interval,
-                ),
+                measured("replicas_loading_remote", s.remote_loading, s.interval),
             ),
             cause=Cause.DATA_FAR_FROM_COMPUTE,
             cause_detail=detail,
@@ -258,28 +239,21 @@ class CostOutpacingUsage:
             f"{self.baseline_seconds / 3600:.0f} h before, for {u1 / u0:.1f}x the requests; "
             f"GPUs {util:.0%} busy",
             evidence=(
-                Evidence(
-                    metric="gpu_cost_rate",
-                    observed=c1,
-                    unit=" $/h",
-                    window_seconds=self.recent_seconds,
+                measured(
+                    "gpu_cost_rate",
+                    c1,
+                    self.recent_seconds,
                     baseline=c0,
                     threshold=self.cost_ratio * c0,
                 ),
-                Evidence(
-                    metric="cost_per_1k_requests",
-                    observed=per1 / 3.6,
-                    unit=" $",
-                    window_seconds=self.recent_seconds,
+                measured(
+                    "cost_per_1k_requests",
+                    per1 / 3.6,
+                    self.recent_seconds,
                     baseline=per0 / 3.6,
                     threshold=self.per_request_ratio * per0 / 3.6,
                 ),
-                Evidence(
-                    metric="gpu_utilization",
-                    observed=util,
-                    window_seconds=self.recent_seconds,
-                    threshold=self.max_util,
-                ),
+                measured("gpu_utilization", util, self.recent_seconds, threshold=self.max_util),
             ),
             cause=Cause.IDLE_REPLICAS,
             cause_detail=f"{s.desired} replica(s) held for a load that {hours:.0f} h of "

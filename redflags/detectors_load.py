@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment
-from gpusteward.core.diagnosis import Cause, Evidence, RedFlag, Severity
+from gpusteward.core.diagnosis import Cause, RedFlag, Severity
 from redflags.causes import attribute, scale_remedy
-from redflags.finding import Finding
+from redflags.finding import Finding, measured
 from redflags.window import DeploymentWindow, mean, median, of
 
 
@@ -66,25 +66,21 @@ class BurstLatency:
             summary=f"burst: {recent:.2f} req/s, {recent / base:.1f}x the last "
             f"{self.baseline_seconds / 60:.0f} min; p95 queueing {delay:.2f} s of {slo:g} s",
             evidence=(
-                Evidence(
-                    metric="arrival_rate",
-                    observed=recent,
-                    unit=" req/s",
-                    window_seconds=self.recent_seconds,
+                measured(
+                    "arrival_rate",
+                    recent,
+                    self.recent_seconds,
                     baseline=base,
                     threshold=self.burst_ratio * base,
                 ),
-                Evidence(
-                    metric="queue_delay_p95",
-                    observed=delay,
-                    unit=" s",
-                    window_seconds=2 * s.interval,
+                measured(
+                    "queue_delay_p95",
+                    delay,
+                    2 * s.interval,
                     baseline=slo,
                     threshold=self.delay_share * slo,
                 ),
-                Evidence(
-                    metric="capacity", observed=s.capacity, unit=" req/s", window_seconds=s.interval
-                ),
+                measured("capacity", s.capacity, s.interval),
             ),
             cause=cause,
             cause_detail=detail,
@@ -128,24 +124,9 @@ class LowUtilisation:
             summary=f"GPUs {util:.0%} busy while the queue grows to {s.queue} "
             f"({s.ready} ready replicas serving {s.served:.2f} req/s)",
             evidence=(
-                Evidence(
-                    metric="gpu_utilization",
-                    observed=util,
-                    window_seconds=span,
-                    threshold=self.max_util,
-                ),
-                Evidence(
-                    metric="queue_depth",
-                    observed=s.queue,
-                    window_seconds=span,
-                    baseline=last[0].queue,
-                ),
-                Evidence(
-                    metric="per_replica_throughput",
-                    observed=per,
-                    unit=" req/s",
-                    window_seconds=s.interval,
-                ),
+                measured("gpu_utilization", util, span, threshold=self.max_util),
+                measured("queue_depth", s.queue, span, baseline=last[0].queue),
+                measured("per_replica_throughput", per, s.interval),
             ),
             cause=Cause.BATCH_OR_GPU_MISFIT,
             cause_detail=(
@@ -189,17 +170,11 @@ class QueueGrowth:
             summary=f"{s.queue} requests queued ({drain:.1f} s to clear at "
             f"{max(s.served, s.capacity):.2f} req/s; SLO {slo:g} s), up from {before.queue}",
             evidence=(
-                Evidence(
-                    metric="queue_depth",
-                    observed=s.queue,
-                    window_seconds=self.ticks * s.interval,
-                    baseline=before.queue,
-                ),
-                Evidence(
-                    metric="queue_drain_seconds",
-                    observed=drain,
-                    unit=" s",
-                    window_seconds=s.interval,
+                measured("queue_depth", s.queue, self.ticks * s.interval, baseline=before.queue),
+                measured(
+                    "queue_drain_seconds",
+                    drain,
+                    s.interval,
                     baseline=slo,
                     threshold=self.drain_share * slo,
                 ),

@@ -25,6 +25,40 @@ class Finding:
     runbook: str | None = None
 
 
+UNITS = {
+    "arrival_rate": " req/s",
+    "projected_arrival_rate": " req/s",
+    "capacity": " req/s",
+    "per_replica_throughput": " req/s",
+    "queue_delay_p95": " s",
+    "queue_drain_seconds": " s",
+    "replica_loading_seconds": " s",
+    "gpu_cost_rate": " $/h",
+    "cost_per_1k_requests": " $",
+}
+"""The unit a detector's metric is shown in; counts, ratios and metrics named in their
+unit (`cold_start_seconds`) have none."""
+
+
+def measured(
+    metric: str,
+    observed: float,
+    window_seconds: float,
+    *,
+    baseline: float | None = None,
+    threshold: float | None = None,
+) -> Evidence:
+    """Evidence of `metric` over `window_seconds` (0: now), shown in its unit (`UNITS`)."""
+    return Evidence(
+        metric=metric,
+        observed=observed,
+        window_seconds=window_seconds,
+        baseline=baseline,
+        threshold=threshold,
+        unit=UNITS.get(metric, ""),
+    )
+
+
 class Detector(Protocol):
     """One red flag. `check` reads the deployment's window (its newest sample is this
     tick's) and the snapshot; it returns a finding while the condition holds, else None."""

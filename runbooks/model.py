@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -22,14 +22,6 @@ from gpusteward.core.user_files import read_user_file
 LIBRARY_DIR = Path(__file__).parent / "library"
 Value = str | int | float | bool
 Template = str | int | float | bool
-STEP_TOOLS = (
-    "propose_scale",
-    "propose_prewarm",
-    "propose_move",
-    "propose_consolidate",
-    "propose_retire",
-    "propose_cordon",
-)
 ToolName = Literal[
     "propose_scale",
     "propose_prewarm",
@@ -38,6 +30,7 @@ ToolName = Literal[
     "propose_retire",
     "propose_cordon",
 ]
+STEP_TOOLS: tuple[str, ...] = get_args(ToolName)
 
 
 class Parameter(Frozen):

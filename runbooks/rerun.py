@@ -35,6 +35,25 @@ class RerunOutcome(Frozen):
     new_id: str | None = None
     request_id: str | None = None
 
+    @classmethod
+    def reissued(
+        cls,
+        old: Proposal,
+        new: Proposal,
+        status: Literal["submitted", "denied"],
+        reason: str,
+        request_id: str | None = None,
+    ) -> RerunOutcome:
+        """What became of recorded `old`, re-issued now as `new`."""
+        return cls(
+            recorded_id=old.action.id,
+            action=new.action.describe(),
+            status=status,
+            reason=reason,
+            new_id=new.action.id,
+            request_id=request_id,
+        )
+
 
 def reissue(proposal: Proposal, snapshot: ClusterSnapshot) -> Proposal | None:
     """The same change, planned now; None when its target is gone or retired."""
@@ -87,15 +106,7 @@ def rerun(
     verdicts = stages.judge(policy, [n for _, n in fresh], snapshot, inputs).verdicts
     for (old, new), verdict in zip(fresh, verdicts, strict=True):
         if isinstance(verdict, Deny):
-            out.append(
-                RerunOutcome(
-                    recorded_id=old.action.id,
-                    action=new.action.describe(),
-                    status="denied",
-                    reason=verdict.reason,
-                    new_id=new.action.id,
-                )
-            )
+            out.append(RerunOutcome.reissued(old, new, "denied", verdict.reason))
             continue
         ask = (
             verdict
@@ -108,14 +119,5 @@ def rerun(
             )
         )
         request = gate.submit(new, ask, now or snapshot.at)
-        out.append(
-            RerunOutcome(
-                recorded_id=old.action.id,
-                action=new.action.describe(),
-                status="submitted",
-                reason=ask.reason,
-                new_id=new.action.id,
-                request_id=request.id,
-            )
-        )
+        out.append(RerunOutcome.reissued(old, new, "submitted", ask.reason, request.id))
     return out

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gpusteward.core.cluster import ModelAccounting, ReplicaPhase
+from gpusteward.core.cluster import ModelAccounting, ReplicaPhase, total_accounting
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import EXECUTED_STATUSES, NeedsApproval
 
@@ -118,13 +118,11 @@ class RunSeries:
                 s.p90.append(point.p90)
         if snapshot.accounting:
             self.accounting = dict(snapshot.accounting)
-            acc = snapshot.accounting.values()
-            done = sum(a.served + a.dropped for a in acc)
+            total = total_accounting(snapshot.accounting)
             self.at.append(snapshot.at)
-            self.gpu_hours.append(sum(a.gpu_hours for a in acc))
-            self.cost_usd.append(sum(a.cost_usd for a in acc))
-            within = sum(a.served_within_slo for a in acc)
-            self.slo_cumulative.append(within / done if done else 1.0)
+            self.gpu_hours.append(total.gpu_hours)
+            self.cost_usd.append(total.cost_usd)
+            self.slo_cumulative.append(total.slo_attainment)
 
     @property
     def applied(self) -> int:
@@ -152,16 +150,7 @@ class RunOutcome:
 
     @property
     def totals(self) -> ModelAccounting:
-        acc = self.series.accounting.values()
-        return ModelAccounting(
-            arrived=sum(a.arrived for a in acc),
-            served=sum(a.served for a in acc),
-            dropped=sum(a.dropped for a in acc),
-            served_within_slo=sum(a.served_within_slo for a in acc),
-            gpu_hours=sum(a.gpu_hours for a in acc),
-            cost_usd=sum(a.cost_usd for a in acc),
-            queue_delay_p95_seconds=max((a.queue_delay_p95_seconds for a in acc), default=0.0),
-        )
+        return total_accounting(self.series.accounting)
 
 
 class SeriesJournal:

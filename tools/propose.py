@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from gpusteward.core.actions import Action, Evidence, Proposal, ScheduleCapacity
 from gpusteward.core.cluster import ReplicaPhase
@@ -32,42 +32,6 @@ from tools.text import clean
 Rationale = Field(
     min_length=1, max_length=800, description="Why, in plain language, citing the numbers."
 )
-
-
-class ProposeScale(ScaleArgs):
-    rationale: str = Rationale
-
-
-class ProposePrewarm(PrewarmArgs):
-    rationale: str = Rationale
-
-
-class ProposeSchedule(ScheduleArgs):
-    rationale: str = Rationale
-
-
-class ProposeMove(MoveArgs):
-    rationale: str = Rationale
-
-
-class ProposeConsolidate(ConsolidateArgs):
-    rationale: str = Rationale
-
-
-class ProposeMergeAdapters(MergeAdaptersArgs):
-    rationale: str = Rationale
-
-
-class ProposeRetire(RetireArgs):
-    rationale: str = Rationale
-
-
-class ProposeCordon(CordonArgs):
-    rationale: str = Rationale
-
-
-class ProposeMoveReplica(MoveReplicaArgs):
-    rationale: str = Rationale
 
 
 class ProposeHold(ToolArgs):
@@ -172,11 +136,20 @@ def _propose(args: ToolArgs, rationale: str, ctx: ToolContext) -> ProposalVerdic
 
 
 def _tool(name: str, description: str, args: type[ToolArgs]) -> Tool[ToolArgs]:
+    """A proposal tool: the action's arguments `args` (`tools.actions`) plus the model's
+    rationale, which becomes the proposal's reason."""
+    with_rationale: type[ToolArgs] = create_model(
+        "Propose" + args.__name__.removesuffix("Args"),
+        __base__=args,
+        __module__=__name__,
+        rationale=(str, Rationale),
+    )
+
     def run(a: ToolArgs, ctx: ToolContext) -> ProposalVerdict:
         return _propose(a, str(getattr(a, "rationale", "")), ctx)
 
     runner: Callable[[ToolArgs, ToolContext], ToolResult] = run
-    return Tool(name, description, args, runner, kind="propose")
+    return Tool(name, description, with_rationale, runner, kind="propose")
 
 
 def hold(args: ProposeHold, ctx: ToolContext) -> HoldResult:
@@ -199,46 +172,46 @@ def hold(args: ProposeHold, ctx: ToolContext) -> HoldResult:
 
 
 PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
-    _tool("propose_scale", "Propose setting a deployment's replica count.", ProposeScale),
+    _tool("propose_scale", "Propose setting a deployment's replica count.", ScaleArgs),
     _tool(
         "propose_prewarm",
         "Propose starting extra replicas ahead of forecast load.",
-        ProposePrewarm,
+        PrewarmArgs,
     ),
     _tool(
         "propose_schedule",
         "Propose capacity for an event an operator announced (an operator_notes row): replicas "
         "Ready by `start` for `hours`, sized by `load_multiplier` or `replicas`. It always "
         "waits for a person's approval; the planners start the replicas one cold start ahead.",
-        ProposeSchedule,
+        ScheduleArgs,
     ),
     _tool(
         "propose_move",
         "Propose moving a deployment to another pool or GPU type.",
-        ProposeMove,
+        MoveArgs,
     ),
     _tool(
         "propose_consolidate",
         "Propose serving the source deployments' traffic from `into`, retiring the sources.",
-        ProposeConsolidate,
+        ConsolidateArgs,
     ),
     _tool(
         "propose_merge_adapters",
         "Propose serving LoRA fine-tunes of one base model from that model's running "
         "deployment `into` (one multi-adapter runtime); each request keeps its own adapter, "
         "the sources drain to zero. Only when their combined traffic fits `into`.",
-        ProposeMergeAdapters,
+        MergeAdaptersArgs,
     ),
     _tool(
         "propose_retire",
         "Propose retiring an unused deployment (scale to zero; never deletes).",
-        ProposeRetire,
+        RetireArgs,
     ),
-    _tool("propose_cordon", "Propose cordoning (or uncordoning) a node.", ProposeCordon),
+    _tool("propose_cordon", "Propose cordoning (or uncordoning) a node.", CordonArgs),
     _tool(
         "propose_move_replica",
         "Propose moving one replica to a node (new one starts first; old stops when ready).",
-        ProposeMoveReplica,
+        MoveReplicaArgs,
     ),
     Tool(
         "propose_hold",

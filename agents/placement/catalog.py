@@ -10,12 +10,10 @@ from agents.placement.fragmentation import WorkloadMix
 from agents.placement.lookahead import LookAheadPolicy
 from agents.placement.model import ClusterState
 from agents.placement.policies import (
-    BestFitPolicy,
-    DotProductPolicy,
+    NODE_SCORES,
     FgdPolicy,
     FragFitPolicy,
-    GpuClusteringPolicy,
-    GpuPackingPolicy,
+    NodeScorePolicy,
     Policy,
     RandomPolicy,
 )
@@ -40,20 +38,10 @@ def mix_coverage(name: str) -> float:
 
 def make_policy(name: str, mix: WorkloadMix | None, state: ClusterState) -> Policy:
     """The policy called `name`; the fragmentation policies need the workload `mix`."""
-    simple: dict[
-        str,
-        type[
-            RandomPolicy | DotProductPolicy | GpuClusteringPolicy | GpuPackingPolicy | BestFitPolicy
-        ],
-    ] = {
-        "random": RandomPolicy,
-        "dot-product": DotProductPolicy,
-        "gpu-clustering": GpuClusteringPolicy,
-        "gpu-packing": GpuPackingPolicy,
-        "best-fit": BestFitPolicy,
-    }
-    if name in simple:
-        return simple[name]()
+    if name == RandomPolicy.name:
+        return RandomPolicy()
+    if name in NODE_SCORES:
+        return NodeScorePolicy(name, NODE_SCORES[name])
     if name in ("fgd", "frag-fit", "look-ahead"):
         if mix is None:
             raise ValueError(f"policy {name!r} needs a workload mix (the typical requests)")

@@ -179,21 +179,28 @@ def _pinned(keep: Sequence[Bin], items: Sequence[Item], load: _Load) -> dict[str
     kept = {b.name for b in keep}
     free = {b.name: load.free[b.name] for b in keep}
     out = {it.id: it.node for it in items if it.node in kept}
-    for it in sorted((i for i in items if i.node not in kept), key=lambda i: (-i.gpus, i.id)):
-        target = _tightest(it, keep, free)
-        if target is None:
-            return None
-        free[target] -= it.gpus
-        out[it.id] = target
-    return out
+    moving = [i for i in items if i.node not in kept]
+    return _best_fit(moving, keep, free, out, stay_home=False)
 
 
 def _repacked(keep: Sequence[Bin], items: Sequence[Item]) -> dict[str, str] | None:
     """Every replica re-packed into the kept nodes, largest first, home when it fits."""
-    free = {b.name: b.gpus for b in keep}
-    out: dict[str, str] = {}
+    return _best_fit(items, keep, {b.name: b.gpus for b in keep}, {}, stay_home=True)
+
+
+def _best_fit(
+    items: Sequence[Item],
+    keep: Sequence[Bin],
+    free: dict[str, int],
+    out: dict[str, str],
+    *,
+    stay_home: bool,
+) -> dict[str, str] | None:
+    """`out` plus a kept node for each of `items`, largest first: its own node when
+    `stay_home` and it fits there, else the tightest allowed one (`free` is used up as
+    they go); None when one fits nowhere."""
     for it in sorted(items, key=lambda i: (-i.gpus, i.id)):
-        home = next((b for b in keep if b.name == it.node), None)
+        home = next((b for b in keep if b.name == it.node), None) if stay_home else None
         if home is not None and free[home.name] >= it.gpus and it.allows(home):
             target: str | None = home.name
         else:

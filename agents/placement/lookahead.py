@@ -20,22 +20,13 @@ many node states at once. Pure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from agents.placement.fragmentation import WorkloadMix
 from agents.placement.model import MILLI, ClusterState, FloatArray, IntArray
-from agents.placement.model import PlacementRequest as Request
-from agents.placement.policies import (
-    MAX_SPEC_GPU,
-    WHOLE,
-    FragmentationDelta,
-    NodeScores,
-    best_gpu_per_node,
-    whole_taken,
-)
+from agents.placement.policies import FragFitPolicy, NodeAmount
 
 HORIZON = 60
 """Arrivals looked ahead per GPU (measured on the openb default trace: 20 to 100 agree
@@ -121,7 +112,7 @@ def _expected_left(sizes: dict[int, float], horizon: int) -> FloatArray:
     return left
 
 
-class LookAheadPolicy:
+class LookAheadPolicy(FragFitPolicy):
     """Ours, the default-trace winner: frag-fit's scoring on two look-ahead measures.
 
     - Fragmentation counted in the copies of each typical task that the node's free CPU
@@ -137,7 +128,6 @@ class LookAheadPolicy:
     """
 
     name = "look-ahead"
-    cacheable = True
     coverage = 0.99
 
     def __init__(
@@ -154,34 +144,20 @@ class LookAheadPolicy:
                 f"resolution={resolution}, weight={weight}; expected milli-GPUs > 0 (e.g. 20) "
                 "and a weight >= 0 (e.g. 3)"
             )
-        self.delta = FragmentationDelta(ResourceFragmentation(mix, state.types).amount, state)
         self.outlook = FillOutlook(mix, state.types, horizon)
-        self.resolution = resolution
         self.weight = weight
+        super().__init__(mix, state, resolution=resolution)
 
-    def score(
-        self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
-    ) -> NodeScores:
-        before = self.delta.before(state, nodes) + self.weight * self.outlook.waste(
-            state.cpu_left[nodes], state.gpu_left[nodes], state.type_index[nodes]
-        )
-        if request.gpus == 1 and request.gpu_milli < MILLI:
-            frag, rows, gpus = self.delta.after_shared(state, request, nodes)
-            left = state.gpu_left[nodes][rows]
-            left[np.arange(len(rows)), gpus] -= request.gpu_milli
-            cpu = state.cpu_left[nodes][rows] - request.cpu_milli
-            types = state.type_index[nodes][rows]
-            after = frag + self.weight * self.outlook.waste(cpu, left, types)
-            bucket = np.floor((before[rows] - after) / self.resolution)
-            per_gpu = bucket - 1e-6 * left[np.arange(len(rows)), gpus]
-            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, -math.inf)
-        cpu = state.cpu_left[nodes] - request.cpu_milli
-        left = whole_taken(state, request, nodes)
-        after = self.delta.after_whole(state, request, nodes) + self.weight * self.outlook.waste(
-            cpu, left, state.type_index[nodes]
-        )
-        bucket = np.floor((before - after) / self.resolution)
-        if request.gpus == 0:
-            free_gpus = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU  # 0-1
-            return NodeScores(bucket - 0.5 * free_gpus, np.full(len(nodes), WHOLE, dtype=np.int64))
-        return NodeScores(bucket, np.full(len(nodes), WHOLE, dtype=np.int64))
+    def fragmentation(self, mix: WorkloadMix, state: ClusterState) -> NodeAmount:
+        """`ResourceFragmentation` plus `weight` x the `FillOutlook` waste."""
+        resource = ResourceFragmentation(mix, state.types)
+
+        def amount(
+            cpu_left: IntArray, mem_left: IntArray, gpu_left: IntArray, type_index: IntArray
+        ) -> FloatArray:
+            frag = resource.amount(cpu_left, mem_left, gpu_left, type_index)
+            waste = self.outlook.waste(cpu_left, gpu_left, type_index)
+            result: FloatArray = frag + self.weight * waste
+            return result
+
+        return amount

@@ -23,6 +23,7 @@ scheduler does:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -81,66 +82,56 @@ class RandomPolicy:
         return NodeScores(score, np.where(fits, noise, -1.0).argmax(axis=1))
 
 
-class DotProductPolicy:
-    name = "dot-product"
-    cacheable = True
-
-    def score(
-        self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
-    ) -> NodeScores:
-        cpu = state.cpu_left[nodes] / MAX_SPEC_CPU
-        gpu = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU
-        dot = cpu * (request.cpu_milli / MAX_SPEC_CPU) + gpu * (request.total_milli / MAX_SPEC_GPU)
-        score = np.trunc(100.0 * (1.0 - dot / 2.0))
-        return NodeScores(score, best_fit_gpu(state, request, nodes))
+NodeScore = Callable[[ClusterState, Request, IntArray], FloatArray]
 
 
-class GpuClusteringPolicy:
-    name = "gpu-clustering"
-    cacheable = True
-
-    def score(
-        self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
-    ) -> NodeScores:
-        tag = affinity_tag(request)
-        if not tag:
-            return NodeScores(np.zeros(len(nodes)), _whole(nodes))
-        used = MAX_SPEC_GPU - state.gpu_left[nodes].sum(axis=1)
-        base = (25 * used) // MAX_SPEC_GPU
-        bonus = np.empty(len(nodes))
-        for i, n in enumerate(nodes):
-            tags = state.affinity[int(n)]
-            if tags.get(tag, 0) > 0:
-                bonus[i] = 75 if len(tags) == 1 else 50
-            else:
-                bonus[i] = 25 if not tags else 0
-        return NodeScores(base + bonus, best_fit_gpu(state, request, nodes))
+def dot_product_score(state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
+    """Tetris: smallest dot product of free (CPU, GPU) and the request."""
+    cpu = state.cpu_left[nodes] / MAX_SPEC_CPU
+    gpu = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU
+    dot = cpu * (request.cpu_milli / MAX_SPEC_CPU) + gpu * (request.total_milli / MAX_SPEC_GPU)
+    score: FloatArray = np.trunc(100.0 * (1.0 - dot / 2.0))
+    return score
 
 
-class GpuPackingPolicy:
-    name = "gpu-packing"
-    cacheable = True
+def gpu_clustering_score(state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
+    """Nodes already running requests of the same GPU shape first."""
+    tag = affinity_tag(request)
+    if not tag:
+        return np.zeros(len(nodes))
+    used = MAX_SPEC_GPU - state.gpu_left[nodes].sum(axis=1)
+    base = (25 * used) // MAX_SPEC_GPU
+    bonus = np.empty(len(nodes))
+    for i, n in enumerate(nodes):
+        tags = state.affinity[int(n)]
+        if tags.get(tag, 0) > 0:
+            bonus[i] = 75 if len(tags) == 1 else 50
+        else:
+            bonus[i] = 25 if not tags else 0
+    score: FloatArray = base + bonus
+    return score
 
-    def score(
-        self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
-    ) -> NodeScores:
-        if request.gpus == 0:
-            return NodeScores(np.zeros(len(nodes)), _whole(nodes))
-        left = state.gpu_left[nodes]
-        count = state.gpu_count[nodes]
-        fully_free = (left == MILLI).sum(axis=1)
-        milli = request.gpu_milli
-        # GPUs used, least free first: the request's GPUs are the `gpus` smallest that fit
-        fit_left = np.sort(np.where(left >= milli, left, MILLI * 10), axis=1)[:, : request.gpus]
-        free_to_use = (fit_left == MILLI).sum(axis=1)
-        shared_free = (fit_left * 100 // MILLI).sum(axis=1)
-        empty_node = np.maximum(33 - fully_free, fully_free)
-        uses_free = np.maximum(50 - free_to_use, 33)
-        uses_shared = np.maximum(100 - shared_free // 10, 50)
-        score = np.where(
-            fully_free == count, empty_node, np.where(free_to_use > 0, uses_free, uses_shared)
-        )
-        return NodeScores(score.astype(np.float64), best_fit_gpu(state, request, nodes))
+
+def gpu_packing_score(state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
+    """Shared GPUs first, then partly used nodes, then empty ones."""
+    if request.gpus == 0:
+        return np.zeros(len(nodes))
+    left = state.gpu_left[nodes]
+    count = state.gpu_count[nodes]
+    fully_free = (left == MILLI).sum(axis=1)
+    milli = request.gpu_milli
+    # GPUs used, least free first: the request's GPUs are the `gpus` smallest that fit
+    fit_left = np.sort(np.where(left >= milli, left, MILLI * 10), axis=1)[:, : request.gpus]
+    free_to_use = (fit_left == MILLI).sum(axis=1)
+    shared_free = (fit_left * 100 // MILLI).sum(axis=1)
+    empty_node = np.maximum(33 - fully_free, fully_free)
+    uses_free = np.maximum(50 - free_to_use, 33)
+    uses_shared = np.maximum(100 - shared_free // 10, 50)
+    score = np.where(
+        fully_free == count, empty_node, np.where(free_to_use > 0, uses_free, uses_shared)
+    )
+    result: FloatArray = score.astype(np.float64)
+    return result
 
 
 def best_fit_raw(state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
@@ -151,15 +142,37 @@ def best_fit_raw(state: ClusterState, request: Request, nodes: IntArray) -> Floa
     return result
 
 
-class BestFitPolicy:
-    name = "best-fit"
+def best_fit_score(state: ClusterState, request: Request, nodes: IntArray) -> FloatArray:
+    """Least free (CPU, GPU) left after placing."""
+    score: FloatArray = np.trunc((1.0 - best_fit_raw(state, request, nodes)) * 100.0)
+    return score
+
+
+class NodeScorePolicy:
+    """A baseline that scores each node from its own state alone (`node_score`); a shared
+    request takes the fitting GPU it leaves least free (`best_fit_gpu`)."""
+
     cacheable = True
+
+    def __init__(self, name: str, node_score: NodeScore) -> None:
+        self.name = name
+        self.node_score = node_score
 
     def score(
         self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
     ) -> NodeScores:
-        score = np.trunc((1.0 - best_fit_raw(state, request, nodes)) * 100.0)
-        return NodeScores(score, best_fit_gpu(state, request, nodes))
+        return NodeScores(
+            self.node_score(state, request, nodes), best_fit_gpu(state, request, nodes)
+        )
+
+
+NODE_SCORES: dict[str, NodeScore] = {
+    "dot-product": dot_product_score,
+    "gpu-clustering": gpu_clustering_score,
+    "gpu-packing": gpu_packing_score,
+    "best-fit": best_fit_score,
+}
+"""The baselines that are a `NodeScorePolicy`, by name."""
 
 
 class NodeAmount(Protocol):
@@ -251,13 +264,22 @@ def _sigmoid_score(delta: FloatArray) -> FloatArray:
 
 
 class FgdPolicy:
-    """FGD: the node (and GPU) whose expected fragmentation grows least."""
+    """FGD: the node (and GPU) whose expected fragmentation grows least.
+
+    `score` measures each node's fragmentation decrease (per fitting GPU for a shared
+    request); `node_scores` and `gpu_scores` turn it into scores (the artifact's sigmoid
+    here; frag-fit buckets it)."""
 
     name = "fgd"
     cacheable = True
+    no_fitting_gpu = -1.0  # a shared request's score on a node with no GPU it fits
 
     def __init__(self, mix: WorkloadMix, state: ClusterState) -> None:
-        self.delta = FragmentationDelta(_fgd_amount(mix, state), state)
+        self.delta = FragmentationDelta(self.fragmentation(mix, state), state)
+
+    def fragmentation(self, mix: WorkloadMix, state: ClusterState) -> NodeAmount:
+        """What the gradient is taken of: FGD's expected fragmentation against `mix`."""
+        return _fgd_amount(mix, state)
 
     def score(
         self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
@@ -265,13 +287,26 @@ class FgdPolicy:
         before = self.delta.before(state, nodes)
         if request.gpus == 1 and request.gpu_milli < MILLI:
             frag, rows, gpus = self.delta.after_shared(state, request, nodes)
-            per_gpu = _sigmoid_score(before[rows] - frag)
-            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, -1.0)
+            left_after = state.gpu_left[nodes][rows, gpus] - request.gpu_milli
+            per_gpu = self.gpu_scores(before[rows] - frag, left_after)
+            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, self.no_fitting_gpu)
         after = self.delta.after_whole(state, request, nodes)
-        return NodeScores(_sigmoid_score(before - after), _whole(nodes))
+        cpu_only_free = state.gpu_left[nodes].sum(axis=1) if request.gpus == 0 else None
+        return NodeScores(self.node_scores(before - after, cpu_only_free), _whole(nodes))
+
+    def gpu_scores(self, decrease: FloatArray, left_after: IntArray) -> FloatArray:
+        """Scores of a shared request on each GPU it fits: it lowers the node's
+        fragmentation by `decrease` and leaves `left_after` milli-GPUs free on the GPU."""
+        return _sigmoid_score(decrease)
+
+    def node_scores(self, decrease: FloatArray, cpu_only_free: IntArray | None) -> FloatArray:
+        """Scores of a whole-GPU or CPU-only request on each node, whose fragmentation it
+        lowers by `decrease`; `cpu_only_free`: for a CPU-only request, each node's free
+        milli-GPUs (else None)."""
+        return _sigmoid_score(decrease)
 
 
-class FragFitPolicy:
+class FragFitPolicy(FgdPolicy):
     """Ours: FGD's fragmentation gradient measured exactly and bucketed, packing within a
     bucket, and CPU-aware placement of CPU-only requests.
 
@@ -286,27 +321,22 @@ class FragFitPolicy:
     """
 
     name = "frag-fit"
-    cacheable = True
+    no_fitting_gpu = -math.inf
 
     def __init__(self, mix: WorkloadMix, state: ClusterState, *, resolution: float = 40.0) -> None:
         if resolution <= 0:
             raise ValueError(f"resolution={resolution}; expected milli-GPUs > 0, e.g. 40")
-        self.delta = FragmentationDelta(_fgd_amount(mix, state), state)
+        super().__init__(mix, state)
         self.resolution = resolution
 
-    def score(
-        self, state: ClusterState, request: Request, nodes: IntArray, rng: np.random.Generator
-    ) -> NodeScores:
-        before = self.delta.before(state, nodes)
-        if request.gpus == 1 and request.gpu_milli < MILLI:
-            frag, rows, gpus = self.delta.after_shared(state, request, nodes)
-            left_after = state.gpu_left[nodes][rows, gpus] - request.gpu_milli
-            bucket = np.floor((before[rows] - frag) / self.resolution)
-            per_gpu = bucket - 1e-6 * left_after
-            return best_gpu_per_node(len(nodes), rows, gpus, per_gpu, -math.inf)
-        after = self.delta.after_whole(state, request, nodes)
-        bucket = np.floor((before - after) / self.resolution)
-        if request.gpus == 0:
-            free_gpus = state.gpu_left[nodes].sum(axis=1) / MAX_SPEC_GPU  # 0-1
-            return NodeScores(bucket - 0.5 * free_gpus, _whole(nodes))
-        return NodeScores(bucket, _whole(nodes))
+    def gpu_scores(self, decrease: FloatArray, left_after: IntArray) -> FloatArray:
+        result: FloatArray = np.floor(decrease / self.resolution) - 1e-6 * left_after
+        return result
+
+    def node_scores(self, decrease: FloatArray, cpu_only_free: IntArray | None) -> FloatArray:
+        bucket: FloatArray = np.floor(decrease / self.resolution)
+        if cpu_only_free is None:
+            return bucket
+        free_gpus = cpu_only_free / MAX_SPEC_GPU  # 0-1
+        result: FloatArray = bucket - 0.5 * free_gpus
+        return result

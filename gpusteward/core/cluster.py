@@ -283,6 +283,20 @@ def overall_attainment(accounting: Mapping[str, ModelAccounting]) -> float:
     return within / done if done else 1.0
 
 
+def total_accounting(accounting: Mapping[str, ModelAccounting]) -> ModelAccounting:
+    """Every deployment's counters summed (queueing delay: the worst p95)."""
+    acc = accounting.values()
+    return ModelAccounting(
+        arrived=sum(a.arrived for a in acc),
+        served=sum(a.served for a in acc),
+        dropped=sum(a.dropped for a in acc),
+        served_within_slo=sum(a.served_within_slo for a in acc),
+        gpu_hours=sum(a.gpu_hours for a in acc),
+        cost_usd=sum(a.cost_usd for a in acc),
+        queue_delay_p95_seconds=max((a.queue_delay_p95_seconds for a in acc), default=0.0),
+    )
+
+
 class ClusterSnapshot(Frozen):
     """One immutable observation of the whole cluster."""
 
