@@ -4,8 +4,9 @@ another schema version with a message naming the file and the fix, and close onc
 
 A store describes its file with a `FileFormat` and subclasses `SqliteFile`; what it keeps
 in its tables stays its own. Every file also has the two bookkeeping tables created here:
-`schema_version`, and `meta` (key/value, read and written with `read_meta`/`write_meta`). Errors are `JournalError` (a gpusteward file that cannot be
-used), never a bare `sqlite3.Error`.
+`schema_version`, and `meta` (key/value, read and written with `read_meta`/`write_meta`).
+Errors are `JournalError` (a gpusteward file that cannot be used), never a bare
+`sqlite3.Error`.
 """
 
 from __future__ import annotations

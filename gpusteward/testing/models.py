@@ -17,8 +17,8 @@ the same kinds of answers over the real protocol).
   penalise a correct plan through its plumbing, not that the metric is hard.
 
 Each is a `ScriptedModel` (counts its calls, endpoint `scripted://<model>`, answers with
-its `reply`) and reads only the request it is given (the deployments and nodes listed in the prompt's
-DATA block), as a real model would.
+its `reply`) and reads only the request it is given (the deployments and nodes listed in
+the prompt's DATA block), as a real model would.
 """
 
 from __future__ import annotations
