@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from gpusteward.core.actions import ActionKind
 from gpusteward.core.cluster import WorkloadClass
 from gpusteward.core.documents import parse_duration
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, RuleMode, Severity
 
-ActionKind = Literal[
-    "scale",
-    "prewarm",
-    "schedule",
-    "move",
-    "consolidate",
-    "merge-adapters",
-    "retire",
-    "cordon",
-    "move-replica",
-]
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 

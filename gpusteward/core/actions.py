@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 
@@ -258,7 +258,7 @@ Action = Annotated[
     Field(discriminator="kind"),
 ]
 ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
-ACTION_KINDS: tuple[str, ...] = (
+ActionKind = Literal[
     "scale",
     "prewarm",
     "schedule",
@@ -268,7 +268,9 @@ ACTION_KINDS: tuple[str, ...] = (
     "retire",
     "cordon",
     "move-replica",
-)
+]
+"""The `kind` of every action above: what policy rules name."""
+ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 
 def parse_action(data: str | bytes) -> Action:
