@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import statistics
 import subprocess
@@ -42,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
+from benchmarks.targets import exit_status, host
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.records import EventKind
 from gpusteward.chat.server import make_server
@@ -314,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     r = run(args.clients, args.pending, args.seed)
     ts = targets(r)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     if args.json:
         rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}
         print(
@@ -336,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['latency_p50_ms']:.1f} ms, p95 {r['latency_p95_ms']:.1f} ms, "
             f"p99 {r['latency_p99_ms']:.1f} ms"
         )
-    return 0 if all(t["met"] for t in ts) else 1
+    return exit_status(ts)
 
 
 if __name__ == "__main__":
