@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
-from benchmarks.targets import exit_status, host
+from benchmarks.targets import exactly, exit_status, host, target
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.records import EventKind
 from gpusteward.chat.server import make_server
@@ -226,57 +226,23 @@ def run(clients: int, pending: int, seed: int) -> dict[str, Any]:
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     n, c = r["requests"], r["clients"]
     return [
-        _t(
-            "requests decided exactly once",
-            r["decided_exactly_once"],
-            f"== {n}",
-            r["decided_exactly_once"] == n,
+        exactly("requests decided exactly once", r["decided_exactly_once"], n),
+        exactly("requests decided more than once", r["decided_more_than_once"], 0),
+        exactly("successful replies (one per request)", r["ok_replies"], n),
+        exactly("winner's reply matches the store's decided_by", r["winner_matches_store"], n),
+        exactly("decisions by non-approvers", r["non_approver_decisions"], 0),
+        exactly("refused attempts audited", r["refused_attempts_audited"], r["attempts"] - n),
+        exactly(
+            "clients that saw every card's final state live", r["clients_saw_every_final_card"], c
         ),
-        _t(
-            "requests decided more than once",
-            r["decided_more_than_once"],
-            "== 0",
-            r["decided_more_than_once"] == 0,
-        ),
-        _t(
-            "successful replies (one per request)", r["ok_replies"], f"== {n}", r["ok_replies"] == n
-        ),
-        _t(
-            "winner's reply matches the store's decided_by",
-            r["winner_matches_store"],
-            f"== {n}",
-            r["winner_matches_store"] == n,
-        ),
-        _t(
-            "decisions by non-approvers",
-            r["non_approver_decisions"],
-            "== 0",
-            r["non_approver_decisions"] == 0,
-        ),
-        _t(
-            "refused attempts audited",
-            r["refused_attempts_audited"],
-            f"== {r['attempts'] - n}",
-            r["refused_attempts_audited"] == r["attempts"] - n,
-        ),
-        _t(
-            "clients that saw every card's final state live",
-            r["clients_saw_every_final_card"],
-            f"== {c}",
-            r["clients_saw_every_final_card"] == c,
-        ),
-        _t(
+        target(
             "decision round trip p95 (ms)",
             round(r["latency_p95_ms"], 1),
             f"<= {TARGET_P95_MS:.0f}",
             r["latency_p95_ms"] <= TARGET_P95_MS,
         ),
-        _t("decision attempts per second", round(r["attempts_per_s"], 1), "report", True),
+        target("decision attempts per second", round(r["attempts_per_s"], 1), "report", True),
     ]
-
-
-def _t(name: str, value: object, target: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "target": target, "met": met}
 
 
 def _free_port() -> int:

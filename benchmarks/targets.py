@@ -20,6 +20,16 @@ __all__ = ["exit_status", "host", "markdown_targets", "print_targets"]
 Target = Mapping[str, Any]
 
 
+def target(name: str, value: object, wanted: str, met: bool) -> dict[str, Any]:
+    """One target: `value` measured, `wanted` what it must be (">= 0.8", "report")."""
+    return {"name": name, "value": value, "target": wanted, "met": met}
+
+
+def exactly(name: str, value: object, wanted: object) -> dict[str, Any]:
+    """A target met when `value` is `wanted`, to the letter (a count, a share of 1.0)."""
+    return target(name, value, f"== {wanted}", value == wanted)
+
+
 def host() -> str:
     """The machine a figure was measured on, as RESULTS.md records it."""
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
