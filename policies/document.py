@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
+from gpusteward.core.actions import ActionKind
 from gpusteward.core.cluster import Pool
 from gpusteward.core.model import Frozen
 from gpusteward.core.verdicts import Effect, Severity
 from policies.rule_base import (
-    ActionKind,
     Duration,
     Match,
     RuleBase,
