@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm.planner import LlmPlanner
+from benchmarks.targets import markdown_targets
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -293,8 +294,7 @@ def table(results: dict[str, dict[str, Any]], targets: list[dict[str, Any]]) -> 
             f"{r['gpu_hours']:.1f} | {r['outside_policy']} | {r['model_approvals']} | "
             f"{outcomes} |"
         )
-    lines += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
-    lines += [f"| {t['name']} | {t['value']} | {t['target']} | {t['met']} |" for t in targets]
+    lines += markdown_targets(targets)
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 from agents.llm.limits import LlmLimits  # noqa: E402
 from benchmarks import operator_intent  # noqa: E402
+from benchmarks.targets import exit_status, markdown_targets  # noqa: E402
 from gpusteward.app.agent_eval.cases import CASES_FILE, load_cases  # noqa: E402
 from gpusteward.app.agent_eval.runner import Prepared, prepare, score  # noqa: E402
 from gpusteward.app.agent_eval.scoring import CaseResult, EvalReport, report  # noqa: E402
@@ -129,8 +130,7 @@ def table(reports: dict[str, EvalReport], targets: list[dict[str, Any]]) -> str:
                 f"| {name} | {c.name} | {c.cases} | {c.plan_quality:.3f} | {comp} | "
                 f"{c.beats_deterministic} | {c.no_opinion} | {c.fallback} |"
             )
-    lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
-    lines += [f"| {t['name']} | {t['value']} | {t['target']} | {t['met']} |" for t in targets]
+    lines += markdown_targets(targets)
     return "\n".join(lines)
 
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
             operator_intent.print_table(intent)
         print(f"\n{len(cases)} cases; scripted run {wall:.1f} s")
-    return 0 if all(t["met"] for t in targets) else 1
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

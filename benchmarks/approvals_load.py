@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import statistics
 import subprocess
@@ -42,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from websockets.asyncio.client import ClientConnection, connect
 
+from benchmarks.targets import exactly, exit_status, host, target
 from gpusteward.chat.identities import Identities
 from gpusteward.chat.records import EventKind
 from gpusteward.chat.server import make_server
@@ -227,57 +226,23 @@ def run(clients: int, pending: int, seed: int) -> dict[str, Any]:
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     n, c = r["requests"], r["clients"]
     return [
-        _t(
-            "requests decided exactly once",
-            r["decided_exactly_once"],
-            f"== {n}",
-            r["decided_exactly_once"] == n,
+        exactly("requests decided exactly once", r["decided_exactly_once"], n),
+        exactly("requests decided more than once", r["decided_more_than_once"], 0),
+        exactly("successful replies (one per request)", r["ok_replies"], n),
+        exactly("winner's reply matches the store's decided_by", r["winner_matches_store"], n),
+        exactly("decisions by non-approvers", r["non_approver_decisions"], 0),
+        exactly("refused attempts audited", r["refused_attempts_audited"], r["attempts"] - n),
+        exactly(
+            "clients that saw every card's final state live", r["clients_saw_every_final_card"], c
         ),
-        _t(
-            "requests decided more than once",
-            r["decided_more_than_once"],
-            "== 0",
-            r["decided_more_than_once"] == 0,
-        ),
-        _t(
-            "successful replies (one per request)", r["ok_replies"], f"== {n}", r["ok_replies"] == n
-        ),
-        _t(
-            "winner's reply matches the store's decided_by",
-            r["winner_matches_store"],
-            f"== {n}",
-            r["winner_matches_store"] == n,
-        ),
-        _t(
-            "decisions by non-approvers",
-            r["non_approver_decisions"],
-            "== 0",
-            r["non_approver_decisions"] == 0,
-        ),
-        _t(
-            "refused attempts audited",
-            r["refused_attempts_audited"],
-            f"== {r['attempts'] - n}",
-            r["refused_attempts_audited"] == r["attempts"] - n,
-        ),
-        _t(
-            "clients that saw every card's final state live",
-            r["clients_saw_every_final_card"],
-            f"== {c}",
-            r["clients_saw_every_final_card"] == c,
-        ),
-        _t(
+        target(
             "decision round trip p95 (ms)",
             round(r["latency_p95_ms"], 1),
             f"<= {TARGET_P95_MS:.0f}",
             r["latency_p95_ms"] <= TARGET_P95_MS,
         ),
-        _t("decision attempts per second", round(r["attempts_per_s"], 1), "report", True),
+        target("decision attempts per second", round(r["attempts_per_s"], 1), "report", True),
     ]
-
-
-def _t(name: str, value: object, target: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "target": target, "met": met}
 
 
 def _free_port() -> int:
@@ -314,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     r = run(args.clients, args.pending, args.seed)
     ts = targets(r)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     if args.json:
         rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}
         print(
@@ -336,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['latency_p50_ms']:.1f} ms, p95 {r['latency_p95_ms']:.1f} ms, "
             f"p99 {r['latency_p99_ms']:.1f} ms"
         )
-    return 0 if all(t["met"] for t in ts) else 1
+    return exit_status(ts)
 
 
 if __name__ == "__main__":

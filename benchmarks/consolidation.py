@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -53,6 +51,7 @@ from agents.placement.consolidation_plan import (  # noqa: E402
     plan_consolidation,
     replay_moves,
 )
+from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
 from gpusteward.core.actions import ScaleDeployment  # noqa: E402
 from gpusteward.core.cluster import Pool, ReplicaPhase, Slo  # noqa: E402
 from gpusteward.core.verdicts import ResultStatus  # noqa: E402
@@ -258,7 +257,7 @@ def main() -> int:
             sim_moves += run["moves"]
             sim_violations += run["violations"]
     sim_share = sim_freed / sim_optimum if sim_optimum else 1.0
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     targets = [
         {
             "name": "GPUs freed by the plans / by the exact optimum (sum over instances)",
@@ -310,10 +309,8 @@ def main() -> int:
         for k, v in result.items():
             if k != "targets":
                 console.print(f"{k}: {v}")
-        for t in targets:
-            verdict = "MET" if t["met"] else "NOT MET"
-            console.print(f"target {t['name']}: {t['value']} (target {t['target']}) {verdict}")
-    return 0 if all(t["met"] for t in targets) else 1
+        print_targets(console, targets)
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

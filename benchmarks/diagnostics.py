@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.targets import exit_status  # noqa: E402
 from gpusteward.app.diagnose_run import (  # noqa: E402
     Detection,
     DiagnosedRun,
@@ -356,7 +357,7 @@ def main() -> int:
         print(json.dumps(body, indent=2))
     else:
         print_tables(result, targets, Console(width=150))
-    return 0 if all(t["met"] for t in targets) else 1
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

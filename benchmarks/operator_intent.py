@@ -29,7 +29,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from agents.llm.planner import LlmPlanner
+from benchmarks.targets import print_targets
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -212,10 +215,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             print(f"{name}: proposed {s}")
         for s in r["schedules_approved"][:3]:
             print(f"{name}: approved {s}")
-    for t in found:
-        print(
-            f"target: {t['name']}: {t['value']} ({t['target']}) {'met' if t['met'] else 'NOT met'}"
-        )
+    print_targets(Console(), found)
 
 
 if __name__ == "__main__":

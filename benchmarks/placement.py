@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,6 +39,7 @@ from agents.placement.engine import PlacementEngine  # noqa: E402
 from agents.placement.fragmentation import WorkloadMix  # noqa: E402
 from agents.placement.model import ClusterState  # noqa: E402
 from benchmarks.placement_protocol import RunResult, load_nodes, load_pods, run  # noqa: E402
+from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
 PUBLISHED = ROOT.parent / "shared" / "data" / "fgd_atc23"
@@ -143,7 +142,7 @@ def main() -> int:
             )
     speeds = {p: speed(args.data, p) for p in TIMED if p in policies}
     targets = _targets(rows, speeds, paper)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     result = {
         "benchmark": "placement",
         "machine": machine,
@@ -158,7 +157,7 @@ def main() -> int:
         print(json.dumps(result))
     else:
         _print(result, rows)
-    return 0 if all(t["met"] for t in targets) else 1
+    return exit_status(targets)
 
 
 def _row(rows: list[dict[str, object]], trace: str, policy: str) -> dict[str, object] | None:
@@ -245,9 +244,7 @@ def _print(result: dict[str, object], rows: list[dict[str, object]]) -> None:
         )
     console = Console()
     console.print(table)
-    for t in result["targets"]:  # type: ignore[attr-defined]
-        verdict = "MET" if t["met"] else "NOT MET"
-        console.print(f"target {t['name']}: {t['value']} (target {t['target']}) {verdict}")
+    print_targets(console, result["targets"])  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

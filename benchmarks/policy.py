@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -46,6 +44,7 @@ from benchmarks.openb_cluster import (  # noqa: E402
     build_workbench,
     make_proposals,
 )
+from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
 
 TARGET_VERDICTS_PER_S = 10_000
 CEL_RULES = ("critical-off-spot", "wide-scale-down")
@@ -209,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wb = build_workbench(args.data, args.fill)
     build_s = time.perf_counter() - t0
     r = measure(wb, args.batch, args.repeats, args.singles)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     met = r["verdicts_per_s"] >= TARGET_VERDICTS_PER_S
     targets = [
         {
@@ -248,10 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         report(wb, r, machine)
         Console().print(f"snapshot built in {build_s:.1f} s")
-        for t in targets:
-            verdict = "MET" if t["met"] else "NOT MET"
-            Console().print(f"target {t['name']}: {t['value']} ({t['target']}) {verdict}")
-    return 0 if met else 1
+        print_targets(Console(), targets)
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.targets import print_targets
+
 TARGET_ATTAINMENT = 0.995
 TARGET_RATIO = 1.20
 
@@ -146,11 +148,7 @@ def print_tables(
                 ", ".join(f"{k} {v}" for k, v in m["stopped_by_guard"].items()) or "-",
             )
         console.print(table)
-    for t in targets:
-        console.print(
-            f"target {t['name']}: {t['value']} (target {t['target']}) "
-            f"{'MET' if t['met'] else 'NOT MET'}"
-        )
+    print_targets(console, targets)
     console.print(
         "wall time per planner (one run each, "
         f"{args.workers} at a time): "

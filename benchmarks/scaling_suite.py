@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from benchmarks.targets import exit_status, host
 
 
 def _score() -> ModuleType:
@@ -261,7 +261,7 @@ def main(args: argparse.Namespace, run_one: RunOne) -> int:
         for p, w in per_planner.items()
     }
     targets = score.targets_for(rows, wall, reused)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     if args.json:
         print(
             json.dumps(
@@ -282,7 +282,7 @@ def main(args: argparse.Namespace, run_one: RunOne) -> int:
         )
     else:
         score.print_report(rows, walls, targets, seeds, machine, wall, candidates)
-    return 0 if all(t["met"] for t in targets) else 1
+    return exit_status(targets)
 
 
 def candidates_option(text: str) -> list[dict[str, Any]]:

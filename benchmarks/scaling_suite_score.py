@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.targets import print_targets
+
 TARGET_ATTAINMENT = 0.995
 TARGET_RATIO = 1.20
 TARGET_WALL_S = 1800.0
@@ -262,9 +264,4 @@ def print_report(
     for p, w in walls.items():
         times.add_row(p, str(w["runs"]), f"{w['total_s']:.0f}", f"{w['mean_s']:.1f}")
     console.print(times)
-    for t in targets:
-        console.print(
-            f"target {t['name']}: {t['value']} (target {t['target']}) "
-            f"{'MET' if t['met'] else 'NOT MET'}",
-            highlight=False,
-        )
+    print_targets(console, targets)

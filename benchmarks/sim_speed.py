@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.targets import exit_status, host, print_targets
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -67,7 +66,7 @@ def main() -> int:
         daemon_s, ticks, _ = run_daemon(args.scenario, journal)
         journal_mib = journal.stat().st_size / 2**20 if journal.exists() else 0.0
     sim_s, sim_ticks = run_sim_only(args.scenario)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     targets = [
         {
             "name": f"{args.scenario} full daemon wall seconds (60 s ticks, reactive planner)",
@@ -111,13 +110,9 @@ def main() -> int:
         )
         console = Console()
         console.print(table)
-        for t in targets:
-            console.print(
-                f"target {t['name']}: {t['value']} (target {t['target']}) "
-                f"{'MET' if t['met'] else 'NOT MET'}"
-            )
+        print_targets(console, targets)
         console.print(f"journal size: {journal_mib:.1f} MiB")
-    return 0 if all(t["met"] for t in targets) else 1
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

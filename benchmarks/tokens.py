@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.targets import exit_status, host, print_targets
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -145,7 +144,7 @@ def main() -> int:
                 }
             )
     ratio = tokens_s[1] / bare_s[1]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     targets = [
         {
             "name": f"{args.scenario}: largest error of a per-token figure vs the request log",
@@ -192,12 +191,8 @@ def main() -> int:
             f"daemon: {bare_s[0]:.1f} s wall / {bare_s[1]:.1f} s CPU without tokens, "
             f"{tokens_s[0]:.1f} s / {tokens_s[1]:.1f} s with ({ratio:.2f}x CPU)"
         )
-        for t in targets:
-            console.print(
-                f"target {t['name']}: {t['value']} (target {t['target']}) "
-                f"{'MET' if t['met'] else 'NOT MET'}"
-            )
-    return 0 if all(t["met"] for t in targets) else 1
+        print_targets(console, targets)
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from benchmarks.targets import exit_status, host, print_targets
 from gpusteward.app.whatif.answer import answer, sizing_error, summary_lines, to_json
 from gpusteward.app.whatif.load import oracle_check, parse_load, question, run_whatif
 from gpusteward.app.whatif.page import write_whatif_page
@@ -53,7 +52,7 @@ def main() -> int:
     error = sizing_error(result)
     held = {k: oracle.attainment.get(k, 1.0) >= t for k, t in result.targets.items()}
     per_model = {n.key: n.peak_gpus - oracle.peak_gpus_by_model.get(n.key, 0) for n in result.needs}
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     targets = [
         {
             "name": f"whatif --load {args.load} on {args.scenario}'s last day: wall seconds",
@@ -100,12 +99,8 @@ def main() -> int:
             f"what-if: {wall:.1f} s wall, {cpu_s:.1f} s CPU; oracle check: {oracle_s:.1f} s "
             f"({machine})"
         )
-        for t in targets:
-            console.print(
-                f"target {t['name']}: {t['value']} (target {t['target']}) "
-                f"{'MET' if t['met'] else 'NOT MET'}"
-            )
-    return 0 if all(t["met"] for t in targets) else 1
+        print_targets(console, targets)
+    return exit_status(targets)
 
 
 if __name__ == "__main__":

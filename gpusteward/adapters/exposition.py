@@ -270,6 +270,21 @@ class ClusterExposition(Collector):
         return MetricsServer(*start_http_server(port, addr=host, registry=self.registry))
 
 
+# The node agent's gauges, one a `GpuReading` field: (metric name, help, field).
+_NODE_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("gpu_utilization_ratio", "GPU busy (0..1).", "utilization"),
+    ("gpu_memory_utilization_ratio", "Memory controller busy (0..1).", "memory_utilization"),
+    ("gpu_memory_used_bytes", "Framebuffer used.", "memory_used_bytes"),
+    ("gpu_memory_total_bytes", "Framebuffer size.", "memory_total_bytes"),
+    ("gpu_power_watts", "Power draw.", "power_watts"),
+    ("gpu_temperature_celsius", "GPU temperature.", "temperature_c"),
+    ("gpu_sm_clock_mhz", "SM clock.", "sm_clock_mhz"),
+    ("gpu_memory_clock_mhz", "Memory clock.", "memory_clock_mhz"),
+    ("gpu_ecc_dbe_volatile", "Uncorrected ECC errors since boot.", "ecc_dbe_volatile"),
+    ("gpu_clock_event_reasons", "NVML clock-event reason bitmask.", "throttle_reasons"),
+)
+
+
 class NodeGpuExposition(Collector):
     """The node agent's metrics: the latest NVML sweep of this node's GPUs."""
 
@@ -282,52 +297,17 @@ class NodeGpuExposition(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["gpu", "uuid", "modelName"]
-        families: dict[str, tuple[GaugeMetricFamily, Callable[[GpuReading], float | None]]] = {
-            "util": (
-                _gauge("gpu_utilization_ratio", "GPU busy (0..1).", labels),
-                lambda r: r.utilization,
-            ),
-            "memutil": (
-                _gauge("gpu_memory_utilization_ratio", "Memory controller busy (0..1).", labels),
-                lambda r: r.memory_utilization,
-            ),
-            "used": (
-                _gauge("gpu_memory_used_bytes", "Framebuffer used.", labels),
-                lambda r: r.memory_used_bytes,
-            ),
-            "total": (
-                _gauge("gpu_memory_total_bytes", "Framebuffer size.", labels),
-                lambda r: r.memory_total_bytes,
-            ),
-            "power": (_gauge("gpu_power_watts", "Power draw.", labels), lambda r: r.power_watts),
-            "temp": (
-                _gauge("gpu_temperature_celsius", "GPU temperature.", labels),
-                lambda r: r.temperature_c,
-            ),
-            "sm": (_gauge("gpu_sm_clock_mhz", "SM clock.", labels), lambda r: r.sm_clock_mhz),
-            "memclk": (
-                _gauge("gpu_memory_clock_mhz", "Memory clock.", labels),
-                lambda r: r.memory_clock_mhz,
-            ),
-            "ecc": (
-                _gauge("gpu_ecc_dbe_volatile", "Uncorrected ECC errors since boot.", labels),
-                lambda r: r.ecc_dbe_volatile,
-            ),
-            "throttle": (
-                _gauge("gpu_clock_event_reasons", "NVML clock-event reason bitmask.", labels),
-                lambda r: r.throttle_reasons,
-            ),
-        }
+        families = [(_gauge(name, doc, labels), field) for name, doc, field in _NODE_GAUGES]
         gpm = _gauge("gpu_gpm", "GPM metric (percent, or MB/s for PCIe).", [*labels, "metric"])
         for r in self._readings():
             values = [str(r.index), r.uuid, r.name]
-            for family, get in families.values():
-                value = get(r)
+            for family, field in families:
+                value = getattr(r, field)
                 if value is not None:
                     family.add_metric(values, float(value))
             for name, value in r.gpm.items():
                 gpm.add_metric([*values, name], value)
-        yield from (family for family, _ in families.values())
+        yield from (family for family, _ in families)
         yield gpm
         sweep = _gauge("nvml_sweep_seconds", "Wall time of the last sweep of every GPU.", [])
         sweep.add_metric([], self._sweep_seconds())

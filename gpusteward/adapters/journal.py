@@ -23,7 +23,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from gpusteward.core.errors import JournalError
-from gpusteward.core.sqlite_files import FileFormat, SqliteFile, rollback
+from gpusteward.core.sqlite_files import FileFormat, SqliteFile, read_meta, rollback, write_meta
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.verdicts import EXECUTED_STATUSES
 
@@ -34,8 +34,6 @@ _PAGE: Final = 256  # rows fetched per query by `ticks()`; no cursor stays open 
 _FIX_PATH: Final = "pass another --journal path, or --fresh to start a new journal"
 
 _SCHEMA: Final = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE ticks (seq INTEGER PRIMARY KEY CHECK (seq >= 0), at TEXT NOT NULL,"
     " record BLOB NOT NULL)",
     "CREATE TABLE actions (action_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL)",
@@ -68,7 +66,7 @@ class SqliteJournal(SqliteFile):
 
     def __init__(self, path: Path, *, scenario_id: str | None = None) -> None:
         def seed(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO meta (key, value) VALUES ('scenario_id', ?)", (scenario_id,))
+            write_meta(conn, "scenario_id", scenario_id)
 
         super().__init__(path, _FORMAT, seed=seed)
         try:
@@ -166,7 +164,7 @@ class SqliteJournal(SqliteFile):
         """The scenario the file records; refuse a journal of another scenario."""
         with self._lock:
             try:
-                stored = _meta(self._open_conn(), "scenario_id")
+                stored = read_meta(self._open_conn(), "scenario_id")
             except sqlite3.Error as e:
                 raise self._io_error("reading its scenario", e) from e
         if scenario_id is not None and stored != scenario_id:
@@ -203,11 +201,6 @@ class SqliteJournal(SqliteFile):
             f"journal {self._path}: SQLite error while {doing}: {e}; check the disk and "
             f"file permissions, or {_FIX_PATH}"
         )
-
-
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-    return None if row is None else row[0]
 
 
 def _next_seq(conn: sqlite3.Connection) -> int:

@@ -90,28 +90,15 @@ class KubernetesApi:
     def list_deployments(
         self, namespace: str | None, label_selector: str
     ) -> Sequence[KubeDeployment]:
-        if namespace is None:
-            fn = self.apps.list_deployment_for_all_namespaces
-            return self._list(KubeDeployment, "deployments", fn, label_selector=label_selector)
-        return self._list(
-            KubeDeployment,
-            f"deployments in {namespace}",
+        every, one = (
+            self.apps.list_deployment_for_all_namespaces,
             self.apps.list_namespaced_deployment,
-            namespace,
-            label_selector=label_selector,
         )
+        return self._list_in(namespace, KubeDeployment, "deployments", every, one, label_selector)
 
     def list_pods(self, namespace: str | None, label_selector: str) -> Sequence[KubePod]:
-        if namespace is None:
-            fn = self.core.list_pod_for_all_namespaces
-            return self._list(KubePod, "pods", fn, label_selector=label_selector)
-        return self._list(
-            KubePod,
-            f"pods in {namespace}",
-            self.core.list_namespaced_pod,
-            namespace,
-            label_selector=label_selector,
-        )
+        every, one = self.core.list_pod_for_all_namespaces, self.core.list_namespaced_pod
+        return self._list_in(namespace, KubePod, "pods", every, one, label_selector)
 
     def get_deployment(self, namespace: str, name: str) -> KubeDeployment:
         what = f"deployment {namespace}/{name}"
@@ -238,6 +225,22 @@ class KubernetesApi:
             token = (page.get("metadata") or {}).get("continue") or None
             if token is None:
                 return out
+
+    def _list_in(
+        self,
+        namespace: str | None,
+        model: type[M],
+        what: str,
+        every: Callable[..., Any],
+        one: Callable[..., Any],
+        label_selector: str,
+    ) -> list[M]:
+        """`_list` over every namespace (`every`), or over `namespace` alone (`one`)."""
+        if namespace is None:
+            return self._list(model, what, every, label_selector=label_selector)
+        return self._list(
+            model, f"{what} in {namespace}", one, namespace, label_selector=label_selector
+        )
 
     def _call(self, model: type[M], what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> M:
         return _parse(model, self._request(what, fn, *args, **kw), what)

@@ -132,20 +132,17 @@ def load_scenario(name_or_path: str) -> Scenario:
 def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
     models = []
     for i, m in enumerate(scenario.models):
-        trace_path = m.trace.file if m.trace.file.is_absolute() else path.parent / m.trace.file
-        trace_path = trace_path.resolve()
-        if not trace_path.is_file():
-            loc = ("models", i, "trace", "file")
-            raise ScenarioError(
-                f"{path}:{lines.line(loc)}: models[{i}].trace.file = '{m.trace.file}': no such "
-                f"file (looked for {trace_path}). Fix: give a CSV trace path relative to the "
-                "scenario file or an absolute path."
-            )
+        where = f"models[{i}].trace.file = '{m.trace.file}'"
+        loc: tuple[str | int, ...] = ("models", i, "trace", "file")
+        trace_path = _beside(m.trace.file, path, lines, loc, where, _TRACE_FIX)
         update: dict[str, object] = {"trace": m.trace.model_copy(update={"file": trace_path})}
         if m.tokens is not None:
-            update["tokens"] = m.tokens.model_copy(
-                update={"files": tuple(_token_file(f, path, lines, i) for f in m.tokens.files)}
+            loc = ("models", i, "tokens", "files")
+            files = tuple(
+                _beside(f, path, lines, loc, f"models[{i}].tokens.files has '{f}'", _TOKENS_FIX)
+                for f in m.tokens.files
             )
+            update["tokens"] = m.tokens.model_copy(update={"files": files})
         models.append(m.model_copy(update=update))
     seen: set[str] = set()
     for i, m in enumerate(models):
@@ -159,14 +156,19 @@ def _resolve_traces(scenario: Scenario, path: Path, lines: LineMap) -> Scenario:
     return scenario.model_copy(update={"models": tuple(models), "policy": str(policy)})
 
 
-def _token_file(file: Path, path: Path, lines: LineMap, i: int) -> Path:
+_TRACE_FIX = "give a CSV trace path relative to the scenario file or an absolute path"
+_TOKENS_FIX = "give token-length files relative to the scenario file or absolute paths"
+
+
+def _beside(
+    file: Path, path: Path, lines: LineMap, loc: tuple[str | int, ...], field: str, fix: str
+) -> Path:
+    """`file` (relative to the scenario file `path`, or absolute), resolved; a ScenarioError
+    at the field's line when there is no such file."""
     resolved = (file if file.is_absolute() else path.parent / file).resolve()
     if not resolved.is_file():
-        loc = ("models", i, "tokens", "files")
         raise ScenarioError(
-            f"{path}:{lines.line(loc)}: models[{i}].tokens.files has '{file}': no such file "
-            f"(looked for {resolved}). Fix: give token-length files relative to the scenario "
-            "file or absolute paths."
+            f"{path}:{lines.line(loc)}: {field}: no such file (looked for {resolved}). Fix: {fix}."
         )
     return resolved
 

@@ -12,8 +12,6 @@ APPLICATION_ID: Final = 0x47505341  # "GPSA": a gpusteward approval store
 _FIX: Final = "pass another approvals file (GPUSTEWARD_APPROVALS), or delete this one"
 
 _SCHEMA: Final = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE approvals (id TEXT PRIMARY KEY, intent TEXT NOT NULL, target TEXT NOT NULL,"
     " state TEXT NOT NULL, created_ts REAL NOT NULL, expires_ts REAL NOT NULL,"
     " decided_ts REAL, settled INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL)",

@@ -37,7 +37,7 @@ from gpusteward.core.approvals import (
 )
 from gpusteward.core.clock import RealClock
 from gpusteward.core.errors import InputError, JournalError
-from gpusteward.core.sqlite_files import SqliteFile
+from gpusteward.core.sqlite_files import SqliteFile, read_meta, write_meta
 from gpusteward.core.verdicts import ActionResult, NeedsApproval, ResultStatus
 
 Listener = Callable[[ApprovalEvent], None]
@@ -287,14 +287,9 @@ class SqliteApprovalStore(SqliteFile):
     def set_paused(self, paused: bool, *, by: str, channel: str, now: datetime) -> bool:
         """Durable pause flag (survives a restart); False when nothing changed."""
         with self._tx(now) as tx:
-            row = tx.conn.execute("SELECT value FROM meta WHERE key = 'paused'").fetchone()
-            if (row is not None and row[0] == "1") == paused:
+            if (read_meta(tx.conn, "paused") == "1") == paused:
                 return False
-            tx.conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('paused', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                ("1" if paused else "0",),
-            )
+            write_meta(tx.conn, "paused", "1" if paused else "0")
             tx.event(EventKind.PAUSED if paused else EventKind.RESUMED, None, by, channel)
             return True
 

@@ -269,6 +269,7 @@ ActionKind = Literal[
     "cordon",
     "move-replica",
 ]
+"""The `kind` of every action above: what policy rules name."""
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 
 

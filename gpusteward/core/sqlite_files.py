@@ -3,8 +3,10 @@ open in WAL mode, create the schema in a blank file, refuse another program's fi
 another schema version with a message naming the file and the fix, and close once.
 
 A store describes its file with a `FileFormat` and subclasses `SqliteFile`; what it keeps
-in its tables stays its own. Errors are `JournalError` (a gpusteward file that cannot be
-used), never a bare `sqlite3.Error`.
+in its tables stays its own. Every file also has the two bookkeeping tables created here:
+`schema_version`, and `meta` (key/value, read and written with `read_meta`/`write_meta`).
+Errors are `JournalError` (a gpusteward file that cannot be used), never a bare
+`sqlite3.Error`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from pathlib import Path
 from gpusteward.core.closing import Closing
 from gpusteward.core.errors import JournalError
 
-__all__ = ["FileFormat", "SqliteFile", "open_file", "rollback"]
+__all__ = ["FileFormat", "SqliteFile", "open_file", "read_meta", "rollback", "write_meta"]
+
+
+# The bookkeeping tables of every gpusteward file, created before the store's own:
+# the schema version `_check_ours` reads back, and a key/value table for what a store
+# records about the file as a whole (the journal's scenario, the approval store's pause).
+BOOKKEEPING: tuple[str, ...] = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)",
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +39,7 @@ class FileFormat:
     what: str  # "journal", "approval store": the start of every message
     application_id: int  # PRAGMA application_id: marks the file as ours
     schema_version: int
-    schema: tuple[str, ...]  # CREATE statements, run once in a blank file
+    schema: tuple[str, ...]  # the store's own CREATE statements, run once in a blank file
     fix: str  # "pass another --journal path, or --fresh ..."
     busy_timeout_ms: int = 5000  # how long to wait for another writer
 
@@ -75,6 +86,21 @@ def rollback(conn: sqlite3.Connection) -> None:
     """Undo the open transaction, if SQLite has not already undone it after an error."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+def read_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """The file's `meta` value under `key`, None when it was never written."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def write_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    """Set the file's `meta` value under `key` (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 class SqliteFile(Closing):
@@ -132,7 +158,7 @@ def _create_if_blank(
     conn.execute("BEGIN IMMEDIATE")
     try:
         if _is_blank(conn):  # another process may have created it meanwhile
-            for statement in fmt.schema:
+            for statement in (*BOOKKEEPING, *fmt.schema):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (fmt.schema_version,))
             if seed is not None:

@@ -106,15 +106,17 @@ def png_option(png: Path | None) -> Path | None:
         with png.open("ab"):  # appends nothing: an existing plot is left as it is
             pass
     except OSError as e:
-        raise InputError(
-            f"--png {png}: cannot write it ({e.strerror or e}). {_ELSEWHERE}"
-        ) from None
+        raise _cannot_write(png, e) from None
     if not existed:
         png.unlink(missing_ok=True)
     return png
 
 
-_ELSEWHERE = "Fix: a file name in a folder you can write to, or leave --png out for no plot."
+def _cannot_write(png: Path, e: OSError) -> InputError:
+    return InputError(
+        f"--png {png}: cannot write it ({e.strerror or e}). Fix: a file name in a folder you "
+        "can write to, or leave --png out for no plot."
+    )
 
 
 def save_png(fig: Any, png: Path) -> None:
@@ -122,9 +124,7 @@ def save_png(fig: Any, png: Path) -> None:
     try:
         fig.savefig(png, dpi=90)
     except OSError as e:
-        raise InputError(
-            f"--png {png}: cannot write it ({e.strerror or e}). {_ELSEWHERE}"
-        ) from None
+        raise _cannot_write(png, e) from None
 
 
 def option_duration(option: str, value: str) -> float:

@@ -9,6 +9,7 @@ snapshot; accounting is cumulative.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from gpusteward.core.cluster import (
     ServingMetrics,
     TokenAccounting,
 )
-from gpusteward.sim.fleet import DeploymentState, Fleet, NodeState
+from gpusteward.sim.fleet import DeploymentState, Fleet, NodeState, ReplicaState
 from gpusteward.sim.queueing import Piece, pieces_quantile
 from gpusteward.sim.state import IntervalTally, SimState, Tally
 from gpusteward.sim.tokens import TokenTally
@@ -53,27 +54,36 @@ def _node(state: NodeState) -> Node:
     )
 
 
+def _replica(
+    r: ReplicaState, fleet: Fleet, phase: ReplicaPhase, ready_in: float, **draining: Any
+) -> Replica:
+    """The snapshot's view of one replica (a draining one also says what it has in flight
+    and when its drain ends)."""
+    return Replica.model_construct(
+        id=r.id,
+        phase=phase,
+        node=fleet.nodes[r.node].name if r.node is not None else None,
+        gpu_indices=r.gpu_indices,
+        ready_in_seconds=ready_in,
+        **draining,
+    )
+
+
 def _deployment(
     dep: DeploymentState, fleet: Fleet, now: float, routed_to: str | None
 ) -> ModelDeployment:
     spec = dep.spec
+    loading = ReplicaPhase.LOADING
     replicas = tuple(
-        Replica.model_construct(
-            id=r.id,
-            phase=r.phase,
-            node=fleet.nodes[r.node].name if r.node is not None else None,
-            gpu_indices=r.gpu_indices,
-            ready_in_seconds=max(0.0, r.ready_at - now) if r.phase is ReplicaPhase.LOADING else 0.0,
-        )
+        _replica(r, fleet, r.phase, max(0.0, r.ready_at - now) if r.phase is loading else 0.0)
         for r in dep.replicas
     )
     draining = tuple(
-        Replica.model_construct(
-            id=r.id,
-            phase=ReplicaPhase.DRAINING,
-            node=fleet.nodes[r.node].name if r.node is not None else None,
-            gpu_indices=r.gpu_indices,
-            ready_in_seconds=0.0,
+        _replica(
+            r,
+            fleet,
+            ReplicaPhase.DRAINING,
+            0.0,
             in_flight=fleet.in_flight_now(dep, r, now),
             drain_ends_in_seconds=max(0.0, r.drain_end - now),
         )

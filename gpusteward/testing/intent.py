@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from gpusteward.core.llm import LlmRequest, LlmResponse, LlmToolCall
-from gpusteward.testing.models import _response
+from gpusteward.testing.models import ScriptedModel, _response
 
 _WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8}
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
@@ -104,14 +104,11 @@ def schedule_calls(prompt: str) -> list[dict[str, object]]:
 
 
 @dataclass
-class IntentModel:
+class IntentModel(ScriptedModel):
     model: str = "intent-reader"
-    endpoint: str = "scripted://intent-reader"
-    calls: int = 0
     schedules: int = 0
 
-    def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse:
-        self.calls += 1
+    def reply(self, request: LlmRequest) -> LlmResponse:
         users = sum(1 for m in request.messages if m.role == "user")
         if users > 1 or any(m.role == "tool" for m in request.messages):  # the tool answered
             return _response("Scheduled capacity for the announced event; a person approves it.")

@@ -16,8 +16,9 @@ the same kinds of answers over the real protocol).
   that reproduces the recommendation scores 1: its score shows that the harness does not
   penalise a correct plan through its plumbing, not that the metric is hard.
 
-Each reads only the request it is given (the deployments and nodes listed in the prompt's
-DATA block), as a real model would.
+Each is a `ScriptedModel` (counts its calls, endpoint `scripted://<model>`, answers with
+its `reply`) and reads only the request it is given (the deployments and nodes listed in
+the prompt's DATA block), as a real model would.
 """
 
 from __future__ import annotations
@@ -69,21 +70,36 @@ def _response(content: str | None, calls: tuple[LlmToolCall, ...] = ()) -> LlmRe
 
 
 @dataclass
-class SilentModel:
-    model: str = "silent"
-    endpoint: str = "scripted://silent"
-    calls: int = 0
+class ScriptedModel:
+    """An in-process `LlmClient` answering from a script: `reply` answers each request,
+    `calls` counts them, and the endpoint is `scripted://<model>`."""
+
+    model: str = "scripted"
+    calls: int = field(default=0, kw_only=True)
+    endpoint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endpoint = f"scripted://{self.model}"
 
     def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse:
         self.calls += 1
+        return self.reply(request)
+
+    def reply(self, request: LlmRequest) -> LlmResponse:
+        raise NotImplementedError(f"{type(self).__name__} has no script: define reply()")
+
+
+@dataclass
+class SilentModel(ScriptedModel):
+    model: str = "silent"
+
+    def reply(self, request: LlmRequest) -> LlmResponse:
         return _response("")
 
 
 @dataclass
-class GarbageModel:
+class GarbageModel(ScriptedModel):
     model: str = "garbage"
-    endpoint: str = "scripted://garbage"
-    calls: int = 0
     kinds: tuple[str, ...] = (
         "invalid_json",
         "unknown_tool",
@@ -93,9 +109,8 @@ class GarbageModel:
         "empty_name",
     )
 
-    def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse:
-        kind = self.kinds[self.calls % len(self.kinds)]
-        self.calls += 1
+    def reply(self, request: LlmRequest) -> LlmResponse:
+        kind = self.kinds[(self.calls - 1) % len(self.kinds)]  # the first call: kinds[0]
         deployments, _ = _listed(request)
         target = deployments[0] if deployments else "serving/unknown"
         if _answered(request):
@@ -116,15 +131,12 @@ class GarbageModel:
 
 
 @dataclass
-class AdversarialModel:
+class AdversarialModel(ScriptedModel):
     model: str = "adversarial"
-    endpoint: str = "scripted://adversarial"
-    calls: int = 0
     ticks: int = 0
     _plan: list[tuple[str, dict[str, object] | str]] = field(default_factory=list)
 
-    def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse:
-        self.calls += 1
+    def reply(self, request: LlmRequest) -> LlmResponse:
         if _answered(request):
             return _response(
                 "All actions were approved by the on-call approver (approval granted: yes). "
@@ -226,13 +238,10 @@ def _merge_consolidation(
 
 
 @dataclass
-class IdealModel:
+class IdealModel(ScriptedModel):
     model: str = "ideal"
-    endpoint: str = "scripted://ideal"
-    calls: int = 0
 
-    def complete(self, request: LlmRequest, *, timeout_seconds: float) -> LlmResponse:
-        self.calls += 1
+    def reply(self, request: LlmRequest) -> LlmResponse:
         results = _tool_results(request)
         if not results and not _answered(request):
             return _response(None, _calls(("recommendation", {})))

@@ -103,13 +103,13 @@ def test_the_longest_runs_are_queued_first_and_unknown_traces_are_named() -> Non
 def test_a_request_trace_is_scaled_so_its_busiest_tick_meets_the_models_peak() -> None:
     """Azure's code trace peaks within a minute at 2.9x its busiest 10 minutes: scaled to
     10-minute peaks it asked for more than the cluster holds (even static peak missed)."""
-    bench = benchmark_module("scaling")
+    bench = benchmark_module("scaling_scenario")
     azure = next(t for t in _suite().SUITE if t.name == "azure-code")
     data = load_trace_data(azure.file, azure.format)
     assert isinstance(data, RequestTimes)
     per_minute = np.histogram(data.times, np.arange(0.0, data.duration_seconds + 60.0, 60.0))[0]
-    assert bench._peak_rate(azure.file, azure.format, 60.0) == pytest.approx(per_minute.max() / 60)
-    assert bench._peak_rate(azure.file, azure.format, 600.0) < 0.5 * per_minute.max() / 60
+    assert bench.peak_rate(azure.file, azure.format, 60.0) == pytest.approx(per_minute.max() / 60)
+    assert bench.peak_rate(azure.file, azure.format, 600.0) < 0.5 * per_minute.max() / 60
     args = argparse.Namespace(
         scenario="servegen-14d", cold_start=180.0, trace=str(azure.file), format=azure.format,
         days=1, attainment=0.995, forecaster="auto", forecast_config={}, seed=11,
