@@ -10,7 +10,6 @@ from pathlib import Path
 import structlog
 
 from gpusteward.adapters.exposition import DaemonExposition, MetricsServer
-from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.settings import Settings
 from gpusteward.app.wiring import Run
 from gpusteward.app.wiring_llm import journal_answerer
@@ -35,7 +34,7 @@ def serve_metrics(exposition: DaemonExposition, settings: Settings) -> MetricsSe
 
 
 async def run_service(
-    run: Run[SqliteJournal], settings: Settings, *, once: bool = False, tick_first: bool = True
+    run: Run, settings: Settings, *, once: bool = False, tick_first: bool = True
 ) -> RunStats:
     """Run the daemon of a service run (either backend), its `/metrics` served when
     GPUSTEWARD_METRICS_PORT is set; with GPUSTEWARD_CHAT_PEOPLE set, the approval chat

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Protocol
 
 import structlog
 
@@ -61,8 +61,6 @@ from tools.context import WhatIf
 
 log = structlog.get_logger("gpusteward.app.wiring")
 
-J = TypeVar("J", bound=Journal)
-
 
 @dataclass(kw_only=True)
 class BackendParts:
@@ -103,13 +101,13 @@ class Backend(Protocol):
 
 
 @dataclass(kw_only=True)
-class Run(Generic[J]):
+class Run:
     """A daemon assembled and not yet started, with what its callers read back."""
 
     scenario: Scenario
     daemon: Daemon
     parts: BackendParts
-    journal: J
+    journal: Journal
     journal_path: Path | None  # None: an in-memory run (replay, diagnostics)
     approvals: SqliteApprovalStore | None  # durable, beside the journal; None in memory
     exposition: DaemonExposition | None  # /metrics, served by `serving.run_service`
@@ -128,38 +126,6 @@ def watch(policy: RulePolicyEngine) -> Diagnose:
     return Diagnostics(policy).observe
 
 
-@overload
-def assemble(
-    backend: Backend,
-    scenario: Scenario,
-    settings: Settings,
-    *,
-    journal: None = None,
-    fresh: bool = False,
-    max_ticks: int | None = None,
-    on_tick: Callable[[TickRecord], None] | None = None,
-    forecaster: Forecaster | None = None,
-    policy_file: Path | None = None,
-    diagnose: Callable[[RulePolicyEngine], Diagnose | None] | None = watch,
-) -> Run[SqliteJournal]: ...
-
-
-@overload
-def assemble(
-    backend: Backend,
-    scenario: Scenario,
-    settings: Settings,
-    *,
-    journal: J,
-    fresh: bool = False,
-    max_ticks: int | None = None,
-    on_tick: Callable[[TickRecord], None] | None = None,
-    forecaster: Forecaster | None = None,
-    policy_file: Path | None = None,
-    diagnose: Callable[[RulePolicyEngine], Diagnose | None] | None = watch,
-) -> Run[J]: ...
-
-
 def assemble(
     backend: Backend,
     scenario: Scenario,
@@ -172,7 +138,7 @@ def assemble(
     forecaster: Forecaster | None = None,
     policy_file: Path | None = None,
     diagnose: Callable[[RulePolicyEngine], Diagnose | None] | None = watch,
-) -> Run[Any]:
+) -> Run:
     """Assemble a run of `scenario` on `backend`.
 
     Without `journal`, a service run: the SQLite journal at the backend's path (moved

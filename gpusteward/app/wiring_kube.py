@@ -86,9 +86,10 @@ class KubeBackend:
 
 
 @dataclass(kw_only=True)
-class KubeRun(Run[SqliteJournal]):
+class KubeRun(Run):
     """The daemon against a Kubernetes cluster, with its lease, not started."""
 
+    journal: SqliteJournal
     journal_path: Path
     cluster: KubernetesCluster
     elector: LeaseElector | None  # None in dry-run mode: a dry run takes no lease (no writes)

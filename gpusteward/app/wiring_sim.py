@@ -69,7 +69,8 @@ class SimBackend:
 
 
 @dataclass(kw_only=True)
-class SimRun(Run[SqliteJournal]):
+class SimRun(Run):
+    journal: SqliteJournal
     journal_path: Path
     cluster: SimulatedCluster
     total_ticks: int
