@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from forecasting.evaluate import SeriesReport, TestPaths, evaluate_series
-from forecasting.guards import MAX_MIX_STEPS, horizon_problem
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import option_duration, png_option, save_png
-from gpusteward.sim.trace_rates import (
-    fmt_duration,
-    load_client_rates,
-    load_rates,
-    trace_origin,
-    trace_start,
-    training_windows,
-)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from forecasting.evaluate import SeriesReport, TestPaths
 
 app = typer.Typer(
     help="Forecasting tools: backtests, and a forecast past a trace's end.", no_args_is_help=True
@@ -51,6 +45,8 @@ WindowOption = Annotated[
 def whole_windows(option: str, value: str, step: float) -> int:
     """How many of the trace's `step`-second windows `value` spans: an InputError when it
     is shorter than one, or not a whole number of them (no silent rounding)."""
+    from gpusteward.sim.trace_rates import fmt_duration
+
     n = option_duration(option, value) / step
     if n < 1 - 1e-9 or abs(n - round(n)) > 1e-6:
         lo, hi = max(1, math.floor(n)), max(1, math.ceil(n))
@@ -66,6 +62,9 @@ def whole_windows(option: str, value: str, step: float) -> int:
 def horizon_windows(horizon: str, step: float) -> int:
     """`whole_windows` for --horizon, and no more of them than the online mix takes: then
     an InputError naming the longest horizon and the --window that would take this one."""
+    from forecasting.guards import MAX_MIX_STEPS, horizon_problem
+    from gpusteward.sim.trace_rates import fmt_duration
+
     steps = whole_windows("--horizon", horizon, step)
     if horizon_problem(steps * step, step) is None:
         return steps
@@ -90,6 +89,7 @@ def report_table(report: SeriesReport, title: str) -> Table:
 
 def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -126,6 +126,15 @@ def backtest(
     ] = None,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
+    from forecasting.evaluate import evaluate_series
+    from gpusteward.sim.trace_rates import (
+        load_client_rates,
+        load_rates,
+        trace_origin,
+        trace_start,
+        training_windows,
+    )
+
     seconds = None if window is None else option_duration("--window", window)
     png = png_option(png)
     y, step = load_rates(data, seconds)

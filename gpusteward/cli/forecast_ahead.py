@@ -15,20 +15,19 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from forecasting.auto import AutoForecaster, AutoForecasterConfig
-from forecasting.group import GroupSettings, forecast_group
 from gpusteward.cli.forecast import DataOption, WindowOption, horizon_windows, whole_windows
 from gpusteward.cli.terminal import err, out
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
 from gpusteward.core.user_files import option_duration, option_time, png_option, save_png
-from gpusteward.sim.trace_rates import load_client_rates, load_rates, trace_origin, trace_start
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Quantile = Literal["p10", "p50", "p90"]
 
@@ -63,6 +62,8 @@ def periods(
 ) -> list[Period]:
     """The forecast's steps in consecutive periods of `every` seconds (the last may be
     shorter), with each period's mean band and its peak at `quantile`."""
+    import numpy as np
+
     per = max(1, round(every / forecast.step_seconds))
     rows: list[Period] = []
     points = forecast.points
@@ -85,6 +86,8 @@ def periods(
 
 
 def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -> dict[str, Any]:
+    import numpy as np
+
     values = [getattr(p, quantile) for p in forecast.points]
     top = int(np.argmax(values))
     hours = forecast.step_seconds / 3600.0
@@ -111,12 +114,15 @@ def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -
 def _times(first: datetime, step: float, n: int) -> np.ndarray:
     """`n` window starts from `first`, as datetime64 in milliseconds on `first`'s own
     clock (an array, which matplotlib's type stubs take; the table uses that zone too)."""
+    import numpy as np
+
     start = np.datetime64(first.replace(tzinfo=None), "ms")
     return start + np.arange(n) * np.timedelta64(round(step * 1000), "ms")
 
 
 def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> None:
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -176,6 +182,15 @@ def ahead(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Forecast the next --horizon past the trace's end, and the replicas it needs."""
+    from forecasting.auto import AutoForecaster, AutoForecasterConfig
+    from forecasting.group import GroupSettings, forecast_group
+    from gpusteward.sim.trace_rates import (
+        load_client_rates,
+        load_rates,
+        trace_origin,
+        trace_start,
+    )
+
     q = _quantile(quantile)
     if per_replica_rps is not None and not (math.isfinite(per_replica_rps) and per_replica_rps > 0):
         raise InputError(

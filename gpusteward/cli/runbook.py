@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.app.replay_setup import SimRunbookTarget, policy_file
-from gpusteward.app.scenario import load_scenario
-from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.cli.terminal import out
 from gpusteward.core.documents import load_document
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import read_user_file
-from gpusteward.sim.engine import Simulator
 from runbooks.model import Runbook, find_runbook, load_library
-from runbooks.runner import DryRunStep, dry_run, start, summary
+
+if TYPE_CHECKING:
+    from runbooks.runner import DryRunStep
 
 
 def runbook_arg(name_or_path: str) -> Runbook:
@@ -101,7 +99,12 @@ def runbook_run(
     """Run a runbook on a simulated cluster through the guard and the approval path."""
     from datetime import timedelta
 
+    from gpusteward.app.replay_setup import SimRunbookTarget, policy_file
+    from gpusteward.app.scenario import load_scenario
+    from gpusteward.chat.in_memory import InMemoryApprovalGate
     from gpusteward.core.documents import parse_duration
+    from gpusteward.sim.engine import Simulator
+    from runbooks.runner import dry_run, start, summary
 
     rb = runbook_arg(name)
     loaded = load_scenario(scenario)
