@@ -10,6 +10,8 @@ realised targets only. Writes a PNG of the mix's band vs actual.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,11 +19,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gpusteward.cli.terminal import figures_table
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import option_duration, png_option, save_png
 
 if TYPE_CHECKING:
     import numpy as np
+    from matplotlib.axes import Axes
 
     from forecasting.evaluate import SeriesReport, TestPaths
 
@@ -77,9 +81,7 @@ def horizon_windows(horizon: str, step: float) -> int:
 
 
 def report_table(report: SeriesReport, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"):
-        table.add_column(col, justify="left" if col == "forecaster" else "right")
+    table = figures_table(title, ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"))
     for s in (*(s for s in report.scores if s.method != "online-mix"), report.chosen):
         table.add_row(
             s.method, f"{s.mase:.3f}", f"{s.smape:.3f}", f"{s.pinball:.3f}", f"{s.coverage:.1%}"
@@ -87,27 +89,37 @@ def report_table(report: SeriesReport, title: str) -> Table:
     return table
 
 
-def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
+@contextmanager
+def png_chart(png: Path) -> Iterator[Axes]:
+    """The axes of one 14 x 4 in chart for the caller to draw on; then written to `png`
+    with its legend, and closed even when drawing or writing fails. matplotlib (Agg: no
+    display needed) is loaded only here, by the forecast commands that plot."""
     import matplotlib
-    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    at = paths.origins + steps - 1
     fig, ax = plt.subplots(figsize=(14, 4))
-    ax.fill_between(at, paths.p10, paths.p90, alpha=0.3, label="p10-p90")
-    ax.plot(at, paths.point, lw=1, label="forecast")
-    ax.plot(at, y[np.clip(at, 0, len(y) - 1)], lw=1, color="black", label="actual")
-    ax.set_title(title)
-    ax.set_xlabel("window index")
-    ax.set_ylabel("req/s")
-    ax.legend()
-    fig.tight_layout()
     try:
+        yield ax
+        ax.legend()
+        fig.tight_layout()
         save_png(fig, png)
     finally:
         plt.close(fig)
+
+
+def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
+    import numpy as np
+
+    at = paths.origins + steps - 1
+    with png_chart(png) as ax:
+        ax.fill_between(at, paths.p10, paths.p90, alpha=0.3, label="p10-p90")
+        ax.plot(at, paths.point, lw=1, label="forecast")
+        ax.plot(at, y[np.clip(at, 0, len(y) - 1)], lw=1, color="black", label="actual")
+        ax.set_title(title)
+        ax.set_xlabel("window index")
+        ax.set_ylabel("req/s")
 
 
 @app.command()

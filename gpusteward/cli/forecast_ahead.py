@@ -18,13 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.table import Table
 
-from gpusteward.cli.forecast import DataOption, WindowOption, horizon_windows, whole_windows
-from gpusteward.cli.terminal import err, out
+from gpusteward.cli.forecast import (
+    DataOption,
+    WindowOption,
+    horizon_windows,
+    png_chart,
+    whole_windows,
+)
+from gpusteward.cli.terminal import err, figures_table, out
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
-from gpusteward.core.user_files import option_duration, option_time, png_option, save_png
+from gpusteward.core.user_files import option_duration, option_time, png_option
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,11 +126,7 @@ def _times(first: datetime, step: float, n: int) -> np.ndarray:
 
 
 def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> None:
-    import matplotlib
     import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     step = history.step_seconds
     back = min(len(history.values), round(3 * 86_400 / step))
@@ -134,20 +135,14 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
     seen = _times(first, step, back)
     ahead = _times(forecast.made_at.astimezone(zone), step, len(forecast.points))
     bands = np.array([(p.point, p.p10, p.p90) for p in forecast.points])
-    fig, ax = plt.subplots(figsize=(14, 4))
     tail = np.array([np.nan if v is None else v for v in history.values[-back:]])
-    ax.plot(seen, tail, lw=1, color="black", label="history")
-    ax.fill_between(ahead, bands[:, 1], bands[:, 2], alpha=0.3, label="p10-p90")
-    ax.plot(ahead, bands[:, 0], lw=1, label=forecast.forecaster)
-    ax.set_ylabel("req/s")
-    ax.set_xlabel(f"time ({history.start.tzname()})")
-    ax.set_title(f"{history.key}: the next {title}")
-    ax.legend()
-    fig.tight_layout()
-    try:
-        save_png(fig, png)
-    finally:
-        plt.close(fig)
+    with png_chart(png) as ax:
+        ax.plot(seen, tail, lw=1, color="black", label="history")
+        ax.fill_between(ahead, bands[:, 1], bands[:, 2], alpha=0.3, label="p10-p90")
+        ax.plot(ahead, bands[:, 0], lw=1, label=forecast.forecaster)
+        ax.set_ylabel("req/s")
+        ax.set_xlabel(f"time ({history.start.tzname()})")
+        ax.set_title(f"{history.key}: the next {title}")
 
 
 def ahead(
@@ -268,9 +263,11 @@ def _print(
     data: Path, horizon: str, forecast: Forecast, rows: list[Period], total: dict[str, Any]
 ) -> None:
     q = total["quantile"]
-    table = Table(title=f"{data.name}: the next {horizon}, by {forecast.forecaster}")
-    for col in ("from", "to", "p10", "p50", "p90", f"peak {q}"):
-        table.add_column(col, justify="left" if col in ("from", "to") else "right")
+    table = figures_table(
+        f"{data.name}: the next {horizon}, by {forecast.forecaster}",
+        ("from", "to", "p10", "p50", "p90", f"peak {q}"),
+        labels=2,
+    )
     sizing = "per_replica_rps" in total
     if sizing:
         table.add_column("replicas", justify="right")
