@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from gpusteward.app.settings import load_settings
-from gpusteward.cli.replay_scenario import NOT_REAL, replay_scenario
+from gpusteward.cli.replay_scenario import NOT_REAL, replay_scenario, whatif_label
 from gpusteward.cli.runbook import parse_params, print_dry_run, runbook_arg
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import InputError, JournalError
@@ -238,15 +238,8 @@ def _replay_bundle(
             swapped = swapped_planner(
                 bundle, settings, where, kind=planner, llm_endpoint=llm_endpoint, policy=engine
             )
-        label = ", ".join(
-            f"{k} {v}"
-            for k, v in (
-                ("policy", policy),
-                ("planner", planner),
-                ("forecaster", forecaster),
-                ("LLM", llm_endpoint),
-            )
-            if v
+        label = whatif_label(
+            policy=policy, planner=planner, forecaster=forecaster, LLM=llm_endpoint
         )
         whatif = what_if(
             bundle,

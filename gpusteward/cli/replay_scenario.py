@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 NOT_REAL = "nothing was executed against a real cluster"
 
 
+def whatif_label(**swapped: object) -> str:
+    """What a what-if run swaps, in the order given, those set only: `policy p.yaml,
+    planner oracle`."""
+    return ", ".join(f"{what} {value}" for what, value in swapped.items() if value)
+
+
 def replay_scenario(
     target: str,
     policy: Path | None,
@@ -38,11 +44,7 @@ def replay_scenario(
     scenario = load_scenario(target)
     runs = [run_scenario(scenario, ScenarioVariant(label="as configured"), max_ticks=ticks)]
     if any(x is not None for x in (policy, planner, forecaster)):
-        label = ", ".join(
-            f"{k} {v}"
-            for k, v in (("policy", policy), ("planner", planner), ("forecaster", forecaster))
-            if v
-        )
+        label = whatif_label(policy=policy, planner=planner, forecaster=forecaster)
         runs.append(
             run_scenario(
                 scenario,
