@@ -140,6 +140,20 @@ def series_from_records(
     return out
 
 
+def total_accounting(models: Iterable[ModelAccounting]) -> ModelAccounting:
+    """The models' accounting summed (their worst p95 queueing delay): a run's totals."""
+    acc = list(models)
+    return ModelAccounting(
+        arrived=sum(a.arrived for a in acc),
+        served=sum(a.served for a in acc),
+        dropped=sum(a.dropped for a in acc),
+        served_within_slo=sum(a.served_within_slo for a in acc),
+        gpu_hours=sum(a.gpu_hours for a in acc),
+        cost_usd=sum(a.cost_usd for a in acc),
+        queue_delay_p95_seconds=max((a.queue_delay_p95_seconds for a in acc), default=0.0),
+    )
+
+
 @dataclass
 class RunOutcome:
     """One run's totals beside its series: what a what-if compares side by side."""
@@ -152,16 +166,7 @@ class RunOutcome:
 
     @property
     def totals(self) -> ModelAccounting:
-        acc = self.series.accounting.values()
-        return ModelAccounting(
-            arrived=sum(a.arrived for a in acc),
-            served=sum(a.served for a in acc),
-            dropped=sum(a.dropped for a in acc),
-            served_within_slo=sum(a.served_within_slo for a in acc),
-            gpu_hours=sum(a.gpu_hours for a in acc),
-            cost_usd=sum(a.cost_usd for a in acc),
-            queue_delay_p95_seconds=max((a.queue_delay_p95_seconds for a in acc), default=0.0),
-        )
+        return total_accounting(self.series.accounting.values())
 
 
 class SeriesJournal:
