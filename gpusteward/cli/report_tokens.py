@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from gpusteward.cli.terminal import figures_table
 from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
 
 COLUMNS = (
@@ -54,9 +55,7 @@ def tokens_table(snapshot: ClusterSnapshot | None, title: str = "per token") -> 
     rows = [token_row(key, k) for key, k in sorted(figures.items())]
     if not rows:
         return None
-    table = Table(title=title)
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = figures_table(title, COLUMNS)
     for row in rows:
         table.add_row(*row)
     return table

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from gpusteward.cli.terminal import out
+from gpusteward.cli.terminal import figures_table, out
 from gpusteward.core.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -72,18 +72,19 @@ def whatif_cmd(
 
 
 def _table(a: WhatIfAnswer) -> Table:
-    table = Table(title=f"{a.load:g}x load: per model")
-    for col in (
-        "model",
-        "SLO attained",
-        "first miss",
-        "needed (peak)",
-        "max",
-        "GPU-h needed",
-        "TTFT p95",
-        "USD / 1M out",
-    ):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = figures_table(
+        f"{a.load:g}x load: per model",
+        (
+            "model",
+            "SLO attained",
+            "first miss",
+            "needed (peak)",
+            "max",
+            "GPU-h needed",
+            "TTFT p95",
+            "USD / 1M out",
+        ),
+    )
     misses = {m.key: m for m in a.misses}
     for n in a.needs:
         miss = misses.get(n.key)
