@@ -13,6 +13,8 @@ import sys
 
 from gpusteward.app.agent_eval.cases import CASES_FILE
 from gpusteward.cli import eval as cli_eval
+from gpusteward.cli import policy as cli_policy
+from policies.document import PACKS_DIR
 from tests.cli.conftest import ROOT
 from tests.waiting import PATIENCE
 
@@ -113,6 +115,9 @@ def test_the_probe_sees_a_heavy_module_when_one_is_loaded() -> None:
     assert "numpy" in heavy and "gpusteward.app.replay_setup" in heavy
 
 
-def test_the_eval_cases_default_is_the_shipped_cases_file() -> None:
-    """`eval --cases` names the shipped cases without importing their module."""
+def test_the_defaults_help_shows_are_the_files_the_library_names() -> None:
+    """`eval --cases` and `policy explain --policy` name the shipped cases and policy pack
+    without importing the modules that define where they are."""
     assert cli_eval.CASES_FILE == CASES_FILE and CASES_FILE.is_file()
+    assert cli_policy.DEFAULT_POLICY == PACKS_DIR / "default.yaml"
+    assert cli_policy.DEFAULT_POLICY.is_file()
