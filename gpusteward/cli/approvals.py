@@ -11,10 +11,8 @@ import typer
 from rich.table import Table
 
 from gpusteward.app.settings import load_settings
-from gpusteward.chat.records import DECISION_KINDS
 from gpusteward.cli.terminal import out
 from gpusteward.core.clock import RealClock
-from gpusteward.core.documents import parse_duration
 from gpusteward.core.errors import InputError, JournalError
 
 if TYPE_CHECKING:
@@ -35,7 +33,9 @@ def approvals_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
 ) -> None:
     """List approval decisions and refused attempts (the audit log)."""
+    from gpusteward.chat.records import DECISION_KINDS
     from gpusteward.chat.store import SqliteApprovalStore
+    from gpusteward.core.documents import parse_duration
 
     try:
         seconds = parse_duration(since)

@@ -13,12 +13,12 @@ from rich.console import Console
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import ClusterUnavailable, RunFailed
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
 
 if TYPE_CHECKING:
     from gpusteward.adapters.nvml import GpuReading, NvmlCollector
     from gpusteward.app.scenario import Scenario
     from gpusteward.app.settings import Settings
+    from gpusteward.core.tick import TickRecord
 
 
 def print_tick(record: TickRecord) -> None:

@@ -19,13 +19,13 @@ import typer
 from rich.table import Table
 
 from gpusteward.cli.terminal import out
-from gpusteward.core.diagnosis import DiagnosticWarning
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
 
 if TYPE_CHECKING:
     from gpusteward.app.diagnose_run import Detection
+    from gpusteward.core.diagnosis import DiagnosticWarning
+    from gpusteward.core.tick import TickRecord
 
 
 def diagnose(

@@ -15,7 +15,6 @@ from gpusteward.app import agent_eval
 from gpusteward.app.settings import load_settings
 from gpusteward.cli.terminal import err, out
 from gpusteward.core.errors import InputError
-from gpusteward.core.llm import LlmUnavailable
 from gpusteward.core.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -89,6 +88,7 @@ def eval_cmd(
     from gpusteward.app.agent_eval.cases import load_cases
     from gpusteward.app.agent_eval.runner import run_eval
     from gpusteward.app.wiring_llm import llm_client, llm_limits
+    from gpusteward.core.llm import LlmUnavailable
 
     settings = load_settings(
         llm_base_url=endpoint,

@@ -41,14 +41,14 @@ from gpusteward.cli.report_tokens import tokens_table
 from gpusteward.cli.runbook import runbook_app
 from gpusteward.cli.terminal import err, out
 from gpusteward.cli.whatif import whatif_cmd
-from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError, RunFailed
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
 
 if TYPE_CHECKING:
     from gpusteward.adapters.journal import SqliteJournal
     from gpusteward.app.wiring import SimRun
+    from gpusteward.core.cluster import ClusterSnapshot
+    from gpusteward.core.tick import TickRecord
 
 
 def settings_epilog(intro: str) -> str:

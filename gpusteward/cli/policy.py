@@ -13,12 +13,11 @@ from rich.table import Table
 
 import policies
 from gpusteward.cli.terminal import out
-from gpusteward.core.actions import ACTION_ADAPTER, Proposal
-from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import read_user_file
 
 if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot
     from gpusteward.core.ports import GuardInputs
     from policies.engine import PolicySet
     from policies.suites import Suite
@@ -108,6 +107,7 @@ def explain(
     ] = None,
 ) -> None:
     """Print the verdict for one action with every rule's result."""
+    from gpusteward.core.actions import Proposal
     from policies.engine import RulePolicyEngine
 
     policy_set = read_policy(policy)
@@ -145,6 +145,8 @@ def explain(
 
 def _parse_action(text: str, source: str, snapshot: ClusterSnapshot):  # type: ignore[no-untyped-def]
     import json
+
+    from gpusteward.core.actions import ACTION_ADAPTER
 
     try:
         data = json.loads(text)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from gpusteward.cli.terminal import figures_table
-from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting, ReplicaPhase
-from gpusteward.core.tick import TickRecord
+
+if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting
+    from gpusteward.core.tick import TickRecord
 
 
 def _attained(acc: ModelAccounting) -> str:
@@ -20,6 +23,8 @@ def _attained(acc: ModelAccounting) -> str:
 
 def summary_table(snapshot: ClusterSnapshot | None, title: str) -> Table:
     """GPU-hours, cost, SLO attainment, p95 queueing delay per model and in total."""
+    from gpusteward.core.cluster import ModelAccounting
+
     table = figures_table(
         title,
         (
@@ -97,6 +102,8 @@ def shadow_line(shadow: Counter[tuple[str, str]]) -> str | None:
 
 
 def deployments_table(snapshot: ClusterSnapshot) -> Table:
+    from gpusteward.core.cluster import ReplicaPhase
+
     table = figures_table(
         f"deployments at {snapshot.at:%Y-%m-%d %H:%M:%S %Z}",
         (

@@ -3,10 +3,14 @@ time per output token (p50 / p95), GPU-hours and cost per 1M tokens, idle GPU sh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from gpusteward.cli.terminal import figures_table
-from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
+
+if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
 
 COLUMNS = (
     "model",
