@@ -5,21 +5,22 @@ eval is `gpusteward.cli.eval`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gpusteward.adapters.journal import SqliteJournal
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring import approvals_path
-from gpusteward.app.wiring_sim import latest_journal
-from gpusteward.chat.history import action_history, history_lines
-from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import InputError, JournalError
 
+if TYPE_CHECKING:
+    from gpusteward.adapters.journal import SqliteJournal
+    from gpusteward.chat.store import SqliteApprovalStore
+
 
 def _journal_path(path: Path | None) -> Path:
+    from gpusteward.app.wiring_sim import latest_journal
+
     path = path or latest_journal() or Path(".gpusteward") / "quickstart.db"
     if not path.exists():
         raise JournalError(
@@ -52,6 +53,9 @@ def resolve_action_id(journal: SqliteJournal, action_id: str) -> str:
 def _approval_store(journal: Path) -> SqliteApprovalStore | None:
     """The approval store of the run that wrote `journal` (where the chat's decisions and
     what came of them are recorded), when there is one."""
+    from gpusteward.app.wiring import approvals_path
+    from gpusteward.chat.store import SqliteApprovalStore
+
     path = approvals_path(load_settings(), journal)
     return SqliteApprovalStore(path) if path.exists() else None
 
@@ -62,6 +66,9 @@ def why(
 ) -> None:
     """An action's life: why it was proposed (rationale, evidence), the verdict, who
     approved it and when, and when it ran with what result."""
+    from gpusteward.adapters.journal import SqliteJournal
+    from gpusteward.chat.history import action_history, history_lines
+
     path = _journal_path(journal)
     with SqliteJournal(path) as j:
         full_id = resolve_action_id(j, action_id)

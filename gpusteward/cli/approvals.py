@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from gpusteward.app.settings import load_settings
-from gpusteward.chat.records import DECISION_KINDS, ApprovalEvent
-from gpusteward.chat.store import SqliteApprovalStore
 from gpusteward.cli.terminal import out
 from gpusteward.core.clock import RealClock
-from gpusteward.core.documents import parse_duration
 from gpusteward.core.errors import InputError, JournalError
+
+if TYPE_CHECKING:
+    from gpusteward.chat.records import ApprovalEvent
 
 
 def approvals_command(
@@ -33,6 +33,10 @@ def approvals_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON event per line.")] = False,
 ) -> None:
     """List approval decisions and refused attempts (the audit log)."""
+    from gpusteward.chat.records import DECISION_KINDS
+    from gpusteward.chat.store import SqliteApprovalStore
+    from gpusteward.core.documents import parse_duration
+
     try:
         seconds = parse_duration(since)
     except ValueError as e:

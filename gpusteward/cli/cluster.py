@@ -3,24 +3,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from gpusteward.adapters.exposition import NodeGpuExposition
-from gpusteward.adapters.nvml import GpuReading, NvmlCollector, NvmlUnavailable
-from gpusteward.app.scenario import Scenario
-from gpusteward.app.serving import run_service
-from gpusteward.app.settings import Settings
-from gpusteward.app.wiring_kube import build_kube_run
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import ClusterUnavailable, RunFailed
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
+
+if TYPE_CHECKING:
+    from gpusteward.adapters.nvml import GpuReading, NvmlCollector
+    from gpusteward.app.scenario import Scenario
+    from gpusteward.app.settings import Settings
+    from gpusteward.core.tick import TickRecord
 
 
 def print_tick(record: TickRecord) -> None:
@@ -52,6 +50,11 @@ def run_kubernetes(
     server-side dry run and no lease is taken, so nothing in the cluster changes. Actions
     that need approval wait in the durable store beside the journal; with
     GPUSTEWARD_CHAT_PEOPLE set, the approval chat is served beside the daemon."""
+    import asyncio
+
+    from gpusteward.app.serving import run_service
+    from gpusteward.app.wiring_kube import build_kube_run
+
     run = build_kube_run(scenario, settings, max_ticks=ticks, on_tick=print_tick)
     run.start()
     try:
@@ -82,6 +85,8 @@ def node_agent(
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
 ) -> None:
     """Serve this node's GPU metrics (NVML) for Prometheus; exits 3 without an NVIDIA driver."""
+    from gpusteward.adapters.nvml import NvmlUnavailable
+
     configure_logging(log_level, "auto")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -102,6 +107,9 @@ def serve_node_agent(
     collector: NvmlCollector | None = None,
 ) -> None:
     """Sweep every `interval` seconds (GPM needs a sample each time) and serve the latest."""
+    from gpusteward.adapters.exposition import NodeGpuExposition
+    from gpusteward.adapters.nvml import NvmlCollector
+
     nvml = (collector or NvmlCollector()).open()
     latest: list[GpuReading] = nvml.sweep()
     server = NodeGpuExposition(lambda: latest, lambda: nvml.last_sweep_seconds).serve(host, port)

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from gpusteward.app.replay_setup import ScenarioVariant, planner_config, run_scenario
 from gpusteward.app.scenario import Scenario
-from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting
+from gpusteward.cli.terminal import figures_table
+from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting, total_accounting
 from gpusteward.core.errors import InputError
 
 LABELS = {
@@ -30,19 +31,6 @@ def compare_kinds(text: str | None, scenario: Scenario) -> list[str]:
     return kinds
 
 
-def _totals(accounting: dict[str, ModelAccounting]) -> ModelAccounting:
-    acc = accounting.values()
-    return ModelAccounting(
-        arrived=sum(a.arrived for a in acc),
-        served=sum(a.served for a in acc),
-        dropped=sum(a.dropped for a in acc),
-        served_within_slo=sum(a.served_within_slo for a in acc),
-        gpu_hours=sum(a.gpu_hours for a in acc),
-        cost_usd=sum(a.cost_usd for a in acc),
-        queue_delay_p95_seconds=max((a.queue_delay_p95_seconds for a in acc), default=0.0),
-    )
-
-
 def comparison_table(
     scenario: Scenario,
     last: ClusterSnapshot | None,
@@ -56,15 +44,16 @@ def comparison_table(
     if last is None or last.accounting is None:
         raise InputError("--compare: the run has no accounting to compare (no tick ran)")
     rows: list[tuple[str, ModelAccounting, int]] = [
-        (scenario.planner.kind, _totals(dict(last.accounting)), applied)
+        (scenario.planner.kind, total_accounting(last.accounting), applied)
     ]
     for kind in kinds:
         variant = ScenarioVariant(label=kind, planner=kind)
         outcome = run_scenario(scenario, variant, max_ticks=ticks, tick_first=False)
         rows.append((kind, outcome.totals, outcome.series.applied))
-    table = Table(title=f"{scenario.name}: planners over the same simulated day(s)")
-    for col in ("planner", "GPU-hours", "cost (USD)", "SLO attained", "p95 queue delay", "actions"):
-        table.add_column(col, justify="left" if col == "planner" else "right")
+    table = figures_table(
+        f"{scenario.name}: planners over the same simulated day(s)",
+        ("planner", "GPU-hours", "cost (USD)", "SLO attained", "p95 queue delay", "actions"),
+    )
     for kind, t, actions in rows:
         table.add_row(
             LABELS.get(kind, kind),

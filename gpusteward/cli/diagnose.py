@@ -13,19 +13,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.adapters.journal import SqliteJournal
-from gpusteward.app.diagnose_run import Detection, detections, run_diagnosed
-from gpusteward.app.scenario import load_scenario
 from gpusteward.cli.terminal import out
-from gpusteward.core.diagnosis import DiagnosticWarning
 from gpusteward.core.errors import InputError, JournalError
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
+
+if TYPE_CHECKING:
+    from gpusteward.app.diagnose_run import Detection
+    from gpusteward.core.diagnosis import DiagnosticWarning
+    from gpusteward.core.tick import TickRecord
 
 
 def diagnose(
@@ -56,6 +56,9 @@ def diagnose(
         warnings = _from_journal(journal)
         where = str(journal)
     else:
+        from gpusteward.app.diagnose_run import detections, run_diagnosed
+        from gpusteward.app.scenario import load_scenario
+
         assert scenario is not None
         loaded = load_scenario(scenario)
         configure_logging("error", "auto")  # the run's own warnings are not the findings
@@ -82,6 +85,8 @@ def diagnose(
 
 
 def _from_journal(path: Path) -> dict[str, DiagnosticWarning]:
+    from gpusteward.adapters.journal import SqliteJournal
+
     if not path.exists():
         raise JournalError(
             f"{path}: no journal there. Fix: run `gpusteward run` first, or pass --journal "

@@ -6,22 +6,27 @@ compliance (`gpusteward.app.agent_eval`); a fallback or an empty answer scores 0
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.app.agent_eval.cases import CASES_FILE, EvalCase, load_cases
-from gpusteward.app.agent_eval.runner import run_eval
-from gpusteward.app.agent_eval.scoring import CaseResult, EvalReport
+from gpusteward.app import agent_eval
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring_llm import llm_client, llm_limits
 from gpusteward.cli.terminal import err, out
 from gpusteward.core.errors import InputError
-from gpusteward.core.llm import LlmUnavailable
 from gpusteward.core.logs import configure_logging
 
+if TYPE_CHECKING:
+    from gpusteward.app.agent_eval.cases import EvalCase
+    from gpusteward.app.agent_eval.scoring import CaseResult, EvalReport
+
 WORST = 5  # cases shown with their text and tool calls
+
+# `agent_eval.cases.CASES_FILE`, the --cases default `--help` shows, named without importing
+# that module: it loads the planners and the simulator, which `--help` does not need
+# (tests/cli/test_startup_imports.py checks that the two agree)
+CASES_FILE = Path(agent_eval.__path__[0]) / "cases.yaml"
 
 
 def select(cases: list[EvalCase], categories: list[str], limit: int | None) -> list[EvalCase]:
@@ -80,6 +85,11 @@ def eval_cmd(
     compliance is whether the guard denied none of its proposals. Client and limits come
     from the settings `run` uses (GPUSTEWARD_LLM_*); a flag wins.
     """
+    from gpusteward.app.agent_eval.cases import load_cases
+    from gpusteward.app.agent_eval.runner import run_eval
+    from gpusteward.app.wiring_llm import llm_client, llm_limits
+    from gpusteward.core.llm import LlmUnavailable
+
     settings = load_settings(
         llm_base_url=endpoint,
         llm_model=model,

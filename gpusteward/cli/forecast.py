@@ -10,26 +10,24 @@ realised targets only. Writes a PNG of the mix's band vs actual.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from forecasting.evaluate import SeriesReport, TestPaths, evaluate_series
-from forecasting.guards import MAX_MIX_STEPS, horizon_problem
+from gpusteward.cli.terminal import figures_table
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import option_duration, png_option, save_png
-from gpusteward.sim.trace_rates import (
-    fmt_duration,
-    load_client_rates,
-    load_rates,
-    trace_origin,
-    trace_start,
-    training_windows,
-)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
+
+    from forecasting.evaluate import SeriesReport, TestPaths
 
 app = typer.Typer(
     help="Forecasting tools: backtests, and a forecast past a trace's end.", no_args_is_help=True
@@ -51,6 +49,8 @@ WindowOption = Annotated[
 def whole_windows(option: str, value: str, step: float) -> int:
     """How many of the trace's `step`-second windows `value` spans: an InputError when it
     is shorter than one, or not a whole number of them (no silent rounding)."""
+    from gpusteward.sim.trace_rates import fmt_duration
+
     n = option_duration(option, value) / step
     if n < 1 - 1e-9 or abs(n - round(n)) > 1e-6:
         lo, hi = max(1, math.floor(n)), max(1, math.ceil(n))
@@ -66,6 +66,9 @@ def whole_windows(option: str, value: str, step: float) -> int:
 def horizon_windows(horizon: str, step: float) -> int:
     """`whole_windows` for --horizon, and no more of them than the online mix takes: then
     an InputError naming the longest horizon and the --window that would take this one."""
+    from forecasting.guards import MAX_MIX_STEPS, horizon_problem
+    from gpusteward.sim.trace_rates import fmt_duration
+
     steps = whole_windows("--horizon", horizon, step)
     if horizon_problem(steps * step, step) is None:
         return steps
@@ -78,9 +81,7 @@ def horizon_windows(horizon: str, step: float) -> int:
 
 
 def report_table(report: SeriesReport, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"):
-        table.add_column(col, justify="left" if col == "forecaster" else "right")
+    table = figures_table(title, ("forecaster", "MASE", "sMAPE", "pinball", "80 % coverage"))
     for s in (*(s for s in report.scores if s.method != "online-mix"), report.chosen):
         table.add_row(
             s.method, f"{s.mase:.3f}", f"{s.smape:.3f}", f"{s.pinball:.3f}", f"{s.coverage:.1%}"
@@ -88,26 +89,37 @@ def report_table(report: SeriesReport, title: str) -> Table:
     return table
 
 
-def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
+@contextmanager
+def png_chart(png: Path) -> Iterator[Axes]:
+    """The axes of one 14 x 4 in chart for the caller to draw on; then written to `png`
+    with its legend, and closed even when drawing or writing fails. matplotlib (Agg: no
+    display needed) is loaded only here, by the forecast commands that plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    at = paths.origins + steps - 1
     fig, ax = plt.subplots(figsize=(14, 4))
-    ax.fill_between(at, paths.p10, paths.p90, alpha=0.3, label="p10-p90")
-    ax.plot(at, paths.point, lw=1, label="forecast")
-    ax.plot(at, y[np.clip(at, 0, len(y) - 1)], lw=1, color="black", label="actual")
-    ax.set_title(title)
-    ax.set_xlabel("window index")
-    ax.set_ylabel("req/s")
-    ax.legend()
-    fig.tight_layout()
     try:
+        yield ax
+        ax.legend()
+        fig.tight_layout()
         save_png(fig, png)
     finally:
         plt.close(fig)
+
+
+def plot_band(y: np.ndarray, paths: TestPaths, steps: int, title: str, png: Path) -> None:
+    import numpy as np
+
+    at = paths.origins + steps - 1
+    with png_chart(png) as ax:
+        ax.fill_between(at, paths.p10, paths.p90, alpha=0.3, label="p10-p90")
+        ax.plot(at, paths.point, lw=1, label="forecast")
+        ax.plot(at, y[np.clip(at, 0, len(y) - 1)], lw=1, color="black", label="actual")
+        ax.set_title(title)
+        ax.set_xlabel("window index")
+        ax.set_ylabel("req/s")
 
 
 @app.command()
@@ -126,6 +138,15 @@ def backtest(
     ] = None,
 ) -> None:
     """Rolling-origin backtest: MASE, sMAPE, pinball, coverage per forecaster."""
+    from forecasting.evaluate import evaluate_series
+    from gpusteward.sim.trace_rates import (
+        load_client_rates,
+        load_rates,
+        trace_origin,
+        trace_start,
+        training_windows,
+    )
+
     seconds = None if window is None else option_duration("--window", window)
     png = png_option(png)
     y, step = load_rates(data, seconds)

@@ -15,20 +15,24 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from forecasting.auto import AutoForecaster, AutoForecasterConfig
-from forecasting.group import GroupSettings, forecast_group
-from gpusteward.cli.forecast import DataOption, WindowOption, horizon_windows, whole_windows
-from gpusteward.cli.terminal import err, out
+from gpusteward.cli.forecast import (
+    DataOption,
+    WindowOption,
+    horizon_windows,
+    png_chart,
+    whole_windows,
+)
+from gpusteward.cli.terminal import err, figures_table, out
 from gpusteward.core.errors import InputError
 from gpusteward.core.load import Forecast, ForecastPoint, LoadSeries
-from gpusteward.core.user_files import option_duration, option_time, png_option, save_png
-from gpusteward.sim.trace_rates import load_client_rates, load_rates, trace_origin, trace_start
+from gpusteward.core.user_files import option_duration, option_time, png_option
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Quantile = Literal["p10", "p50", "p90"]
 
@@ -63,6 +67,8 @@ def periods(
 ) -> list[Period]:
     """The forecast's steps in consecutive periods of `every` seconds (the last may be
     shorter), with each period's mean band and its peak at `quantile`."""
+    import numpy as np
+
     per = max(1, round(every / forecast.step_seconds))
     rows: list[Period] = []
     points = forecast.points
@@ -85,6 +91,8 @@ def periods(
 
 
 def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -> dict[str, Any]:
+    import numpy as np
+
     values = [getattr(p, quantile) for p in forecast.points]
     top = int(np.argmax(values))
     hours = forecast.step_seconds / 3600.0
@@ -111,15 +119,14 @@ def summary(forecast: Forecast, quantile: Quantile, per_replica: float | None) -
 def _times(first: datetime, step: float, n: int) -> np.ndarray:
     """`n` window starts from `first`, as datetime64 in milliseconds on `first`'s own
     clock (an array, which matplotlib's type stubs take; the table uses that zone too)."""
+    import numpy as np
+
     start = np.datetime64(first.replace(tzinfo=None), "ms")
     return start + np.arange(n) * np.timedelta64(round(step * 1000), "ms")
 
 
 def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import numpy as np
 
     step = history.step_seconds
     back = min(len(history.values), round(3 * 86_400 / step))
@@ -128,20 +135,14 @@ def _plot(history: LoadSeries, forecast: Forecast, title: str, png: Path) -> Non
     seen = _times(first, step, back)
     ahead = _times(forecast.made_at.astimezone(zone), step, len(forecast.points))
     bands = np.array([(p.point, p.p10, p.p90) for p in forecast.points])
-    fig, ax = plt.subplots(figsize=(14, 4))
     tail = np.array([np.nan if v is None else v for v in history.values[-back:]])
-    ax.plot(seen, tail, lw=1, color="black", label="history")
-    ax.fill_between(ahead, bands[:, 1], bands[:, 2], alpha=0.3, label="p10-p90")
-    ax.plot(ahead, bands[:, 0], lw=1, label=forecast.forecaster)
-    ax.set_ylabel("req/s")
-    ax.set_xlabel(f"time ({history.start.tzname()})")
-    ax.set_title(f"{history.key}: the next {title}")
-    ax.legend()
-    fig.tight_layout()
-    try:
-        save_png(fig, png)
-    finally:
-        plt.close(fig)
+    with png_chart(png) as ax:
+        ax.plot(seen, tail, lw=1, color="black", label="history")
+        ax.fill_between(ahead, bands[:, 1], bands[:, 2], alpha=0.3, label="p10-p90")
+        ax.plot(ahead, bands[:, 0], lw=1, label=forecast.forecaster)
+        ax.set_ylabel("req/s")
+        ax.set_xlabel(f"time ({history.start.tzname()})")
+        ax.set_title(f"{history.key}: the next {title}")
 
 
 def ahead(
@@ -176,6 +177,15 @@ def ahead(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Forecast the next --horizon past the trace's end, and the replicas it needs."""
+    from forecasting.auto import AutoForecaster, AutoForecasterConfig
+    from forecasting.group import GroupSettings, forecast_group
+    from gpusteward.sim.trace_rates import (
+        load_client_rates,
+        load_rates,
+        trace_origin,
+        trace_start,
+    )
+
     q = _quantile(quantile)
     if per_replica_rps is not None and not (math.isfinite(per_replica_rps) and per_replica_rps > 0):
         raise InputError(
@@ -253,9 +263,11 @@ def _print(
     data: Path, horizon: str, forecast: Forecast, rows: list[Period], total: dict[str, Any]
 ) -> None:
     q = total["quantile"]
-    table = Table(title=f"{data.name}: the next {horizon}, by {forecast.forecaster}")
-    for col in ("from", "to", "p10", "p50", "p90", f"peak {q}"):
-        table.add_column(col, justify="left" if col in ("from", "to") else "right")
+    table = figures_table(
+        f"{data.name}: the next {horizon}, by {forecast.forecaster}",
+        ("from", "to", "p10", "p50", "p90", f"peak {q}"),
+        labels=2,
+    )
     sizing = "per_replica_rps" in total
     if sizing:
         table.add_column("replicas", justify="right")

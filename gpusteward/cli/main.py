@@ -2,30 +2,28 @@
 
 Input errors print one message naming the input, the value and the fix, and exit 2;
 they never print a traceback.
+
+Start-up: building the app and any `--help` imports only typer, rich, the settings and
+the core types. Every command module imports what it runs (the composition root, the
+simulator, the planners, Prophet, the Kubernetes client, the LLM client) inside the
+command, so `gpusteward --help` does not pay for them (tests/cli/test_startup_imports.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gpusteward.adapters.journal import SqliteJournal
-from gpusteward.app.replay_setup import planner_config
-from gpusteward.app.scenario import load_scenario, shipped_scenarios
-from gpusteward.app.serving import run_service
 from gpusteward.app.settings import environment_variables, load_settings
-from gpusteward.app.wiring_sim import SimRun, build_sim_run, latest_journal
 from gpusteward.cli.agent import why
 from gpusteward.cli.approvals import approvals_command
 from gpusteward.cli.cluster import node_agent, run_kubernetes
-from gpusteward.cli.compare import compare_kinds, comparison_table
 from gpusteward.cli.diagnose import diagnose
 from gpusteward.cli.eval import eval_cmd
 from gpusteward.cli.forecast import app as forecast_app
@@ -43,10 +41,14 @@ from gpusteward.cli.report_tokens import tokens_table
 from gpusteward.cli.runbook import runbook_app
 from gpusteward.cli.terminal import err, out
 from gpusteward.cli.whatif import whatif_cmd
-from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import GpustewardError, InputError, JournalError, RunFailed
 from gpusteward.core.logs import configure_logging
-from gpusteward.core.tick import TickRecord
+
+if TYPE_CHECKING:
+    from gpusteward.adapters.journal import SqliteJournal
+    from gpusteward.app.wiring_sim import SimRun
+    from gpusteward.core.cluster import ClusterSnapshot
+    from gpusteward.core.tick import TickRecord
 
 
 def settings_epilog(intro: str) -> str:
@@ -147,6 +149,14 @@ def run(
     GPUSTEWARD_CHAT_PORT (http://127.0.0.1:8787/?token=YOUR-TOKEN by default); with
     GPUSTEWARD_METRICS_PORT, its /metrics.
     """
+    import asyncio
+
+    from gpusteward.app.replay_setup import planner_config
+    from gpusteward.app.scenario import load_scenario
+    from gpusteward.app.serving import run_service
+    from gpusteward.app.wiring_sim import build_sim_run
+    from gpusteward.cli.compare import compare_kinds, comparison_table
+
     settings = load_settings(
         scenario=scenario,
         backend=backend,
@@ -271,6 +281,8 @@ def _last_snapshot(journal: SqliteJournal) -> ClusterSnapshot | None:
 
 
 def _open_journal(path: Path) -> SqliteJournal:
+    from gpusteward.adapters.journal import SqliteJournal
+
     if not path.exists():
         raise JournalError(
             f"{path}: no journal there. Fix: run `gpusteward run` first, or pass "
@@ -280,6 +292,8 @@ def _open_journal(path: Path) -> SqliteJournal:
 
 
 def _journal_option_default() -> Path:
+    from gpusteward.app.wiring_sim import latest_journal
+
     return latest_journal() or Path(".gpusteward") / "quickstart.db"
 
 
@@ -324,6 +338,8 @@ def journal_cmd(
 @app.command(epilog=READS_NONE)
 def scenarios() -> None:
     """List the shipped scenarios."""
+    from gpusteward.app.scenario import load_scenario, shipped_scenarios
+
     for name in shipped_scenarios():
         s = load_scenario(name)
         out.print(f"[bold]{name}[/bold]: {s.description} ({s.duration}, {len(s.models)} model(s))")

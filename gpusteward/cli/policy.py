@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from gpusteward.adapters.journal import SqliteJournal
-from gpusteward.app.wiring_sim import latest_journal
+import policies
 from gpusteward.cli.terminal import out
-from gpusteward.core.actions import ACTION_ADAPTER, Proposal
-from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.errors import InputError
-from gpusteward.core.ports import GuardInputs
 from gpusteward.core.user_files import read_user_file
-from gpusteward.daemon.loop import DaemonConfig
-from gpusteward.daemon.resume import history_from_journal, recent_from_journal
-from policies.document import PACKS_DIR
-from policies.engine import PolicySet, RulePolicyEngine, load_policy
-from policies.suites import Suite, build_snapshot, load_suite, run_suite
+
+if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot
+    from gpusteward.core.ports import GuardInputs
+    from policies.engine import PolicySet
+    from policies.suites import Suite
 
 policy_app = typer.Typer(help="Check, test and explain guardrail policies.", no_args_is_help=True)
-DEFAULT_POLICY = PACKS_DIR / "default.yaml"
+# `policies.document.PACKS_DIR / "default.yaml"`, the --policy default `--help` shows, named
+# without importing that module (tests/cli/test_startup_imports.py checks that they agree)
+DEFAULT_POLICY = Path(policies.__path__[0]) / "packs" / "default.yaml"
 
 
 def read_policy(path: Path) -> PolicySet:
+    from policies.engine import load_policy
+
     return load_policy(read_user_file(path, "policy file"), str(path))
 
 
@@ -67,6 +68,8 @@ def test(
     policy: Annotated[Path | None, typer.Option(help="Policy file (default: the suite's).")] = None,
 ) -> None:
     """Run policy test suites (fixture + action -> expected verdict), like `gator verify`."""
+    from policies.suites import load_suite, run_suite
+
     failures = total = 0
     for path in _suites(target):
         suite = load_suite(read_user_file(path, "policy test suite"), str(path))
@@ -104,6 +107,9 @@ def explain(
     ] = None,
 ) -> None:
     """Print the verdict for one action with every rule's result."""
+    from gpusteward.core.actions import Proposal
+    from policies.engine import RulePolicyEngine
+
     policy_set = read_policy(policy)
     snapshot, inputs = _situation(fixture, journal)
     text = (
@@ -140,6 +146,8 @@ def explain(
 def _parse_action(text: str, source: str, snapshot: ClusterSnapshot):  # type: ignore[no-untyped-def]
     import json
 
+    from gpusteward.core.actions import ACTION_ADAPTER
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -161,6 +169,12 @@ def _parse_action(text: str, source: str, snapshot: ClusterSnapshot):  # type: i
 
 
 def _situation(fixture: str | None, journal: Path | None) -> tuple[ClusterSnapshot, GuardInputs]:
+    from gpusteward.adapters.journal import SqliteJournal
+    from gpusteward.core.ports import GuardInputs
+    from gpusteward.daemon.loop import DaemonConfig
+    from gpusteward.daemon.resume import history_from_journal, recent_from_journal
+    from policies.suites import build_snapshot, load_suite
+
     if fixture is not None:
         file, _, name = fixture.rpartition(":")
         if not file or not name:
@@ -193,6 +207,8 @@ def _situation(fixture: str | None, journal: Path | None) -> tuple[ClusterSnapsh
 
 
 def _latest_journal() -> Path:
+    from gpusteward.app.wiring_sim import latest_journal
+
     found = latest_journal()
     if found is None:
         raise InputError(

@@ -15,44 +15,21 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.adapters.journal import SqliteJournal
-from gpusteward.app.parts import scenario_id
-from gpusteward.app.replay_setup import (
-    bundle_policy,
-    bundle_scenario,
-    forecaster_for,
-    policy_file,
-    recorded_planner,
-    swapped_planner,
-)
-from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring_sim import build_sim_run
-from gpusteward.cli.replay_scenario import NOT_REAL, replay_scenario
+from gpusteward.cli.replay_scenario import NOT_REAL, replay_scenario, whatif_label
 from gpusteward.cli.runbook import parse_params, print_dry_run, runbook_arg
 from gpusteward.cli.terminal import out
 from gpusteward.core.errors import InputError, JournalError
-from gpusteward.core.ports import GuardInputs
 from gpusteward.core.user_files import option_time, read_user_file
-from gpusteward.daemon.loop import DaemonConfig
-from runbooks.bundle import (
-    BUNDLE_FORMAT,
-    build_bundle,
-    is_bundle,
-    read_bundle,
-    write_bundle,
-)
-from runbooks.replay import RegressionReport, regression, replay_inputs
-from runbooks.report import ReportInput, write_report
-from runbooks.rerun import rerun
-from runbooks.runner import dry_run
-from runbooks.series import RunOutcome, series_from_records
-from runbooks.whatif import WhatIfReport, what_if
+
+if TYPE_CHECKING:
+    from runbooks.replay import RegressionReport
+    from runbooks.whatif import WhatIfReport
 
 
 def export_cmd(
@@ -68,6 +45,12 @@ def export_cmd(
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up ticks before --from.")] = 60,
 ) -> None:
     """Export the journal's ticks between two times as an incident bundle, secrets redacted."""
+    from gpusteward.adapters.journal import SqliteJournal
+    from gpusteward.app.parts import scenario_id
+    from gpusteward.app.scenario import load_scenario
+    from gpusteward.daemon.loop import DaemonConfig
+    from runbooks.bundle import build_bundle, write_bundle
+
     if not journal.exists():
         raise JournalError(f"{journal}: no journal there. Fix: pass --journal with a run's file.")
     settings = load_settings()
@@ -137,6 +120,8 @@ def replay_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON summary.")] = False,
 ) -> None:
     """Replay a bundle (regression / what-if / re-run) or a scenario (graded, side by side)."""
+    from runbooks.bundle import is_bundle
+
     started = time.perf_counter()
     path = Path(target)
     damage = _damaged_bundle(path) if path.is_file() and not is_bundle(path) else None
@@ -172,6 +157,8 @@ def _damaged_bundle(path: Path) -> InputError | None:
     """The error for a file meant as an incident bundle that `is_bundle` does not take
     (it does not start as gzip does): one named like a bundle, one holding a bundle's JSON,
     or any binary file (a scenario is YAML text). None: a scenario, for `load_scenario`."""
+    from runbooks.bundle import BUNDLE_FORMAT
+
     try:
         with path.open("rb") as f:
             head = f.read(4096)
@@ -211,6 +198,20 @@ def _replay_bundle(
     report: Path | None,
     as_json: bool,
 ) -> int:
+    from gpusteward.app.replay_setup import (
+        bundle_policy,
+        bundle_scenario,
+        forecaster_for,
+        policy_file,
+        recorded_planner,
+        swapped_planner,
+    )
+    from runbooks.bundle import read_bundle
+    from runbooks.replay import regression
+    from runbooks.report import ReportInput, write_report
+    from runbooks.series import RunOutcome, series_from_records
+    from runbooks.whatif import what_if
+
     bundle = read_bundle(path)
     settings = load_settings()
     where = str(path)
@@ -237,15 +238,8 @@ def _replay_bundle(
             swapped = swapped_planner(
                 bundle, settings, where, kind=planner, llm_endpoint=llm_endpoint, policy=engine
             )
-        label = ", ".join(
-            f"{k} {v}"
-            for k, v in (
-                ("policy", policy),
-                ("planner", planner),
-                ("forecaster", forecaster),
-                ("LLM", llm_endpoint),
-            )
-            if v
+        label = whatif_label(
+            policy=policy, planner=planner, forecaster=forecaster, LLM=llm_endpoint
         )
         whatif = what_if(
             bundle,
@@ -327,7 +321,10 @@ def _runbook_on_record(
     policy: Path | None,
     where: str,
 ) -> int:
+    from gpusteward.app.replay_setup import bundle_policy, policy_file
     from runbooks.bundle import IncidentBundle
+    from runbooks.replay import replay_inputs
+    from runbooks.runner import dry_run
 
     assert isinstance(bundle, IncidentBundle)
     recorded = [t.seq for t in bundle.ticks if t.snapshot is not None]
@@ -360,7 +357,11 @@ def _runbook_on_record(
 
 
 def _rerun(bundle: object, seq: int, journal: Path | None, where: str) -> int:
+    from gpusteward.app.replay_setup import bundle_scenario
+    from gpusteward.app.wiring_sim import build_sim_run
+    from gpusteward.core.ports import GuardInputs
     from runbooks.bundle import IncidentBundle
+    from runbooks.rerun import rerun
 
     assert isinstance(bundle, IncidentBundle)
     if journal is None:

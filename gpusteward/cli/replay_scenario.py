@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from gpusteward.app.replay_setup import ScenarioVariant, run_scenario
-from gpusteward.app.scenario import load_scenario
 from gpusteward.cli.terminal import out
 from gpusteward.core.logs import configure_logging
-from runbooks.grading import Grade, grade, load_incidents
-from runbooks.report import ReportInput, write_report
+
+if TYPE_CHECKING:
+    from runbooks.grading import Grade
 
 NOT_REAL = "nothing was executed against a real cluster"
+
+
+def whatif_label(**swapped: object) -> str:
+    """What a what-if run swaps, in the order given, those set only: `policy p.yaml,
+    planner oracle`."""
+    return ", ".join(f"{what} {value}" for what, value in swapped.items() if value)
 
 
 def replay_scenario(
@@ -28,16 +34,17 @@ def replay_scenario(
     ticks: int | None,
     as_json: bool,
 ) -> int:
+    from gpusteward.app.replay_setup import ScenarioVariant, run_scenario
+    from gpusteward.app.scenario import load_scenario
+    from runbooks.grading import grade, load_incidents
+    from runbooks.report import ReportInput, write_report
+
     # simulated runs, as `gpusteward run` on the simulator: text log lines even in a pipe
     configure_logging("warning", "auto", auto_console=True)
     scenario = load_scenario(target)
     runs = [run_scenario(scenario, ScenarioVariant(label="as configured"), max_ticks=ticks)]
     if any(x is not None for x in (policy, planner, forecaster)):
-        label = ", ".join(
-            f"{k} {v}"
-            for k, v in (("policy", policy), ("planner", planner), ("forecaster", forecaster))
-            if v
-        )
+        label = whatif_label(policy=policy, planner=planner, forecaster=forecaster)
         runs.append(
             run_scenario(
                 scenario,

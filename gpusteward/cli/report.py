@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting, ReplicaPhase
-from gpusteward.core.tick import TickRecord
+from gpusteward.cli.terminal import figures_table
+
+if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot, ModelAccounting
+    from gpusteward.core.tick import TickRecord
 
 
 def _attained(acc: ModelAccounting) -> str:
@@ -19,18 +23,21 @@ def _attained(acc: ModelAccounting) -> str:
 
 def summary_table(snapshot: ClusterSnapshot | None, title: str) -> Table:
     """GPU-hours, cost, SLO attainment, p95 queueing delay per model and in total."""
-    table = Table(title=title)
-    for col in (
-        "model",
-        "GPU-hours",
-        "cost (USD)",
-        "SLO attained",
-        "p95 queue delay",
-        "arrived",
-        "served",
-        "dropped",
-    ):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    from gpusteward.core.cluster import ModelAccounting
+
+    table = figures_table(
+        title,
+        (
+            "model",
+            "GPU-hours",
+            "cost (USD)",
+            "SLO attained",
+            "p95 queue delay",
+            "arrived",
+            "served",
+            "dropped",
+        ),
+    )
     accounting = (snapshot.accounting or {}) if snapshot else {}
     total = ModelAccounting()
     worst_p95 = 0.0
@@ -95,19 +102,22 @@ def shadow_line(shadow: Counter[tuple[str, str]]) -> str | None:
 
 
 def deployments_table(snapshot: ClusterSnapshot) -> Table:
-    table = Table(title=f"deployments at {snapshot.at:%Y-%m-%d %H:%M:%S %Z}")
-    for col in (
-        "deployment",
-        "desired",
-        "ready",
-        "loading",
-        "pending",
-        "arrivals/s",
-        "queue",
-        "p95 delay",
-        "GPU util",
-    ):
-        table.add_column(col, justify="left" if col == "deployment" else "right")
+    from gpusteward.core.cluster import ReplicaPhase
+
+    table = figures_table(
+        f"deployments at {snapshot.at:%Y-%m-%d %H:%M:%S %Z}",
+        (
+            "deployment",
+            "desired",
+            "ready",
+            "loading",
+            "pending",
+            "arrivals/s",
+            "queue",
+            "p95 delay",
+            "GPU util",
+        ),
+    )
     for d in snapshot.deployments:
         m = snapshot.metrics.get(d.key)
         table.add_row(

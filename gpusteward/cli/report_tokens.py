@@ -3,9 +3,14 @@ time per output token (p50 / p95), GPU-hours and cost per 1M tokens, idle GPU sh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
+from gpusteward.cli.terminal import figures_table
+
+if TYPE_CHECKING:
+    from gpusteward.core.cluster import ClusterSnapshot, TokenAccounting
 
 COLUMNS = (
     "model",
@@ -54,9 +59,7 @@ def tokens_table(snapshot: ClusterSnapshot | None, title: str = "per token") -> 
     rows = [token_row(key, k) for key, k in sorted(figures.items())]
     if not rows:
         return None
-    table = Table(title=title)
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = figures_table(title, COLUMNS)
     for row in rows:
         table.add_row(*row)
     return table

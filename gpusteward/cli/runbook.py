@@ -8,26 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.app.replay_setup import SimRunbookTarget, policy_file
-from gpusteward.app.scenario import load_scenario
-from gpusteward.chat.in_memory import InMemoryApprovalGate
 from gpusteward.cli.terminal import out
-from gpusteward.core.documents import load_document
 from gpusteward.core.errors import InputError
 from gpusteward.core.user_files import read_user_file
-from gpusteward.sim.engine import Simulator
-from runbooks.model import Runbook, find_runbook, load_library
-from runbooks.runner import DryRunStep, dry_run, start, summary
+
+if TYPE_CHECKING:
+    from runbooks.model import Runbook
+    from runbooks.runner import DryRunStep
 
 
 def runbook_arg(name_or_path: str) -> Runbook:
     """The runbook a command line names: a YAML file (read by the one reader of user
     files, so a file that is not UTF-8 is named, not a traceback), or a shipped one."""
+    from gpusteward.core.documents import load_document
+    from runbooks.model import Runbook, find_runbook
+
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         return find_runbook(name_or_path)
@@ -73,6 +73,8 @@ runbook_app = typer.Typer(
 @runbook_app.command("list")
 def runbook_list() -> None:
     """The shipped runbooks and when to use them."""
+    from runbooks.model import load_library
+
     for rb in load_library().values():
         out.print(f"[bold]{rb.name}[/bold]: {rb.description}")
         out.print(f"  when: {rb.when}", highlight=False)
@@ -101,7 +103,12 @@ def runbook_run(
     """Run a runbook on a simulated cluster through the guard and the approval path."""
     from datetime import timedelta
 
+    from gpusteward.app.replay_setup import SimRunbookTarget, policy_file
+    from gpusteward.app.scenario import load_scenario
+    from gpusteward.chat.in_memory import InMemoryApprovalGate
     from gpusteward.core.documents import parse_duration
+    from gpusteward.sim.engine import Simulator
+    from runbooks.runner import dry_run, start, summary
 
     rb = runbook_arg(name)
     loaded = load_scenario(scenario)

@@ -9,21 +9,16 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from gpusteward.app.whatif.answer import WhatIfAnswer, answer, summary_lines, to_json
-from gpusteward.app.whatif.load import (
-    oracle_check,
-    parse_load,
-    question,
-    run_whatif,
-)
-from gpusteward.app.whatif.page import write_whatif_page
-from gpusteward.cli.terminal import out
+from gpusteward.cli.terminal import figures_table, out
 from gpusteward.core.logs import configure_logging
+
+if TYPE_CHECKING:
+    from gpusteward.app.whatif.answer import WhatIfAnswer
 
 
 def whatif_cmd(
@@ -49,6 +44,10 @@ def whatif_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """What if the load were N times what was recorded: where would the cluster break?"""
+    from gpusteward.app.whatif.answer import answer, summary_lines, to_json
+    from gpusteward.app.whatif.load import oracle_check, parse_load, question, run_whatif
+    from gpusteward.app.whatif.page import write_whatif_page
+
     started = time.perf_counter()
     configure_logging("error", "auto", auto_console=True)
     q, bundle_policy = question(target, parse_load(load), window)
@@ -73,18 +72,19 @@ def whatif_cmd(
 
 
 def _table(a: WhatIfAnswer) -> Table:
-    table = Table(title=f"{a.load:g}x load: per model")
-    for col in (
-        "model",
-        "SLO attained",
-        "first miss",
-        "needed (peak)",
-        "max",
-        "GPU-h needed",
-        "TTFT p95",
-        "USD / 1M out",
-    ):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    table = figures_table(
+        f"{a.load:g}x load: per model",
+        (
+            "model",
+            "SLO attained",
+            "first miss",
+            "needed (peak)",
+            "max",
+            "GPU-h needed",
+            "TTFT p95",
+            "USD / 1M out",
+        ),
+    )
     misses = {m.key: m for m in a.misses}
     for n in a.needs:
         miss = misses.get(n.key)
