@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.llm.planner import LlmPlanner
-from benchmarks.targets import markdown_targets
+from benchmarks.targets import markdown_targets, target
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -151,10 +151,6 @@ class HungEndpoint:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
-
-
-def target(name: str, value: float, goal: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "target": goal, "met": bool(met)}
 
 
 def scripted_targets(days: float, models: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 from agents.llm.limits import LlmLimits  # noqa: E402
 from benchmarks import operator_intent  # noqa: E402
-from benchmarks.targets import exit_status, markdown_targets  # noqa: E402
+from benchmarks.targets import exit_status, markdown_targets, target  # noqa: E402
 from gpusteward.app.agent_eval.cases import CASES_FILE, load_cases  # noqa: E402
 from gpusteward.app.agent_eval.runner import Prepared, prepare, score  # noqa: E402
 from gpusteward.app.agent_eval.scoring import CaseResult, EvalReport, report  # noqa: E402
@@ -49,10 +49,6 @@ MIN_CASES = 150
 IDEAL_QUALITY = 0.95
 SILENT_QUALITY = 0.05
 MAX_WALL_SECONDS = 300.0
-
-
-def target(name: str, value: float, goal: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "target": goal, "met": met}
 
 
 def run_models(

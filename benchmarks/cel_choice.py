@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script (and in each child): for its si
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cel_candidates import CHOSEN, FACTORIES, Candidate  # noqa: E402
-from benchmarks.targets import exit_status  # noqa: E402
+from benchmarks.targets import exit_status, target  # noqa: E402
 
 TARGET_US = 20.0
 RULES_PER_VERDICT = 5  # a verdict = one prepared activation + this many conditions
@@ -305,18 +305,18 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, object]]:
     wrapper = next(r for r in results if str(r["name"]).startswith("policies.cel"))
     us = wrapper["speed"]["us_per_eval"] if "speed" in wrapper else None
     return [
-        {
-            "name": "chosen CEL package µs per evaluation",
-            "value": round(us, 3) if us is not None else None,
-            "target": f"<= {TARGET_US:g}",
-            "met": us is not None and us <= TARGET_US,
-        },
-        {
-            "name": "chosen CEL package correctness vectors passed",
-            "value": wrapper.get("passed"),
-            "target": "== total",
-            "met": wrapper.get("passed") == len(VECTORS),
-        },
+        target(
+            "chosen CEL package µs per evaluation",
+            round(us, 3) if us is not None else None,
+            f"<= {TARGET_US:g}",
+            us is not None and us <= TARGET_US,
+        ),
+        target(
+            "chosen CEL package correctness vectors passed",
+            wrapper.get("passed"),
+            "== total",
+            wrapper.get("passed") == len(VECTORS),
+        ),
     ]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -29,6 +28,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks.targets import host, target
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 1.0
@@ -119,20 +120,20 @@ def main() -> int:
     floor_cpu = statistics.median(c for _, c in floor)
     worst = max(medians, key=lambda p: medians[p])
     name = {p: f"gpusteward {p} --help" if p else "gpusteward --help" for p in paths}
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = host()
     targets = [
-        {
-            "name": "gpusteward --help median wall seconds",
-            "value": round(medians[""], 3),
-            "target": f"<= {TARGET_S}",
-            "met": medians[""] <= TARGET_S,
-        },
-        {
-            "name": f"slowest of {len(paths)} --help medians, wall seconds ({name[worst]})",
-            "value": round(medians[worst], 3),
-            "target": f"<= {TARGET_S}",
-            "met": medians[worst] <= TARGET_S,
-        },
+        target(
+            "gpusteward --help median wall seconds",
+            round(medians[""], 3),
+            f"<= {TARGET_S}",
+            medians[""] <= TARGET_S,
+        ),
+        target(
+            f"slowest of {len(paths)} --help medians, wall seconds ({name[worst]})",
+            round(medians[worst], 3),
+            f"<= {TARGET_S}",
+            medians[worst] <= TARGET_S,
+        ),
     ]
     result = {
         "benchmark": "cli_startup",

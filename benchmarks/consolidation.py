@@ -51,7 +51,7 @@ from agents.placement.consolidation_plan import (  # noqa: E402
     plan_consolidation,
     replay_moves,
 )
-from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
+from benchmarks.targets import exit_status, host, print_targets, target  # noqa: E402
 from gpusteward.core.actions import ScaleDeployment  # noqa: E402
 from gpusteward.core.cluster import Pool, ReplicaPhase, Slo  # noqa: E402
 from gpusteward.core.verdicts import ResultStatus  # noqa: E402
@@ -259,30 +259,30 @@ def main() -> int:
     sim_share = sim_freed / sim_optimum if sim_optimum else 1.0
     machine = host()
     targets = [
-        {
-            "name": "GPUs freed by the plans / by the exact optimum (sum over instances)",
-            "value": round(share, 3),
-            "target": f">= {TARGET_SHARE}",
-            "met": share >= TARGET_SHARE,
-        },
-        {
-            "name": "capacity dips or blocked moves when the plans are replayed",
-            "value": violations,
-            "target": "== 0",
-            "met": violations == 0,
-        },
-        {
-            "name": "in the simulator: GPUs freed by executed MoveReplica waves / exact optimum",
-            "value": round(sim_share, 3),
-            "target": f">= {TARGET_SHARE}",
-            "met": sim_share >= TARGET_SHARE,
-        },
-        {
-            "name": "in the simulator: Ready dips, drops, SLO misses or failed actions",
-            "value": len(sim_violations),
-            "target": "== 0",
-            "met": not sim_violations,
-        },
+        target(
+            "GPUs freed by the plans / by the exact optimum (sum over instances)",
+            round(share, 3),
+            f">= {TARGET_SHARE}",
+            share >= TARGET_SHARE,
+        ),
+        target(
+            "capacity dips or blocked moves when the plans are replayed",
+            violations,
+            "== 0",
+            violations == 0,
+        ),
+        target(
+            "in the simulator: GPUs freed by executed MoveReplica waves / exact optimum",
+            round(sim_share, 3),
+            f">= {TARGET_SHARE}",
+            sim_share >= TARGET_SHARE,
+        ),
+        target(
+            "in the simulator: Ready dips, drops, SLO misses or failed actions",
+            len(sim_violations),
+            "== 0",
+            not sim_violations,
+        ),
     ]
     result = {
         "benchmark": "consolidation",

@@ -32,7 +32,7 @@ from typing import Any
 from rich.console import Console
 
 from agents.llm.planner import LlmPlanner
-from benchmarks.targets import print_targets
+from benchmarks.targets import print_targets, target
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -164,13 +164,13 @@ def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         value = results["note-reading model" + label]["event_attainment"]
         base = results["deterministic" + label]["event_attainment"]
         out.append(
-            {
-                "name": f"launch-event{label}: SLO attainment during the announced 3x event, "
+            target(
+                f"launch-event{label}: SLO attainment during the announced 3x event, "
                 f"note-reading model (deterministic planner: {base:.4f})",
-                "value": value,
-                "target": f">= {TARGET}",
-                "met": value >= TARGET,
-            }
+                value,
+                f">= {TARGET}",
+                value >= TARGET,
+            )
         )
     return out
 

@@ -39,7 +39,7 @@ from agents.placement.engine import PlacementEngine  # noqa: E402
 from agents.placement.fragmentation import WorkloadMix  # noqa: E402
 from agents.placement.model import ClusterState  # noqa: E402
 from benchmarks.placement_protocol import RunResult, load_nodes, load_pods, run  # noqa: E402
-from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
+from benchmarks.targets import exit_status, host, print_targets, target  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
 PUBLISHED = ROOT.parent / "shared" / "data" / "fgd_atc23"
@@ -178,25 +178,25 @@ def _targets(
         if r is not None and r["diff_points"] is not None:
             diff = float(str(r["diff_points"]))
             targets.append(
-                {
-                    "name": f"{policy} at 130 % on default within 1 point of published "
+                target(
+                    f"{policy} at 130 % on default within 1 point of published "
                     f"{r['published_pct']}",
-                    "value": r["alloc_130_pct"],
-                    "target": f"|diff| <= {TARGET_REPRO_POINTS}",
-                    "met": abs(diff) <= TARGET_REPRO_POINTS,
-                }
+                    r["alloc_130_pct"],
+                    f"|diff| <= {TARGET_REPRO_POINTS}",
+                    abs(diff) <= TARGET_REPRO_POINTS,
+                )
             )
     ours = _row(rows, "default", OURS)
     if ours is not None:
         value = float(str(ours["alloc_130_pct"]))
         targets.append(
-            {
-                "name": f"{OURS} (ours) at 130 % on default (published FGD "
+            target(
+                f"{OURS} (ours) at 130 % on default (published FGD "
                 f"{paper.get(('openb_pod_list_default', '06-FGD'))})",
-                "value": value,
-                "target": f">= {TARGET_OURS_DEFAULT}",
-                "met": value >= TARGET_OURS_DEFAULT,
-            }
+                value,
+                f">= {TARGET_OURS_DEFAULT}",
+                value >= TARGET_OURS_DEFAULT,
+            )
         )
         others = [r for r in rows if r["policy"] == OURS and r["trace"] != "default"]
         wins = sum(
@@ -207,21 +207,21 @@ def _targets(
         )
         if others:
             targets.append(
-                {
-                    "name": f"{OURS} (ours) above published FGD on the other traces",
-                    "value": f"{wins}/{len(others)}",
-                    "target": f"> {len(others) // 2}/{len(others)}",
-                    "met": wins > len(others) // 2,
-                }
+                target(
+                    f"{OURS} (ours) above published FGD on the other traces",
+                    f"{wins}/{len(others)}",
+                    f"> {len(others) // 2}/{len(others)}",
+                    wins > len(others) // 2,
+                )
             )
     for policy, (seconds, _) in speeds.items():
         targets.append(
-            {
-                "name": f"{policy}: place the 8,152 default-trace pods on 1,213 nodes (s)",
-                "value": round(seconds, 2),
-                "target": f"<= {TARGET_SPEED_S:.0f}",
-                "met": seconds <= TARGET_SPEED_S,
-            }
+            target(
+                f"{policy}: place the 8,152 default-trace pods on 1,213 nodes (s)",
+                round(seconds, 2),
+                f"<= {TARGET_SPEED_S:.0f}",
+                seconds <= TARGET_SPEED_S,
+            )
         )
     return targets
 

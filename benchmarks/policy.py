@@ -44,7 +44,7 @@ from benchmarks.openb_cluster import (  # noqa: E402
     build_workbench,
     make_proposals,
 )
-from benchmarks.targets import exit_status, host, print_targets  # noqa: E402
+from benchmarks.targets import exit_status, host, print_targets, target  # noqa: E402
 
 TARGET_VERDICTS_PER_S = 10_000
 CEL_RULES = ("critical-off-spot", "wide-scale-down")
@@ -211,24 +211,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = host()
     met = r["verdicts_per_s"] >= TARGET_VERDICTS_PER_S
     targets = [
-        {
-            "name": "default pack verdicts per second (1,213-node openb cluster)",
-            "value": round(r["verdicts_per_s"], 1),
-            "target": f">= {TARGET_VERDICTS_PER_S}",
-            "met": met,
-        },
-        {
-            "name": "single-proposal evaluate() latency p50 ms (incl. per-call facts)",
-            "value": round(r["single_p50_ms"], 3),
-            "target": "report",
-            "met": True,
-        },
-        {
-            "name": "single-proposal evaluate() latency p99 ms (incl. per-call facts)",
-            "value": round(r["single_p99_ms"], 3),
-            "target": "report",
-            "met": True,
-        },
+        target(
+            "default pack verdicts per second (1,213-node openb cluster)",
+            round(r["verdicts_per_s"], 1),
+            f">= {TARGET_VERDICTS_PER_S}",
+            met,
+        ),
+        target(
+            "single-proposal evaluate() latency p50 ms (incl. per-call facts)",
+            round(r["single_p50_ms"], 3),
+            "report",
+            True,
+        ),
+        target(
+            "single-proposal evaluate() latency p99 ms (incl. per-call facts)",
+            round(r["single_p99_ms"], 3),
+            "report",
+            True,
+        ),
     ]
     if args.json:
         snap = wb.snapshot

@@ -12,7 +12,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.targets import print_targets
+from benchmarks.targets import print_targets, target
 
 TARGET_ATTAINMENT = 0.995
 TARGET_RATIO = 1.20
@@ -39,21 +39,21 @@ def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ratio = mine["gpu_hours"] / oracle[key]["gpu_hours"]
         met = mine["attainment"] >= TARGET_ATTAINMENT
         targets.append(
-            {
-                "name": f"{key}: forecast planner SLO attainment",
-                "value": _shown(mine["attainment"], 5, TARGET_ATTAINMENT, met),
-                "target": f">= {TARGET_ATTAINMENT}",
-                "met": met,
-            }
+            target(
+                f"{key}: forecast planner SLO attainment",
+                _shown(mine["attainment"], 5, TARGET_ATTAINMENT, met),
+                f">= {TARGET_ATTAINMENT}",
+                met,
+            )
         )
         met = ratio <= TARGET_RATIO
         targets.append(
-            {
-                "name": f"{key}: forecast planner GPU-hours / oracle",
-                "value": _shown(ratio, 3, TARGET_RATIO, met),
-                "target": f"<= {TARGET_RATIO}",
-                "met": met,
-            }
+            target(
+                f"{key}: forecast planner GPU-hours / oracle",
+                _shown(ratio, 3, TARGET_RATIO, met),
+                f"<= {TARGET_RATIO}",
+                met,
+            )
         )
         baselines = [name for name in results if name not in ("forecast", "oracle")]
         dominating = [
@@ -68,12 +68,7 @@ def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             value = ", ".join(dominating) or f"none (of {', '.join(baselines)})"
             met = not dominating
         targets.append(
-            {
-                "name": f"{key}: baselines better on both GPU-hours and attainment",
-                "value": value,
-                "target": "none",
-                "met": met,
-            }
+            target(f"{key}: baselines better on both GPU-hours and attainment", value, "none", met)
         )
     return targets
 

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.targets import print_targets
+from benchmarks.targets import print_targets, target
 
 TARGET_ATTAINMENT = 0.995
 TARGET_RATIO = 1.20
@@ -159,61 +159,60 @@ def targets_for(rows: list[dict[str, Any]], wall_s: float, reused: int = 0) -> l
         where = f"{r['trace']} / {r['model']}"
         met = r["min_attainment"] >= TARGET_ATTAINMENT
         out.append(
-            {
-                "name": f"{where}: forecast planner SLO attainment, lowest over seeds",
-                "value": r["min_attainment"],
-                "target": f">= {TARGET_ATTAINMENT}",
-                "met": met,
-            }
+            target(
+                f"{where}: forecast planner SLO attainment, lowest over seeds",
+                r["min_attainment"],
+                f">= {TARGET_ATTAINMENT}",
+                met,
+            )
         )
         out.append(
-            {
-                "name": f"{where}: forecast planner GPU-hours / oracle, highest over seeds",
-                "value": r["max_ratio"],
-                "target": f"<= {TARGET_RATIO}",
-                "met": r["max_ratio"] <= TARGET_RATIO,
-            }
+            target(
+                f"{where}: forecast planner GPU-hours / oracle, highest over seeds",
+                r["max_ratio"],
+                f"<= {TARGET_RATIO}",
+                r["max_ratio"] <= TARGET_RATIO,
+            )
         )
         dominated = r["dominated_by"]
         out.append(
-            {
-                "name": f"{where}: baselines better on both GPU-hours and attainment, any seed",
-                "value": "; ".join(f"seed {s}: {', '.join(b)}" for s, b in dominated.items())
-                or "none",
-                "target": "none",
-                "met": not dominated,
-            }
+            target(
+                f"{where}: baselines better on both GPU-hours and attainment, any seed",
+                "; ".join(f"seed {s}: {', '.join(b)}" for s, b in dominated.items()) or "none",
+                "none",
+                not dominated,
+            )
         )
     if rows:
         worst = min(rows, key=lambda r: r["min_attainment"])
         costly = max(rows, key=lambda r: r["max_ratio"])
         out.append(
-            {
-                "name": "worst case: lowest attainment of any trace, model and seed",
-                "value": f"{worst['min_attainment']} ({worst['trace']} / {worst['model']}, "
+            target(
+                "worst case: lowest attainment of any trace, model and seed",
+                f"{worst['min_attainment']} ({worst['trace']} / {worst['model']}, "
                 f"seed {worst['min_attainment_seed']})",
-                "target": f">= {TARGET_ATTAINMENT}",
-                "met": worst["min_attainment"] >= TARGET_ATTAINMENT,
-            }
+                f">= {TARGET_ATTAINMENT}",
+                worst["min_attainment"] >= TARGET_ATTAINMENT,
+            )
         )
         out.append(
-            {
-                "name": "worst case: highest GPU-hours / oracle of any trace, model and seed",
-                "value": f"{costly['max_ratio']} ({costly['trace']} / {costly['model']}, "
+            target(
+                "worst case: highest GPU-hours / oracle of any trace, model and seed",
+                f"{costly['max_ratio']} ({costly['trace']} / {costly['model']}, "
                 f"seed {costly['max_ratio_seed']})",
-                "target": f"<= {TARGET_RATIO}",
-                "met": costly["max_ratio"] <= TARGET_RATIO,
-            }
+                f"<= {TARGET_RATIO}",
+                costly["max_ratio"] <= TARGET_RATIO,
+            )
         )
     out.append(
-        {
-            "name": "suite wall time, s",
-            "value": round(wall_s, 1)
+        target(
+            "suite wall time, s",
+            round(wall_s, 1)
             if not reused
             else f"not measured: {reused} runs came from --results ({wall_s:.0f} s for the rest)",
-            "target": f"<= {TARGET_WALL_S:.0f}",
-            "met": not reused and wall_s <= TARGET_WALL_S,
-        }
+            f"<= {TARGET_WALL_S:.0f}",
+            not reused and wall_s <= TARGET_WALL_S,
+        )
     )
     return out
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.targets import exit_status, host, print_targets
+from benchmarks.targets import exit_status, host, print_targets, target
 from gpusteward.app.scenario import load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -68,12 +68,12 @@ def main() -> int:
     sim_s, sim_ticks = run_sim_only(args.scenario)
     machine = host()
     targets = [
-        {
-            "name": f"{args.scenario} full daemon wall seconds (60 s ticks, reactive planner)",
-            "value": round(daemon_s, 2),
-            "target": f"<= {TARGET_WALL_S:.0f}",
-            "met": daemon_s <= TARGET_WALL_S,
-        },
+        target(
+            f"{args.scenario} full daemon wall seconds (60 s ticks, reactive planner)",
+            round(daemon_s, 2),
+            f"<= {TARGET_WALL_S:.0f}",
+            daemon_s <= TARGET_WALL_S,
+        ),
     ]
     result = {
         "benchmark": "sim_speed",

@@ -22,7 +22,7 @@ Target = Mapping[str, Any]
 
 def target(name: str, value: object, wanted: str, met: bool) -> dict[str, Any]:
     """One target: `value` measured, `wanted` what it must be (">= 0.8", "report")."""
-    return {"name": name, "value": value, "target": wanted, "met": met}
+    return {"name": name, "value": value, "target": wanted, "met": bool(met)}
 
 
 def exactly(name: str, value: object, wanted: object) -> dict[str, Any]:

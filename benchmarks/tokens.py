@@ -30,7 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.targets import exit_status, host, print_targets
+from benchmarks.targets import exit_status, host, print_targets, target
 from gpusteward.app.scenario import Scenario, load_scenario
 from gpusteward.app.settings import load_settings
 from gpusteward.app.wiring_sim import build_sim_run
@@ -146,18 +146,18 @@ def main() -> int:
     ratio = tokens_s[1] / bare_s[1]
     machine = host()
     targets = [
-        {
-            "name": f"{args.scenario}: largest error of a per-token figure vs the request log",
-            "value": round(worst, 5),
-            "target": f"<= {TOLERANCE}",
-            "met": worst <= TOLERANCE,
-        },
-        {
-            "name": f"{args.scenario}: daemon CPU time with tokens / without",
-            "value": round(ratio, 3),
-            "target": f"<= {MAX_SLOWDOWN}",
-            "met": ratio <= MAX_SLOWDOWN,
-        },
+        target(
+            f"{args.scenario}: largest error of a per-token figure vs the request log",
+            round(worst, 5),
+            f"<= {TOLERANCE}",
+            worst <= TOLERANCE,
+        ),
+        target(
+            f"{args.scenario}: daemon CPU time with tokens / without",
+            round(ratio, 3),
+            f"<= {MAX_SLOWDOWN}",
+            ratio <= MAX_SLOWDOWN,
+        ),
     ]
     result = {
         "benchmark": "tokens",

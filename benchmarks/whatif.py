@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.targets import exit_status, host, print_targets
+from benchmarks.targets import exit_status, host, print_targets, target
 from gpusteward.app.whatif.answer import answer, sizing_error, summary_lines, to_json
 from gpusteward.app.whatif.load import oracle_check, parse_load, question, run_whatif
 from gpusteward.app.whatif.page import write_whatif_page
@@ -54,30 +54,30 @@ def main() -> int:
     per_model = {n.key: n.peak_gpus - oracle.peak_gpus_by_model.get(n.key, 0) for n in result.needs}
     machine = host()
     targets = [
-        {
-            "name": f"whatif --load {args.load} on {args.scenario}'s last day: wall seconds",
-            "value": round(wall, 1),
-            "target": f"<= {TARGET_WALL_S:.0f}",
-            "met": wall <= TARGET_WALL_S,
-        },
-        {
-            "name": "GPUs needed to hold the SLO vs the oracle planner's peak GPUs (relative)",
-            "value": round(error, 4),
-            "target": f"|x| <= {MAX_SIZING_ERROR}",
-            "met": abs(error) <= MAX_SIZING_ERROR,
-        },
-        {
-            "name": "per model: GPUs needed minus the oracle's (largest difference)",
-            "value": max((abs(v) for v in per_model.values()), default=0),
-            "target": "<= 1",
-            "met": all(abs(v) <= 1 for v in per_model.values()),
-        },
-        {
-            "name": "the oracle at that size holds every SLO",
-            "value": min(oracle.attainment.values(), default=1.0),
-            "target": ">= each model's attainment target",
-            "met": all(held.values()),
-        },
+        target(
+            f"whatif --load {args.load} on {args.scenario}'s last day: wall seconds",
+            round(wall, 1),
+            f"<= {TARGET_WALL_S:.0f}",
+            wall <= TARGET_WALL_S,
+        ),
+        target(
+            "GPUs needed to hold the SLO vs the oracle planner's peak GPUs (relative)",
+            round(error, 4),
+            f"|x| <= {MAX_SIZING_ERROR}",
+            abs(error) <= MAX_SIZING_ERROR,
+        ),
+        target(
+            "per model: GPUs needed minus the oracle's (largest difference)",
+            max((abs(v) for v in per_model.values()), default=0),
+            "<= 1",
+            all(abs(v) <= 1 for v in per_model.values()),
+        ),
+        target(
+            "the oracle at that size holds every SLO",
+            min(oracle.attainment.values(), default=1.0),
+            ">= each model's attainment target",
+            all(held.values()),
+        ),
     ]
     out = {
         "benchmark": "whatif",
