@@ -41,7 +41,8 @@ _KEEP_ORDER = {ReplicaPhase.READY: 0, ReplicaPhase.LOADING: 1, ReplicaPhase.PEND
 
 
 class CapacityModel(Remembers):
-    """Learned requests/s per replica, per deployment and GPU type (small; pickles)."""
+    """Learned requests/s per replica, per deployment and GPU type (small: its checkpoint
+    state is `remembers`)."""
 
     # what it learns; priors, learning rate and at_slo come from the scenario on resume
     remembers = ("estimates", "observations", "burstiness", "dispersion")
@@ -66,12 +67,6 @@ class CapacityModel(Remembers):
         # The last ladder built (snapshot, key, ladder): a planner asks for the same
         # deployment's ladder several times a tick. Not kept in a checkpoint.
         self._ladder: tuple[ClusterSnapshot, ModelDeployment, list[float]] | None = None
-
-    def __getstate__(self) -> dict[str, object]:
-        return {**self.__dict__, "_ladder": None}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update({"_ladder": None, **state})  # a checkpoint from before the cache
 
     def observe(self, snapshot: ClusterSnapshot) -> None:
         self._ladder = None  # the estimates move: ladders built before are stale

@@ -91,13 +91,11 @@ from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMet
 from gpusteward.core.load import Forecast
 from gpusteward.core.remembered import Remembers
 
-_Memory = DeploymentMemory  # the name checkpoints made before the split pickled it under
-
 
 class ForecastPlanner(Remembers):
     name = "forecast"
-    # (snapshot time, proposals) of the last call; a class default for checkpoints
-    # pickled before it existed
+    # (snapshot time, proposals) of the last call: a second call for the same snapshot
+    # returns them
     _last: tuple[datetime, tuple[Proposal, ...]] | None = None
 
     remembers = ("capacity", "_memory", "_last")
@@ -105,7 +103,7 @@ class ForecastPlanner(Remembers):
     def __init__(self, config: ForecastPlannerConfig | None = None, priors: Priors | None = None):
         self.config = config or ForecastPlannerConfig()
         self.capacity = CapacityModel(priors, at_slo=self.config.capacity_at_slo)
-        self._memory: dict[str, _Memory] = {}
+        self._memory: dict[str, DeploymentMemory] = {}
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         if self._last is not None:
@@ -133,7 +131,7 @@ class ForecastPlanner(Remembers):
     def _plan_one(
         self, snap: ClusterSnapshot, d: ModelDeployment, m: ServingMetrics, f: Forecast | None
     ) -> Proposal | None:
-        cfg, mem = self.config, self._memory.setdefault(d.key, _Memory())
+        cfg, mem = self.config, self._memory.setdefault(d.key, DeploymentMemory())
         lead = d.cold_start_seconds + snap.interval_seconds
         score_past(cfg, mem, snap.at, m.arrival_rate_rps, snap.interval_seconds)
         spend_budget(cfg, mem, d, m, snap.interval_seconds)
@@ -223,7 +221,7 @@ class ForecastPlanner(Remembers):
         return quantile_level(self.config, d, mem)
 
     def _phase_ramp(
-        self, mem: _Memory, at: datetime, interval: float, lead: float
+        self, mem: DeploymentMemory, at: datetime, interval: float, lead: float
     ) -> tuple[float, int]:
         """Record the latest rise, then (factor, minute) of a ramp due within `lead`."""
         cfg = self.config
@@ -237,7 +235,7 @@ class ForecastPlanner(Remembers):
 
     def _forecast_demand(
         self,
-        mem: _Memory,
+        mem: DeploymentMemory,
         f: Forecast | None,
         lead: float,
         level: float,
@@ -288,7 +286,7 @@ class ForecastPlanner(Remembers):
 
     @staticmethod
     def _drain(
-        mem: _Memory,
+        mem: DeploymentMemory,
         d: ModelDeployment,
         target: int,
         plain: int,
@@ -314,7 +312,12 @@ class ForecastPlanner(Remembers):
         return desired, why
 
     def _damped(
-        self, mem: _Memory, snap: ClusterSnapshot, d: ModelDeployment, target: int, demand: float
+        self,
+        mem: DeploymentMemory,
+        snap: ClusterSnapshot,
+        d: ModelDeployment,
+        target: int,
+        demand: float,
     ) -> tuple[int, str]:
         """Up at once (HPA's step limit); down past the hysteresis band, after the dwell, a
         step at a time. The band: what `demand` x (1 + `demand_hysteresis`) needs (the count

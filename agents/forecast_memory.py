@@ -52,10 +52,6 @@ class DeploymentMemory:
     desired: int = 0  # desired replicas at the last tick (0: not seen yet)
     loss_until: datetime | None = None  # ready replicas were lost; the queue-ahead floor
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        # A checkpoint from before a field was added gets that field's default.
-        self.__dict__.update({**DeploymentMemory().__dict__, **state})
-
 
 def quantile_level(
     cfg: ForecastPlannerConfig, d: ModelDeployment, mem: DeploymentMemory | None = None

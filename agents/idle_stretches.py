@@ -13,7 +13,7 @@ enough to have been parked at zero. From these:
   back at that time of day on enough of the last days (a client that returns every
   morning).
 
-Pure: time comes from the snapshots only. Small; pickles with the planner.
+Pure: time comes from the snapshots only. Small; remembered with the planner.
 """
 
 from __future__ import annotations

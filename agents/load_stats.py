@@ -6,7 +6,7 @@
   hour: cron-like clients). Per tick of the period the last `history` of rises seen
   there are kept, 2 bytes each (log rise x 1000); a minute whose rise quantile is above
   the pooled one is a recurring ramp, and the factor is the difference.
-All pure functions over small containers the planner keeps (they pickle).
+All pure functions over small containers the planner keeps (remembered as data).
 """
 
 from __future__ import annotations

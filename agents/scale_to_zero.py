@@ -16,7 +16,7 @@ to zero itself (going to zero is this planner's call, with its evidence): such a
 proposal keeps one replica.
 The payback time is `payback_leads` wake leads: parking for less than about two cold
 starts saves less GPU time than the wake costs (the loading replica is paid for, and the
-requests it holds wait). Pure, like the planner it wraps; its memory pickles.
+requests it holds wait). Pure, like the planner it wraps; its memory is remembered as data.
 """
 
 from __future__ import annotations

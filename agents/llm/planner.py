@@ -254,32 +254,3 @@ class LlmPlanner:
     def restore(self, state: Mapping[str, Any]) -> None:
         if isinstance(self.fallback, RemembersState):
             self.fallback.restore(state)
-
-    # A daemon checkpoint pickles its planner: keep the deterministic planner's memory,
-    # drop the client, policy and ports (the composition root re-attaches them).
-    def __getstate__(self) -> dict[str, Any]:
-        return {
-            "fallback": self.fallback,
-            "limits": self.limits,
-            "horizon_seconds": self.horizon_seconds,
-            "interval_seconds": self.interval_seconds,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(  # type: ignore[misc]
-            client=None,
-            fallback=state["fallback"],
-            policy=_NoPolicy(),
-            limits=state["limits"],
-            horizon_seconds=state["horizon_seconds"],
-            interval_seconds=state.get("interval_seconds", 60.0),
-        )
-
-
-class _NoPolicy:
-    """Stands in after unpickling until the composition root re-attaches the real engine."""
-
-    version = "detached"
-
-    def evaluate(self, proposals: Any, snapshot: Any, inputs: Any = None) -> list[Any]:
-        raise RuntimeError("LlmPlanner restored from a checkpoint without its policy engine")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import pickle
 import re
 from datetime import datetime, timedelta
 
@@ -25,6 +24,7 @@ from agents.forecast_config import ForecastPlannerConfig
 from gpusteward.core.actions import ScaleDeployment
 from gpusteward.core.cluster import ClusterSnapshot, ServingMetrics
 from gpusteward.core.load import Forecast, ForecastPoint
+from gpusteward.daemon.resume import load_checkpoint, restore_planner, write_checkpoint
 from gpusteward.testing import T0, make_deployment, make_snapshot
 
 KEY = "default/llm-chat"
@@ -240,11 +240,16 @@ def test_a_ramp_that_recurs_at_the_same_minute_is_prewarmed_and_released_if_it_d
     decided = [(m, p.reason) for m in range(5 * 60 + 28, 5 * 60 + 36) for p in tick(m, 30.0)]
     assert replicas == 3 and len(decided) == 1 and "did not come" in decided[0][1]
     assert 5 * 60 + 30 <= decided[0][0] <= 5 * 60 + 35  # the mean rises smear to minute 34
-    restored = pickle.loads(pickle.dumps(planner))
+    # What the daemon's checkpoint writes (JSON, schema version 1) brings the rises back.
+    written = write_checkpoint(1, T0, planner, None)
+    restored = ForecastPlanner(cfg, PRIORS)
+    restore_planner(restored, load_checkpoint(written), "test")
     assert restored._memory[KEY].phase == planner._memory[KEY].phase
     phase = planner._memory[KEY].phase
     assert sum(len(r) for r in phase.values()) >= 280  # about 60 minutes x 5 hours of rises
-    assert len(pickle.dumps(phase)) < 5_000  # 2 bytes a rise: a week is 20 KB
+    # The whole checkpoint (JSON, rewritten in place each tick), five hours of rises in it:
+    # about 41 KB here.
+    assert len(written) < 60_000
 
 
 def test_an_outage_sets_the_forecast_aside_and_returning_traffic_prewarms() -> None:
@@ -497,16 +502,8 @@ def test_dynamo_moves_one_replica_above_its_last_value_floor() -> None:
 def test_planners_survive_a_checkpoint_round_trip() -> None:
     planner = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
     planner.plan(_snap(), _forecast([12.0] * 5))
-    restored = pickle.loads(pickle.dumps(planner))
+    written = write_checkpoint(1, T0, planner, None)
+    restored = ForecastPlanner(ForecastPlannerConfig(capacity_at_slo=False), PRIORS)
+    restore_planner(restored, load_checkpoint(written), "test")
     assert restored.capacity.estimates == planner.capacity.estimates
-    assert len(pickle.dumps(planner)) < 20_000
-
-
-def test_planner_memory_from_an_older_checkpoint_gets_the_new_fields() -> None:
-    from agents.forecast_aware import _Memory
-
-    state = dict(_Memory().__dict__)
-    del state["phase"], state["phase_base"]  # saved before the recurring-ramp pre-warm
-    old = _Memory.__new__(_Memory)
-    old.__setstate__(state)
-    assert old.phase == {} and old.phase_base is None
+    assert len(written) < 20_000
