@@ -177,6 +177,7 @@ def assemble(
         end=parts.end,
         max_ticks=max_ticks,
         offload_blocking_calls=parts.blocks_on_io,
+        checkpoints=store is not None,  # an in-memory run is never resumed
     )
     planner = with_llm(
         planner,
@@ -204,7 +205,7 @@ def assemble(
         journal=journal,
         clock=parts.clock,
         config=config,
-        backend_checkpoint=parts.checkpoint if store is not None else None,
+        backend_checkpoint=parts.checkpoint,
         history=history_from_journal(journal, config),
         recent=recent_from_journal(journal, config),
         on_tick=hook,

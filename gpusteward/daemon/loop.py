@@ -65,6 +65,7 @@ class DaemonConfig:
     max_ticks: int | None = None
     offload_blocking_calls: bool = True  # real backends block; the simulator does not
     recent_actions_seconds: float = 86_400.0  # how far back the guard sees executed actions
+    checkpoints: bool = True  # False: a run that is never resumed (replay, diagnostics)
 
 
 class Leadership(Protocol):
@@ -259,7 +260,7 @@ class Daemon:
             policy_version=self.policy.version,
             warnings=warnings or (),
         )
-        self.journal.append(record, self._checkpoint(seq, at))
+        self.journal.append(record, self._checkpoint(seq, at) if self.config.checkpoints else None)
         self._account(record)
         return record
 
