@@ -78,9 +78,13 @@ def encode(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is tuple:
-        return {_TAG: "tuple", "v": [encode(v) for v in value]}
+        return {_TAG: "tuple", "v": _items(value)}
     if kind is datetime:
         return {_TAG: "datetime", "v": value.isoformat()}
+    if kind is list:
+        return _items(value)
+    if kind is deque:
+        return {_TAG: "deque", "v": _items(value), "maxlen": value.maxlen}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):
@@ -88,15 +92,15 @@ def encode(value: Any) -> Any:
     if isinstance(value, timedelta):
         return {_TAG: "timedelta", "v": value.total_seconds()}
     if isinstance(value, deque):
-        return {_TAG: "deque", "v": [encode(v) for v in value], "maxlen": value.maxlen}
+        return {_TAG: "deque", "v": _items(value), "maxlen": value.maxlen}
     if isinstance(value, Counter):
         return {_TAG: "counter", "v": [[encode(k), v] for k, v in value.items()]}
     if isinstance(value, array):
         return {_TAG: "array", "code": value.typecode, "v": value.tolist()}
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
-        return {_TAG: "tuple", "v": [encode(v) for v in value]}
+        return {_TAG: "tuple", "v": _items(value)}
     if isinstance(value, list):
-        return [encode(v) for v in value]
+        return _items(value)
     if isinstance(value, frozenset | set):
         tag = "frozenset" if isinstance(value, frozenset) else "set"
         return {_TAG: tag, "v": sorted((encode(v) for v in value), key=repr)}
@@ -116,6 +120,32 @@ def encode(value: Any) -> Any:
         f"cannot write {type(value).__name__} into a checkpoint as data; "
         "fix: remember numbers, strings, datetimes, containers, dataclasses or models"
     )
+
+
+def _items(values: Any) -> list[Any]:
+    """Each of `values` encoded, with the cases a planner's memory is mostly made of
+    inline (plain values, and tuples of them: a deque of forecast errors holds thousands,
+    written every tick), so that each number costs no call of its own."""
+    out: list[Any] = []
+    append = out.append
+    for v in values:
+        kind = type(v)
+        if kind in _PLAIN:
+            append(v)
+        elif kind is tuple:
+            append({_TAG: "tuple", "v": [_inline(x) for x in v]})
+        else:
+            append(encode(v))
+    return out
+
+
+def _inline(x: Any) -> Any:
+    kind = type(x)
+    if kind in _PLAIN:
+        return x
+    if kind is datetime:
+        return {_TAG: "datetime", "v": x.isoformat()}
+    return encode(x)
 
 
 def decode(data: Any, where: str = "state") -> Any:
