@@ -28,7 +28,11 @@ dropped on removal = 0; every reactive wake <= its model's cold start + one tick
 pre-warmed wake 0; no GPU holding only idle models at the end of any day.
 
     python benchmarks/zoo.py [--days 14 | --hours H] [--variants ours,always-on,keda]
-        [--workers 2] [--table-dir DIR] [--json]
+        [--workers 2] [--table-dir DIR] [--progress FILE] [--json]
+
+`--progress FILE` appends, at each simulated day's end, each variant's figures so far (one
+JSON line: the day, then what `variants` holds per variant at the end), so a run stopped
+before its last day still leaves the days it finished.
 
 `--hours` runs a shorter window (development, or a machine too slow for the whole run);
 its figures are for that window only, and with no day end in it the idle-GPU count has
@@ -148,16 +152,22 @@ class IdleGpus:
         self.per_day.append(count)
 
 
-def run_variant(variant: str, hours: float) -> dict[str, Any]:
+def run_variant(variant: str, hours: float, progress: Path | None = None) -> dict[str, Any]:
     configure_logging("error", "json")
     with tempfile.TemporaryDirectory() as tmp:
         scenario = prepare(variant, hours, Path(tmp))
         idle = IdleGpus(scenario.start)
         counts = {"applied": 0, "denied": 0, "waiting": 0}
+        held: dict[str, Any] = {}
 
         def on_tick(record: TickRecord) -> None:
             if record.snapshot is not None:
+                days = len(idle.per_day)
                 idle.observe(record.snapshot)
+                if progress is not None and len(idle.per_day) > days:
+                    result = _result(variant, scenario, record.snapshot, held["sim"], idle, 0.0)
+                    with progress.open("a") as f:
+                        f.write(json.dumps({"day": len(idle.per_day), **summary(result)}) + "\n")
             for v in record.verdicts:
                 if v.decision == "deny":
                     counts["denied"] += 1
@@ -167,14 +177,29 @@ def run_variant(variant: str, hours: float) -> dict[str, Any]:
 
         settings = load_settings(journal=Path(tmp) / "zoo.db")
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
+        held["sim"] = sim.cluster.simulator
         sim.journal.close()
         sim.daemon.journal = _NullJournal()
         started = time.perf_counter()
         stats = asyncio.run(sim.daemon.run(tick_first=False))
         wall = time.perf_counter() - started
-        simulator = sim.cluster.simulator
     last = stats.last_snapshot
-    assert last is not None and last.accounting is not None
+    assert last is not None
+    return {
+        **_result(variant, scenario, last, sim.cluster.simulator, idle, wall),
+        "actions": counts,
+    }
+
+
+def _result(
+    variant: str,
+    scenario: Scenario,
+    last: ClusterSnapshot,
+    simulator: Any,
+    idle: IdleGpus,
+    wall: float,
+) -> dict[str, Any]:
+    assert last.accounting is not None
     models = {}
     for m in scenario.models:
         acc = last.accounting[m.key]
@@ -196,8 +221,7 @@ def run_variant(variant: str, hours: float) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "tick_seconds": scenario.tick_seconds,
         "models": models,
-        "idle_gpus_per_day": idle.per_day,
-        "actions": counts,
+        "idle_gpus_per_day": list(idle.per_day),
     }
 
 
@@ -239,6 +263,18 @@ def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
         "prewarmed": prewarmed,
         "prewarmed_late": late,
         "unused_prewarms": sum(m["unused_prewarms"] for m in result["models"].values()),
+    }
+
+
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """One variant's figures: totals, per source, wakes, idle GPUs per day."""
+    return {
+        "variant": r["variant"],
+        **totals(r),
+        "by_source": {s: totals(r, s) for s in sorted({m["source"] for m in r["models"].values()})},
+        "wakes": wake_stats(r),
+        "idle_gpus_per_day": r["idle_gpus_per_day"],
+        "wall_s": r["wall_s"],
     }
 
 
@@ -301,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--table-dir", type=Path, help="capacity-at-SLO tables shared by the variants"
     )
+    parser.add_argument(
+        "--progress",
+        type=Path,
+        help="append each variant's figures so far to this file (JSON lines) at each day's end",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.days <= 14:
         parser.error(f"--days {args.days}: from 1 to 14 (the scenario's traces hold 14 days)")
@@ -315,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as fresh:
         os.environ[TABLE_DIR_ENV] = str(args.table_dir or fresh)  # the workers inherit it
         with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-            futures = {v: pool.submit(run_variant, v, hours) for v in names}
+            futures = {v: pool.submit(run_variant, v, hours, args.progress) for v in names}
             results = {v: f.result() for v, f in futures.items()}
     out = {
         "benchmark": "zoo",
@@ -324,19 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "days": round(hours / 24, 3),
         "hours": hours,
         "wall_s": round(time.perf_counter() - started, 1),
-        "variants": {
-            v: {
-                **totals(r),
-                "by_source": {
-                    s: totals(r, s) for s in sorted({m["source"] for m in r["models"].values()})
-                },
-                "wakes": wake_stats(r),
-                "idle_gpus_per_day": r["idle_gpus_per_day"],
-                "actions": r["actions"],
-                "wall_s": r["wall_s"],
-            }
-            for v, r in results.items()
-        },
+        "variants": {v: {**summary(r), "actions": r["actions"]} for v, r in results.items()},
         "targets": evaluate(results),
     }
     if args.json:
