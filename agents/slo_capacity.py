@@ -5,16 +5,17 @@ because arrivals come in bursts and a request that arrives in a burst waits. Thi
 answers, for a steady load, "at most what share of the raw capacity may the mean load
 use so that `attainment` of requests wait at most `slo_seconds`?".
 
-The model (pure, deterministic, no I/O): arrivals per observation step of `step_seconds`
-have mean `rate x step` and variance / mean = cv^2 (gamma-mixed Poisson, as in the
-simulator and as measured from per-tick arrival counts); inside a step they arrive
-uniformly; one FIFO server works at the constant raw capacity; what a step cannot serve
-waits into the next one. The attainment of each (load, utilisation) pair is measured by
-running that queue for `_STEPS` steps with a fixed seed (common random numbers across
-utilisations), so the table is the same on every run. Pooling is captured: at a higher
-load the relative burst is smaller, so the utilisation at SLO rises with the load.
+The model (pure, deterministic, no I/O; `agents.slo_queue`): arrivals per observation
+step of `step_seconds` have mean `rate x step` and variance / mean = cv^2 (gamma-mixed
+Poisson, as in the simulator and as measured from per-tick arrival counts); inside a step
+they arrive uniformly; one FIFO server works at the constant raw capacity; what a step
+cannot serve waits into the next one. The attainment of each (load, utilisation) pair is
+measured by running that queue for `STEPS` steps with a fixed seed (common random numbers
+across utilisations), so the table is the same on every run. Pooling is captured: at a
+higher load the relative burst is smaller, so the utilisation at SLO rises with the load.
 
-A table costs 2-3 s of CPU and a process keeps 512. Processes that run the same load
+A table costs about 1 s of CPU (a search over the queue grid, `agents.slo_queue`; the
+whole grid took 2-3 s) and a process keeps 512. Processes that run the same load
 (the variants of one benchmark) can share them through a directory named by
 `GPUSTEWARD_SLO_TABLE_DIR`: the first process to need a table builds and writes it, the
 others wait for it and read it (the same numbers: the tables are deterministic). Unset, no
@@ -33,87 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.slo_queue import MEANS, SEED, STEPS, UTILS, first_miss
 from gpusteward.core.remembered import Remembers
 
-_STEPS = 8_000
-_SEED = 20_261_128
-_MEANS = np.geomspace(0.5, 50_000.0, 41)  # requests per step
-_UTILS = np.round(np.arange(0.20, 1.0001, 0.005), 4)
 _FLOOR_UTIL = 0.2
 
 
-def _arrivals(rng: np.random.Generator, cv: float) -> np.ndarray:
-    """Counts per step, shape (steps, means): mean m, variance cv^2 x m."""
-    m = np.broadcast_to(_MEANS, (_STEPS, len(_MEANS)))
-    c2 = cv * cv
-    if c2 <= 0.0:
-        return m.copy()
-    if c2 < 1.0:
-        return m * (1.0 - c2) + rng.poisson(m * c2)
-    if c2 == 1.0:
-        return rng.poisson(m).astype(float)
-    extra = c2 - 1.0
-    return rng.poisson(rng.gamma(m / extra, extra)).astype(float)
-
-
-def _share_above(lo: np.ndarray, hi: np.ndarray, limit: float) -> np.ndarray:
-    """Share of a uniform [lo, hi] spread of waits above `limit` (a point when hi <= lo)."""
-    span = hi - lo
-    point = (lo > limit).astype(float)
-    spread = np.clip((hi - limit) / np.where(span > 0, span, 1.0), 0.0, 1.0)
-    return np.where(span > 1e-12, spread, point)
-
-
-def _attainment_grid(cv: float, slo_over_step: float, timeout_over_step: float) -> np.ndarray:
-    """Attainment for every (mean per step, utilisation), shape (means, utils); step = 1."""
-    rng = np.random.default_rng(_SEED)
-    arrivals = _arrivals(rng, cv)
-    cap = _MEANS[:, None] / _UTILS[None, :]  # raw capacity per step
-    mu = cap  # served per unit time, the step being the unit
-    backlog = np.zeros_like(cap)
-    wait = np.zeros_like(cap)  # mean wait of the backlog at the start of the step
-    missed = np.zeros_like(cap)
-    s = slo_over_step
-    for t in range(_STEPS):
-        n = arrivals[t][:, None]
-        take = np.minimum(backlog, cap)
-        missed += take * _share_above(wait, wait + take / mu, s)
-        rest = backlog - take
-        # New arrivals, when the old backlog is cleared within the step.
-        t_clear = take / mu
-        room = cap - take
-        served = np.minimum(n, room)
-        lam = np.maximum(n, 1e-12)
-        s_last = served / lam
-        below = lam < mu
-        s_idle = np.where(below, t_clear / np.where(below, 1.0 - lam / mu, 1.0), np.inf)
-        catch_up = s_idle < s_last
-        waited = served * np.where(catch_up, s_idle, 0.0) / np.maximum(s_last, 1e-12)
-        missed += np.where(catch_up, waited * _share_above(0.0 * t_clear, t_clear, s), 0.0)
-        w_end = t_clear - s_last * (1.0 - lam / mu)
-        lo, hi = np.minimum(w_end, t_clear), np.maximum(w_end, t_clear)
-        missed += np.where(catch_up, 0.0, served * _share_above(lo, hi, s))
-        left = n - served
-        # What is left waits into the next step.
-        new_wait = (1.0 - s_last) / 2.0
-        cleared = rest <= 0
-        nb = np.where(cleared, left, rest + n)
-        carried = np.where(
-            cleared,
-            new_wait,
-            (rest * (wait + 1.0) + n * 0.5) / np.maximum(rest + n, 1e-12),
-        )
-        stale = carried > timeout_over_step
-        missed += np.where(stale, nb, 0.0)
-        backlog = np.where(stale, 0.0, nb)
-        wait = np.where(stale, 0.0, carried)
-    total = arrivals.sum(axis=0)[:, None]
-    out: np.ndarray = 1.0 - np.minimum(missed, total) / total
-    return out
-
-
 TABLE_DIR_ENV = "GPUSTEWARD_SLO_TABLE_DIR"
-_TABLE_VERSION = f"v1-{_STEPS}-{_SEED}-{len(_MEANS)}-{len(_UTILS)}"  # part of each file name
+_TABLE_VERSION = f"v1-{STEPS}-{SEED}-{len(MEANS)}-{len(UTILS)}"  # part of each file name
 _WAIT_SECONDS = 900.0  # for a table another process builds; then build it here
 
 
@@ -121,7 +49,7 @@ _WAIT_SECONDS = 900.0  # for a table another process builds; then build it here
 def _utilisation_table(
     cv: float, slo_over_step: float, timeout_over_step: float, attainment: float
 ) -> tuple[float, ...]:
-    """Per entry of `_MEANS`: the highest utilisation (on the grid) whose attainment, and
+    """Per entry of `MEANS`: the highest utilisation (on the grid) whose attainment, and
     that of every lower utilisation, reaches `attainment`."""
     shared = os.environ.get(TABLE_DIR_ENV)
     if not shared:
@@ -131,7 +59,7 @@ def _utilisation_table(
         Path(shared),
         name,
         lambda: _build_table(cv, slo_over_step, timeout_over_step, attainment),
-        len(_MEANS),
+        len(MEANS),
     )
 
 
@@ -189,13 +117,13 @@ def _mtime(path: Path) -> float:
 def _build_table(
     cv: float, slo_over_step: float, timeout_over_step: float, attainment: float
 ) -> tuple[float, ...]:
-    grid = _attainment_grid(cv, slo_over_step, timeout_over_step)
-    out = []
-    for row in grid:
-        ok = row >= attainment
-        bad = np.flatnonzero(~ok)
-        i = (bad[0] if len(bad) else len(_UTILS)) - 1
-        out.append(float(_UTILS[i]) if i >= 0 else _FLOOR_UTIL)
+    return table_from_first_miss(first_miss(cv, slo_over_step, timeout_over_step, attainment))
+
+
+def table_from_first_miss(first: np.ndarray) -> tuple[float, ...]:
+    """Per mean, the utilisation just below its first missing one (`_FLOOR_UTIL` when the
+    lowest misses already)."""
+    out = [float(UTILS[i - 1]) if i > 0 else _FLOOR_UTIL for i in first.tolist()]
     # The utilisation at SLO never falls as the load grows (pooling): smooth MC noise.
     return tuple(np.maximum.accumulate(np.array(out)).tolist())
 
@@ -216,7 +144,7 @@ def utilisation_at_slo(
     """Highest mean-load / raw-capacity ratio at which `attainment` of requests wait at
     most `slo_seconds`, for a steady `rate_rps` whose per-step counts have dispersion
     cv^2. In (0, 1]. cv is rounded up to 0.05, the rest to 3 significant digits, and
-    one table (about 2 s to build) is cached per rounded combination."""
+    one table (about 1 s to build) is cached per rounded combination."""
     if rate_rps <= 0:
         return 1.0
     table = _utilisation_table(
@@ -226,8 +154,8 @@ def utilisation_at_slo(
         _round(min(attainment, 0.9999), 4),
     )
     m = rate_rps * step_seconds
-    x = math.log(min(max(m, _MEANS[0]), _MEANS[-1]))
-    return float(np.interp(x, np.log(_MEANS), table))
+    x = math.log(min(max(m, MEANS[0]), MEANS[-1]))
+    return float(np.interp(x, np.log(MEANS), table))
 
 
 class DispersionEstimator(Remembers):

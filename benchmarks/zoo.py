@@ -28,7 +28,11 @@ dropped on removal = 0; every reactive wake <= its model's cold start + one tick
 pre-warmed wake 0; no GPU holding only idle models at the end of any day.
 
     python benchmarks/zoo.py [--days 14 | --hours H] [--variants ours,always-on,keda]
-        [--workers 2] [--table-dir DIR] [--json]
+        [--workers 2] [--table-dir DIR] [--progress FILE] [--json]
+
+`--progress FILE` appends, at each simulated day's end, each variant's figures so far (one
+JSON line: the day, then what `variants` holds per variant at the end), so a run stopped
+before its last day still leaves the days it finished.
 
 `--hours` runs a shorter window (development, or a machine too slow for the whole run);
 its figures are for that window only, and with no day end in it the idle-GPU count has
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -51,12 +56,11 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-from rich.console import Console
-from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -71,9 +75,24 @@ from gpusteward.core.logs import configure_logging  # noqa: E402
 from gpusteward.core.tick import TickRecord  # noqa: E402
 from gpusteward.testing import InMemoryJournal  # noqa: E402
 
+
+def _sibling(name: str) -> ModuleType:
+    """benchmarks/<name>.py, beside this script (which is not a package)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# The figures and targets from the variants' results (zoo_figures.py).
+_figures = _sibling("zoo_figures")
+TARGET_RATIO, TARGET_ATTAINMENT = _figures.TARGET_RATIO, _figures.TARGET_ATTAINMENT
+totals, wake_stats, summary = _figures.totals, _figures.wake_stats, _figures.summary
+evaluate, show = _figures.evaluate, _figures.show
+
 VARIANTS = ("ours", "always-on", "keda", "zero-only")
-TARGET_RATIO = 0.6
-TARGET_ATTAINMENT = 0.99
 IDLE_SECONDS = 86_400.0  # "idle": no request in the last day
 KEDA_IDLE_SECONDS = 300.0  # KEDA's default cooldownPeriod
 
@@ -148,16 +167,22 @@ class IdleGpus:
         self.per_day.append(count)
 
 
-def run_variant(variant: str, hours: float) -> dict[str, Any]:
+def run_variant(variant: str, hours: float, progress: Path | None = None) -> dict[str, Any]:
     configure_logging("error", "json")
     with tempfile.TemporaryDirectory() as tmp:
         scenario = prepare(variant, hours, Path(tmp))
         idle = IdleGpus(scenario.start)
         counts = {"applied": 0, "denied": 0, "waiting": 0}
+        held: dict[str, Any] = {}
 
         def on_tick(record: TickRecord) -> None:
             if record.snapshot is not None:
+                days = len(idle.per_day)
                 idle.observe(record.snapshot)
+                if progress is not None and len(idle.per_day) > days:
+                    result = _result(variant, scenario, record.snapshot, held["sim"], idle, 0.0)
+                    with progress.open("a") as f:
+                        f.write(json.dumps({"day": len(idle.per_day), **summary(result)}) + "\n")
             for v in record.verdicts:
                 if v.decision == "deny":
                     counts["denied"] += 1
@@ -167,14 +192,32 @@ def run_variant(variant: str, hours: float) -> dict[str, Any]:
 
         settings = load_settings(journal=Path(tmp) / "zoo.db")
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
+        held["sim"] = sim.cluster.simulator
         sim.journal.close()
         sim.daemon.journal = _NullJournal()
+        # The null journal drops checkpoints: do not encode the planner's memory each tick
+        # (about half of a tick's CPU once the capacity tables are built).
+        sim.daemon.config = replace(sim.daemon.config, checkpoints=False)
         started = time.perf_counter()
         stats = asyncio.run(sim.daemon.run(tick_first=False))
         wall = time.perf_counter() - started
-        simulator = sim.cluster.simulator
     last = stats.last_snapshot
-    assert last is not None and last.accounting is not None
+    assert last is not None
+    return {
+        **_result(variant, scenario, last, sim.cluster.simulator, idle, wall),
+        "actions": counts,
+    }
+
+
+def _result(
+    variant: str,
+    scenario: Scenario,
+    last: ClusterSnapshot,
+    simulator: Any,
+    idle: IdleGpus,
+    wall: float,
+) -> dict[str, Any]:
+    assert last.accounting is not None
     models = {}
     for m in scenario.models:
         acc = last.accounting[m.key]
@@ -196,99 +239,8 @@ def run_variant(variant: str, hours: float) -> dict[str, Any]:
         "wall_s": round(wall, 1),
         "tick_seconds": scenario.tick_seconds,
         "models": models,
-        "idle_gpus_per_day": idle.per_day,
-        "actions": counts,
+        "idle_gpus_per_day": list(idle.per_day),
     }
-
-
-def totals(result: dict[str, Any], source: str | None = None) -> dict[str, float]:
-    rows = [m for m in result["models"].values() if source is None or m["source"] == source]
-    done = sum(m["served"] + m["dropped"] for m in rows)
-    return {
-        "gpu_hours": sum(m["gpu_hours"] for m in rows),
-        "attainment": sum(m["within_slo"] for m in rows) / done if done else 1.0,
-        "dropped": sum(m["dropped"] for m in rows),
-        "dropped_on_removal": sum(m["dropped_on_removal"] for m in rows),
-        "requests": sum(m["arrived"] for m in rows),
-    }
-
-
-def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
-    tick = result["tick_seconds"]
-    reactive, prewarmed, late, over = 0, 0, 0, []
-    latencies: list[float] = []
-    for m in result["models"].values():
-        for w in m["wakes"]:
-            if w["latency"] is None:
-                continue
-            if w["prewarmed"]:
-                prewarmed += 1
-                late += w["latency"] > 0
-                continue
-            reactive += 1
-            latencies.append(w["latency"])
-            if w["latency"] > m["cold_start"] + tick:
-                over.append(round(w["latency"] - m["cold_start"] - tick, 1))
-    latencies.sort()
-    return {
-        "reactive": reactive,
-        "reactive_over_bound": len(over),
-        "worst_excess_s": max(over, default=0.0),
-        "reactive_p50_s": latencies[len(latencies) // 2] if latencies else 0.0,
-        "reactive_max_s": latencies[-1] if latencies else 0.0,
-        "prewarmed": prewarmed,
-        "prewarmed_late": late,
-        "unused_prewarms": sum(m["unused_prewarms"] for m in result["models"].values()),
-    }
-
-
-def evaluate(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    targets: list[dict[str, Any]] = []
-
-    def add(name: str, value: Any, target: str, met: bool) -> None:
-        targets.append({"name": name, "value": value, "target": target, "met": bool(met)})
-
-    ours = results.get("ours")
-    if ours is None:
-        return targets
-    mine = totals(ours)
-    if "always-on" in results:
-        ratio = mine["gpu_hours"] / totals(results["always-on"])["gpu_hours"]
-        add("GPU-hours / always-on", round(ratio, 4), f"<= {TARGET_RATIO}", ratio <= TARGET_RATIO)
-    else:
-        add(
-            "GPU-hours / always-on", "not measured (always-on not run)", f"<= {TARGET_RATIO}", False
-        )
-    att = mine["attainment"]
-    add(
-        "SLO attainment, all requests",
-        round(att, 5),
-        f">= {TARGET_ATTAINMENT}",
-        att >= TARGET_ATTAINMENT,
-    )
-    removal = mine["dropped_on_removal"]
-    add("requests dropped by a scale-down or consolidation", removal, "0", removal == 0)
-    w = wake_stats(ours)
-    add(
-        "reactive wakes over cold start + one tick",
-        f"{w['reactive_over_bound']} of {w['reactive']}",
-        "0",
-        w["reactive_over_bound"] == 0,
-    )
-    add(
-        "pre-warmed wakes with a wait",
-        f"{w['prewarmed_late']} of {w['prewarmed']}",
-        "0",
-        w["prewarmed_late"] == 0,
-    )
-    days = ours["idle_gpus_per_day"]
-    add(
-        "GPUs holding only idle models, end of each day (max)",
-        max(days) if days else "not measured (no day end in the window)",
-        "0",
-        bool(days) and max(days) == 0,
-    )
-    return targets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--table-dir", type=Path, help="capacity-at-SLO tables shared by the variants"
+    )
+    parser.add_argument(
+        "--progress",
+        type=Path,
+        help="append each variant's figures so far to this file (JSON lines) at each day's end",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.days <= 14:
@@ -315,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as fresh:
         os.environ[TABLE_DIR_ENV] = str(args.table_dir or fresh)  # the workers inherit it
         with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-            futures = {v: pool.submit(run_variant, v, hours) for v in names}
+            futures = {v: pool.submit(run_variant, v, hours, args.progress) for v in names}
             results = {v: f.result() for v, f in futures.items()}
     out = {
         "benchmark": "zoo",
@@ -324,19 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "days": round(hours / 24, 3),
         "hours": hours,
         "wall_s": round(time.perf_counter() - started, 1),
-        "variants": {
-            v: {
-                **totals(r),
-                "by_source": {
-                    s: totals(r, s) for s in sorted({m["source"] for m in r["models"].values()})
-                },
-                "wakes": wake_stats(r),
-                "idle_gpus_per_day": r["idle_gpus_per_day"],
-                "actions": r["actions"],
-                "wall_s": r["wall_s"],
-            }
-            for v, r in results.items()
-        },
+        "variants": {v: {**summary(r), "actions": r["actions"]} for v, r in results.items()},
         "targets": evaluate(results),
     }
     if args.json:
@@ -344,36 +289,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         show(out)
     return 0
-
-
-def show(out: dict[str, Any]) -> None:
-    console = Console()
-    table = Table(title=f"model zoo, {out['hours']:g} hours ({out['machine']})")
-    for col in (
-        "variant",
-        "GPU-h",
-        "attainment",
-        "dropped",
-        "on removal",
-        "wakes (pre-warmed)",
-        "idle GPUs/day",
-    ):
-        table.add_column(col, justify="right")
-    for v, r in out["variants"].items():
-        w = r["wakes"]
-        table.add_row(
-            v,
-            f"{r['gpu_hours']:,.0f}",
-            f"{r['attainment']:.3%}",
-            f"{r['dropped']:,}",
-            f"{r['dropped_on_removal']:,}",
-            f"{w['reactive'] + w['prewarmed']} ({w['prewarmed']})",
-            " ".join(str(x) for x in r["idle_gpus_per_day"]),
-        )
-    console.print(table)
-    for t in out["targets"]:
-        mark = "[green]met[/green]" if t["met"] else "[red]NOT met[/red]"
-        console.print(f"{t['name']}: {t['value']} (target {t['target']}) {mark}")
 
 
 if __name__ == "__main__":

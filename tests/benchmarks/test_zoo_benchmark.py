@@ -95,3 +95,12 @@ def test_idle_gpus_are_counted_at_each_day_end_for_models_silent_a_whole_day() -
     for t in range(3600, 2 * 86_400 + 1, 3600):
         tick(t)
     assert counter.per_day == [2, 2]  # the quiet model's two GPUs, at both day ends
+
+
+def test_a_variant_summary_gives_its_totals_per_source_as_the_progress_lines_do() -> None:
+    zoo = _zoo()
+    result = {**_result(50.0, 990, [{"prewarmed": False, "latency": 140.0}]), "variant": "ours"}
+    summary = zoo.summary({**result, "wall_s": 1.0})
+    assert summary["variant"] == "ours" and summary["gpu_hours"] == 50.0
+    assert summary["by_source"]["m-large"]["attainment"] == 0.99
+    assert summary["wakes"]["reactive"] == 1 and summary["idle_gpus_per_day"] == [0, 0]
