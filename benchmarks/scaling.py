@@ -36,7 +36,6 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -51,7 +50,8 @@ from benchmarks.scaling_scenario import prepare_scenario
 from benchmarks.targets import exit_status, host
 from gpusteward.app.parts import load_policy_file
 from gpusteward.app.settings import load_settings
-from gpusteward.app.wiring_sim import build_sim_run
+from gpusteward.app.wiring import assemble
+from gpusteward.app.wiring_sim import SimBackend
 from gpusteward.core.errors import InputError
 from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import TickRecord
@@ -199,21 +199,17 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
                 target = target_of[r.action_id]
                 actions[target] = actions.get(target, 0) + 1
 
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(journal=Path(tmp) / "scaling.db")
-        # the forecast must reach the forecast planner's lead (a --cold-start over 840 s)
-        lead = args.cold_start + scenario.tick_seconds
-        if settings.forecast_horizon_seconds < lead:
-            settings = settings.model_copy(update={"forecast_horizon_seconds": lead})
-        sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
-        sim.journal.close()
-        sim.daemon.journal = _NullJournal()
-        # the null journal keeps no checkpoint: pickling the planner and the simulator
-        # every tick for it was 15 % of a run
-        sim.daemon._checkpoint = lambda seq, at: b""  # type: ignore[method-assign]
-        started = time.perf_counter()
-        stats = asyncio.run(sim.daemon.run(tick_first=False))
-        wall = time.perf_counter() - started
+    settings = load_settings()
+    # the forecast must reach the forecast planner's lead (a --cold-start over 840 s)
+    lead = args.cold_start + scenario.tick_seconds
+    if settings.forecast_horizon_seconds < lead:
+        settings = settings.model_copy(update={"forecast_horizon_seconds": lead})
+    # An in-memory run: a journal that keeps nothing, no checkpoints, nobody approving.
+    backend = SimBackend(scenario, settings.run.speed)
+    run = assemble(backend, scenario, settings, journal=_NullJournal(), on_tick=on_tick)
+    started = time.perf_counter()
+    stats = asyncio.run(run.daemon.run(tick_first=False))
+    wall = time.perf_counter() - started
     last = stats.last_snapshot
     assert last is not None and last.accounting is not None
     models = {}
