@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import sys
@@ -47,6 +46,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from benchmarks.scaling_scenario import prepare_scenario
+from benchmarks.siblings import sibling
 from benchmarks.targets import exit_status, host
 from gpusteward.app.parts import load_policy_file
 from gpusteward.app.settings import load_settings
@@ -56,20 +56,10 @@ from gpusteward.core.errors import InputError
 from gpusteward.core.logs import configure_logging
 from gpusteward.core.tick import TickRecord
 from gpusteward.core.user_files import png_option
-from gpusteward.testing import InMemoryJournal
+from gpusteward.testing import NullJournal
 
 PLANNERS = ("oracle", "forecast", "reactive", "kpa", "dynamo", "static-peak")
 TARGET_ATTAINMENT = 0.995
-
-
-class _NullJournal(InMemoryJournal):
-    """Keeps nothing: the benchmark measures planners, not the journal."""
-
-    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
-        self._seq = getattr(self, "_seq", 0) + 1
-
-    def next_seq(self) -> int:
-        return getattr(self, "_seq", 0)
 
 
 @dataclass
@@ -83,17 +73,7 @@ class Trace:
 
 
 def _suite() -> ModuleType:
-    return _sibling("scaling_suite")
-
-
-def _sibling(name: str) -> ModuleType:
-    """benchmarks/<name>.py, beside this script (which is not a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sibling("scaling_suite")
 
 
 def _bounded(kind: type, low: float, high: float, what: str) -> Any:
@@ -206,7 +186,7 @@ def run_one(args: argparse.Namespace, planner: str) -> dict[str, Any]:
         settings = settings.model_copy(update={"forecast_horizon_seconds": lead})
     # An in-memory run: a journal that keeps nothing, no checkpoints, nobody approving.
     backend = SimBackend(scenario, settings.run.speed)
-    run = assemble(backend, scenario, settings, journal=_NullJournal(), on_tick=on_tick)
+    run = assemble(backend, scenario, settings, journal=NullJournal(), on_tick=on_tick)
     started = time.perf_counter()
     stats = asyncio.run(run.daemon.run(tick_first=False))
     wall = time.perf_counter() - started
@@ -326,7 +306,7 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers) as pool:
         runs = list(pool.map(run_one, [args] * len(names), names))
     results = {r["planner"]: r for r in runs}
-    report = _sibling("scaling_report")
+    report = sibling("scaling_report")
     targets = report.evaluate(results)
     if args.png:
         report.plot(results, Path(args.png))

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
 import platform
@@ -59,7 +58,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,27 +65,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents.slo_capacity import TABLE_DIR_ENV  # noqa: E402
+from benchmarks.siblings import sibling  # noqa: E402
 from gpusteward.app.scenario import SCENARIO_DIR, Scenario, load_scenario  # noqa: E402
 from gpusteward.app.settings import load_settings  # noqa: E402
 from gpusteward.app.wiring_sim import build_sim_run  # noqa: E402
 from gpusteward.core.cluster import ClusterSnapshot  # noqa: E402
 from gpusteward.core.logs import configure_logging  # noqa: E402
 from gpusteward.core.tick import TickRecord  # noqa: E402
-from gpusteward.testing import InMemoryJournal  # noqa: E402
-
-
-def _sibling(name: str) -> ModuleType:
-    """benchmarks/<name>.py, beside this script (which is not a package)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
+from gpusteward.testing import NullJournal  # noqa: E402
 
 # The figures and targets from the variants' results (zoo_figures.py).
-_figures = _sibling("zoo_figures")
+_figures = sibling("zoo_figures")
 TARGET_RATIO, TARGET_ATTAINMENT = _figures.TARGET_RATIO, _figures.TARGET_ATTAINMENT
 totals, wake_stats, summary = _figures.totals, _figures.wake_stats, _figures.summary
 evaluate, show = _figures.evaluate, _figures.show
@@ -95,16 +83,6 @@ evaluate, show = _figures.evaluate, _figures.show
 VARIANTS = ("ours", "always-on", "keda", "zero-only")
 IDLE_SECONDS = 86_400.0  # "idle": no request in the last day
 KEDA_IDLE_SECONDS = 300.0  # KEDA's default cooldownPeriod
-
-
-class _NullJournal(InMemoryJournal):
-    """Keeps nothing: the benchmark measures the cluster, not the journal."""
-
-    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
-        self._seq = getattr(self, "_seq", 0) + 1
-
-    def next_seq(self) -> int:
-        return getattr(self, "_seq", 0)
 
 
 def prepare(variant: str, hours: float, tmp: Path) -> Scenario:
@@ -194,7 +172,7 @@ def run_variant(variant: str, hours: float, progress: Path | None = None) -> dic
         sim = build_sim_run(scenario, settings, fresh=True, on_tick=on_tick)
         held["sim"] = sim.cluster.simulator
         sim.journal.close()
-        sim.daemon.journal = _NullJournal()
+        sim.daemon.journal = NullJournal()
         # The null journal drops checkpoints: do not encode the planner's memory each tick
         # (about half of a tick's CPU once the capacity tables are built).
         sim.daemon.config = replace(sim.daemon.config, checkpoints=False)

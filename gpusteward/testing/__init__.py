@@ -6,6 +6,7 @@ Fakes, not mocks: each one behaves like the real thing, within memory. Imports o
 
 - `InMemoryJournal` — the `Journal` port, passing the same conformance suite as
   `gpusteward.adapters.journal.SqliteJournal` (seq checks, executed ids, atomic checkpoint).
+- `NullJournal` — keeps only the sequence: measured runs that record nothing.
 - `FakeClusterSource` — a settable snapshot; can fail the next N calls.
 - `RecordingExecutor` — records what ran; refuses a repeated id; dry runs; failures.
 - `StaticPlanner`, `ScriptedPlanner` — planners that return given proposals or raise.
@@ -16,6 +17,7 @@ from gpusteward.testing.builders import T0, make_deployment, make_snapshot, make
 from gpusteward.testing.doubles import (
     FakeClusterSource,
     InMemoryJournal,
+    NullJournal,
     RecordingExecutor,
     ScriptedPlanner,
     StaticPlanner,
@@ -25,6 +27,7 @@ __all__ = [
     "T0",
     "FakeClusterSource",
     "InMemoryJournal",
+    "NullJournal",
     "RecordingExecutor",
     "ScriptedPlanner",
     "StaticPlanner",

@@ -109,6 +109,21 @@ class InMemoryJournal(Closing):
 # -- cluster source and executor --------------------------------------------------
 
 
+class NullJournal(InMemoryJournal):
+    """A `Journal` that keeps only its sequence: for runs that are measured, not recorded
+    (a benchmark's 14 simulated days), where serialising every tick would be the cost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seq = 0
+
+    def append(self, record: TickRecord, checkpoint: bytes | None = None) -> None:
+        self._seq += 1
+
+    def next_seq(self) -> int:
+        return self._seq
+
+
 class FakeClusterSource:
     """A `ClusterSource` returning `current`; `fail_next(n)` makes n calls raise."""
 
