@@ -20,8 +20,11 @@ from gpusteward.core.remembered import StateError
 from gpusteward.core.stages import observe_load
 from gpusteward.core.verdicts import ExecutedAction, ResultStatus
 
-CHECKPOINT_SCHEMA_VERSION = 1
-"""The checkpoint format this version writes and reads (`write_checkpoint`)."""
+CHECKPOINT_SCHEMA_VERSION = 2
+"""The checkpoint format this version writes (`write_checkpoint`). Version 2 writes long
+sequences of same-shape rows (a forecast planner's error history) column-wise; a
+version 1 checkpoint has none and reads the same, so both resume."""
+READ_SCHEMA_VERSIONS = (1, 2)
 
 _FORMAT = "gpusteward-checkpoint"
 _FIELDS = {"format", "schema_version", "seq", "at", "planner", "backend"}
@@ -88,7 +91,7 @@ def planner_state(planner: object) -> dict[str, Any] | None:
 
 
 def write_checkpoint(seq: int, at: datetime, planner: object, backend: bytes | None) -> bytes:
-    """The checkpoint the daemon writes after tick `seq`: JSON, schema version 1."""
+    """The checkpoint the daemon writes after tick `seq`: JSON, schema version 2."""
     doc = {
         "format": _FORMAT,
         "schema_version": CHECKPOINT_SCHEMA_VERSION,
@@ -111,8 +114,8 @@ def load_checkpoint(data: bytes, source: str = "journal") -> DaemonCheckpoint:
     if data[:1] == b"\x80":  # the pickle protocol opcode every pickle since protocol 2 starts with
         raise CheckpointError(
             f"{source}: its checkpoint is a pickle written by a gpusteward before checkpoint "
-            f"schema version 1; this version reads schema version {CHECKPOINT_SCHEMA_VERSION} "
-            f"only and does not unpickle. {fix}"
+            f"schema version 1; this version reads schema versions {_readable()} only and does "
+            f"not unpickle. {fix}"
         )
     try:
         doc = json.loads(data)
@@ -121,10 +124,10 @@ def load_checkpoint(data: bytes, source: str = "journal") -> DaemonCheckpoint:
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise CheckpointError(f"{source}: its checkpoint is not a gpusteward checkpoint. {fix}")
     version = doc.get("schema_version")
-    if version != CHECKPOINT_SCHEMA_VERSION:
+    if version not in READ_SCHEMA_VERSIONS or isinstance(version, bool):
         raise CheckpointError(
             f"{source}: its checkpoint has schema version {version!r}; this version reads "
-            f"schema version {CHECKPOINT_SCHEMA_VERSION}. {fix}"
+            f"schema versions {_readable()}. {fix}"
         )
     try:
         if set(doc) != _FIELDS:
@@ -176,3 +179,7 @@ def restore_planner_from(journal: Journal, planner: object, source: str) -> int 
     checkpoint = load_checkpoint(data, source)
     restore_planner(planner, checkpoint, source)
     return checkpoint.seq
+
+
+def _readable() -> str:
+    return " and ".join(str(v) for v in READ_SCHEMA_VERSIONS)

@@ -117,6 +117,37 @@ def test_a_resumed_run_continues_exactly_as_one_not_stopped(tmp_path: Path, plan
     assert any(r.proposals for r in after), "no decision after the resume: nothing was tested"
 
 
+def test_a_schema_version_1_checkpoint_still_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 2 only adds column-wise rows; a journal the previous version wrote (every
+    row item by item, schema version 1) resumes and continues as a run not stopped."""
+    import gpusteward.core.remembered as remembered
+    import gpusteward.daemon.resume as resume
+
+    scenario = load_scenario(str(_scenario(tmp_path, "forecast")))
+    whole = build_sim_run(scenario, Settings(journal=tmp_path / "whole.db"), fresh=True)
+    expected = _ticks(whole, 40)
+    current = whole.journal.latest_checkpoint()
+    assert current is not None and '"$":"rows"' in current.decode()
+
+    with monkeypatch.context() as old:  # write as the previous version did
+        old.setattr(remembered, "_ROWS_FROM", 10**9)
+        old.setattr(resume, "CHECKPOINT_SCHEMA_VERSION", 1)
+        first = build_sim_run(scenario, Settings(journal=tmp_path / "v1.db"), fresh=True)
+        before = _ticks(first, 25)
+        data = first.journal.latest_checkpoint()
+        first.journal.close()
+    assert data is not None and json.loads(data)["schema_version"] == 1
+    assert '"$":"rows"' not in data.decode() and '"$":"datetime"' in data.decode()
+
+    resumed = build_sim_run(scenario, Settings(journal=tmp_path / "v1.db"))
+    assert resumed.resumed_at_seq == 24
+    resumed.clock.advance(60)
+    after = _ticks(resumed, 15)
+    assert [_what(r) for r in before + after] == [_what(r) for r in expected]
+
+
 def _journal_with_checkpoint(tmp_path: Path, data: bytes) -> tuple[Any, Path]:
     scenario = load_scenario(str(_scenario(tmp_path, "forecast")))
     path = tmp_path / "old.db"
