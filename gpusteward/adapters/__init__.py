@@ -9,6 +9,8 @@
 - `nvml` — the only module that imports `pynvml`: the node collector.
 - `openai_llm` — the only module that imports `openai`: the `LlmClient` port over any
   OpenAI-compatible chat-completions endpoint.
+- `activator` — the wake-on-request proxy (`gpusteward activator`): holds requests for a
+  model at zero while it wakes and exports them as its queue (`exposition_activator`).
 
 Known only to the composition root (`gpusteward.app.wiring`) and the CLI; nothing below them
 imports this package (import-linter enforces it).

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gpusteward.app.settings import environment_variables, load_settings
+from gpusteward.cli.activator import activator
 from gpusteward.cli.agent import why
 from gpusteward.cli.approvals import approvals_command
 from gpusteward.cli.cluster import node_agent, run_kubernetes
@@ -90,6 +91,7 @@ app.command("why", epilog=READS_SETTINGS)(why)
 app.command("eval", epilog=READS_SETTINGS)(eval_cmd)
 app.command("approvals", epilog=READS_SETTINGS)(approvals_command)
 app.command("node-agent", epilog=READS_NONE)(node_agent)
+app.command("activator", epilog=READS_NONE)(activator)
 app.command("export", epilog=READS_SETTINGS)(export_cmd)
 app.command("replay", epilog=READS_SETTINGS)(replay_cmd)
 app.command("diagnose", epilog=READS_NONE)(diagnose)

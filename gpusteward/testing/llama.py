@@ -125,12 +125,13 @@ def _ready(base_url: str) -> bool:
 
 @contextmanager
 def running_llama_server(
-    workdir: Path, *, start_seconds: float = START_SECONDS
+    workdir: Path, *, start_seconds: float = START_SECONDS, port: int | None = None
 ) -> Iterator[RealLlm]:
-    """llama-cpp-python's server over the Gemma GGUF, ready; stopped when the block ends."""
+    """llama-cpp-python's server over the Gemma GGUF, ready; stopped when the block ends.
+    On loopback `port` (default: a free one)."""
     _require("llama_cpp.server.app")
     model = model_path()
-    port = _free_port()
+    port = port or _free_port()
     log_path = workdir / "llama-server.log"
     command = [
         sys.executable, "-m", "llama_cpp.server",
