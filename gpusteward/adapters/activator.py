@@ -13,6 +13,8 @@ refuses the connection (a Service with no ready pod: the model is at zero) is *h
   and sends the held requests once it answers 200;
 - a request waits at most `hold_seconds`, and at most `max_held` wait per model; past
   either it gets a 503 with `Retry-After` and a message that says which.
+- a client that hangs up while held is dropped from the count, and its request is never
+  sent (`gpusteward_activator_abandoned_total`).
 
 Only a request that never reached the upstream (the connection failed) is held and sent
 again: once it was sent, its answer — an error too — is the client's, since a
@@ -36,7 +38,7 @@ import httpx
 import structlog
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route as Path
 
@@ -62,6 +64,10 @@ _HOP = frozenset(
 )
 
 
+class _Gone(Exception):
+    """The client hung up while its request was held."""
+
+
 class _Refused(Exception):
     """The request cannot be served; `response` says why."""
 
@@ -82,6 +88,7 @@ class _Upstream:
     held_total: int = 0
     timed_out: int = 0
     refused_full: int = 0
+    abandoned: int = 0
     prober: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -134,6 +141,7 @@ class Activator:
                 held_total=u.held_total,
                 timed_out=u.timed_out,
                 refused_full=u.refused_full,
+                abandoned=u.abandoned,
             )
             for u in self.upstreams.values()
         ]
@@ -161,22 +169,29 @@ class Activator:
             return await self._serve(up, request, body)
         except _Refused as e:
             return e.response
+        except _Gone:
+            return Response(status_code=499)  # nobody reads it: the connection is closed
 
     # -- a request's way through ---------------------------------------------------------
 
     async def _body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _Refused(
-                    413,
-                    "invalid_request_error",
-                    f"request body over {limit:,} bytes; fix: a smaller request, or raise "
-                    "max_body_bytes in the routes file",
-                )
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise _Gone from None
+        if size > limit:
+            raise _Refused(
+                413,
+                "invalid_request_error",
+                f"request body over {limit:,} bytes; fix: a smaller request, or raise "
+                "max_body_bytes in the routes file",
+            )
         return b"".join(chunks)
 
     def _upstream(self, path: str, body: bytes) -> _Upstream:
@@ -228,10 +243,7 @@ class Activator:
                     holding = self._hold(up)
                 self._probe(up)
                 left = deadline - time.monotonic()
-                try:
-                    await asyncio.wait_for(up.ready.wait(), timeout=max(left, 0.0))
-                except TimeoutError:
-                    up.timed_out += 1
+                if not await self._wait_ready(up, request, left):
                     raise _Refused(
                         503,
                         "model_waking",
@@ -239,10 +251,30 @@ class Activator:
                         f"{self.config.hold_seconds:g} s (the request was held, never sent); "
                         "fix: retry later, or check why its replicas do not become ready",
                         retry_after=60,
-                    ) from None
+                    )
         finally:
             if holding:
                 up.held -= 1
+
+    async def _wait_ready(self, up: _Upstream, request: Request, seconds: float) -> bool:
+        """Until the upstream serves (True) or `seconds` pass (False); a client that hangs
+        up meanwhile ends the wait (`_Gone`): its request is never sent."""
+        ready = asyncio.ensure_future(up.ready.wait())
+        gone = asyncio.ensure_future(_hung_up(request))
+        try:
+            done, _ = await asyncio.wait(
+                (ready, gone), timeout=max(seconds, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+            gone.cancel()
+        if gone in done and ready not in done:
+            up.abandoned += 1
+            raise _Gone
+        if ready in done:
+            return True
+        up.timed_out += 1
+        return False
 
     def _hold(self, up: _Upstream) -> bool:
         if up.held >= self.config.max_held:
@@ -291,6 +323,12 @@ class Activator:
             headers=dict(answer),
             background=BackgroundTask(upstream.aclose),
         )
+
+
+async def _hung_up(request: Request) -> None:
+    """Returns when the client closes the connection (the body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _raw(upstream: httpx.Response) -> AsyncIterator[bytes]:

@@ -23,6 +23,7 @@ class HeldCounts:
     held_total: int  # requests ever held
     timed_out: int  # held past hold_seconds
     refused_full: int  # refused: max_held already waiting
+    abandoned: int  # the client hung up while held (never sent)
 
 
 class ActivatorMetrics(Collector):
@@ -58,10 +59,16 @@ class ActivatorMetrics(Collector):
             "Requests answered 503 at once: max_held requests were already held.",
             labels=labels,
         )
+        abandoned = CounterMetricFamily(
+            "gpusteward_activator_abandoned",
+            "Held requests whose client hung up before the model served (never sent).",
+            labels=labels,
+        )
         for c in self._counts():
             at = [c.namespace, c.model_name]
             waiting.add_metric(at, c.held)
             held.add_metric(at, c.held_total)
             timed_out.add_metric(at, c.timed_out)
             full.add_metric(at, c.refused_full)
-        yield from (waiting, held, timed_out, full)
+            abandoned.add_metric(at, c.abandoned)
+        yield from (waiting, held, timed_out, full, abandoned)

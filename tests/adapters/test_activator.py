@@ -301,3 +301,24 @@ def test_the_daemons_prometheus_source_reads_a_held_request_as_the_models_queue(
         assert metrics.queue_depth == 1
         with serving(stand_in.app, port):
             assert asked.result(timeout=PATIENCE).status_code == 200
+
+
+def test_a_client_that_hangs_up_while_held_is_uncounted_and_its_request_never_sent() -> None:
+    stand_in, port = StandIn(), free_port()
+    with serving(Activator(_config(port)).app, free_port()) as url:
+        body = b'{"model": "m-large", "messages": []}'
+        client = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+        client.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        wait_for(lambda: _held(url, 1.0), "the request held")
+        client.close()  # the client gives up while its request is held
+        wait_for(
+            lambda: _metric(url, "gpusteward_activator_abandoned_total") == 1.0,
+            "the hung-up request counted as abandoned",
+        )
+        assert _held(url, 0.0)
+        with serving(stand_in.app, port):
+            assert _ask(url).status_code == 200
+        assert len(stand_in.requests) == 1  # only the later request reached the model
