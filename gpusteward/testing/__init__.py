@@ -11,6 +11,8 @@ Fakes, not mocks: each one behaves like the real thing, within memory. Imports o
 - `RecordingExecutor` — records what ran; refuses a repeated id; dry runs; failures.
 - `StaticPlanner`, `ScriptedPlanner` — planners that return given proposals or raise.
 - `make_snapshot`, `make_deployment`, `make_tick_record` — small, valid domain values.
+- `model_server` (import it by name: it loads uvicorn) — an OpenAI-API model server
+  stand-in and a real uvicorn server for any ASGI app, on loopback.
 """
 
 from gpusteward.testing.builders import T0, make_deployment, make_snapshot, make_tick_record

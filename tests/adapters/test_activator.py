@@ -1,6 +1,7 @@
 """The wake-on-request proxy over real HTTP on loopback: the real `openai` client in front,
-uvicorn servers behind (an OpenAI-API stand-in here; the real llama-cpp-python server in
-tests/agent/test_real_model_activator.py), a real Prometheus scraping its /metrics.
+uvicorn servers behind (`gpusteward.testing.model_server` here; the real
+llama-cpp-python server in tests/agent/test_real_model_activator.py), a real Prometheus
+scraping its /metrics.
 
 A request for a model whose upstream is not listening (a Service with no ready pod) is
 held, counted as the model's waiting requests, and sent when the upstream serves; every
@@ -8,27 +9,19 @@ refusal says what was wrong and what to do."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from openai import OpenAI
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from gpusteward.adapters.activator import Activator
 from gpusteward.adapters.activator_config import ActivatorConfig, load_routes
 from gpusteward.core.errors import InputError
+from gpusteward.testing.model_server import ModelServerStandIn, serving
 from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
 
 
@@ -36,85 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Any, port: int) -> Iterator[str]:
-    """`app` on a real uvicorn server on loopback `port`, in a thread; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(
-        lambda: server.started or (False if thread.is_alive() else "stopped"),
-        f"a server listening on port {port}",
-        every=0.01,
-    )
-    assert server.started, f"the server on port {port} stopped before it listened"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=PATIENCE)
-
-
-class StandIn:
-    """An OpenAI-API model server stand-in: /health, and chat completions (JSON or a
-    stream of server-sent events) naming the model and a header it was sent."""
-
-    def __init__(self, fail_with: int | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail_with = fail_with
-        self.app = Starlette(
-            routes=[
-                Route("/health", lambda _: PlainTextResponse("ok")),
-                Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            ]
-        )
-
-    async def _chat(self, request: Request) -> Response:
-        body = await request.json()
-        self.requests.append(body)
-        if self.fail_with is not None:
-            return JSONResponse({"error": {"message": "boom"}}, status_code=self.fail_with)
-        said = f"{body['model']} via {request.headers.get('x-client', '?')}"
-        if not body.get("stream"):
-            return JSONResponse(_completion(body["model"], said))
-
-        async def events() -> AsyncIterator[bytes]:
-            for word in said.split():
-                yield f"data: {json.dumps(_chunk(body['model'], word + ' '))}\n\n".encode()
-            yield b"data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-
-def _completion(model: str, text: str) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }
-
-
-def _chunk(model: str, text: str) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
-    }
 
 
 def _config(upstream_port: int, **overrides: Any) -> ActivatorConfig:
@@ -152,7 +66,7 @@ def _held(url: str, n: float) -> bool:
 
 
 def test_a_serving_model_is_passed_through_to_the_real_openai_client_streams_included() -> None:
-    stand_in, port = StandIn(), free_port()
+    stand_in, port = ModelServerStandIn(), free_port()
     with serving(stand_in.app, port), serving(Activator(_config(port)).app, free_port()) as url:
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         extra = {"extra_headers": {"x-client": "openai"}}
@@ -168,7 +82,7 @@ def test_a_serving_model_is_passed_through_to_the_real_openai_client_streams_inc
 
 
 def test_a_request_for_a_model_at_zero_is_held_counted_and_sent_when_it_serves() -> None:
-    stand_in, port = StandIn(), free_port()  # nothing listens on `port` yet: at zero
+    stand_in, port = ModelServerStandIn(), free_port()  # nothing listens on `port` yet: at zero
     with serving(Activator(_config(port)).app, free_port()) as url, ThreadPoolExecutor() as pool:
         asked: Future[httpx.Response] = pool.submit(_ask, url)
         wait_for(lambda: _held(url, 1.0), "the request held and counted as waiting")
@@ -197,7 +111,7 @@ def test_a_held_request_gets_a_503_with_retry_after_when_the_model_never_serves(
 
 
 def test_past_max_held_a_request_is_refused_at_once_and_the_held_one_still_served() -> None:
-    stand_in, port = StandIn(), free_port()
+    stand_in, port = ModelServerStandIn(), free_port()
     with (
         serving(Activator(_config(port, max_held=1)).app, free_port()) as url,
         ThreadPoolExecutor() as pool,
@@ -213,7 +127,7 @@ def test_past_max_held_a_request_is_refused_at_once_and_the_held_one_still_serve
 
 
 def test_an_error_from_the_upstream_after_sending_is_the_clients_and_is_not_retried() -> None:
-    stand_in, port = StandIn(fail_with=500), free_port()
+    stand_in, port = ModelServerStandIn(fail_with=500), free_port()
     with serving(stand_in.app, port), serving(Activator(_config(port)).app, free_port()) as url:
         answer = _ask(url)
     assert answer.status_code == 500 and answer.json() == {"error": {"message": "boom"}}
@@ -278,7 +192,7 @@ def test_the_daemons_prometheus_source_reads_a_held_request_as_the_models_queue(
     from gpusteward.testing import make_deployment
     from tests.adapters.prometheus_server import running_prometheus
 
-    stand_in, port, proxy_port = StandIn(), free_port(), free_port()
+    stand_in, port, proxy_port = ModelServerStandIn(), free_port(), free_port()
     at_zero = make_deployment(
         "m-large", namespace="serving", model="m-large", replicas=0, min_replicas=0
     )
@@ -304,7 +218,7 @@ def test_the_daemons_prometheus_source_reads_a_held_request_as_the_models_queue(
 
 
 def test_a_client_that_hangs_up_while_held_is_uncounted_and_its_request_never_sent() -> None:
-    stand_in, port = StandIn(), free_port()
+    stand_in, port = ModelServerStandIn(), free_port()
     with serving(Activator(_config(port)).app, free_port()) as url:
         body = b'{"model": "m-large", "messages": []}'
         client = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
