@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from agents.slo_capacity import DispersionEstimator, utilisation_at_slo
+from agents.slo_capacity import BurstinessEstimator, DispersionEstimator, utilisation_at_slo
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     Health,
@@ -54,7 +54,7 @@ class CapacityModel(Remembers):
         *,
         at_slo: bool = False,
         burstiness: Mapping[str, float] | None = None,
-        dispersion: DispersionEstimator | None = None,
+        dispersion: BurstinessEstimator | None = None,
     ) -> None:
         self.estimates: dict[str, dict[str, float]] = {
             k: dict(v) for k, v in (priors or {}).items()
@@ -63,7 +63,7 @@ class CapacityModel(Remembers):
         self.observations: Counter[str] = Counter()
         self.at_slo = at_slo
         self.burstiness = dict(burstiness or {})
-        self.dispersion = dispersion or DispersionEstimator()
+        self.dispersion: BurstinessEstimator = dispersion or DispersionEstimator()
         # The last ladder built (snapshot, key, ladder): a planner asks for the same
         # deployment's ladder several times a tick. Not kept in a checkpoint.
         self._ladder: tuple[ClusterSnapshot, ModelDeployment, list[float]] | None = None
