@@ -11,8 +11,9 @@ free GPUs from the cheapest allowed node.
 With `at_slo=True`, demand is converted to the raw capacity it needs at SLO: divided by
 the highest utilisation at which the deployment's queueing-delay SLO still holds
 (`agents.slo_capacity`), given the load's burstiness. The burstiness is learned online
-from per-tick arrival counts (`DispersionEstimator`), or fixed per deployment
-(`burstiness=`, what the oracle knows). Without it, capacities are raw throughput (what
+from per-tick arrival counts (`DispersionEstimator` by default; the forecast planner's
+`dispersion_estimator` setting may name `VariogramDispersionEstimator`), or fixed per
+deployment (`burstiness=`, what the oracle knows). Without it, capacities are raw throughput (what
 the utilisation-target baselines use).
 """
 
