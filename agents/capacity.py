@@ -11,8 +11,9 @@ free GPUs from the cheapest allowed node.
 With `at_slo=True`, demand is converted to the raw capacity it needs at SLO: divided by
 the highest utilisation at which the deployment's queueing-delay SLO still holds
 (`agents.slo_capacity`), given the load's burstiness. The burstiness is learned online
-from per-tick arrival counts (`DispersionEstimator`), or fixed per deployment
-(`burstiness=`, what the oracle knows). Without it, capacities are raw throughput (what
+from per-tick arrival counts (`DispersionEstimator` by default; the forecast planner's
+`dispersion_estimator` setting may name `VariogramDispersionEstimator`), or fixed per
+deployment (`burstiness=`, what the oracle knows). Without it, capacities are raw throughput (what
 the utilisation-target baselines use).
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from agents.slo_capacity import DispersionEstimator, utilisation_at_slo
+from agents.slo_capacity import BurstinessEstimator, DispersionEstimator, utilisation_at_slo
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     Health,
@@ -54,7 +55,7 @@ class CapacityModel(Remembers):
         *,
         at_slo: bool = False,
         burstiness: Mapping[str, float] | None = None,
-        dispersion: DispersionEstimator | None = None,
+        dispersion: BurstinessEstimator | None = None,
     ) -> None:
         self.estimates: dict[str, dict[str, float]] = {
             k: dict(v) for k, v in (priors or {}).items()
@@ -63,7 +64,7 @@ class CapacityModel(Remembers):
         self.observations: Counter[str] = Counter()
         self.at_slo = at_slo
         self.burstiness = dict(burstiness or {})
-        self.dispersion = dispersion or DispersionEstimator()
+        self.dispersion: BurstinessEstimator = dispersion or DispersionEstimator()
         # The last ladder built (snapshot, key, ladder): a planner asks for the same
         # deployment's ladder several times a tick. Not kept in a checkpoint.
         self._ladder: tuple[ClusterSnapshot, ModelDeployment, list[float]] | None = None

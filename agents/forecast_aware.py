@@ -86,6 +86,7 @@ from agents.forecast_memory import (
 )
 from agents.load_stats import ramp_factor, record_rise, state_label
 from agents.scaling import ev, live_demand, scale_proposal
+from agents.slo_capacity import dispersion_estimator
 from gpusteward.core.actions import Proposal
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics
 from gpusteward.core.load import Forecast
@@ -102,7 +103,11 @@ class ForecastPlanner(Remembers):
 
     def __init__(self, config: ForecastPlannerConfig | None = None, priors: Priors | None = None):
         self.config = config or ForecastPlannerConfig()
-        self.capacity = CapacityModel(priors, at_slo=self.config.capacity_at_slo)
+        self.capacity = CapacityModel(
+            priors,
+            at_slo=self.config.capacity_at_slo,
+            dispersion=dispersion_estimator(self.config.dispersion_estimator),
+        )
         self._memory: dict[str, DeploymentMemory] = {}
 
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:

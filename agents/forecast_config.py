@@ -71,6 +71,12 @@ class ForecastPlannerConfig(Frozen):
     capacity_at_slo: bool = Field(
         default=True, description="Size for capacity at SLO (False: raw throughput)."
     )
+    dispersion_estimator: Literal["median-pairs", "variogram"] = Field(
+        default="median-pairs",
+        description="How the burstiness behind the capacity at SLO is learned from per-tick "
+        "counts (`agents.slo_capacity`): the median of consecutive pairs with arrivals, or "
+        "the variogram's nugget over every tick (right for on/off clients too).",
+    )
     score_smoothing_ticks: int = Field(
         default=2,
         ge=0,

@@ -198,3 +198,87 @@ class DispersionEstimator(Remembers):
             return self.prior_cv
         value = self._cv[key] = math.sqrt(max(float(np.median(ratios)) / 0.4549, 0.0))
         return value
+
+
+class VariogramDispersionEstimator(Remembers):
+    """Burstiness (cv^2 = variance / mean of per-tick arrival counts), learned online from
+    the counts' variogram: right for on/off traffic too, and robust to steps of the rate.
+
+    For counts x_t with mean mu_t and variance cv^2 mu_t, the mean squared difference at
+    lag k is cv^2 (mu_t + mu_{t-k}) plus the squared change of the mean over k ticks.
+    Where the mean moves by steps (10-minute trace windows, a client that comes and
+    goes), a step lies between x_{t-1} and x_t once but between x_{t-2} and x_t twice,
+    so 2 x lag-1 - lag-2 (the variogram extrapolated to lag 0, its nugget) keeps the
+    counts' own variance and cancels the steps in expectation. Summed over a window and
+    divided by the summed x_{t-1} + x_t, it is the rate-weighted mean cv^2 there. Every
+    tick counts, empty ones too: the median of pair ratios (`DispersionEstimator`) skips
+    pairs with an empty tick and reads the typical pair, so it under-reads counts that
+    are mostly zero with rare large bursts (a gamma-mixed Poisson of small shape: an
+    on/off batch client), and this does not.
+
+    The nugget is a difference of two sums, and next to a large step its noise (the step
+    times the counts' noise) can outweigh it, down to below zero. So the answer is never
+    below the median of pair ratios, which such steps do not move: each reading is
+    consistent where the counts are steady, and each under-reads in one case only
+    (pairs: heavy tails; nugget: noise at large steps). A trend in the rate (not a
+    step) lowers the nugget by twice its squared slope per tick. Until `min_samples`
+    ticks are seen, or while the window holds no arrival, `prior_cv` is used. Small; its
+    state is plain numbers.
+    """
+
+    remembers = ("pairs", "_recent", "_terms", "_cv")
+
+    def __init__(self, prior_cv: float = 1.5, min_samples: int = 30, window: int = 360) -> None:
+        self.prior_cv, self.min_samples, self.window = prior_cv, min_samples, window
+        self.pairs = DispersionEstimator(prior_cv, min_samples, window)
+        self._recent: dict[str, list[float]] = {}  # the last two counts, oldest first
+        # per tick: (x_t - x_{t-1})^2, (x_t - x_{t-2})^2, x_t + x_{t-1}
+        self._terms: dict[str, list[tuple[float, float, float]]] = {}
+        self._cv: dict[str, float] = {}  # the estimate, until the next observation
+
+    def observe(self, key: str, count: float) -> None:
+        self._cv.pop(key, None)
+        self.pairs.observe(key, count)
+        count = max(count, 0.0)
+        recent = self._recent.setdefault(key, [])
+        if len(recent) == 2:
+            before, last = recent
+            terms = self._terms.setdefault(key, [])
+            terms.append(((count - last) ** 2, (count - before) ** 2, count + last))
+            if len(terms) > self.window:
+                del terms[: len(terms) - self.window]
+        recent.append(count)
+        del recent[:-2]
+
+    def nugget_cv(self, key: str) -> float | None:
+        """The variogram's reading alone; None before `min_samples` ticks or while the
+        window holds no arrival."""
+        terms = self._terms.get(key, [])
+        if len(terms) < self.min_samples:
+            return None
+        lag1, lag2, total = (math.fsum(column) for column in zip(*terms, strict=True))
+        if total <= 0:
+            return None
+        return math.sqrt(max(2.0 * lag1 - lag2, 0.0) / total)
+
+    def cv(self, key: str) -> float:
+        known = self._cv.get(key)
+        if known is not None:
+            return known
+        nugget = self.nugget_cv(key)
+        if nugget is None:
+            return self.prior_cv
+        value = self._cv[key] = max(nugget, self.pairs.cv(key))
+        return value
+
+
+BurstinessEstimator = DispersionEstimator | VariogramDispersionEstimator
+
+
+def dispersion_estimator(kind: str) -> BurstinessEstimator:
+    """The estimator a planner setting names: `median-pairs` or `variogram`."""
+    if kind == "median-pairs":
+        return DispersionEstimator()
+    if kind == "variogram":
+        return VariogramDispersionEstimator()
+    raise ValueError(f"dispersion estimator {kind!r}: expected median-pairs or variogram")
