@@ -266,13 +266,13 @@ class ForecastPlanner(Remembers):
         scale = mem.sigma  # errors are kept in units of the volatility (1.0 when off)
         scaled = f", scaled by the volatility now ({scale:.3f})" if cfg.volatility_scaled else ""
         if len(alike) >= cfg.min_state_samples and len(recent) >= cfg.min_error_samples:
-            ratio = float(np.exp(np.quantile(alike, level) * scale))
+            ratio = _exp(float(np.quantile(alike, level)) * scale)
             source = (
                 f"q{level:.2f} of {len(alike)} errors made with the load "
                 f"{state_label(cfg.drop_buckets, mem.state)} its last-hour peak{scaled}"
             )
         elif len(recent) >= cfg.min_error_samples:
-            ratio = float(np.exp(np.quantile(recent, level) * scale))
+            ratio = _exp(float(np.quantile(recent, level)) * scale)
             source = f"q{level:.2f} of {len(recent)} recent errors{scaled}"
         else:
             top = max(window, key=lambda p: p.point)
@@ -280,7 +280,7 @@ class ForecastPlanner(Remembers):
             source = "forecast p90 band"
             early = _observed_rises(mem, lead, interval, cfg.score_smoothing_ticks)
             if len(early) >= _MIN_EARLY_RISES:
-                rise = float(np.exp(np.quantile(early, level)))
+                rise = _exp(float(np.quantile(early, level)))
                 if rise > ratio:
                     ratio = rise
                     source = (
@@ -375,3 +375,9 @@ def _observed_rises(
         if r > 0 and later > 0:
             out.append(math.log(later / r))
     return out
+
+
+def _exp(x: float) -> float:
+    """np.exp(x), inf past a float's range without numpy's overflow warning (a ratio that
+    large is capped at `max_headroom` anyway)."""
+    return math.inf if x >= 709.0 else float(np.exp(x))  # NaN stays NaN, as before
