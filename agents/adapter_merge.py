@@ -13,7 +13,15 @@ runtime and the chosen ones (at the same instants) stays within `max_share` of w
 runtime serves at its max_replicas, that capacity reduced by `adapter_overhead` (vLLM's
 multi-LoRA kernels cost 10-20 % of throughput), and the runtime serves at most
 `max_adapters` (vLLM's --max-loras). Evidence: the peaks, the capacity, the GPUs freed
-and the cold starts no longer paid. Pure: time comes from the snapshots only.
+and the cold starts no longer paid.
+
+A merge has a way back: when a runtime's traffic (its own and its adapters') passes that
+same limit, the planner proposes unmerging all its adapters (the runtime's rate is what
+the snapshot shows; which adapter grew is not), so their requests go to their own
+deployments again, which can scale past the runtime's cap; the runtime's memory of the
+outgrown peak keeps them apart for a window. The limit is `max_share` (80 %) of the
+capacity at max_replicas, so the unmerge comes before the cap binds. Evidence: the rate,
+the limit, the queue. Pure: time comes from the snapshots only.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Literal
 from pydantic import Field
 
 from agents.scaling import ev
-from gpusteward.core.actions import MergeAdapters, Proposal
+from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
@@ -83,10 +91,12 @@ class AdapterMergePlanner(Remembers):
     def plan(self, snapshot: ClusterSnapshot, forecasts: Mapping[str, Forecast]) -> list[Proposal]:
         self.observe(snapshot)
         cfg = self.config
-        if len(self._seen) * self._interval < cfg.min_observed * cfg.window_seconds:
-            return []
         live = [d for d in snapshot.deployments if not d.retired and d.routed_to is None]
-        out = []
+        out = [p for d in live if d.adapters and (p := self._unmerge(snapshot, d)) is not None]
+        if len(self._seen) * self._interval < cfg.min_observed * cfg.window_seconds:
+            return out  # an unmerge needs no history: the traffic now says it
+        unmerging = {p.action.target for p in out}
+        live = [d for d in live if d.key not in unmerging]
         for base in sorted({d.model for d in live if is_fine_tune(d)}):
             tunes = [d for d in live if is_fine_tune(d) and d.model == base and d.min_replicas == 0]
             runtimes = [
@@ -104,6 +114,41 @@ class AdapterMergePlanner(Remembers):
             return 0.0
         return m.capacity_rps / ready
 
+    def _limit(self, snap: ClusterSnapshot, d: ModelDeployment) -> float:
+        """What a merge may put on runtime `d`: `max_share` of its capacity at max_replicas
+        (0: no ready replica to measure it by)."""
+        limit = self.config.max_share * self._per_replica(snap, d) * d.max_replicas
+        if not d.adapters:  # its measured capacity does not carry the overhead yet
+            limit *= 1.0 - self.config.adapter_overhead
+        return limit
+
+    def _unmerge(self, snap: ClusterSnapshot, d: ModelDeployment) -> Proposal | None:
+        """Every adapter off runtime `d` when its traffic now passes the merge limit."""
+        m = snap.metrics.get(d.key)
+        limit = self._limit(snap, d)
+        if m is None or limit <= 0 or m.arrival_rate_rps <= limit:
+            return None
+        return Proposal(
+            action=UnmergeAdapters(
+                base_model=d.model, sources=d.adapters, runtime=d.key, issued_at=snap.at
+            ),
+            reason=(
+                f"unmerge {len(d.adapters)} {d.model} adapter(s) from {d.key}: it receives "
+                f"{m.arrival_rate_rps:.2f} req/s, past the {limit:.2f} req/s a merge may put on "
+                f"it ({self.config.max_share:.0%} of what it serves at its {d.max_replicas} "
+                "replicas); served by their own deployments again, they can scale past that cap"
+            ),
+            evidence=(
+                ev("adapters", len(d.adapters)),
+                ev("runtime_rate", m.arrival_rate_rps, "req/s"),
+                ev("runtime_capacity_limit", limit, "req/s"),
+                ev("runtime_replicas", d.replicas),
+                ev("runtime_max_replicas", d.max_replicas),
+                ev("queue_depth", m.queue_depth, "requests"),
+            ),
+            planner=self.name,
+        )
+
     def _series(self, key: str) -> dict[datetime, float]:
         return dict(self._rates.get(key, ()))
 
@@ -114,12 +159,9 @@ class AdapterMergePlanner(Remembers):
         cfg = self.config
         best: tuple[int, Proposal] | None = None
         for r in sorted(runtimes, key=lambda d: d.key):
-            per = self._per_replica(snap, r)
-            if per <= 0:
+            limit = self._limit(snap, r)
+            if limit <= 0:
                 continue
-            limit = cfg.max_share * per * r.max_replicas
-            if not r.adapters:  # its measured capacity does not carry the overhead yet
-                limit *= 1.0 - cfg.adapter_overhead
             room = cfg.max_adapters - len(r.adapters)
             fitting = [t for t in tunes if t.slo.queue_delay_seconds >= r.slo.queue_delay_seconds]
             total = self._series(r.key)

@@ -1,9 +1,10 @@
-"""Rule checks for the model zoo: when a model may go to zero replicas, and when LoRA
-fine-tunes may be merged into their base model's runtime. Pure, like every check."""
+"""Rule checks for the model zoo: when a model may go to zero replicas, when LoRA
+fine-tunes may be merged into their base model's runtime, and when a merge may be undone.
+Pure, like every check."""
 
 from __future__ import annotations
 
-from gpusteward.core.actions import MergeAdapters, ScaleDeployment
+from gpusteward.core.actions import MergeAdapters, ScaleDeployment, UnmergeAdapters
 from policies.context import ActionContext, MissingContext
 from policies.document import AdapterMergeRule, ScaleToZeroRule, selects
 from policies.fired import Fired, Value
@@ -51,6 +52,8 @@ def _merge_fired(reason: str, message: str, **values: Value) -> Fired:
 
 def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | None:
     action = ctx.action
+    if isinstance(action, UnmergeAdapters):
+        return check_adapter_unmerge(spec, ctx, action)
     if not isinstance(action, MergeAdapters):
         return None
     d = ctx.require_deployment()
@@ -91,6 +94,36 @@ def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | N
         f"its {d.max_replicas} replicas, and {spec.max_share:.0%} of that is the limit",
         adapters_after=after,
         peak_rps=round(peak, 3),
+        capacity_rps=round(capacity, 3),
+    )
+
+
+def check_adapter_unmerge(
+    spec: AdapterMergeRule, ctx: ActionContext, action: UnmergeAdapters
+) -> Fired | None:
+    """An unmerge takes off adapters the runtime serves, once its traffic (its own and its
+    adapters', as it arrives now) passes `max_share` of what it serves at its max_replicas:
+    the limit a merge is judged by, so a merge stands exactly while it fits."""
+    d = ctx.require_deployment()
+    strangers = [s for s in action.sources if s not in d.adapters]
+    if strangers:
+        return _merge_fired(
+            "not-merged",
+            f"{d.key} does not serve {', '.join(strangers)} as adapters; only a merged "
+            "adapter can be unmerged",
+        )
+    m = ctx.metrics.get(d.key)
+    rate = m.arrival_rate_rps if m is not None else 0.0
+    capacity = ctx.capacity_per_replica() * d.max_replicas
+    if rate > spec.max_share * capacity:
+        return None
+    return _merge_fired(
+        "still-fits",
+        f"{d.key} receives {rate:.2f} req/s with its {len(d.adapters)} adapters, within "
+        f"{spec.max_share:.0%} of the {capacity:.2f} req/s it serves at its "
+        f"{d.max_replicas} replicas: the merge still fits",
+        adapters_after=len(d.adapters) - len(action.sources),
+        peak_rps=round(rate, 3),
         capacity_rps=round(capacity, 3),
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agents.adapter_merge import AdapterMergeConfig, AdapterMergePlanner
-from gpusteward.core.actions import MergeAdapters, Proposal
+from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics, Slo
 from gpusteward.testing import make_deployment, make_snapshot
 
@@ -103,3 +103,48 @@ def test_at_most_max_adapters_share_one_runtime() -> None:
     days = _day(AdapterMergePlanner(AdapterMergeConfig(max_adapters=3)), deps, rates)
     (p,) = next(ps for ps in days if ps)
     assert isinstance(p.action, MergeAdapters) and len(p.action.sources) == 3
+
+
+def _merged(**kw: object) -> list[ModelDeployment]:
+    """The runtime serving ft-a and ft-b as adapters (10 req/s a replica, 3 at most)."""
+    return [
+        _runtime(adapters=("default/ft-a", "default/ft-b"), **kw),
+        _tune("ft-a", replicas=0, routed_to="default/assist"),
+        _tune("ft-b", replicas=0, routed_to="default/assist"),
+        _tune("ft-c"),
+    ]
+
+
+def test_a_runtime_whose_traffic_outgrows_the_merge_limit_gets_its_adapters_unmerged() -> None:
+    """The limit a merge is judged by, 0.8 x 10 x 3 = 24 req/s: at 25 req/s every adapter
+    goes back to its own deployment, on the first snapshot (no history needed)."""
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    (p,) = planner.plan(_snap(at, _merged(), {"assist": 25.0}), {})
+    assert isinstance(p.action, UnmergeAdapters)
+    assert p.action.sources == ("default/ft-a", "default/ft-b")
+    assert p.action.runtime == "default/assist" and p.action.base_model == "assist-8b"
+    evidence = {e.name: e.value for e in p.evidence}
+    assert evidence["runtime_rate"] == 25 and evidence["runtime_capacity_limit"] == 24
+    assert "past the 24.00 req/s" in p.reason
+
+
+def test_a_merged_runtime_within_the_limit_keeps_its_adapters() -> None:
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    assert planner.plan(_snap(at, _merged(), {"assist": 23.0}), {}) == []
+
+
+def test_after_an_unmerge_the_outgrown_peak_keeps_the_adapters_apart_for_a_window() -> None:
+    """A day at 25 req/s on the runtime (its adapters' traffic in it): once unmerged, the
+    quiet fine-tunes do not go back onto it while that peak is in the window."""
+    planner = AdapterMergePlanner()
+    days = _day(planner, _merged(), {"assist": 25.0})
+    assert all(isinstance(p.action, UnmergeAdapters) for ps in days for p in ps)
+    apart = [_runtime(), _tune("ft-a"), _tune("ft-b"), _tune("ft-c")]
+    quiet = {"assist": 5.0, "ft-a": 0.5, "ft-b": 0.5}
+    later = [
+        planner.plan(_snap(T0 + timedelta(days=1, seconds=STEP * i), apart, quiet), {})
+        for i in range(1, 6 * 12)
+    ]
+    assert not any(later)  # half a day on: the 25 req/s peak is still in the window
