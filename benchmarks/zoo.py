@@ -222,7 +222,15 @@ def _result(
             "dropped": acc.dropped,
             "dropped_on_removal": acc.dropped_on_removal,
             "cold_start": m.cold_start_seconds,
-            "wakes": [{"prewarmed": w.prewarmed, "latency": w.latency_seconds} for w in log.done],
+            "wakes": [
+                {
+                    "prewarmed": w.prewarmed,
+                    "latency": w.latency_seconds,
+                    "asked": w.asked,
+                    "first_request": w.first_request,
+                }
+                for w in log.done
+            ],
             "unused_prewarms": log.unused_prewarms,
         }
     return {
