@@ -18,10 +18,12 @@ and the cold starts no longer paid.
 A merge has a way back: when a runtime's traffic (its own and its adapters') passes that
 same limit, the planner proposes unmerging all its adapters (the runtime's rate is what
 the snapshot shows; which adapter grew is not), so their requests go to their own
-deployments again, which can scale past the runtime's cap; the runtime's memory of the
-outgrown peak keeps them apart for a window. The limit is `max_share` (80 %) of the
-capacity at max_replicas, so the unmerge comes before the cap binds. Evidence: the rate,
-the limit, the queue. Pure: time comes from the snapshots only.
+deployments again, which can scale past the runtime's cap, and nothing merges into that
+runtime for a window. The limit is `max_share` (80 %) of the capacity at max_replicas,
+so the unmerge comes before the cap binds; merge and unmerge use one limit, from the most
+a ready replica was seen to serve (a replica Ready for part of a tick shows less: a limit
+from one tick's figure would flap). Evidence: the rate, the limit, the queue. Pure: time
+comes from the snapshots only.
 """
 
 from __future__ import annotations
@@ -29,13 +31,18 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from agents.scaling import ev
 from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ReplicaPhase
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    ModelDeployment,
+    ReplicaPhase,
+    ServingMetrics,
+)
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
 from gpusteward.core.remembered import Remembers
@@ -65,13 +72,22 @@ def is_fine_tune(d: ModelDeployment) -> bool:
 class AdapterMergePlanner(Remembers):
     name = "adapter-merge"
 
-    remembers = ("_rates", "_seen", "_interval")
+    remembers = ("_rates", "_seen", "_interval", "_base_capacity", "_unmerged_at")
 
     def __init__(self, config: AdapterMergeConfig | None = None) -> None:
         self.config = config or AdapterMergeConfig()
         self._rates: dict[str, deque[tuple[datetime, float]]] = {}
         self._seen: deque[datetime] = deque()
         self._interval = 60.0
+        # per deployment: the most one ready replica was seen to serve without adapters
+        # (a replica Ready for part of a tick shows less, never more)
+        self._base_capacity: dict[str, float] = {}
+        self._unmerged_at: dict[str, datetime] = {}  # runtime -> when its adapters came off
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Reads checkpoints written before the unmerge existed (no capacity or unmerge
+        memory in them: both start empty)."""
+        super().restore({"_base_capacity": {}, "_unmerged_at": {}, **state})
 
     def observe(self, snap: ClusterSnapshot) -> None:
         if self._seen and snap.at <= self._seen[-1]:
@@ -83,6 +99,7 @@ class AdapterMergePlanner(Remembers):
             self._seen.popleft()
         for d in snap.deployments:
             m = snap.metrics.get(d.key)
+            self._measure(d, m)
             q = self._rates.setdefault(d.key, deque())
             q.append((snap.at, m.arrival_rate_rps if m is not None else 0.0))
             while q and q[0][0] <= horizon:
@@ -107,27 +124,29 @@ class AdapterMergePlanner(Remembers):
                 out.append(best)
         return out
 
-    def _per_replica(self, snap: ClusterSnapshot, d: ModelDeployment) -> float:
-        m = snap.metrics.get(d.key)
+    def _measure(self, d: ModelDeployment, m: ServingMetrics | None) -> None:
         ready = d.count(ReplicaPhase.READY)
         if m is None or ready == 0 or m.capacity_rps <= 0:
-            return 0.0
-        return m.capacity_rps / ready
+            return
+        per = m.capacity_rps / ready
+        if d.adapters:  # its measured capacity carries the multi-adapter overhead
+            per /= 1.0 - self.config.adapter_overhead
+        self._base_capacity[d.key] = max(self._base_capacity.get(d.key, 0.0), per)
 
-    def _limit(self, snap: ClusterSnapshot, d: ModelDeployment) -> float:
-        """What a merge may put on runtime `d`: `max_share` of its capacity at max_replicas
-        (0: no ready replica to measure it by)."""
-        limit = self.config.max_share * self._per_replica(snap, d) * d.max_replicas
-        if not d.adapters:  # its measured capacity does not carry the overhead yet
-            limit *= 1.0 - self.config.adapter_overhead
-        return limit
+    def _limit(self, d: ModelDeployment) -> float:
+        """What a merge may put on runtime `d`: `max_share` of what it serves as a
+        multi-adapter runtime at max_replicas (0: never seen serving). The same limit
+        decides a merge and its undoing."""
+        per = self._base_capacity.get(d.key, 0.0) * (1.0 - self.config.adapter_overhead)
+        return self.config.max_share * per * d.max_replicas
 
     def _unmerge(self, snap: ClusterSnapshot, d: ModelDeployment) -> Proposal | None:
         """Every adapter off runtime `d` when its traffic now passes the merge limit."""
         m = snap.metrics.get(d.key)
-        limit = self._limit(snap, d)
+        limit = self._limit(d)
         if m is None or limit <= 0 or m.arrival_rate_rps <= limit:
             return None
+        self._unmerged_at[d.key] = snap.at
         return Proposal(
             action=UnmergeAdapters(
                 base_model=d.model, sources=d.adapters, runtime=d.key, issued_at=snap.at
@@ -157,11 +176,13 @@ class AdapterMergePlanner(Remembers):
     ) -> Proposal | None:
         """The merge that moves the most fine-tunes onto one runtime (None: none fits)."""
         cfg = self.config
+        window = timedelta(seconds=cfg.window_seconds)
         best: tuple[int, Proposal] | None = None
         for r in sorted(runtimes, key=lambda d: d.key):
-            limit = self._limit(snap, r)
-            if limit <= 0:
-                continue
+            limit = self._limit(r)
+            since = self._unmerged_at.get(r.key)
+            if limit <= 0 or (since is not None and since > snap.at - window):
+                continue  # unmeasured, or unmerged within the window: it was outgrown
             room = cfg.max_adapters - len(r.adapters)
             fitting = [t for t in tunes if t.slo.queue_delay_seconds >= r.slo.queue_delay_seconds]
             total = self._series(r.key)

@@ -148,3 +148,49 @@ def test_after_an_unmerge_the_outgrown_peak_keeps_the_adapters_apart_for_a_windo
         for i in range(1, 6 * 12)
     ]
     assert not any(later)  # half a day on: the 25 req/s peak is still in the window
+
+
+def test_a_tick_that_reads_low_capacity_does_not_unmerge() -> None:
+    """A replica Ready for part of a tick shows less capacity than it has; the limit comes
+    from the most a replica was seen to serve, so 20 req/s (within 24) stays merged when
+    one tick reads 12 req/s of capacity for two ready replicas."""
+    planner = AdapterMergePlanner()
+    deps = _merged()
+    at = T0 + timedelta(days=1)
+    assert planner.plan(_snap(at, deps, {"assist": 20.0}), {}) == []
+    low = _snap(at + timedelta(seconds=STEP), deps, {"assist": 20.0})
+    metrics = dict(low.metrics)
+    metrics["default/assist"] = metrics["default/assist"].model_copy(update={"capacity_rps": 12.0})
+    assert planner.plan(low.model_copy(update={"metrics": metrics}), {}) == []
+
+
+def test_nothing_merges_into_a_runtime_for_a_window_after_its_adapters_came_off() -> None:
+    """Unmerged at 25 req/s; its cap then raised to 4 replicas (limit 27.2 req/s), so the
+    day's peak would fit again: still no merge until a window has passed."""
+    planner = AdapterMergePlanner()
+    days = _day(planner, [_runtime(), _tune("ft-a"), _tune("ft-b")], {"assist": 5.0})
+    at = T0 + timedelta(seconds=STEP * 6 * 24)
+    assert not any(isinstance(p.action, UnmergeAdapters) for ps in days for p in ps)
+    merged = [_runtime(adapters=("default/ft-a",)), _tune("ft-a", replicas=0, routed_to="x/y")]
+    (p,) = planner.plan(_snap(at + timedelta(seconds=STEP), merged, {"assist": 25.0}), {})
+    assert isinstance(p.action, UnmergeAdapters)
+    apart = [_runtime(max_replicas=4), _tune("ft-a"), _tune("ft-b")]
+    quiet = {"assist": 5.0, "ft-a": 0.5, "ft-b": 0.5}
+    proposals = [
+        (i, planner.plan(_snap(at + timedelta(seconds=STEP * i), apart, quiet), {}))
+        for i in range(2, 6 * 30)
+    ]
+    merges = [i for i, ps in proposals if ps]
+    assert merges and merges[0] > 6 * 24  # the first one a day after the unmerge
+
+
+def test_memory_from_before_the_unmerge_is_read_back() -> None:
+    """A checkpoint written before the planner remembered capacities and unmerges holds
+    only the traffic memory; it restores, with the new memory empty."""
+    planner = AdapterMergePlanner()
+    _day(planner, [_runtime(), _tune("ft-a")], {"assist": 5.0})
+    old = {k: v for k, v in planner.state().items() if k in ("_rates", "_seen", "_interval")}
+    restored = AdapterMergePlanner()
+    restored.restore(old)
+    assert restored.state()["_rates"] == planner.state()["_rates"]
+    assert restored._base_capacity == {} and restored._unmerged_at == {}
