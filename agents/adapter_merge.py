@@ -15,15 +15,16 @@ multi-LoRA kernels cost 10-20 % of throughput), and the runtime serves at most
 `max_adapters` (vLLM's --max-loras). Evidence: the peaks, the capacity, the GPUs freed
 and the cold starts no longer paid.
 
-A merge has a way back: when a runtime's traffic (its own and its adapters') passes that
-same limit, the planner proposes unmerging all its adapters (the runtime's rate is what
-the snapshot shows; which adapter grew is not), so their requests go to their own
-deployments again, which can scale past the runtime's cap, and nothing merges into that
-runtime for a window. The limit is `max_share` (80 %) of the capacity at max_replicas,
-so the unmerge comes before the cap binds; merge and unmerge use one limit, from the most
-a ready replica was seen to serve (a replica Ready for part of a tick shows less: a limit
-from one tick's figure would flap). Evidence: the rate, the limit, the queue. Pure: time
-comes from the snapshots only.
+A merge has a way back: when a runtime's traffic (its own and its adapters') has stayed
+past that same limit for a wake lead of the adapters (their cold start plus a tick: a
+shorter burst is over before their own deployments could serve), the planner proposes
+unmerging all its adapters (the runtime's rate is what the snapshot shows; which adapter
+grew is not), so their requests go to their own deployments again, which can scale past
+the runtime's cap, and nothing merges into that runtime for a window. The limit is
+`max_share` (80 %) of the capacity at max_replicas, so the unmerge comes before the cap
+binds; merge and unmerge use one limit, from the most a ready replica was seen to serve
+(a replica Ready for part of a tick shows less: a limit from one tick's figure would
+flap). Evidence: the rate, the limit, the queue. Pure: time comes from the snapshots only.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from gpusteward.core.cluster import (
 from gpusteward.core.load import Forecast
 from gpusteward.core.model import Frozen
 from gpusteward.core.remembered import Remembers
+from policies.zoo_rules import sustained_rate
 
 BASE_MODEL_LABEL = "gpusteward.io/base-model"
 
@@ -141,10 +143,17 @@ class AdapterMergePlanner(Remembers):
         return self.config.max_share * per * d.max_replicas
 
     def _unmerge(self, snap: ClusterSnapshot, d: ModelDeployment) -> Proposal | None:
-        """Every adapter off runtime `d` when its traffic now passes the merge limit."""
+        """Every adapter off runtime `d` when its traffic has stayed past the merge limit for
+        a wake lead of the adapters (their cold start plus one tick; `sustained_rate`)."""
         m = snap.metrics.get(d.key)
         limit = self._limit(d)
-        if m is None or limit <= 0 or m.arrival_rate_rps <= limit:
+        if m is None or limit <= 0:
+            return None
+        merged = [a for k in d.adapters if (a := snap.deployment(k)) is not None]
+        lead = max((a.cold_start_seconds for a in merged), default=0.0) + snap.interval_seconds
+        recent = [v for _, v in self._rates.get(d.key, ())]
+        rate = sustained_rate(recent, lead, snap.interval_seconds)
+        if rate <= limit:
             return None
         self._unmerged_at[d.key] = snap.at
         return Proposal(
@@ -152,14 +161,16 @@ class AdapterMergePlanner(Remembers):
                 base_model=d.model, sources=d.adapters, runtime=d.key, issued_at=snap.at
             ),
             reason=(
-                f"unmerge {len(d.adapters)} {d.model} adapter(s) from {d.key}: it receives "
-                f"{m.arrival_rate_rps:.2f} req/s, past the {limit:.2f} req/s a merge may put on "
-                f"it ({self.config.max_share:.0%} of what it serves at its {d.max_replicas} "
+                f"unmerge {len(d.adapters)} {d.model} adapter(s) from {d.key}: it received "
+                f"{rate:.2f} req/s over the last {lead:.0f} s (their cold start and a tick), "
+                f"past the {limit:.2f} req/s a merge may put on it "
+                f"({self.config.max_share:.0%} of what it serves at its {d.max_replicas} "
                 "replicas); served by their own deployments again, they can scale past that cap"
             ),
             evidence=(
                 ev("adapters", len(d.adapters)),
-                ev("runtime_rate", m.arrival_rate_rps, "req/s"),
+                ev("runtime_rate", rate, "req/s"),
+                ev("over_seconds", lead, "s"),
                 ev("runtime_capacity_limit", limit, "req/s"),
                 ev("runtime_replicas", d.replicas),
                 ev("runtime_max_replicas", d.max_replicas),

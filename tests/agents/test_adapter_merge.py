@@ -129,6 +129,27 @@ def test_a_runtime_whose_traffic_outgrows_the_merge_limit_gets_its_adapters_unme
     assert "past the 24.00 req/s" in p.reason
 
 
+def test_a_burst_shorter_than_the_adapters_wake_lead_does_not_unmerge() -> None:
+    """The adapters' wake lead is their cold start plus a tick (90 s + 10 min: two ticks
+    here): one tick at 30 req/s after one at 15 averages 22.5, within 24; a second at 30
+    makes it 30, past it."""
+    planner = AdapterMergePlanner()
+    deps = [
+        _runtime(adapters=("default/ft-a",)),
+        _tune("ft-a", replicas=0, routed_to="default/assist", cold_start_seconds=90.0),
+    ]
+    at = T0 + timedelta(days=1)
+    rates = [15.0, 30.0, 30.0]
+    plans = [
+        planner.plan(_snap(at + timedelta(seconds=STEP * i), deps, {"assist": r}), {})
+        for i, r in enumerate(rates)
+    ]
+    assert plans[0] == [] and plans[1] == []
+    (p,) = plans[2]
+    assert isinstance(p.action, UnmergeAdapters)
+    assert {e.name: e.value for e in p.evidence}["over_seconds"] == 690
+
+
 def test_a_merged_runtime_within_the_limit_keeps_its_adapters() -> None:
     planner = AdapterMergePlanner()
     at = T0 + timedelta(days=1)
@@ -172,13 +193,15 @@ def test_nothing_merges_into_a_runtime_for_a_window_after_its_adapters_came_off(
     at = T0 + timedelta(seconds=STEP * 6 * 24)
     assert not any(isinstance(p.action, UnmergeAdapters) for ps in days for p in ps)
     merged = [_runtime(adapters=("default/ft-a",)), _tune("ft-a", replicas=0, routed_to="x/y")]
-    (p,) = planner.plan(_snap(at + timedelta(seconds=STEP), merged, {"assist": 25.0}), {})
+    for i in (1, 2):  # past the limit for a wake lead (cold start + a tick: two 10-min ticks)
+        ps = planner.plan(_snap(at + timedelta(seconds=STEP * i), merged, {"assist": 25.0}), {})
+    (p,) = ps
     assert isinstance(p.action, UnmergeAdapters)
     apart = [_runtime(max_replicas=4), _tune("ft-a"), _tune("ft-b")]
     quiet = {"assist": 5.0, "ft-a": 0.5, "ft-b": 0.5}
     proposals = [
         (i, planner.plan(_snap(at + timedelta(seconds=STEP * i), apart, quiet), {}))
-        for i in range(2, 6 * 30)
+        for i in range(3, 6 * 30)
     ]
     merges = [i for i, ps in proposals if ps]
     assert merges and merges[0] > 6 * 24  # the first one a day after the unmerge

@@ -98,7 +98,10 @@ def test_an_unmerge_is_allowed_once_the_runtime_has_outgrown_the_merge_and_denie
     assert verdict.decision == "allow", verdict.reason
     (default,) = _engine("default.yaml").evaluate([proposal], outgrown, history)
     assert default.decision == "allow", default.reason  # it relieves an overloaded runtime
-    within = _snap(at, deps, {"assist": 20.0})
-    (held,) = engine.evaluate([proposal], within, history)
+    burst = _history(keys, {"assist": 20.0, "ft-a": 0.0}, 144)
+    burst.load["default/assist"] = burst.load["default/assist"].model_copy(
+        update={"values": (20.0,) * 143 + (25.0,)}  # one tick past the limit: a burst
+    )
+    (held,) = engine.evaluate([proposal], outgrown, burst)
     assert held.decision == "deny" and "merge-only-what-fits" in held.reason
     assert "the merge still fits" in held.reason
