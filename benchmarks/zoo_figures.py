@@ -29,6 +29,7 @@ def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
     reactive, prewarmed, late, over = 0, 0, 0, []
     latencies: list[float] = []
     waited: list[dict[str, Any]] = []  # the pre-warmed wakes whose first request waited
+    slow: list[dict[str, Any]] = []  # the reactive wakes over cold start + one tick
     for key, m in result["models"].items():
         for w in m["wakes"]:
             if w["latency"] is None:
@@ -53,10 +54,19 @@ def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
             latencies.append(w["latency"])
             if w["latency"] > m["cold_start"] + tick:
                 over.append(round(w["latency"] - m["cold_start"] - tick, 1))
+                slow.append(
+                    {
+                        "model": key,
+                        "first_request_s": w.get("first_request"),
+                        "cold_start_s": m["cold_start"],
+                        "waited_s": round(w["latency"], 1),
+                    }
+                )
     latencies.sort()
     return {
         "reactive": reactive,
         "reactive_over_bound": len(over),
+        "reactive_over_bound_wakes": slow,
         "worst_excess_s": max(over, default=0.0),
         "reactive_p50_s": latencies[len(latencies) // 2] if latencies else 0.0,
         "reactive_max_s": latencies[-1] if latencies else 0.0,
