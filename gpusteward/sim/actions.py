@@ -120,6 +120,7 @@ def _route(state: SimState, src: DeploymentState, into: DeploymentState) -> None
             state.routes[origin] = into.key
             state.fleet.deployments[origin].version += 1  # its routed_to changed
     state.routes[src.key] = into.key
+    state.wakes[src.key].rerouted()  # what it held is served by `into` from here
     backlog = state.queues[src.key].take_all()
     moved = state.queues[into.key].absorb(backlog)
     state.tallies[src.key].arrived -= moved  # the requests now belong to `into`

@@ -149,3 +149,27 @@ def test_only_an_adapter_the_runtime_serves_is_unmerged(tmp_path: Path) -> None:
     dry = sim.execute(_unmerge(sim, FT_A), dry_run=True)
     assert dry.status is ResultStatus.DRY_RUN
     assert sim.snapshot().deployment(FT_A).routed_to == BASE  # type: ignore[union-attr]
+
+
+def test_a_fine_tune_merged_while_it_wakes_leaves_no_wake_open(tmp_path: Path) -> None:
+    """Requests held at zero for a replica still loading go to the runtime with the merge:
+    they are served there, and the wake no one waits for any more is not left open (left
+    open, the next wake, hours later, would close it with hours of latency)."""
+    models = _models(tmp_path)
+    models[1] = models[1].model_copy(update={"cold_start_seconds": 600.0})  # ft-a
+    sim = Simulator(sim_spec(models=models, groups=[node_group(gpus_per_node=8)]))
+    sim.step()
+    sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=0))
+    for _ in range(3):
+        sim.step()  # drained to zero, then requests held
+    sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=1))
+    sim.step()  # its replica is loading, the requests still held
+    assert sim.wakes(FT_A).open is not None and sim.wakes(FT_A).open.first_request is not None
+    held = sim.snapshot().metrics[FT_A].queue_depth
+    assert held > 0
+    arrived, dropped = sim.tally(BASE).arrived, sim.tally(FT_A).dropped
+    assert sim.execute(_merge(sim, FT_A)).status is ResultStatus.APPLIED
+    assert sim.tally(BASE).arrived - arrived == held  # the held requests are the runtime's
+    assert sim.wakes(FT_A).open is None
+    sim.step()
+    assert sim.wakes(FT_A).done == [] and sim.tally(FT_A).dropped == dropped
