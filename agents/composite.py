@@ -21,7 +21,7 @@ from gpusteward.core.actions import (
     CordonNode,
     MoveReplica,
     Proposal,
-    RoutingAction,
+    SourcedAction,
 )
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.load import Forecast
@@ -41,7 +41,7 @@ def claimed_targets(proposal: Proposal) -> set[str]:
     if isinstance(action, CordonNode):
         return {f"node:{action.node}"}
     targets = {action.target}
-    if isinstance(action, RoutingAction):
+    if isinstance(action, SourcedAction):
         targets |= set(action.sources)
     if isinstance(action, MoveReplica):
         targets.add(f"node:{action.to_node}")

@@ -27,8 +27,14 @@ Targets (issue 27), for `ours`: GPU-hours <= 0.6 x always-on; attainment >= 99 %
 dropped on removal = 0; every reactive wake <= its model's cold start + one tick; every
 pre-warmed wake 0; no GPU holding only idle models at the end of any day.
 
-    python benchmarks/zoo.py [--days 14 | --hours H] [--variants ours,always-on,keda]
-        [--workers 2] [--table-dir DIR] [--progress FILE] [--json]
+    python benchmarks/zoo.py [--days 14 | --hours H] [--start-day 1]
+        [--variants ours,always-on,keda] [--workers 2] [--table-dir DIR] [--progress FILE]
+        [--json]
+
+`--start-day N` starts the run N - 1 days into the traces (the virtual clock too), for a
+look at a later stretch without simulating the days before it; the planners start there
+without the history those days would have given them, so its figures are not the full
+run's.
 
 `--progress FILE` appends, at each simulated day's end, each variant's figures so far (one
 JSON line: the day, then what `variants` holds per variant at the end), so a run stopped
@@ -85,10 +91,15 @@ IDLE_SECONDS = 86_400.0  # "idle": no request in the last day
 KEDA_IDLE_SECONDS = 300.0  # KEDA's default cooldownPeriod
 
 
-def prepare(variant: str, hours: float, tmp: Path) -> Scenario:
+def prepare(variant: str, hours: float, tmp: Path, start_day: int = 1) -> Scenario:
     base = load_scenario("model-zoo")
     data = base.model_dump(mode="json")
     data["duration"] = f"{hours:g}h"
+    if start_day > 1:  # later in the traces: the clock starts there too (same weekdays)
+        offset = 86_400.0 * (start_day - 1)
+        data["start"] = (base.start + timedelta(seconds=offset)).isoformat()
+        for m in data["models"]:
+            m["trace"]["offset_seconds"] = offset
     policy = (SCENARIO_DIR / base.policy).resolve()
     planner = data["planner"]
     if variant == "always-on":
@@ -145,10 +156,12 @@ class IdleGpus:
         self.per_day.append(count)
 
 
-def run_variant(variant: str, hours: float, progress: Path | None = None) -> dict[str, Any]:
+def run_variant(
+    variant: str, hours: float, progress: Path | None = None, start_day: int = 1
+) -> dict[str, Any]:
     configure_logging("error", "json")
     with tempfile.TemporaryDirectory() as tmp:
-        scenario = prepare(variant, hours, Path(tmp))
+        scenario = prepare(variant, hours, Path(tmp), start_day)
         idle = IdleGpus(scenario.start)
         counts = {"applied": 0, "denied": 0, "waiting": 0}
         held: dict[str, Any] = {}
@@ -209,7 +222,15 @@ def _result(
             "dropped": acc.dropped,
             "dropped_on_removal": acc.dropped_on_removal,
             "cold_start": m.cold_start_seconds,
-            "wakes": [{"prewarmed": w.prewarmed, "latency": w.latency_seconds} for w in log.done],
+            "wakes": [
+                {
+                    "prewarmed": w.prewarmed,
+                    "latency": w.latency_seconds,
+                    "asked": w.asked,
+                    "first_request": w.first_request,
+                }
+                for w in log.done
+            ],
             "unused_prewarms": log.unused_prewarms,
         }
     return {
@@ -225,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--days", type=int, default=14, help="simulated days (14)")
     parser.add_argument("--hours", type=float, help="a shorter window, in hours (instead)")
+    parser.add_argument(
+        "--start-day",
+        type=int,
+        default=1,
+        help="start at this day of the traces (1); the planners start with no history there",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -242,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.hours is not None and not 1 <= args.hours <= 14 * 24:
         parser.error(f"--hours {args.hours:g}: from 1 to 336 (14 days)")
     hours = args.hours if args.hours is not None else 24.0 * args.days
+    if not 1 <= args.start_day <= 14 or (args.start_day - 1) * 24 + hours > 14 * 24:
+        parser.error(
+            f"--start-day {args.start_day} with {hours:g} h: the window must end within "
+            "the traces' 14 days; start earlier or run fewer days"
+        )
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
@@ -250,12 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as fresh:
         os.environ[TABLE_DIR_ENV] = str(args.table_dir or fresh)  # the workers inherit it
         with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-            futures = {v: pool.submit(run_variant, v, hours, args.progress) for v in names}
+            futures = {
+                v: pool.submit(run_variant, v, hours, args.progress, args.start_day) for v in names
+            }
             results = {v: f.result() for v, f in futures.items()}
     out = {
         "benchmark": "zoo",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
+        "start_day": args.start_day,
         "days": round(hours / 24, 3),
         "hours": hours,
         "wall_s": round(time.perf_counter() - started, 1),

@@ -28,27 +28,51 @@ def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
     tick = result["tick_seconds"]
     reactive, prewarmed, late, over = 0, 0, 0, []
     latencies: list[float] = []
-    for m in result["models"].values():
+    waited: list[dict[str, Any]] = []  # the pre-warmed wakes whose first request waited
+    slow: list[dict[str, Any]] = []  # the reactive wakes over cold start + one tick
+    for key, m in result["models"].items():
         for w in m["wakes"]:
             if w["latency"] is None:
                 continue
             if w["prewarmed"]:
                 prewarmed += 1
-                late += w["latency"] > 0
+                if w["latency"] > 0:
+                    late += 1
+                    first, asked = w.get("first_request"), w.get("asked")
+                    lead = first - asked if first is not None and asked is not None else None
+                    waited.append(
+                        {
+                            "model": key,
+                            "first_request_s": first,
+                            "asked_before_s": lead,
+                            "cold_start_s": m["cold_start"],
+                            "waited_s": round(w["latency"], 1),
+                        }
+                    )
                 continue
             reactive += 1
             latencies.append(w["latency"])
             if w["latency"] > m["cold_start"] + tick:
                 over.append(round(w["latency"] - m["cold_start"] - tick, 1))
+                slow.append(
+                    {
+                        "model": key,
+                        "first_request_s": w.get("first_request"),
+                        "cold_start_s": m["cold_start"],
+                        "waited_s": round(w["latency"], 1),
+                    }
+                )
     latencies.sort()
     return {
         "reactive": reactive,
         "reactive_over_bound": len(over),
+        "reactive_over_bound_wakes": slow,
         "worst_excess_s": max(over, default=0.0),
         "reactive_p50_s": latencies[len(latencies) // 2] if latencies else 0.0,
         "reactive_max_s": latencies[-1] if latencies else 0.0,
         "prewarmed": prewarmed,
         "prewarmed_late": late,
+        "prewarmed_late_wakes": waited,
         "unused_prewarms": sum(m["unused_prewarms"] for m in result["models"].values()),
     }
 

@@ -20,6 +20,7 @@ from gpusteward.core.actions import (
     MoveReplica,
     Proposal,
     RoutingAction,
+    SourcedAction,
 )
 from gpusteward.core.cluster import ClusterSnapshot
 from gpusteward.core.documents import LineMap, load_document
@@ -324,7 +325,7 @@ def _unknown(ctx: ActionContext, nodes: set[str]) -> tuple[str, str] | None:
     if isinstance(action, MoveReplica) and action.to_node not in nodes:
         return "unknown-target", f"no node {action.to_node!r} in the snapshot"
     targets = [action.target]
-    if isinstance(action, RoutingAction):
+    if isinstance(action, SourcedAction):
         targets += list(action.sources)
     missing = [t for t in targets if t not in ctx.facts.deployments]
     if missing:

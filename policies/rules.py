@@ -15,9 +15,9 @@ from gpusteward.core.actions import (
     MoveReplica,
     PrewarmReplicas,
     RetireModel,
-    RoutingAction,
     ScaleDeployment,
     ScheduleCapacity,
+    SourcedAction,
 )
 from gpusteward.core.cluster import WorkloadClass
 from policies.context import ActionContext
@@ -210,7 +210,7 @@ def check_protected(spec: ProtectedRule, ctx: ActionContext) -> Fired | None:
     reasons = []
     if isinstance(action, CordonNode) and action.node in spec.nodes:
         reasons.append(f"node {action.node}")
-    keys = [action.target] + (list(action.sources) if isinstance(action, RoutingAction) else [])
+    keys = [action.target] + (list(action.sources) if isinstance(action, SourcedAction) else [])
     for key in keys:
         dep = ctx.facts.deployments.get(key)
         if dep is None:

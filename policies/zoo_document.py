@@ -45,7 +45,11 @@ class AdapterMergeRule(RuleBase):
     is not serving, it would serve more than
     `max_adapters` adapters, or the combined peak traffic of the runtime and the sources
     over the last `window` is more than `max_share` of what the runtime serves at its
-    max_replicas (its observed capacity per ready replica)."""
+    max_replicas (its observed capacity per ready replica).
+
+    Fires on an unmerge (adapters taken off their runtime again) when the runtime does not
+    serve a source as an adapter, or when the runtime's traffic now is still within
+    `max_share` of what it serves at its max_replicas (the merge still fits)."""
 
     kind: Literal["adapter-merge"]
     max_adapters: int = Field(default=16, ge=1, le=1000, description="vLLM's --max-loras")

@@ -1,9 +1,13 @@
-"""Rule checks for the model zoo: when a model may go to zero replicas, and when LoRA
-fine-tunes may be merged into their base model's runtime. Pure, like every check."""
+"""Rule checks for the model zoo: when a model may go to zero replicas, when LoRA
+fine-tunes may be merged into their base model's runtime, and when a merge may be undone.
+Pure, like every check."""
 
 from __future__ import annotations
 
-from gpusteward.core.actions import MergeAdapters, ScaleDeployment
+import math
+from collections.abc import Sequence
+
+from gpusteward.core.actions import MergeAdapters, ScaleDeployment, UnmergeAdapters
 from policies.context import ActionContext, MissingContext
 from policies.document import AdapterMergeRule, ScaleToZeroRule, selects
 from policies.fired import Fired, Value
@@ -51,6 +55,8 @@ def _merge_fired(reason: str, message: str, **values: Value) -> Fired:
 
 def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | None:
     action = ctx.action
+    if isinstance(action, UnmergeAdapters):
+        return check_adapter_unmerge(spec, ctx, action)
     if not isinstance(action, MergeAdapters):
         return None
     d = ctx.require_deployment()
@@ -93,6 +99,48 @@ def check_adapter_merge(spec: AdapterMergeRule, ctx: ActionContext) -> Fired | N
         peak_rps=round(peak, 3),
         capacity_rps=round(capacity, 3),
     )
+
+
+def check_adapter_unmerge(
+    spec: AdapterMergeRule, ctx: ActionContext, action: UnmergeAdapters
+) -> Fired | None:
+    """An unmerge takes off adapters the runtime serves, once its traffic (its own and its
+    adapters') has stayed past `max_share` of what it serves at its max_replicas (the limit
+    a merge is judged by) for a wake lead of the adapters: see `sustained_rate`."""
+    d = ctx.require_deployment()
+    strangers = [s for s in action.sources if s not in d.adapters]
+    if strangers:
+        return _merge_fired(
+            "not-merged",
+            f"{d.key} does not serve {', '.join(strangers)} as adapters; only a merged "
+            "adapter can be unmerged",
+        )
+    sources = [ctx.facts.deployments[s] for s in action.sources if s in ctx.facts.deployments]
+    lead = max((s.cold_start_seconds for s in sources), default=0.0) + ctx.facts.interval_seconds
+    series = ctx.load_series()
+    rate = sustained_rate([v or 0.0 for v in series.values], lead, series.step_seconds)
+    capacity = ctx.capacity_per_replica() * d.max_replicas
+    if rate > spec.max_share * capacity:
+        return None
+    return _merge_fired(
+        "still-fits",
+        f"{d.key} received {rate:.2f} req/s over the last {lead:.0f} s with its "
+        f"{len(d.adapters)} adapters, within {spec.max_share:.0%} of the {capacity:.2f} req/s "
+        f"it serves at its {d.max_replicas} replicas: the merge still fits",
+        adapters_after=len(d.adapters) - len(action.sources),
+        peak_rps=round(rate, 3),
+        capacity_rps=round(capacity, 3),
+    )
+
+
+def sustained_rate(rates: Sequence[float], lead_seconds: float, step_seconds: float) -> float:
+    """The mean of the last `lead_seconds` of `rates` (one per `step_seconds`, newest last):
+    what a merged runtime's traffic must pass before its adapters come off. The lead is
+    the adapters' cold start plus one tick: a burst shorter than that is over before their
+    own deployments could serve a request, and the runtime's queue takes it either way."""
+    points = max(1, math.ceil(lead_seconds / step_seconds - 1e-9))
+    tail = rates[-points:]
+    return sum(tail) / len(tail) if tail else 0.0
 
 
 def combined_peak(ctx: ActionContext, keys: list[str], seconds: float) -> float:

@@ -48,6 +48,7 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
     ScheduleCapacity,
+    UnmergeAdapters,
 )
 from gpusteward.core.cluster import (
     ClusterSnapshot,
@@ -189,6 +190,8 @@ class KubernetesCluster(KubeWrites):
             return self._cordon(action, dry)
         if isinstance(action, MergeAdapters):
             return self._merge(action, dry)
+        if isinstance(action, UnmergeAdapters):
+            return self._unmerge(action, dry)
         if isinstance(action, ConsolidateModels):
             raise ActionRejected(
                 "consolidation needs a request router in front of the models; the Kubernetes "

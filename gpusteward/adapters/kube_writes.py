@@ -42,6 +42,7 @@ from gpusteward.core.actions import (
     MoveDeployment,
     RetireModel,
     ScheduleCapacity,
+    UnmergeAdapters,
 )
 from gpusteward.core.errors import ActionRejected
 from gpusteward.core.ports import Clock
@@ -78,7 +79,7 @@ class KubeWrites:
         action: Action,
         key: str,
         target_of: Callable[[KubeDeployment], int],
-        extra: dict[str, str],
+        extra: dict[str, str | None],
         dry: bool,
     ) -> tuple[ResultStatus, str]:
         ns, name = split_key(key)
@@ -186,16 +187,7 @@ class KubeWrites:
         """Each source: annotated `routed-to: <into>` and scaled to zero (it drains); then
         the runtime: `adapters` lists them (its adapter loader reads it). The runtime's
         action id is written last, so a retry redoes only what is missing."""
-        if not self.config.adapter_router:
-            raise ActionRejected(
-                "merging adapters needs a request router that sends each merged model's "
-                f"requests to the runtime its {ROUTED_TO} annotation names (for example a "
-                "Gateway API Inference Extension InferenceModel per adapter, on the base "
-                "model's InferencePool) and a runtime that loads the adapters its "
-                f"{ADAPTERS} annotation lists (vLLM with --enable-lora). Fix: install them and "
-                "set GPUSTEWARD_KUBE_ADAPTER_ROUTER=true, or keep the fine-tunes on their own "
-                "runtimes."
-            )
+        self._need_router()
         ns, name = split_key(action.into)
         into = self._get_deployment(ns, name)
         ids = into.metadata.annotations.get(ACTION_IDS, "").split()
@@ -223,6 +215,52 @@ class KubeWrites:
         if dry:
             return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
         return ResultStatus.APPLIED, what
+
+    def _unmerge(self, action: UnmergeAdapters, dry: bool) -> tuple[ResultStatus, str]:
+        """Each source: its `routed-to` annotation removed (the router sends its requests
+        to it again; it stays at zero until the daemon wakes it, as any model at zero);
+        then the runtime: the sources off its `adapters` list. The runtime's action id is
+        written last, so a retry redoes only what is missing."""
+        self._need_router()
+        ns, name = split_key(action.runtime)
+        runtime = self._get_deployment(ns, name)
+        ids = runtime.metadata.annotations.get(ACTION_IDS, "").split()
+        if action.id in ids:
+            return ResultStatus.DUPLICATE, f"{action.runtime}: action {action.id} applied before"
+        have = runtime.metadata.annotations.get(ADAPTERS, "").split()
+        strangers = [s for s in action.sources if s not in have]
+        if strangers:
+            raise ActionRejected(
+                f"{action.runtime} does not serve {', '.join(strangers)} as adapters (its "
+                f"{ADAPTERS} annotation lists: {' '.join(have) or 'none'}); only a merged "
+                "adapter can be unmerged"
+            )
+        for key in action.sources:
+            self._scale(action, key, lambda d: d.spec.replicas, {ROUTED_TO: None}, dry)
+        kept = " ".join(a for a in have if a not in action.sources)
+        patch = self._annotate(
+            runtime.metadata.resource_version, action.id, ids, None, {ADAPTERS: kept or None}
+        )
+        self.api.patch_deployment(ns, name, patch, dry_run=dry)
+        what = (
+            f"{action.runtime} serves {len(kept.split())} adapter(s); "
+            f"{', '.join(action.sources)} routed to their own deployments again"
+        )
+        if dry:
+            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
+        return ResultStatus.APPLIED, what
+
+    def _need_router(self) -> None:
+        if not self.config.adapter_router:
+            raise ActionRejected(
+                "merging or unmerging adapters needs a request router that sends each merged "
+                f"model's requests to the runtime its {ROUTED_TO} annotation names (for "
+                "example a Gateway API Inference Extension InferenceModel per adapter, on the "
+                "base model's InferencePool) and a runtime that loads the adapters its "
+                f"{ADAPTERS} annotation lists (vLLM with --enable-lora). Fix: install them and "
+                "set GPUSTEWARD_KUBE_ADAPTER_ROUTER=true, or keep the fine-tunes on their own "
+                "runtimes."
+            )
 
     def _delete(self, action: RetireModel, dry: bool) -> tuple[ResultStatus, str]:
         if not self.config.allow_delete:
@@ -258,7 +296,7 @@ class KubeWrites:
         action_id: str,
         ids: list[str],
         replicas: int | None,
-        extra: dict[str, str],
+        extra: dict[str, str | None],
     ) -> dict[str, object]:
         annotations: dict[str, object] = {ACTION_IDS: " ".join([*ids, action_id][-KEEP_IDS:])}
         if replicas is not None:

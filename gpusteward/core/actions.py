@@ -198,8 +198,44 @@ class MergeAdapters(_ActionBase):
         )
 
 
+class UnmergeAdapters(_ActionBase):
+    """Undo a merge: `runtime` stops serving the adapters of `sources`, their requests go to
+    their own deployments again, and those start from zero (a request is held while a
+    replica starts, as for any wake). For when the merged traffic has outgrown what the
+    runtime serves at its max_replicas: the premise of the merge no longer holds."""
+
+    kind: Literal["unmerge-adapters"] = "unmerge-adapters"
+    base_model: str = Field(min_length=1, description="The model the adapters fine-tune.")
+    sources: tuple[str, ...] = Field(
+        min_length=1,
+        max_length=64,
+        description="The merged fine-tunes' deployments (namespace/name) to serve apart again.",
+    )
+    runtime: str = Field(description="The base model's deployment that serves them now.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> UnmergeAdapters:
+        if self.runtime in self.sources:
+            raise ValueError(f"runtime={self.runtime!r} is also a source; name it only once")
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError("a source is named twice; name each once")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.runtime
+
+    def describe(self) -> str:
+        return (
+            f"unmerge {len(self.sources)} {self.base_model} adapter(s) "
+            f"({', '.join(self.sources)}) from {self.runtime}"
+        )
+
+
 RoutingAction = ConsolidateModels | MergeAdapters
 """The actions that send other deployments' requests to `into` and scale them to zero."""
+SourcedAction = ConsolidateModels | MergeAdapters | UnmergeAdapters
+"""The actions that name other deployments (`sources`) besides their target."""
 
 
 class RetireModel(_ActionBase):
@@ -252,6 +288,7 @@ Action = Annotated[
     | MoveDeployment
     | ConsolidateModels
     | MergeAdapters
+    | UnmergeAdapters
     | RetireModel
     | CordonNode
     | MoveReplica,
@@ -265,6 +302,7 @@ ActionKind = Literal[
     "move",
     "consolidate",
     "merge-adapters",
+    "unmerge-adapters",
     "retire",
     "cordon",
     "move-replica",

@@ -21,6 +21,7 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
     ScheduleCapacity,
+    UnmergeAdapters,
 )
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.fleet import DeploymentState
@@ -119,6 +120,7 @@ def _route(state: SimState, src: DeploymentState, into: DeploymentState) -> None
             state.routes[origin] = into.key
             state.fleet.deployments[origin].version += 1  # its routed_to changed
     state.routes[src.key] = into.key
+    state.wakes[src.key].rerouted()  # what it held is served by `into` from here
     backlog = state.queues[src.key].take_all()
     moved = state.queues[into.key].absorb(backlog)
     state.tallies[src.key].arrived -= moved  # the requests now belong to `into`
@@ -159,6 +161,32 @@ def _merge(state: SimState, a: MergeAdapters, dry: bool) -> str:
     return (
         f"{a.into} serves {len(into.adapters)} adapter(s) now ({', '.join(a.sources)} "
         "routed to it); the sources drain to 0"
+    )
+
+
+def _unmerge(state: SimState, a: UnmergeAdapters, dry: bool, now: float) -> str:
+    """The sources' requests go to their own deployments again, which wake from zero
+    (held while a replica starts); what the runtime has queued of theirs it still serves."""
+    runtime = _deployment(state, a.runtime)
+    sources = [_deployment(state, s) for s in a.sources]
+    strangers = [s.key for s in sources if s.key not in runtime.adapters]
+    if strangers:
+        serves = ", ".join(runtime.adapters) or "none"
+        raise _Refused(
+            f"{a.runtime} does not serve {', '.join(strangers)} as adapters (it serves: "
+            f"{serves}); only a merged adapter can be unmerged"
+        )
+    if dry:
+        return f"{', '.join(a.sources)} would be served by their own deployments again"
+    for src in sources:
+        del state.routes[src.key]
+        src.version += 1  # its routed_to changed
+        _set_desired(state, src, 0, now)  # parked: its first request wakes it
+    runtime.adapters = [k for k in runtime.adapters if k not in a.sources]
+    runtime.version += 1
+    return (
+        f"{a.runtime} serves {len(runtime.adapters)} adapter(s) now; {', '.join(a.sources)} "
+        "routed to their own deployments, which wake on their first request"
     )
 
 
@@ -237,6 +265,8 @@ def _dispatch(state: SimState, action: Action, dry: bool, now: float, at: dateti
         return _consolidate(state, action, dry)
     if isinstance(action, MergeAdapters):
         return _merge(state, action, dry)
+    if isinstance(action, UnmergeAdapters):
+        return _unmerge(state, action, dry, now)
     if isinstance(action, RetireModel):
         return _retire(state, action, dry)
     if isinstance(action, CordonNode):

@@ -5,7 +5,9 @@ A wake is `prewarmed` when its replicas were asked for before any request came (
 planner saw it coming), else a reactive wake (a request came to a model at zero and was
 held while a replica started). Its latency is first request to first served: 0 when a
 replica was already Ready. A pre-warm that no request came to before the model went back
-to zero is counted as unused.
+to zero is counted as unused. A wake under way when the model's requests are routed to
+another deployment (a merge, a consolidation) ends there, uncounted: the requests it held
+are served by that deployment, and their wait counts in its SLO accounting.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ class WakeLog:
             self.open = Wake()
         if self.open.first_request is None:
             self.open.first_request = t + dt / (count + 1)  # the first of `count` uniform
+
+    def rerouted(self) -> None:
+        """The model's requests now go to another deployment (merged or consolidated), its
+        held ones with them: the wake under way, if any, is no longer waited for."""
+        self.open = None
 
     def served(self, ready_since: float) -> None:
         """The held request was served; a replica has been Ready since `ready_since`."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from agents.adapter_merge import AdapterMergeConfig, AdapterMergePlanner
-from gpusteward.core.actions import MergeAdapters, Proposal
+from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
 from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics, Slo
 from gpusteward.testing import make_deployment, make_snapshot
 
@@ -103,3 +103,117 @@ def test_at_most_max_adapters_share_one_runtime() -> None:
     days = _day(AdapterMergePlanner(AdapterMergeConfig(max_adapters=3)), deps, rates)
     (p,) = next(ps for ps in days if ps)
     assert isinstance(p.action, MergeAdapters) and len(p.action.sources) == 3
+
+
+def _merged(**kw: object) -> list[ModelDeployment]:
+    """The runtime serving ft-a and ft-b as adapters (10 req/s a replica, 3 at most)."""
+    return [
+        _runtime(adapters=("default/ft-a", "default/ft-b"), **kw),
+        _tune("ft-a", replicas=0, routed_to="default/assist"),
+        _tune("ft-b", replicas=0, routed_to="default/assist"),
+        _tune("ft-c"),
+    ]
+
+
+def test_a_runtime_whose_traffic_outgrows_the_merge_limit_gets_its_adapters_unmerged() -> None:
+    """The limit a merge is judged by, 0.8 x 10 x 3 = 24 req/s: at 25 req/s every adapter
+    goes back to its own deployment, on the first snapshot (no history needed)."""
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    (p,) = planner.plan(_snap(at, _merged(), {"assist": 25.0}), {})
+    assert isinstance(p.action, UnmergeAdapters)
+    assert p.action.sources == ("default/ft-a", "default/ft-b")
+    assert p.action.runtime == "default/assist" and p.action.base_model == "assist-8b"
+    evidence = {e.name: e.value for e in p.evidence}
+    assert evidence["runtime_rate"] == 25 and evidence["runtime_capacity_limit"] == 24
+    assert "past the 24.00 req/s" in p.reason
+
+
+def test_a_burst_shorter_than_the_adapters_wake_lead_does_not_unmerge() -> None:
+    """The adapters' wake lead is their cold start plus a tick (90 s + 10 min: two ticks
+    here): one tick at 30 req/s after one at 15 averages 22.5, within 24; a second at 30
+    makes it 30, past it."""
+    planner = AdapterMergePlanner()
+    deps = [
+        _runtime(adapters=("default/ft-a",)),
+        _tune("ft-a", replicas=0, routed_to="default/assist", cold_start_seconds=90.0),
+    ]
+    at = T0 + timedelta(days=1)
+    rates = [15.0, 30.0, 30.0]
+    plans = [
+        planner.plan(_snap(at + timedelta(seconds=STEP * i), deps, {"assist": r}), {})
+        for i, r in enumerate(rates)
+    ]
+    assert plans[0] == [] and plans[1] == []
+    (p,) = plans[2]
+    assert isinstance(p.action, UnmergeAdapters)
+    assert {e.name: e.value for e in p.evidence}["over_seconds"] == 690
+
+
+def test_a_merged_runtime_within_the_limit_keeps_its_adapters() -> None:
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    assert planner.plan(_snap(at, _merged(), {"assist": 23.0}), {}) == []
+
+
+def test_after_an_unmerge_the_outgrown_peak_keeps_the_adapters_apart_for_a_window() -> None:
+    """A day at 25 req/s on the runtime (its adapters' traffic in it): once unmerged, the
+    quiet fine-tunes do not go back onto it while that peak is in the window."""
+    planner = AdapterMergePlanner()
+    days = _day(planner, _merged(), {"assist": 25.0})
+    assert all(isinstance(p.action, UnmergeAdapters) for ps in days for p in ps)
+    apart = [_runtime(), _tune("ft-a"), _tune("ft-b"), _tune("ft-c")]
+    quiet = {"assist": 5.0, "ft-a": 0.5, "ft-b": 0.5}
+    later = [
+        planner.plan(_snap(T0 + timedelta(days=1, seconds=STEP * i), apart, quiet), {})
+        for i in range(1, 6 * 12)
+    ]
+    assert not any(later)  # half a day on: the 25 req/s peak is still in the window
+
+
+def test_a_tick_that_reads_low_capacity_does_not_unmerge() -> None:
+    """A replica Ready for part of a tick shows less capacity than it has; the limit comes
+    from the most a replica was seen to serve, so 20 req/s (within 24) stays merged when
+    one tick reads 12 req/s of capacity for two ready replicas."""
+    planner = AdapterMergePlanner()
+    deps = _merged()
+    at = T0 + timedelta(days=1)
+    assert planner.plan(_snap(at, deps, {"assist": 20.0}), {}) == []
+    low = _snap(at + timedelta(seconds=STEP), deps, {"assist": 20.0})
+    metrics = dict(low.metrics)
+    metrics["default/assist"] = metrics["default/assist"].model_copy(update={"capacity_rps": 12.0})
+    assert planner.plan(low.model_copy(update={"metrics": metrics}), {}) == []
+
+
+def test_nothing_merges_into_a_runtime_for_a_window_after_its_adapters_came_off() -> None:
+    """Unmerged at 25 req/s; its cap then raised to 4 replicas (limit 27.2 req/s), so the
+    day's peak would fit again: still no merge until a window has passed."""
+    planner = AdapterMergePlanner()
+    days = _day(planner, [_runtime(), _tune("ft-a"), _tune("ft-b")], {"assist": 5.0})
+    at = T0 + timedelta(seconds=STEP * 6 * 24)
+    assert not any(isinstance(p.action, UnmergeAdapters) for ps in days for p in ps)
+    merged = [_runtime(adapters=("default/ft-a",)), _tune("ft-a", replicas=0, routed_to="x/y")]
+    for i in (1, 2):  # past the limit for a wake lead (cold start + a tick: two 10-min ticks)
+        ps = planner.plan(_snap(at + timedelta(seconds=STEP * i), merged, {"assist": 25.0}), {})
+    (p,) = ps
+    assert isinstance(p.action, UnmergeAdapters)
+    apart = [_runtime(max_replicas=4), _tune("ft-a"), _tune("ft-b")]
+    quiet = {"assist": 5.0, "ft-a": 0.5, "ft-b": 0.5}
+    proposals = [
+        (i, planner.plan(_snap(at + timedelta(seconds=STEP * i), apart, quiet), {}))
+        for i in range(3, 6 * 30)
+    ]
+    merges = [i for i, ps in proposals if ps]
+    assert merges and merges[0] > 6 * 24  # the first one a day after the unmerge
+
+
+def test_memory_from_before_the_unmerge_is_read_back() -> None:
+    """A checkpoint written before the planner remembered capacities and unmerges holds
+    only the traffic memory; it restores, with the new memory empty."""
+    planner = AdapterMergePlanner()
+    _day(planner, [_runtime(), _tune("ft-a")], {"assist": 5.0})
+    old = {k: v for k, v in planner.state().items() if k in ("_rates", "_seen", "_interval")}
+    restored = AdapterMergePlanner()
+    restored.restore(old)
+    assert restored.state()["_rates"] == planner.state()["_rates"]
+    assert restored._base_capacity == {} and restored._unmerged_at == {}

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from agents.adapter_merge import AdapterMergePlanner
 from gpusteward.app.scenario import SCENARIO_DIR
-from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment
+from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment, UnmergeAdapters
 from gpusteward.core.load import LoadSeries
 from gpusteward.core.ports import GuardInputs
 from policies.document import PACKS_DIR
@@ -80,3 +80,28 @@ def test_a_trip_to_zero_is_judged_on_the_idle_time_the_guard_measures() -> None:
     idle_hour = _history([tune.key], {"ft-a": 0.0}, 6)
     (late,) = engine.evaluate([to_zero], snap, idle_hour)
     assert late.decision == "allow", late.reason
+
+
+def test_an_unmerge_is_allowed_once_the_runtime_has_outgrown_the_merge_and_denied_before() -> None:
+    deps = [
+        _runtime(adapters=("default/ft-a",)),
+        _tune("ft-a", replicas=0, routed_to="default/assist"),
+    ]
+    keys = [d.key for d in deps]
+    at = T0 + timedelta(days=1)
+    outgrown = _snap(at, deps, {"assist": 25.0})
+    (proposal,) = AdapterMergePlanner().plan(outgrown, {})
+    assert isinstance(proposal.action, UnmergeAdapters)
+    engine = _engine("policies/zoo.yaml")
+    history = _history(keys, {"assist": 25.0, "ft-a": 0.0}, 144)
+    (verdict,) = engine.evaluate([proposal], outgrown, history)
+    assert verdict.decision == "allow", verdict.reason
+    (default,) = _engine("default.yaml").evaluate([proposal], outgrown, history)
+    assert default.decision == "allow", default.reason  # it relieves an overloaded runtime
+    burst = _history(keys, {"assist": 20.0, "ft-a": 0.0}, 144)
+    burst.load["default/assist"] = burst.load["default/assist"].model_copy(
+        update={"values": (20.0,) * 143 + (25.0,)}  # one tick past the limit: a burst
+    )
+    (held,) = engine.evaluate([proposal], outgrown, burst)
+    assert held.decision == "deny" and "merge-only-what-fits" in held.reason
+    assert "the merge still fits" in held.reason

@@ -16,6 +16,7 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
     ScheduleCapacity,
+    UnmergeAdapters,
 )
 from gpusteward.core.cluster import ModelDeployment, ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
@@ -214,5 +215,41 @@ def test_only_fine_tunes_of_the_runtime_s_model_merge(zoo_world: World) -> None:
     )
     result = zoo_world.executor.execute(merge)
     assert result.status is ResultStatus.FAILED and "not 'another-model'" in result.message
+    tune = zoo_world.source.snapshot().deployment(FINE_TUNE)
+    assert tune is not None and tune.routed_to is None and tune.replicas == 1
+
+
+def test_an_unmerged_fine_tune_is_served_by_its_own_deployment_again(zoo_world: World) -> None:
+    zoo_world.clock.advance(600)
+    now = zoo_world.clock.now()
+    merge = MergeAdapters(base_model=MODEL, sources=(FINE_TUNE,), into=DEPLOYMENT, issued_at=now)
+    assert zoo_world.executor.execute(merge).status is ResultStatus.APPLIED
+    unmerge = UnmergeAdapters(
+        base_model=MODEL, sources=(FINE_TUNE,), runtime=DEPLOYMENT, issued_at=now
+    )
+    dry = zoo_world.executor.execute(unmerge, dry_run=True)
+    assert dry.status is ResultStatus.DRY_RUN, dry.message
+    tune = zoo_world.source.snapshot().deployment(FINE_TUNE)
+    assert tune is not None and tune.routed_to == DEPLOYMENT  # a dry run changes nothing
+    result = zoo_world.executor.execute(unmerge)
+    assert result.status is ResultStatus.APPLIED, result.message
+    snap = zoo_world.source.snapshot()
+    base, tune = snap.deployment(DEPLOYMENT), snap.deployment(FINE_TUNE)
+    assert base is not None and tune is not None
+    assert base.adapters == () and base.replicas == 2
+    assert tune.routed_to is None and tune.replicas == 0  # at zero: woken like any model
+    assert zoo_world.executor.execute(unmerge).status is ResultStatus.DUPLICATE
+
+
+def test_only_a_merged_adapter_is_unmerged(zoo_world: World) -> None:
+    unmerge = UnmergeAdapters(
+        base_model=MODEL,
+        sources=(FINE_TUNE,),
+        runtime=DEPLOYMENT,
+        issued_at=zoo_world.clock.now(),
+    )
+    result = zoo_world.executor.execute(unmerge)
+    assert result.status is ResultStatus.FAILED
+    assert "only a merged adapter can be unmerged" in result.message
     tune = zoo_world.source.snapshot().deployment(FINE_TUNE)
     assert tune is not None and tune.routed_to is None and tune.replicas == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpusteward.core.actions import MergeAdapters, ScaleDeployment
+from gpusteward.core.actions import MergeAdapters, ScaleDeployment, UnmergeAdapters
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.spec import ModelSpec
@@ -105,3 +105,71 @@ def test_a_runtime_at_zero_takes_no_adapters_and_a_dry_run_changes_nothing(
     sim.execute(ScaleDeployment(issued_at=sim.now, deployment=BASE, replicas=0))
     result = sim.execute(_merge(sim, FT_B))
     assert result.status is ResultStatus.FAILED and "zero replicas" in result.message
+
+
+def _unmerge(sim: Simulator, *sources: str, runtime: str = BASE) -> UnmergeAdapters:
+    return UnmergeAdapters(
+        base_model="assist-8b", sources=sources, runtime=runtime, issued_at=sim.now
+    )
+
+
+def test_an_unmerged_fine_tune_gets_its_requests_back_and_holds_them_while_it_wakes(
+    tmp_path: Path,
+) -> None:
+    sim = _sim(tmp_path)
+    sim.execute(_merge(sim, FT_A, FT_B))
+    for _ in range(2):
+        sim.step()
+    result = sim.execute(_unmerge(sim, FT_A))
+    assert result.status is ResultStatus.APPLIED, result.message
+    snap = sim.snapshot()
+    base, ft_a, ft_b = snap.deployment(BASE), snap.deployment(FT_A), snap.deployment(FT_B)
+    assert base is not None and ft_a is not None and ft_b is not None
+    assert base.adapters == (FT_B,) and ft_b.routed_to == BASE
+    assert ft_a.routed_to is None and ft_a.replicas == 0
+    own, runtime = sim.tally(FT_A).arrived, sim.tally(BASE).arrived
+    for _ in range(3):
+        sim.step()
+    assert sim.tally(FT_A).arrived - own == pytest.approx(3 * 60, rel=0.35)  # its own again
+    assert sim.tally(BASE).arrived - runtime == pytest.approx(2 * 3 * 60, rel=0.3)
+    assert sim.tally(FT_A).dropped == 0  # held while parked at zero, not dropped
+    woken = sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=1))
+    assert woken.status is ResultStatus.APPLIED
+    for _ in range(3):
+        sim.step()
+    assert sim.tally(FT_A).served > 0 and sim.tally(FT_A).dropped == 0
+
+
+def test_only_an_adapter_the_runtime_serves_is_unmerged(tmp_path: Path) -> None:
+    sim = _sim(tmp_path)
+    sim.execute(_merge(sim, FT_A))
+    result = sim.execute(_unmerge(sim, FT_B))
+    assert result.status is ResultStatus.FAILED
+    assert "does not serve serving/ft-b" in result.message and "serving/ft-a" in result.message
+    dry = sim.execute(_unmerge(sim, FT_A), dry_run=True)
+    assert dry.status is ResultStatus.DRY_RUN
+    assert sim.snapshot().deployment(FT_A).routed_to == BASE  # type: ignore[union-attr]
+
+
+def test_a_fine_tune_merged_while_it_wakes_leaves_no_wake_open(tmp_path: Path) -> None:
+    """Requests held at zero for a replica still loading go to the runtime with the merge:
+    they are served there, and the wake no one waits for any more is not left open (left
+    open, the next wake, hours later, would close it with hours of latency)."""
+    models = _models(tmp_path)
+    models[1] = models[1].model_copy(update={"cold_start_seconds": 600.0})  # ft-a
+    sim = Simulator(sim_spec(models=models, groups=[node_group(gpus_per_node=8)]))
+    sim.step()
+    sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=0))
+    for _ in range(3):
+        sim.step()  # drained to zero, then requests held
+    sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=1))
+    sim.step()  # its replica is loading, the requests still held
+    assert sim.wakes(FT_A).open is not None and sim.wakes(FT_A).open.first_request is not None
+    held = sim.snapshot().metrics[FT_A].queue_depth
+    assert held > 0
+    arrived, dropped = sim.tally(BASE).arrived, sim.tally(FT_A).dropped
+    assert sim.execute(_merge(sim, FT_A)).status is ResultStatus.APPLIED
+    assert sim.tally(BASE).arrived - arrived == held  # the held requests are the runtime's
+    assert sim.wakes(FT_A).open is None
+    sim.step()
+    assert sim.wakes(FT_A).done == [] and sim.tally(FT_A).dropped == dropped
