@@ -26,6 +26,7 @@ from gpusteward.core.actions import (
     RetireModel,
     ScaleDeployment,
     ScheduleCapacity,
+    UnmergeAdapters,
 )
 from gpusteward.core.cluster import Pool, ReplicaPhase
 from gpusteward.core.load import LoadSeries
@@ -67,6 +68,14 @@ class MergeAdaptersArgs(ToolArgs):
     kind: Literal["merge-adapters"] = "merge-adapters"
     sources: tuple[Key, ...] = Field(min_length=1, max_length=16)
     into: Key
+
+
+class UnmergeAdaptersArgs(ToolArgs):
+    """Serve merged fine-tunes apart again: `runtime` stops serving their adapters."""
+
+    kind: Literal["unmerge-adapters"] = "unmerge-adapters"
+    sources: tuple[Key, ...] = Field(min_length=1, max_length=64)
+    runtime: Key
 
 
 class RetireArgs(ToolArgs):
@@ -115,6 +124,7 @@ ActionArgs = Annotated[
     | MoveArgs
     | ConsolidateArgs
     | MergeAdaptersArgs
+    | UnmergeAdaptersArgs
     | RetireArgs
     | CordonArgs
     | MoveReplicaArgs,
@@ -177,6 +187,8 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
             base = ctx.snapshot.deployment(into)
             assert base is not None
             return MergeAdapters(base_model=base.model, sources=sources, into=into, issued_at=at)
+        if isinstance(args, UnmergeAdaptersArgs):
+            return _unmerge(args, ctx, prefix)
         if isinstance(args, RetireArgs):
             key = _deployment_key(ctx, args.deployment, prefix + "deployment")
             return RetireModel(deployment=key, delete=False, issued_at=at)
@@ -195,6 +207,24 @@ def build_action(args: ToolArgs, ctx: ToolContext, field: str = "") -> Action:
     except ValueError as e:  # a core validator (e.g. a move with nowhere to go)
         raise InvalidArgument(field or "(arguments)", str(e), type(args).__name__) from None
     raise InvalidArgument(field or "kind", "unknown action", type(args).__name__)
+
+
+def _unmerge(args: UnmergeAdaptersArgs, ctx: ToolContext, prefix: str) -> UnmergeAdapters:
+    runtime = _deployment_key(ctx, args.runtime, prefix + "runtime")
+    merged = [d.key for d in ctx.snapshot.deployments if d.routed_to == runtime]
+    sources = []
+    for i, s in enumerate(args.sources):
+        key = _deployment_key(ctx, s, f"{prefix}sources.{i}")
+        if key not in merged:
+            raise InvalidArgument(
+                f"{prefix}sources.{i}", f"not merged into {runtime}", s, merged[:8]
+            )
+        sources.append(key)
+    base = ctx.snapshot.deployment(runtime)
+    assert base is not None
+    return UnmergeAdapters(
+        base_model=base.model, sources=tuple(sources), runtime=runtime, issued_at=ctx.snapshot.at
+    )
 
 
 MAX_LEAD = timedelta(days=7)

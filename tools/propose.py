@@ -23,6 +23,7 @@ from tools.actions import (
     RetireArgs,
     ScaleArgs,
     ScheduleArgs,
+    UnmergeAdaptersArgs,
     build_action,
 )
 from tools.base import Tool, ToolArgs, ToolResult, ToolRow, Unavailable
@@ -201,6 +202,13 @@ PROPOSAL_TOOLS: tuple[Tool[ToolArgs], ...] = (
         "deployment `into` (one multi-adapter runtime); each request keeps its own adapter, "
         "the sources drain to zero. Only when their combined traffic fits `into`.",
         MergeAdaptersArgs,
+    ),
+    _tool(
+        "propose_unmerge_adapters",
+        "Propose serving merged fine-tunes (`sources`, each routed to `runtime`) apart again: "
+        "their deployments start from zero and `runtime` stops serving their adapters. When "
+        "the merged traffic has outgrown what `runtime` serves at its max_replicas.",
+        UnmergeAdaptersArgs,
     ),
     _tool(
         "propose_retire",

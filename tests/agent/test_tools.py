@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from gpusteward.core.actions import UnmergeAdapters
 from gpusteward.core.ports import GuardInputs
-from gpusteward.testing import make_snapshot
+from gpusteward.testing import make_deployment, make_snapshot
 from tools.base import ToolError
 from tools.context import ToolContext
 from tools.registry import default_registry
@@ -24,7 +25,7 @@ def _ctx(policy: Any, **kw: Any) -> ToolContext:
 def test_every_tool_exports_an_openai_function_schema_without_refs() -> None:
     tools = REGISTRY.openai_tools()
     assert {t["function"]["name"] for t in tools} == set(REGISTRY.names)  # type: ignore[index]
-    assert len(tools) == 18  # with propose_hold, propose_schedule and propose_merge_adapters
+    assert len(tools) == 19  # with propose_hold, propose_schedule and propose_(un)merge_adapters
     for t in tools:
         assert t["type"] == "function"
         params = t["function"]["parameters"]  # type: ignore[index]
@@ -150,3 +151,41 @@ def test_read_tools_answer_and_what_if_without_a_simulator_is_a_typed_error(poli
         ctx,
     )
     assert isinstance(out.result, ToolError) and out.result.error == "unavailable"
+
+
+def test_an_unmerge_names_merged_fine_tunes_and_gets_the_guards_verdict(policy: Any) -> None:
+    runtime = make_deployment("assist", namespace="default", model="assist-8b", replicas=3)
+    merged = make_deployment(
+        "ft-a", namespace="default", model="assist-ft-a", replicas=0, routed_to="default/assist"
+    )
+    apart = make_deployment("ft-b", namespace="default", model="assist-ft-b", replicas=1)
+    ctx = ToolContext(
+        snapshot=make_snapshot(deployments=[runtime, merged, apart]),
+        inputs=GuardInputs(),
+        policy=policy,
+    )
+    refused = REGISTRY.call(
+        "propose_unmerge_adapters",
+        json.dumps({"sources": ["default/ft-b"], "runtime": "default/assist", "rationale": "x"}),
+        ctx,
+    )
+    assert isinstance(refused.result, ToolError) and not ctx.proposals
+    (problem,) = refused.result.fields
+    assert problem.field == "sources.0" and "not merged into default/assist" in problem.problem
+    assert problem.allowed == ("default/ft-a",)
+    out = REGISTRY.call(
+        "propose_unmerge_adapters",
+        json.dumps({"sources": ["default/ft-a"], "runtime": "default/assist", "rationale": "x"}),
+        ctx,
+    )
+    assert not isinstance(out.result, ToolError), out.text()
+    (proposal,) = ctx.proposals
+    assert proposal.action == UnmergeAdapters(
+        base_model="assist-8b",
+        sources=("default/ft-a",),
+        runtime="default/assist",
+        issued_at=ctx.snapshot.at,
+        id=proposal.action.id,
+    )
+    (verdict,) = policy.evaluate(ctx.proposals, ctx.snapshot, ctx.inputs)
+    assert out.result.decision == verdict.decision  # type: ignore[union-attr]
