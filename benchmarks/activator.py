@@ -99,7 +99,7 @@ async def _held_wake(held: int, model_port: int, proxy: str, activator: Activato
             answered.append((time.perf_counter(), r.status_code))
 
         tasks = [asyncio.create_task(ask()) for _ in range(held)]
-        while activator.upstreams["m"].held < held:  # every request held
+        while activator.upstreams["m"].counts.held < held:  # every request held
             await asyncio.sleep(0.05)
         stand_in = ModelServerStandIn()
         with serving(stand_in.app, model_port) as model:

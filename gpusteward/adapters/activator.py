@@ -83,12 +83,8 @@ class _Upstream:
     """One route's upstream: whether it last answered, and the requests waiting for it."""
 
     route: Route
+    counts: HeldCounts
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    held: int = 0
-    held_total: int = 0
-    timed_out: int = 0
-    refused_full: int = 0
-    abandoned: int = 0
     prober: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -100,7 +96,9 @@ class Activator:
 
     def __init__(self, config: ActivatorConfig, client: httpx.AsyncClient | None = None):
         self.config = config
-        self.upstreams = {r.model: _Upstream(r) for r in config.routes}
+        self.upstreams = {
+            r.model: _Upstream(r, HeldCounts(r.namespace, r.label)) for r in config.routes
+        }
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(
                 connect=config.connect_timeout_seconds,
@@ -133,18 +131,7 @@ class Activator:
         await self._client.aclose()
 
     def held_counts(self) -> list[HeldCounts]:
-        return [
-            HeldCounts(
-                namespace=u.route.namespace,
-                model_name=u.route.label,
-                held=u.held,
-                held_total=u.held_total,
-                timed_out=u.timed_out,
-                refused_full=u.refused_full,
-                abandoned=u.abandoned,
-            )
-            for u in self.upstreams.values()
-        ]
+        return [u.counts for u in self.upstreams.values()]
 
     # -- endpoints ----------------------------------------------------------------------
 
@@ -254,7 +241,7 @@ class Activator:
                     )
         finally:
             if holding:
-                up.held -= 1
+                up.counts.held -= 1
 
     async def _wait_ready(self, up: _Upstream, request: Request, seconds: float) -> bool:
         """Until the upstream serves (True) or `seconds` pass (False); a client that hangs
@@ -269,16 +256,16 @@ class Activator:
             ready.cancel()
             gone.cancel()
         if gone in done and ready not in done:
-            up.abandoned += 1
+            up.counts.abandoned += 1
             raise _Gone
         if ready in done:
             return True
-        up.timed_out += 1
+        up.counts.timed_out += 1
         return False
 
     def _hold(self, up: _Upstream) -> bool:
-        if up.held >= self.config.max_held:
-            up.refused_full += 1
+        if up.counts.held >= self.config.max_held:
+            up.counts.refused_full += 1
             raise _Refused(
                 503,
                 "model_waking",
@@ -286,8 +273,8 @@ class Activator:
                 f"{self.config.max_held} requests; fix: retry later (or raise max_held)",
                 retry_after=30,
             )
-        up.held += 1
-        up.held_total += 1
+        up.counts.held += 1
+        up.counts.held_total += 1
         return True
 
     def _probe(self, up: _Upstream) -> None:
@@ -296,7 +283,7 @@ class Activator:
 
     async def _probe_until_ready(self, up: _Upstream) -> None:
         url = up.route.upstream + up.route.ready_path
-        while up.held > 0 and not up.ready.is_set():
+        while up.counts.held > 0 and not up.ready.is_set():
             try:
                 r = await self._client.get(url, timeout=self.config.connect_timeout_seconds)
                 if r.status_code == 200:

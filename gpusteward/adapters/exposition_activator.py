@@ -15,15 +15,17 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 
-@dataclass(frozen=True)
+@dataclass
 class HeldCounts:
+    """One model's requests at the proxy; the proxy updates it, a scrape reads it."""
+
     namespace: str
     model_name: str
-    held: int  # now
-    held_total: int  # requests ever held
-    timed_out: int  # held past hold_seconds
-    refused_full: int  # refused: max_held already waiting
-    abandoned: int  # the client hung up while held (never sent)
+    held: int = 0  # now
+    held_total: int = 0  # requests ever held
+    timed_out: int = 0  # held past hold_seconds
+    refused_full: int = 0  # refused: max_held already waiting
+    abandoned: int = 0  # the client hung up while held (never sent)
 
 
 class ActivatorMetrics(Collector):

@@ -161,9 +161,7 @@ class KubeWrites:
         what = f"{action.deployment}: >= {action.replicas} replica(s) reserved " + (
             f"{action.start.isoformat()} to {action.end.isoformat()}"
         )
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
-        return ResultStatus.APPLIED, what
+        return _outcome(what, dry)
 
     def _cordon(self, action: CordonNode, dry: bool) -> tuple[ResultStatus, str]:
         try:
@@ -212,9 +210,7 @@ class KubeWrites:
             f"{action.into} serves {len(served.split())} adapter(s); "
             f"{', '.join(action.sources)} routed to it and scaled to 0"
         )
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
-        return ResultStatus.APPLIED, what
+        return _outcome(what, dry)
 
     def _unmerge(self, action: UnmergeAdapters, dry: bool) -> tuple[ResultStatus, str]:
         """Each source: its `routed-to` annotation removed (the router sends its requests
@@ -246,9 +242,7 @@ class KubeWrites:
             f"{action.runtime} serves {len(kept.split())} adapter(s); "
             f"{', '.join(action.sources)} routed to their own deployments again"
         )
-        if dry:
-            return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
-        return ResultStatus.APPLIED, what
+        return _outcome(what, dry)
 
     def _need_router(self) -> None:
         if not self.config.adapter_router:
@@ -307,6 +301,13 @@ class KubeWrites:
             meta["resourceVersion"] = resource_version
         patch: MergePatch = {"metadata": meta}
         return dict(patch)
+
+
+def _outcome(what: str, dry: bool) -> tuple[ResultStatus, str]:
+    """A write's result: applied, or accepted by the API server's dry run."""
+    if dry:
+        return ResultStatus.DRY_RUN, f"dry run (server-side): {what}"
+    return ResultStatus.APPLIED, what
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -181,10 +181,7 @@ class MergeAdapters(_ActionBase):
 
     @model_validator(mode="after")
     def _distinct(self) -> MergeAdapters:
-        if self.into in self.sources:
-            raise ValueError(f"into={self.into!r} is also a source; name it only as 'into'")
-        if len(set(self.sources)) != len(self.sources):
-            raise ValueError("a source is named twice; name each once")
+        _distinct_sources(self.sources, "into", self.into)
         return self
 
     @property
@@ -215,10 +212,7 @@ class UnmergeAdapters(_ActionBase):
 
     @model_validator(mode="after")
     def _distinct(self) -> UnmergeAdapters:
-        if self.runtime in self.sources:
-            raise ValueError(f"runtime={self.runtime!r} is also a source; name it only once")
-        if len(set(self.sources)) != len(self.sources):
-            raise ValueError("a source is named twice; name each once")
+        _distinct_sources(self.sources, "runtime", self.runtime)
         return self
 
     @property
@@ -230,6 +224,14 @@ class UnmergeAdapters(_ActionBase):
             f"unmerge {len(self.sources)} {self.base_model} adapter(s) "
             f"({', '.join(self.sources)}) from {self.runtime}"
         )
+
+
+def _distinct_sources(sources: tuple[str, ...], field: str, hub: str) -> None:
+    """Each source named once, and never the deployment the action serves them from."""
+    if hub in sources:
+        raise ValueError(f"{field}={hub!r} is also a source; name it only as {field!r}")
+    if len(set(sources)) != len(sources):
+        raise ValueError("a source is named twice; name each once")
 
 
 RoutingAction = ConsolidateModels | MergeAdapters

@@ -76,34 +76,21 @@ class ModelServerStandIn:
 
         async def events() -> AsyncIterator[bytes]:
             for word in said.split():
-                yield f"data: {json.dumps(_chunk(body['model'], word + ' '))}\n\n".encode()
+                piece = _completion(body["model"], word + " ", chunk=True)
+                yield f"data: {json.dumps(piece)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _completion(model: str, text: str) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-    }
-
-
-def _chunk(model: str, text: str) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": model,
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
-    }
+def _completion(model: str, text: str, *, chunk: bool = False) -> dict[str, Any]:
+    """A chat completion saying `text`, or (`chunk`) one streamed piece of one."""
+    choice: dict[str, Any] = {"index": 0}
+    if chunk:
+        choice |= {"delta": {"content": text}, "finish_reason": None}
+    else:
+        choice |= {"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    kind = "chat.completion.chunk" if chunk else "chat.completion"
+    body = {"id": "c1", "object": kind, "created": 0, "model": model, "choices": [choice]}
+    return body if chunk else {**body, "usage": usage}

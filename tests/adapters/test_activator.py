@@ -158,7 +158,7 @@ def test_a_request_it_cannot_route_gets_a_clear_openai_shaped_error(
     assert answer.status_code == status
     assert says in answer.json()["error"]["message"]
     assert [m["id"] for m in models["data"]] == ["m-large", "other"]
-    assert all(u.held_total == 0 for u in activator.upstreams.values())
+    assert all(c.held_total == 0 for c in activator.held_counts())
 
 
 def test_the_routes_file_is_checked_with_the_line_and_the_fix(tmp_path: Path) -> None:
