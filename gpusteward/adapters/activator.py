@@ -227,7 +227,8 @@ class Activator:
                             )
                         up.ready.clear()  # nothing was sent: safe to hold and send again
                 if not holding:
-                    holding = self._hold(up)
+                    self._hold(up)
+                    holding = True
                 self._probe(up)
                 left = deadline - time.monotonic()
                 if not await self._wait_ready(up, request, left):
@@ -263,7 +264,7 @@ class Activator:
         up.counts.timed_out += 1
         return False
 
-    def _hold(self, up: _Upstream) -> bool:
+    def _hold(self, up: _Upstream) -> None:
         if up.counts.held >= self.config.max_held:
             up.counts.refused_full += 1
             raise _Refused(
@@ -275,7 +276,6 @@ class Activator:
             )
         up.counts.held += 1
         up.counts.held_total += 1
-        return True
 
     def _probe(self, up: _Upstream) -> None:
         if up.prober is None or up.prober.done():
@@ -305,7 +305,7 @@ class Activator:
         )
         answer = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
         return StreamingResponse(
-            _raw(upstream),
+            upstream.aiter_raw(),
             status_code=upstream.status_code,
             headers=dict(answer),
             background=BackgroundTask(upstream.aclose),
@@ -316,8 +316,3 @@ async def _hung_up(request: Request) -> None:
     """Returns when the client closes the connection (the body was read already)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
-
-
-async def _raw(upstream: httpx.Response) -> AsyncIterator[bytes]:
-    async for chunk in upstream.aiter_raw():
-        yield chunk

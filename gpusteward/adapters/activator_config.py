@@ -90,9 +90,6 @@ class ActivatorConfig(BaseModel):
             seen.add(r.model)
         return self
 
-    def route(self, model: str) -> Route | None:
-        return next((r for r in self.routes if r.model == model), None)
-
 
 def load_routes(path: Path) -> ActivatorConfig:
     """The routes file at `path`; an `InputError` names the file, the line and the fix."""
