@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import sys
 import time
@@ -36,17 +35,11 @@ from benchmarks.targets import exit_status, host, print_targets, target
 from gpusteward.adapters.activator import Activator
 from gpusteward.adapters.activator_config import ActivatorConfig
 from gpusteward.core.logs import configure_logging
-from gpusteward.testing.model_server import ModelServerStandIn, serving
+from gpusteward.testing.model_server import ModelServerStandIn, free_port, serving
 
 TICK_SECONDS = 60.0
 BLOCK = 50  # requests per block; direct and proxied blocks alternate
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(port: int) -> ActivatorConfig:
@@ -66,10 +59,10 @@ def _ms(values: list[float], q: float) -> float:
 
 
 def pass_through(requests: int) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     with (
         serving(ModelServerStandIn().app, port) as model,
-        serving(Activator(_config(port)).app, _free_port()) as proxy,
+        serving(Activator(_config(port)).app, free_port()) as proxy,
         httpx.Client(timeout=60) as client,
     ):
         timed: dict[str, list[float]] = {"direct": [], "proxy": []}
@@ -120,9 +113,9 @@ async def _held_wake(held: int, model_port: int, proxy: str, activator: Activato
 
 
 def wake(held: int) -> dict[str, Any]:
-    model_port = _free_port()
+    model_port = free_port()
     activator = Activator(_config(model_port))
-    with serving(activator.app, _free_port()) as proxy:
+    with serving(activator.app, free_port()) as proxy:
         return asyncio.run(_held_wake(held, model_port, proxy, activator))
 
 

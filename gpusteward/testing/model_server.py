@@ -11,6 +11,7 @@ behind the proxy in `tests/agent/test_real_model_activator.py`.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["ModelServerStandIn", "serving"]
+__all__ = ["ModelServerStandIn", "free_port", "serving"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -21,14 +21,8 @@ from openai import OpenAI
 from gpusteward.adapters.activator import Activator
 from gpusteward.adapters.activator_config import ActivatorConfig, load_routes
 from gpusteward.core.errors import InputError
-from gpusteward.testing.model_server import ModelServerStandIn, serving
+from gpusteward.testing.model_server import ModelServerStandIn, free_port, serving
 from tests.waiting import PATIENCE, REQUEST_PATIENCE, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(upstream_port: int, **overrides: Any) -> ActivatorConfig:

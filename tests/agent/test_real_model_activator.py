@@ -13,8 +13,8 @@ from openai import OpenAI
 from gpusteward.adapters.activator import Activator
 from gpusteward.adapters.activator_config import ActivatorConfig
 from gpusteward.testing.llama import MODEL_ALIAS, LlamaServerError, running_llama_server
-from gpusteward.testing.model_server import serving
-from tests.adapters.test_activator import _held, _metric, free_port
+from gpusteward.testing.model_server import free_port, serving
+from tests.adapters.test_activator import _held, _metric
 from tests.waiting import PATIENCE, wait_for
 
 pytestmark = pytest.mark.slow
