@@ -10,6 +10,9 @@ the trace windows' cv^2 (what the simulator draws with). Per series: the request
 median and 10th / 90th percentiles of learned cv / true cv.
 
     python benchmarks/dispersion.py [--days 1] [--json]
+
+With --json: the rows, and as `targets` (reported, none asked for by an issue) each
+group's request-weighted median of learned / true cv per estimator.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.slo_capacity import dispersion_estimator
+from benchmarks.targets import target
 from gpusteward.app.scenario import load_scenario
 from gpusteward.sim.spec import TraceSpec
 from gpusteward.sim.traces import ArrivalTrace, RateTable
@@ -110,6 +114,15 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray) -> list[float]:
     return [round(float(values[order][np.searchsorted(cum, q)]), 3) for q in (0.1, 0.5, 0.9)]
 
 
+def group_median(rows: list[Row], group: str, kind: str) -> float | None:
+    """The median over `group`'s series of each one's median ratio, weighted by requests."""
+    found = [(r.ratios[kind][1], r.requests) for r in rows if r.group == group and kind in r.ratios]
+    if not found or sum(w for _, w in found) <= 0:
+        return None
+    values, weights = (np.array(c, dtype=float) for c in zip(*found, strict=True))
+    return _weighted_quantiles(values, weights)[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--days", type=float, default=1.0, help="simulated days per series")
@@ -117,8 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ticks = int(args.days * 86_400 / TICK)
     rows = [measure(s, ticks) for s in series()]
+    targets = [
+        target(
+            f"{group}: request-weighted median of learned / true cv, {kind}",
+            value,
+            "report (1 = right)",
+            True,
+        )
+        for group in ("zoo", *HALVES)
+        for kind in KINDS
+        if (value := group_median(rows, group, kind)) is not None
+    ]
     if args.json:
-        print(json.dumps([asdict(r) for r in rows]))
+        print(
+            json.dumps(
+                {"benchmark": "dispersion", "rows": [asdict(r) for r in rows], "targets": targets}
+            )
+        )
         return 0
     heads = " | ".join(f"{k}: p10 / p50 / p90" for k in KINDS)
     print(f"| group | series | requests | {heads} |")
@@ -126,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         cells = " | ".join(" / ".join(f"{v:.2f}" for v in r.ratios.get(k, [])) for k in KINDS)
         print(f"| {r.group} | {r.series} | {r.requests:,.0f} | {cells} |")
+    for t in targets:
+        print(f"{t['name']}: {t['value']}")
     return 0
 
 

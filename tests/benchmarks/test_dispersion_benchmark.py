@@ -44,3 +44,15 @@ def test_every_suite_half_is_scaled_to_each_models_peak() -> None:
         peak = mod._peak(base[s.name]) * base[s.name].scale
         assert mod._peak(s.trace) * s.trace.scale == pytest.approx(peak)
         assert s.trace.file != base[s.name].file
+
+
+def test_a_groups_figure_is_its_series_medians_weighted_by_requests() -> None:
+    mod = _dispersion()
+    row = mod.Row
+    rows = [
+        row("zoo", "a", 1.0, {"variogram": [0.1, 0.5, 0.9]}),
+        row("zoo", "b", 3.0, {"variogram": [0.8, 1.0, 1.2]}),
+        row("other", "c", 100.0, {"variogram": [0.0, 9.0, 9.0]}),
+    ]
+    assert mod.group_median(rows, "zoo", "variogram") == 1.0  # b carries 3 of 4 requests
+    assert mod.group_median(rows, "zoo", "median-pairs") is None
