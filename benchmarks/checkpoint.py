@@ -4,8 +4,7 @@
 Runs the forecast planner (the product's) on a simulated scenario with a SQLite journal,
 as `gpusteward run` does, for `--days`; then, on the planner's memory at the end of the
 run (the largest it grew), writes the checkpoint both ways, alternating, and reads each
-back. The run's own CPU time is printed beside them, with the share the checkpoint writes
-took (the daemon times them per tick).
+back. The run's own CPU and wall time are printed beside them, for scale.
 
     python -m benchmarks.checkpoint [--scenario servegen-14d] [--days 2] [--json]
 
