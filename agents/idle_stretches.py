@@ -82,19 +82,23 @@ class IdleMemory:
         return ended / (len(longer) + 1), len(longer)  # + 1: the current, not ended
 
     def recurring_return(
-        self, at: datetime, ahead_seconds: float, days: int, min_days: int
+        self, at: datetime, ahead_seconds: float, days: int, min_days: int, drift_seconds: float
     ) -> tuple[datetime, int] | None:
-        """The earliest time in (at, at + ahead] at which the model came back, at the same
-        time of day, on at least `min_days` of the last `days` days, with on how many of
-        them; None when it did not."""
+        """The earliest time in (at, at + ahead] at which the model came back on at least
+        `min_days` of the last `days` days, at the same time of day give or take the drift:
+        counted are the days with a return in [that time, that time + `drift_seconds`]
+        (shifted by whole days). With on how many days; None when there is none.
+
+        A recurrence is judged around its earliest time, so it is seen as soon as that time
+        enters the window, not when the latest of its days does (which would leave less than
+        the window's lead before the earliest one); and returns that drift apart by more than
+        `drift_seconds` are not one recurrence."""
         end = at + timedelta(seconds=ahead_seconds)
-        hits: list[datetime] = []
-        seen_days = 0
-        for k in range(1, days + 1):
-            shifted = [r + k * DAY for r in self.returns if at < r + k * DAY <= end]
-            if shifted:
-                seen_days += 1
-                hits.append(min(shifted))
-        if seen_days < min_days:
-            return None
-        return min(hits), seen_days
+        shifted = [[r + k * DAY for r in self.returns] for k in range(1, days + 1)]
+        candidates = sorted(t for day in shifted for t in day if at < t <= end)
+        for first in candidates:
+            last = first + timedelta(seconds=drift_seconds)
+            seen = sum(1 for day in shifted if any(first <= t <= last for t in day))
+            if seen >= min_days:
+                return first, seen
+        return None

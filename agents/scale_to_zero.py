@@ -186,7 +186,9 @@ class ScaleToZeroPlanner(Remembers):
         cfg, mem = self.config, self._memory[d.key]
         if not cfg.prewarm:
             return None
-        recurring = mem.recurring_return(snap.at, ahead, cfg.prewarm_days, cfg.prewarm_min_days)
+        recurring = mem.recurring_return(
+            snap.at, ahead, cfg.prewarm_days, cfg.prewarm_min_days, cfg.prewarm_tolerance_seconds
+        )
         if recurring is not None:
             when, days = recurring
             return when, (

@@ -152,6 +152,39 @@ def test_idle_memory_counts_a_repeated_instant_once() -> None:
     assert list(mem.returns) == [T0 + timedelta(minutes=30)]
 
 
+def _returns_at(*times: datetime) -> IdleMemory:
+    mem = IdleMemory()
+    mem.returns.extend(times)
+    return mem
+
+
+def test_a_recurring_return_is_seen_when_its_earliest_day_enters_the_window() -> None:
+    """Returns at 02:00 (day 1) and 02:25 (day 2): one recurrence (25 min apart, within a
+    30-min drift), seen as soon as 02:00 is within the window, not when 02:25 is: a
+    pre-warm asked then still has its whole lead before 02:00."""
+    day1, day2 = T0 + timedelta(hours=2), T0 + timedelta(days=1, hours=2, minutes=25)
+    mem = _returns_at(day1, day2)
+    at = T0 + timedelta(days=2, hours=1, minutes=28)  # 02:00 is 32 min ahead, 02:25 57 min
+    got = mem.recurring_return(at, 33 * 60, days=7, min_days=2, drift_seconds=1800)
+    assert got == (T0 + timedelta(days=2, hours=2), 2)
+    # the old reading (both days inside the window) saw it only from 01:53
+    assert mem.recurring_return(at, 33 * 60, days=7, min_days=3, drift_seconds=1800) is None
+
+
+def test_returns_that_drift_apart_by_more_than_the_tolerance_are_not_a_recurrence() -> None:
+    """02:00 on one day, 02:31 on the next: 31 min apart, over a 30-min drift, so no
+    return is expected at 02:00 (the old reading fired at 01:59, one minute ahead, and the
+    replica it asked for came late)."""
+    day1, day2 = T0 + timedelta(hours=2), T0 + timedelta(days=1, hours=2, minutes=31)
+    mem = _returns_at(day1, day2)
+    for minutes in range(60, 125):
+        at = T0 + timedelta(days=2, minutes=minutes)
+        assert mem.recurring_return(at, 33 * 60, 7, 2, drift_seconds=1800) is None, at
+    assert mem.recurring_return(
+        T0 + timedelta(days=2, hours=1, minutes=59), 33 * 60, 7, 2, drift_seconds=1860
+    ) == (T0 + timedelta(days=2, hours=2), 2)
+
+
 def test_the_keda_like_switches_park_after_a_fixed_window_and_never_prewarm() -> None:
     """learned=False: zero after min_idle whatever the history; prewarm=False: no pre-warm
     even for a model that returns every morning."""
