@@ -163,7 +163,9 @@ class ScaleToZeroPlanner(Remembers):
             if coming is None:
                 return []  # parked, and stays so: the scaling planner's view is not asked
             when, why = coming
-            self._prewarm_until[d.key] = when + timedelta(seconds=2 * cfg.prewarm_tolerance_seconds)
+            # held until the recurrence's drift window ends: every return seen in it is in
+            # [when, when + tolerance]
+            self._prewarm_until[d.key] = when + timedelta(seconds=cfg.prewarm_tolerance_seconds)
             return [self._prewarm(snap, d, when, why, lead)]
         until = self._prewarm_until.get(d.key)
         if _active(m) or (until is not None and snap.at < until):
@@ -247,10 +249,16 @@ class ScaleToZeroPlanner(Remembers):
         self, snap: ClusterSnapshot, d: ModelDeployment, when: datetime, why: str, lead: float
     ) -> Proposal:
         cfg = self.config
-        ready_by = when - timedelta(seconds=cfg.prewarm_tolerance_seconds)
-        ready_by = max(ready_by, snap.at + timedelta(seconds=lead))
+        expected_from = when - timedelta(seconds=cfg.prewarm_tolerance_seconds)
+        ready_by = max(expected_from, snap.at + timedelta(seconds=lead))
         return Proposal(
-            action=PrewarmReplicas(deployment=d.key, count=1, ready_by=ready_by, issued_at=snap.at),
+            action=PrewarmReplicas(
+                deployment=d.key,
+                count=1,
+                ready_by=ready_by,
+                expected_from=expected_from,
+                issued_at=snap.at,
+            ),
             reason=(
                 f"pre-warm from zero: {why}; one replica ready by {_hhmm(ready_by)} "
                 "(it goes again if no request comes)"

@@ -228,6 +228,8 @@ def _result(
                     "latency": w.latency_seconds,
                     "asked": w.asked,
                     "first_request": w.first_request,
+                    "expected_from": w.expected_from,
+                    "early": w.early,
                 }
                 for w in log.done
             ],

@@ -62,6 +62,11 @@ class PrewarmReplicas(_ActionBase):
     deployment: str
     count: int = Field(ge=1)
     ready_by: AwareDatetime | None = None
+    expected_from: AwareDatetime | None = Field(
+        default=None,
+        description="When the planner expects the first request at the earliest: a request "
+        "before it was not foreseen by this pre-warm (None: not said).",
+    )
 
     @property
     def target(self) -> str:

@@ -61,11 +61,13 @@ def _scale(state: SimState, a: ScaleDeployment, dry: bool, now: float) -> str:
     return f"{a.deployment}: desired replicas {dep.desired if not dry else a.replicas}"
 
 
-def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool, now: float) -> str:
+def _prewarm(state: SimState, a: PrewarmReplicas, dry: bool, now: float, at: datetime) -> str:
     dep = _deployment(state, a.deployment)
     target = dep.desired + a.count
     if not dry:
         _set_desired(state, dep, target, now)
+        if a.expected_from is not None:
+            state.wakes[dep.key].expecting(now + (a.expected_from - at).total_seconds())
     return f"{a.deployment}: desired replicas {target} (+{a.count} pre-warmed)"
 
 
@@ -256,7 +258,7 @@ def _dispatch(state: SimState, action: Action, dry: bool, now: float, at: dateti
     if isinstance(action, ScaleDeployment):
         return _scale(state, action, dry, now)
     if isinstance(action, PrewarmReplicas):
-        return _prewarm(state, action, dry, now)
+        return _prewarm(state, action, dry, now, at)
     if isinstance(action, ScheduleCapacity):
         return _schedule(state, action, dry, at)
     if isinstance(action, MoveDeployment):

@@ -3,11 +3,13 @@ for replicas again, when its first request came, and when that request was serve
 
 A wake is `prewarmed` when its replicas were asked for before any request came (a
 planner saw it coming), else a reactive wake (a request came to a model at zero and was
-held while a replica started). Its latency is first request to first served: 0 when a
-replica was already Ready. A pre-warm that no request came to before the model went back
-to zero is counted as unused. A wake under way when the model's requests are routed to
-another deployment (a merge, a consolidation) ends there, uncounted: the requests it held
-are served by that deployment, and their wait counts in its SLO accounting.
+held while a replica started). A pre-warm may say from when it expects the first request
+(`expected_from`): a first request before then came earlier than it foresaw. Its latency
+is first request to first served: 0 when a replica was already Ready. A pre-warm that no
+request came to before the model went back to zero is counted as unused. A wake under
+way when the model's requests are routed to another deployment (a merge, a
+consolidation) ends there, uncounted: the requests it held are served by that
+deployment, and their wait counts in its SLO accounting.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ class Wake:
     first_request: float | None = None  # the first request's arrival (estimated in its step)
     served: float | None = None  # the first request served
     prewarmed: bool = False  # asked for before any request came
+    expected_from: float | None = None  # a pre-warm's first request expected from then
+
+    @property
+    def early(self) -> bool:
+        """A pre-warmed wake whose first request came before the pre-warm expected one."""
+        return (
+            self.prewarmed
+            and self.expected_from is not None
+            and self.first_request is not None
+            and self.first_request < self.expected_from
+        )
 
     @property
     def latency_seconds(self) -> float | None:
@@ -50,6 +63,12 @@ class WakeLog:
             self.open = Wake(asked=now, prewarmed=True)
         elif self.open.asked is None:
             self.open.asked = now  # a request was held first: a reactive wake
+
+    def expecting(self, expected_from: float) -> None:
+        """The pre-warm that opened the wake under way expects its first request from
+        `expected_from` (seconds since the start)."""
+        if self.open is not None and self.open.prewarmed and self.open.first_request is None:
+            self.open.expected_from = expected_from
 
     def arrived(self, t: float, dt: float, count: int) -> None:
         """`count` requests arrived in [t, t + dt) to a model that is parked or waking."""

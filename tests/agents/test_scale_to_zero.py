@@ -139,6 +139,8 @@ def test_a_client_that_returns_every_morning_is_prewarmed_before_its_first_reque
     assert [at.day for at, _, _ in prewarms] == [4, 5]  # Wed and Thu, after two mornings seen
     for at, action, p in prewarms:
         assert at.hour == 8 and action.ready_by is not None and action.ready_by.hour == 8
+        # requests expected from the tolerance (30 min) before 09:00 on
+        assert action.expected_from == at.replace(hour=8, minute=30)
         assert "came back around 09:00 UTC on" in p.reason
 
 

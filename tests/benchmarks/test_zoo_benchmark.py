@@ -12,6 +12,9 @@ from gpusteward.core.cluster import ServingMetrics
 from gpusteward.testing import T0, make_deployment, make_snapshot
 from tests.helpers import benchmark_module
 
+REACTIVE = "reactive wakes over cold start + one tick (with pre-warms that came early)"
+PREWARMED = "pre-warmed wakes with a wait (first request in the expected window)"
+
 
 def _zoo() -> ModuleType:
     return benchmark_module("zoo")
@@ -66,14 +69,37 @@ def test_targets_come_from_the_figures_and_a_miss_is_reported_with_its_value() -
     assert targets["GPU-hours / always-on"]["value"] == 0.5
     assert targets["GPU-hours / always-on"]["met"]
     assert targets["SLO attainment, all requests"]["met"]
-    wake = targets["reactive wakes over cold start + one tick"]
+    wake = targets[REACTIVE]
     assert wake["value"] == "1 of 2" and not wake["met"]
-    assert targets["pre-warmed wakes with a wait"]["met"]
+    assert targets[PREWARMED]["met"]
     short = {**_result(50.0, 995, wakes), "idle_gpus_per_day": []}  # no day end in a --hours run
     (idle,) = [
         t for t in zoo.evaluate({"ours": short}) if t["name"].startswith("GPUs holding only idle")
     ]
     assert idle["value"].startswith("not measured") and not idle["met"]
+
+
+def test_a_prewarmed_request_before_its_expected_window_is_held_to_the_reactive_bound() -> None:
+    """A pre-warm expects requests from 1,000 s; one that came at 940 s was not foreseen:
+    it is listed apart and judged as a reactive wake (90 s + a tick), not as a late
+    pre-warm; a pre-warmed request inside the window that waited is still a miss."""
+    zoo = _zoo()
+    early = {"prewarmed": True, "latency": 35.0, "first_request": 940.0, "asked": 880.0}
+    early |= {"expected_from": 1000.0, "early": True}
+    wakes = [{"prewarmed": True, "latency": 0.0}, early]
+    stats = zoo.wake_stats(_result(50.0, 995, wakes))
+    assert (stats["prewarmed"], stats["prewarmed_late"], stats["prewarmed_early"]) == (2, 0, 1)
+    assert stats["prewarmed_early_wakes"][0]["before_expected_s"] == 60.0
+    targets = {t["name"]: t for t in zoo.evaluate({"ours": _result(50.0, 995, wakes)})}
+    assert targets[PREWARMED]["value"] == "0 of 1" and targets[PREWARMED]["met"]
+    assert targets[REACTIVE]["value"] == "0 of 1" and targets[REACTIVE]["met"]
+
+    slow = {**early, "latency": 200.0}  # over 90 s + 60 s: a miss by the reactive bound
+    targets = {t["name"]: t for t in zoo.evaluate({"ours": _result(50.0, 995, [slow])})}
+    assert targets[REACTIVE]["value"] == "1 of 1" and not targets[REACTIVE]["met"]
+    late = {**early, "early": False, "first_request": 1010.0}
+    targets = {t["name"]: t for t in zoo.evaluate({"ours": _result(50.0, 995, [late])})}
+    assert targets[PREWARMED]["value"] == "1 of 1" and not targets[PREWARMED]["met"]
 
 
 def test_idle_gpus_are_counted_at_each_day_end_for_models_silent_a_whole_day() -> None:

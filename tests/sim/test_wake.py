@@ -3,9 +3,10 @@ dropped) while a replica starts, within the wake timeout, and each wake is recor
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from gpusteward.core.actions import ScaleDeployment
+from gpusteward.core.actions import PrewarmReplicas, ScaleDeployment
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.spec import ModelSpec
 from tests.sim.conftest import model, sim_spec, write_total_trace
@@ -75,6 +76,27 @@ def test_a_prewarmed_wake_serves_its_first_request_at_once(tmp_path: Path) -> No
     (wake,) = sim.wakes(KEY).done
     assert wake.prewarmed and wake.latency_seconds == 0.0
     assert sim.tally(KEY).served_within_slo == sim.tally(KEY).served
+
+
+def test_a_request_before_the_window_a_prewarm_expected_is_marked_early(tmp_path: Path) -> None:
+    """Pre-warms that expect the first request from 900 s and from 500 s: the request of
+    the 600 s return came before the first's window (early: it did not foresee it) and
+    inside the second's."""
+    for expected, early in ((900.0, True), (500.0, False)):
+        sim = Simulator(sim_spec(models=[_intermittent(tmp_path)]))
+        _steps(sim, 5)
+        sim.execute(
+            PrewarmReplicas(
+                issued_at=sim.now,
+                deployment=KEY,
+                count=1,
+                expected_from=sim.now + timedelta(seconds=expected - 300.0),
+            )
+        )
+        _steps(sim, 7)
+        (wake,) = sim.wakes(KEY).done
+        assert wake.prewarmed and wake.expected_from == expected
+        assert wake.early is early
 
 
 def test_a_prewarm_no_request_came_to_is_counted_unused(tmp_path: Path) -> None:
