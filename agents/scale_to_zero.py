@@ -8,7 +8,9 @@ Per deployment whose spec allows zero (`min_replicas: 0`), each tick:
   tolerance (the model came back at that time of day on enough recent days, or the
   forecast expects a request): pre-warm one replica, ready by then;
 - serving, idle for at least `min_idle_seconds` (the policy pack's floor), not inside a
-  pre-warm's window, no return expected within the payback time, and the model's own
+  pre-warm's window, no return expected within the payback time plus the pre-warm's
+  reach (a wake lead and the tolerance: a park must last the payback time before a
+  pre-warm would wake it), and the model's own
   idle stretches say it rarely comes back soon from one this long (`return_risk`, see
   `agents.idle_stretches`): propose zero.
 Otherwise the scaling planner's proposals stand, except that it never takes a deployment
@@ -174,7 +176,9 @@ class ScaleToZeroPlanner(Remembers):
         payback = cfg.payback_leads * lead
         if idle < cfg.min_idle_seconds:
             return self._keep_one(snap, d, mine)
-        if self._coming(snap, d, f, payback) is not None:
+        # a pre-warm wakes it a lead and the tolerance before an expected return: parking
+        # pays only if it lasts the payback time before then
+        if self._coming(snap, d, f, payback + lead + cfg.prewarm_tolerance_seconds) is not None:
             return self._keep_one(snap, d, mine)
         risk, seen = mem.return_risk(idle, payback)
         if cfg.learned and risk > cfg.return_risk:

@@ -187,6 +187,19 @@ def test_returns_that_drift_apart_by_more_than_the_tolerance_are_not_a_recurrenc
     ) == (T0 + timedelta(days=2, hours=2), 2)
 
 
+def test_a_model_is_not_parked_when_its_pre_warm_would_wake_it_before_parking_paid() -> None:
+    """Idle for a day, back at 00:50 on each of the last two days. Parking pays when it
+    lasts two wake leads (24 min here), and the pre-warm for 00:50 fires a lead and the
+    tolerance (12 + 30 min) before it: at 00:00 a park would last 8 min, so the model stays
+    up; with the return at 01:20 a park lasts 38 min, so it goes."""
+    for back, parks in ((50, False), (80, True)):
+        planner = ScaleToZeroPlanner(StaticPlanner(), ScaleToZeroConfig(min_idle_seconds=1800))
+        mem = planner._memory[KEY] = IdleMemory(idle_since=T0 - timedelta(days=1))
+        mem.returns.extend(T0 - timedelta(days=k) + timedelta(minutes=back) for k in (2, 1))
+        proposals = planner.plan(_snap(T0, 1, 0.0), {})
+        assert bool(_to_zero(proposals)) is parks, back
+
+
 def test_the_keda_like_switches_park_after_a_fixed_window_and_never_prewarm() -> None:
     """learned=False: zero after min_idle whatever the history; prewarm=False: no pre-warm
     even for a model that returns every morning."""
