@@ -18,6 +18,7 @@ Pure: time comes from the snapshots only. Small; remembered with the planner.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,12 +94,21 @@ class IdleMemory:
         enters the window, not when the latest of its days does (which would leave less than
         the window's lead before the earliest one); and returns that drift apart by more than
         `drift_seconds` are not one recurrence."""
-        end = at + timedelta(seconds=ahead_seconds)
-        shifted = [[r + k * DAY for r in self.returns] for k in range(1, days + 1)]
-        candidates = sorted(t for day in shifted for t in day if at < t <= end)
+        returns = list(self.returns)  # oldest first, as `observe` appends them
+        end, drift = at + timedelta(seconds=ahead_seconds), timedelta(seconds=drift_seconds)
+        shifts = [k * DAY for k in range(1, days + 1)]
+
+        def came_back(lo: datetime, hi: datetime) -> bool:  # a return in [lo, hi]
+            i = bisect_left(returns, lo)
+            return i < len(returns) and returns[i] <= hi
+
+        candidates = sorted(
+            r + s
+            for s in shifts
+            for r in returns[bisect_right(returns, at - s) : bisect_right(returns, end - s)]
+        )
         for first in candidates:
-            last = first + timedelta(seconds=drift_seconds)
-            seen = sum(1 for day in shifted if any(first <= t <= last for t in day))
+            seen = sum(1 for s in shifts if came_back(first - s, first + drift - s))
             if seen >= min_days:
                 return first, seen
         return None
