@@ -39,49 +39,29 @@ def wake_stats(result: dict[str, Any]) -> dict[str, Any]:
         for w in m["wakes"]:
             if w["latency"] is None:
                 continue
+            first = w.get("first_request")
+            wake = {
+                "model": key,
+                "first_request_s": first,
+                "cold_start_s": m["cold_start"],
+                "waited_s": round(w["latency"], 1),
+            }
             if w["prewarmed"]:
                 prewarmed += 1
-                if w.get("early"):
-                    first, expected = w["first_request"], w["expected_from"]
-                    early.append(
-                        {
-                            "model": key,
-                            "first_request_s": first,
-                            "before_expected_s": round(expected - first, 1),
-                            "cold_start_s": m["cold_start"],
-                            "waited_s": round(w["latency"], 1),
-                        }
-                    )
-                    if w["latency"] > m["cold_start"] + tick:
-                        over.append(round(w["latency"] - m["cold_start"] - tick, 1))
-                        slow.append(early[-1])
+                if not w.get("early"):  # foreseen: its bound is 0
+                    if w["latency"] > 0:
+                        late += 1
+                        asked = w.get("asked")
+                        lead = first - asked if first is not None and asked is not None else None
+                        waited.append({**wake, "asked_before_s": lead})
                     continue
-                if w["latency"] > 0:
-                    late += 1
-                    first, asked = w.get("first_request"), w.get("asked")
-                    lead = first - asked if first is not None and asked is not None else None
-                    waited.append(
-                        {
-                            "model": key,
-                            "first_request_s": first,
-                            "asked_before_s": lead,
-                            "cold_start_s": m["cold_start"],
-                            "waited_s": round(w["latency"], 1),
-                        }
-                    )
-                continue
-            reactive += 1
-            latencies.append(w["latency"])
-            if w["latency"] > m["cold_start"] + tick:
+                early.append({**wake, "before_expected_s": round(w["expected_from"] - first, 1)})
+            else:
+                reactive += 1
+                latencies.append(w["latency"])
+            if w["latency"] > m["cold_start"] + tick:  # a reactive wake's bound
                 over.append(round(w["latency"] - m["cold_start"] - tick, 1))
-                slow.append(
-                    {
-                        "model": key,
-                        "first_request_s": w.get("first_request"),
-                        "cold_start_s": m["cold_start"],
-                        "waited_s": round(w["latency"], 1),
-                    }
-                )
+                slow.append(wake)
     latencies.sort()
     return {
         "reactive": reactive,
