@@ -17,18 +17,30 @@ and the cold starts no longer paid.
 
 A merge has a way back: when a runtime's traffic (its own and its adapters') has stayed
 past that same limit for a wake lead of the adapters (their cold start plus a tick: a
-shorter burst is over before their own deployments could serve), the planner proposes
-unmerging all its adapters (the runtime's rate is what the snapshot shows; which adapter
-grew is not), so their requests go to their own deployments again, which can scale past
-the runtime's cap, and nothing merges into that runtime for a window. The limit is
+shorter burst is over before their own deployments could serve), the planner takes
+adapters off it, and nothing merges into that runtime for a window. The limit is
 `max_share` (80 %) of the capacity at max_replicas, so the unmerge comes before the cap
 binds; merge and unmerge use one limit, from the most a ready replica was seen to serve
 (a replica Ready for part of a tick shows less: a limit from one tick's figure would
-flap). Evidence: the rate, the limit, the queue. Pure: time comes from the snapshots only.
+flap). Which adapters, and how:
+- Where each merged adapter's own rate is known (a router that picks the runtime by the
+  request's model name counts them; the simulator's does), the busiest come off, until
+  what stays is within the limit, and it is make-before-break: each is first scaled to
+  the replicas its rate needs (at the runtime's measured capacity per replica), still
+  served by the runtime meanwhile, and unmerged once every one of them has a Ready
+  replica (or after `handover_leads` wake leads, when their replicas could not start:
+  then their requests wait for them). The quiet adapters stay merged, and no request
+  waits for a cold start because of the unmerge.
+- Where they are not known (vLLM labels an adapter's requests with the runtime's model
+  name, so on Kubernetes a merged adapter has no series of its own), every adapter comes
+  off at once, and their requests wait for their own deployments to wake.
+Evidence: the rate, the limit, the queue, the adapters' rates where known. Pure: time
+comes from the snapshots only.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -37,7 +49,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agents.scaling import ev
-from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
+from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment, UnmergeAdapters
 from gpusteward.core.cluster import (
     ClusterSnapshot,
     ModelDeployment,
@@ -65,6 +77,13 @@ class AdapterMergeConfig(Frozen):
     adapter_overhead: float = Field(
         default=0.15, ge=0, lt=1, description="Throughput lost serving adapters beside the base."
     )
+    handover_leads: float = Field(
+        default=3.0,
+        gt=0,
+        le=20,
+        description="An unmerge waits at most this many wake leads (cold start + tick) for "
+        "the adapters' own replicas to be Ready before it goes ahead without them.",
+    )
 
 
 def is_fine_tune(d: ModelDeployment) -> bool:
@@ -74,7 +93,15 @@ def is_fine_tune(d: ModelDeployment) -> bool:
 class AdapterMergePlanner(Remembers):
     name = "adapter-merge"
 
-    remembers = ("_rates", "_seen", "_interval", "_base_capacity", "_unmerged_at")
+    remembers = (
+        "_rates",
+        "_seen",
+        "_interval",
+        "_base_capacity",
+        "_unmerged_at",
+        "_handover_since",
+        "_handover",
+    )
 
     def __init__(self, config: AdapterMergeConfig | None = None) -> None:
         self.config = config or AdapterMergeConfig()
@@ -85,11 +112,15 @@ class AdapterMergePlanner(Remembers):
         # (a replica Ready for part of a tick shows less, never more)
         self._base_capacity: dict[str, float] = {}
         self._unmerged_at: dict[str, datetime] = {}  # runtime -> when its adapters came off
+        # runtime -> the adapters being started before they come off it, and since when
+        self._handover: dict[str, list[str]] = {}
+        self._handover_since: dict[str, datetime] = {}
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        """Reads checkpoints written before the unmerge existed (no capacity or unmerge
-        memory in them: both start empty)."""
-        super().restore({"_base_capacity": {}, "_unmerged_at": {}, **state})
+        """Reads checkpoints written before the unmerge or its handover existed (that
+        memory starts empty)."""
+        empty: dict[str, Any] = {"_handover": {}, "_handover_since": {}}
+        super().restore({"_base_capacity": {}, "_unmerged_at": {}, **empty, **state})
 
     def observe(self, snap: ClusterSnapshot) -> None:
         if self._seen and snap.at <= self._seen[-1]:
@@ -111,10 +142,13 @@ class AdapterMergePlanner(Remembers):
         self.observe(snapshot)
         cfg = self.config
         live = [d for d in snapshot.deployments if not d.retired and d.routed_to is None]
-        out = [p for d in live if d.adapters and (p := self._unmerge(snapshot, d)) is not None]
+        for r in list(self._handover):  # a handover ends once its adapters are off
+            if not {k for d in live if d.key == r for k in d.adapters} & set(self._handover[r]):
+                del self._handover[r], self._handover_since[r]
+        out = [p for d in live if d.adapters for p in self._unmerge(snapshot, d)]
         if len(self._seen) * self._interval < cfg.min_observed * cfg.window_seconds:
             return out  # an unmerge needs no history: the traffic now says it
-        unmerging = {p.action.target for p in out}
+        unmerging = {p.action.target for p in out} | set(self._handover)
         live = [d for d in live if d.key not in unmerging]
         for base in sorted({d.model for d in live if is_fine_tune(d)}):
             tunes = [d for d in live if is_fine_tune(d) and d.model == base and d.min_replicas == 0]
@@ -142,40 +176,156 @@ class AdapterMergePlanner(Remembers):
         per = self._base_capacity.get(d.key, 0.0) * (1.0 - self.config.adapter_overhead)
         return self.config.max_share * per * d.max_replicas
 
-    def _unmerge(self, snap: ClusterSnapshot, d: ModelDeployment) -> Proposal | None:
-        """Every adapter off runtime `d` when its traffic has stayed past the merge limit for
-        a wake lead of the adapters (their cold start plus one tick; `sustained_rate`)."""
+    def _unmerge(self, snap: ClusterSnapshot, d: ModelDeployment) -> list[Proposal]:
+        """Adapters off runtime `d` when its traffic has stayed past the merge limit for a
+        wake lead of the adapters (their cold start plus one tick; `sustained_rate`): the
+        busiest, started first, where their rates are known; else all at once."""
         m = snap.metrics.get(d.key)
         limit = self._limit(d)
-        if m is None or limit <= 0:
-            return None
         merged = [a for k in d.adapters if (a := snap.deployment(k)) is not None]
         lead = max((a.cold_start_seconds for a in merged), default=0.0) + snap.interval_seconds
-        recent = [v for _, v in self._rates.get(d.key, ())]
-        rate = sustained_rate(recent, lead, snap.interval_seconds)
+        pending = [a for a in merged if a.key in self._handover.get(d.key, ())]
+        if pending:
+            return self._hand_over(snap, d, pending, lead)
+        self._handover.pop(d.key, None)
+        self._handover_since.pop(d.key, None)
+        if m is None or limit <= 0:
+            return []
+        rate = sustained_rate(self._recent(d.key), lead, snap.interval_seconds)
         if rate <= limit:
-            return None
+            return []
         self._unmerged_at[d.key] = snap.at
+        own = {
+            a.key: sustained_rate(self._recent(a.key), lead, snap.interval_seconds) for a in merged
+        }
+        if not merged or any(snap.metrics.get(a.key) is None for a in merged):
+            return [self._unmerge_proposal(snap, d, merged, rate, lead, limit, None)]
+        chosen: list[ModelDeployment] = []
+        left = rate
+        for a in sorted(merged, key=lambda a: (-own[a.key], a.key)):
+            if left <= limit or own[a.key] <= 0:
+                break
+            chosen.append(a)
+            left -= own[a.key]
+        if left > limit:
+            chosen = merged  # the runtime's own traffic outgrew it: the adapters' overhead goes
+        self._handover[d.key] = [a.key for a in chosen]
+        self._handover_since[d.key] = snap.at
+        return self._hand_over(snap, d, chosen, lead, rate, own)
+
+    def _recent(self, key: str) -> list[float]:
+        return [v for _, v in self._rates.get(key, ())]
+
+    def _hand_over(
+        self,
+        snap: ClusterSnapshot,
+        d: ModelDeployment,
+        chosen: list[ModelDeployment],
+        lead: float,
+        rate: float | None = None,
+        own: dict[str, float] | None = None,
+    ) -> list[Proposal]:
+        """Start the chosen adapters' own replicas; unmerge them once each has one Ready
+        (or once `handover_leads` wake leads have passed)."""
+        if own is None:
+            own = {
+                a.key: sustained_rate(self._recent(a.key), lead, snap.interval_seconds)
+                for a in chosen
+            }
+        if rate is None:
+            rate = sustained_rate(self._recent(d.key), lead, snap.interval_seconds)
+        waited = (snap.at - self._handover_since[d.key]).total_seconds()
+        # an adapter without requests has none to hold: it needs no replica of its own first
+        unready = [
+            a for a in chosen if own.get(a.key, 0.0) > 0 and a.count(ReplicaPhase.READY) == 0
+        ]
+        if not unready or waited >= self.config.handover_leads * lead:
+            # proposed each tick until the snapshot shows them off (a tick's proposal may be
+            # dropped for the scaling planner's on the runtime): the handover ends there
+            late = [a.key for a in unready]
+            return [self._unmerge_proposal(snap, d, chosen, rate, lead, self._limit(d), own, late)]
+        out = []
+        per = self._base_capacity.get(d.key, 0.0) * self.config.max_share
+        for a in unready:
+            need = math.ceil(own.get(a.key, 0.0) / per) if per > 0 else 1
+            want = min(max(1, need, a.replicas), a.max_replicas)
+            if want > a.replicas:
+                out.append(self._start(snap, d, a, want, own.get(a.key, 0.0)))
+        return out
+
+    def _start(
+        self, snap: ClusterSnapshot, d: ModelDeployment, a: ModelDeployment, want: int, rate: float
+    ) -> Proposal:
         return Proposal(
-            action=UnmergeAdapters(
-                base_model=d.model, sources=d.adapters, runtime=d.key, issued_at=snap.at
+            action=ScaleDeployment(
+                deployment=a.key, replicas=want, from_replicas=a.replicas, issued_at=snap.at
             ),
             reason=(
-                f"unmerge {len(d.adapters)} {d.model} adapter(s) from {d.key}: it received "
-                f"{rate:.2f} req/s over the last {lead:.0f} s (their cold start and a tick), "
-                f"past the {limit:.2f} req/s a merge may put on it "
-                f"({self.config.max_share:.0%} of what it serves at its {d.max_replicas} "
-                "replicas); served by their own deployments again, they can scale past that cap"
+                f"start {a.key} before it comes off {d.key}: it receives {rate:.2f} req/s as "
+                f"an adapter there, and {d.key} is past what a merge may put on it; "
+                f"{d.key} serves its requests until a replica of its own is Ready: "
+                f"scale up {a.replicas} -> {want}"
             ),
             evidence=(
-                ev("adapters", len(d.adapters)),
-                ev("runtime_rate", rate, "req/s"),
-                ev("over_seconds", lead, "s"),
-                ev("runtime_capacity_limit", limit, "req/s"),
-                ev("runtime_replicas", d.replicas),
-                ev("runtime_max_replicas", d.max_replicas),
-                ev("queue_depth", m.queue_depth, "requests"),
+                ev("adapter_rate", rate, "req/s"),
+                ev("runtime", d.key),
+                ev("cold_start", a.cold_start_seconds, "s"),
             ),
+            planner=self.name,
+        )
+
+    def _unmerge_proposal(
+        self,
+        snap: ClusterSnapshot,
+        d: ModelDeployment,
+        chosen: list[ModelDeployment],
+        rate: float,
+        lead: float,
+        limit: float,
+        own: dict[str, float] | None,
+        late: list[str] | None = None,
+    ) -> Proposal:
+        m = snap.metrics.get(d.key)
+        sources = tuple(a.key for a in chosen) if chosen else d.adapters
+        if own is None:
+            how = (
+                "the adapters' own rates are not known, so all come off; served by their own "
+                "deployments again, they can scale past that cap"
+            )
+        elif late:
+            how = (
+                f"{', '.join(late)} had no Ready replica of its own after "
+                f"{self.config.handover_leads:g} wake leads: its requests wait for one"
+            )
+        else:
+            how = "their own replicas are Ready: no request waits for the handover"
+        kept = len(d.adapters) - len(sources)
+        evidence = [
+            ev("adapters", len(sources)),
+            ev("adapters_kept", kept),
+            ev("runtime_rate", rate, "req/s"),
+            ev("over_seconds", lead, "s"),
+            ev("runtime_capacity_limit", limit, "req/s"),
+            ev("runtime_replicas", d.replicas),
+            ev("runtime_max_replicas", d.max_replicas),
+            ev("queue_depth", m.queue_depth if m is not None else 0, "requests"),
+        ]
+        if own is not None:
+            evidence.append(
+                ev("adapters_rate", round(sum(own.get(k, 0.0) for k in sources), 4), "req/s")
+            )
+        return Proposal(
+            action=UnmergeAdapters(
+                base_model=d.model, sources=sources, runtime=d.key, issued_at=snap.at
+            ),
+            reason=(
+                f"unmerge {len(sources)} {d.model} adapter(s) from {d.key} ({kept} stay): it "
+                f"received {rate:.2f} req/s over the last {lead:.0f} s (their cold start and a "
+                f"tick), past the {limit:.2f} req/s a merge may put on it "
+                f"({self.config.max_share:.0%} of what it serves at its {d.max_replicas} "
+                f"replicas); {how}"
+            ),
+            evidence=tuple(evidence),
             planner=self.name,
         )
 

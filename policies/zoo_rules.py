@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 
 from gpusteward.core.actions import MergeAdapters, ScaleDeployment, UnmergeAdapters
+from gpusteward.core.cluster import ReplicaPhase
 from policies.context import ActionContext, MissingContext
 from policies.document import AdapterMergeRule, ScaleToZeroRule, selects
 from policies.fired import Fired, Value
@@ -106,7 +107,9 @@ def check_adapter_unmerge(
 ) -> Fired | None:
     """An unmerge takes off adapters the runtime serves, once its traffic (its own and its
     adapters') has stayed past `max_share` of what it serves at its max_replicas (the limit
-    a merge is judged by) for a wake lead of the adapters: see `sustained_rate`."""
+    a merge is judged by) for a wake lead of the adapters: see `sustained_rate`. Or at any
+    rate when each of them has a Ready replica of its own (a make-before-break handover:
+    their GPUs are held already, and none of their requests waits for a cold start)."""
     d = ctx.require_deployment()
     strangers = [s for s in action.sources if s not in d.adapters]
     if strangers:
@@ -116,6 +119,8 @@ def check_adapter_unmerge(
             "adapter can be unmerged",
         )
     sources = [ctx.facts.deployments[s] for s in action.sources if s in ctx.facts.deployments]
+    if sources and all(s.count(ReplicaPhase.READY) > 0 for s in sources):
+        return None  # a handover: each already serves on its own, no request waits for it
     lead = max((s.cold_start_seconds for s in sources), default=0.0) + ctx.facts.interval_seconds
     series = ctx.load_series()
     rate = sustained_rate([v or 0.0 for v in series.values], lead, series.step_seconds)

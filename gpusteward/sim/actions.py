@@ -167,8 +167,11 @@ def _merge(state: SimState, a: MergeAdapters, dry: bool) -> str:
 
 
 def _unmerge(state: SimState, a: UnmergeAdapters, dry: bool, now: float) -> str:
-    """The sources' requests go to their own deployments again, which wake from zero
-    (held while a replica starts); what the runtime has queued of theirs it still serves."""
+    """The sources' requests go to their own deployments again; what the runtime has
+    queued of theirs it still serves. A source started before the unmerge (a handover:
+    its replicas asked for while it was merged) keeps them, and one Ready takes its
+    requests at once, no wake counted (none of them waited); a source at zero wakes on
+    its first request, which is held while a replica starts."""
     runtime = _deployment(state, a.runtime)
     sources = [_deployment(state, s) for s in a.sources]
     strangers = [s.key for s in sources if s.key not in runtime.adapters]
@@ -183,12 +186,16 @@ def _unmerge(state: SimState, a: UnmergeAdapters, dry: bool, now: float) -> str:
     for src in sources:
         del state.routes[src.key]
         src.version += 1  # its routed_to changed
-        _set_desired(state, src, 0, now)  # parked: its first request wakes it
+        if src.desired == 0:
+            _set_desired(state, src, 0, now)  # parked: its first request wakes it
+        elif any(r.node is not None and r.ready_at <= now for r in src.replicas):
+            src.parked = False
+            state.wakes[src.key].rerouted()  # its replicas were up before a request came
     runtime.adapters = [k for k in runtime.adapters if k not in a.sources]
     runtime.version += 1
     return (
         f"{a.runtime} serves {len(runtime.adapters)} adapter(s) now; {', '.join(a.sources)} "
-        "routed to their own deployments, which wake on their first request"
+        "routed to their own deployments (one at zero wakes on its first request)"
     )
 
 

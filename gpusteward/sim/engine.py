@@ -133,13 +133,19 @@ class Simulator:
         fleet.promote(t + dt)
 
     def _arrivals(self, t: float) -> dict[str, int]:
-        """Arrivals per receiving deployment (consolidated sources feed their target)."""
+        """Arrivals per receiving deployment (consolidated sources feed their target). A
+        merged adapter's requests are also counted as addressed to it: the router picks
+        the runtime by the request's model name, so it knows each adapter's rate, and the
+        adapter's metrics show it (its SLO accounting stays with the runtime)."""
         state = self._state
+        deployments = state.fleet.deployments
         out: dict[str, int] = {}
         for key, trace in state.traces.items():
             n = trace.arrivals(t, self._dt, state.arrival_rngs[key])
             target = state.routes.get(key, key)
             out[target] = out.get(target, 0) + n
+            if target != key and key in deployments[target].adapters:
+                state.intervals[key].addressed += n
         return out
 
     def _serve(self, key: str, dep: DeploymentState, t: float, arrived: int) -> None:

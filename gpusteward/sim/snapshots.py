@@ -149,7 +149,7 @@ def _metrics(
     return ServingMetrics.model_construct(
         ttft_p95_seconds=ttft_p95,
         itl_p50_seconds=itl_p50,
-        arrival_rate_rps=iv.arrived / interval,
+        arrival_rate_rps=(iv.arrived + iv.addressed) / interval,
         served_rate_rps=iv.served / interval,
         queue_depth=depth,
         running=iv.running,

@@ -36,6 +36,7 @@ class IntervalTally:
 
     steps: int = 0
     arrived: int = 0
+    addressed: int = 0  # merged adapter: requests for it, served by its runtime (see engine)
     served: int = 0
     dropped: int = 0
     capacity: float = 0.0  # requests the ready replicas could have served

@@ -3,11 +3,19 @@ runtime once a day of traffic says they fit, never ones with a stricter SLO."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from agents.adapter_merge import AdapterMergeConfig, AdapterMergePlanner
-from gpusteward.core.actions import MergeAdapters, Proposal, UnmergeAdapters
-from gpusteward.core.cluster import ClusterSnapshot, ModelDeployment, ServingMetrics, Slo
+from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment, UnmergeAdapters
+from gpusteward.core.cluster import (
+    ClusterSnapshot,
+    ModelDeployment,
+    Replica,
+    ReplicaPhase,
+    ServingMetrics,
+    Slo,
+)
 from gpusteward.testing import make_deployment, make_snapshot
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -217,3 +225,82 @@ def test_memory_from_before_the_unmerge_is_read_back() -> None:
     restored.restore(old)
     assert restored.state()["_rates"] == planner.state()["_rates"]
     assert restored._base_capacity == {} and restored._unmerged_at == {}
+
+
+def _ready(name: str, **kw: object) -> ModelDeployment:
+    """A merged fine-tune whose own replica, started before its unmerge, is Ready."""
+    ready = Replica(id=f"{name}-0", phase=ReplicaPhase.READY, node="gpu-node-0", gpu_indices=(7,))
+    return _tune(name, replicas=1, routed_to="default/assist", replica_states=(ready,), **kw)
+
+
+def test_the_busy_adapter_is_started_first_and_unmerged_once_ready_the_quiet_one_stays() -> None:
+    """25 req/s on the runtime (limit 24), 6 of them ft-a's, 0.5 ft-b's (their own rates
+    known, as the router counts them): ft-a alone comes off, make-before-break. First its
+    own deployment is scaled up (6 req/s needs one replica of 8 at 80 %), no unmerge, nor
+    a second scale while it loads; the unmerge comes once its replica is Ready."""
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    rates = {"assist": 25.0, "ft-a": 6.0, "ft-b": 0.5}
+    (start,) = planner.plan(_snap(at, _merged(), rates), {})
+    assert isinstance(start.action, ScaleDeployment)
+    assert start.action.deployment == "default/ft-a" and start.action.replicas == 1
+    assert "serves its requests until a replica of its own is Ready" in start.reason
+    loading = Replica(id="a-0", phase=ReplicaPhase.LOADING, node="gpu-node-0", gpu_indices=(7,))
+    deps = _merged()
+    deps[1] = _tune("ft-a", replicas=1, routed_to="default/assist", replica_states=(loading,))
+    assert planner.plan(_snap(at + timedelta(seconds=STEP), deps, rates), {}) == []
+    deps[1] = _ready("ft-a")
+    (p,) = planner.plan(_snap(at + timedelta(seconds=2 * STEP), deps, rates), {})
+    assert isinstance(p.action, UnmergeAdapters) and p.action.sources == ("default/ft-a",)
+    evidence = {e.name: e.value for e in p.evidence}
+    assert evidence["adapters_kept"] == 1 and evidence["adapters_rate"] == 6
+    assert "no request waits for the handover" in p.reason
+    assert not any(
+        isinstance(q.action, MergeAdapters)
+        for q in planner.plan(_snap(at + timedelta(seconds=3 * STEP), _merged(), rates), {})
+    )
+
+
+def test_adapters_whose_rates_are_unknown_all_come_off_at_once() -> None:
+    """On Kubernetes a merged adapter has no series of its own (vLLM counts its requests
+    under the runtime's model name): the unmerge cannot pick, nor start anyone first."""
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    snap = _snap(at, _merged(), {"assist": 25.0})
+    metrics = {k: v for k, v in snap.metrics.items() if k not in ("default/ft-a", "default/ft-b")}
+    (p,) = planner.plan(snap.model_copy(update={"metrics": metrics}), {})
+    assert isinstance(p.action, UnmergeAdapters)
+    assert p.action.sources == ("default/ft-a", "default/ft-b")
+    assert "rates are not known, so all come off" in p.reason
+
+
+def test_an_adapter_whose_replica_cannot_start_is_unmerged_after_the_handover_bound() -> None:
+    """ft-a's replica stays Pending (no room): after `handover_leads` (3) wake leads (its
+    120 s cold start and a 10-minute tick: 2,160 s) the unmerge goes ahead, on the fourth
+    tick, and says its requests wait."""
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    rates = {"assist": 25.0, "ft-a": 6.0, "ft-b": 0.5}
+    pending = Replica(id="a-0", phase=ReplicaPhase.PENDING)
+    deps = _merged()
+    plans = [planner.plan(_snap(at, deps, rates), {})]
+    deps[1] = _tune("ft-a", replicas=1, routed_to="default/assist", replica_states=(pending,))
+    for i in range(1, 5):
+        plans.append(planner.plan(_snap(at + timedelta(seconds=STEP * i), deps, rates), {}))
+    assert all(p == [] for p in plans[1:4])
+    (p,) = plans[4]
+    assert isinstance(p.action, UnmergeAdapters) and p.action.sources == ("default/ft-a",)
+    assert "default/ft-a had no Ready replica of its own" in p.reason
+
+
+def test_a_handover_under_way_is_read_back_from_a_checkpoint() -> None:
+    planner = AdapterMergePlanner()
+    at = T0 + timedelta(days=1)
+    rates = {"assist": 25.0, "ft-a": 6.0, "ft-b": 0.5}
+    planner.plan(_snap(at, _merged(), rates), {})
+    restored = AdapterMergePlanner()
+    restored.restore(json.loads(json.dumps(planner.state())))
+    deps = _merged()
+    deps[1] = _ready("ft-a")
+    (p,) = restored.plan(_snap(at + timedelta(seconds=STEP), deps, rates), {})
+    assert isinstance(p.action, UnmergeAdapters) and p.action.sources == ("default/ft-a",)

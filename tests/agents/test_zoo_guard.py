@@ -10,6 +10,7 @@ from datetime import timedelta
 from agents.adapter_merge import AdapterMergePlanner
 from gpusteward.app.scenario import SCENARIO_DIR
 from gpusteward.core.actions import MergeAdapters, Proposal, ScaleDeployment, UnmergeAdapters
+from gpusteward.core.cluster import Replica, ReplicaPhase
 from gpusteward.core.load import LoadSeries
 from gpusteward.core.ports import GuardInputs
 from policies.document import PACKS_DIR
@@ -105,3 +106,37 @@ def test_an_unmerge_is_allowed_once_the_runtime_has_outgrown_the_merge_and_denie
     (held,) = engine.evaluate([proposal], outgrown, burst)
     assert held.decision == "deny" and "merge-only-what-fits" in held.reason
     assert "the merge still fits" in held.reason
+
+
+def test_a_handover_unmerge_is_allowed_at_any_rate_once_its_adapter_serves_on_its_own() -> None:
+    """The burst above, but ft-a has a Ready replica of its own (started before its
+    unmerge): no request waits for it, so the unmerge is not judged on the runtime's rate."""
+    ready = Replica(id="a-0", phase=ReplicaPhase.READY, node="gpu-node-0", gpu_indices=(7,))
+    deps = [
+        _runtime(adapters=("default/ft-a",)),
+        _tune("ft-a", replicas=1, routed_to="default/assist", replica_states=(ready,)),
+    ]
+    keys = [d.key for d in deps]
+    snap = _snap(T0 + timedelta(days=1), deps, {"assist": 20.0})
+    unmerge = Proposal(
+        action=UnmergeAdapters(
+            base_model="assist-8b",
+            sources=("default/ft-a",),
+            runtime="default/assist",
+            issued_at=snap.at,
+        ),
+        planner="adapter-merge",
+        reason="handover",
+    )
+    fits = _history(keys, {"assist": 20.0, "ft-a": 6.0}, 144)
+    (verdict,) = _engine("policies/zoo.yaml").evaluate([unmerge], snap, fits)
+    assert verdict.decision == "allow", verdict.reason
+    loading = ready.model_copy(update={"phase": ReplicaPhase.LOADING})
+    waiting = [
+        deps[0],
+        _tune("ft-a", replicas=1, routed_to="default/assist", replica_states=(loading,)),
+    ]
+    (held,) = _engine("policies/zoo.yaml").evaluate(
+        [unmerge], _snap(T0 + timedelta(days=1), waiting, {"assist": 20.0}), fits
+    )
+    assert held.decision == "deny" and "the merge still fits" in held.reason

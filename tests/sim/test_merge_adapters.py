@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpusteward.core.actions import MergeAdapters, ScaleDeployment, UnmergeAdapters
+from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.engine import Simulator
 from gpusteward.sim.spec import ModelSpec
@@ -63,7 +64,9 @@ def test_merged_fine_tunes_are_served_by_the_runtime_and_drain_to_zero(tmp_path:
     assert ft_a.routed_to == BASE and ft_a.replicas == 0 and ft_a.replica_states == ()
     arrived = sim.tally(BASE).arrived - before
     assert arrived == pytest.approx(3 * 3 * 60, rel=0.25)  # its own load and two more
-    assert snap.metrics[FT_A].arrival_rate_rps == 0.0
+    # the router counts each adapter's requests: its metrics show them, its tally does not
+    assert snap.metrics[FT_A].arrival_rate_rps == pytest.approx(1.0, rel=0.35)
+    assert snap.metrics[FT_A].served_rate_rps == 0.0 and snap.metrics[FT_A].capacity_rps == 0.0
     assert sim.tally(FT_A).dropped_on_removal == sim.tally(FT_B).dropped_on_removal == 0
 
 
@@ -173,3 +176,36 @@ def test_a_fine_tune_merged_while_it_wakes_leaves_no_wake_open(tmp_path: Path) -
     assert sim.wakes(FT_A).open is None
     sim.step()
     assert sim.wakes(FT_A).done == [] and sim.tally(FT_A).dropped == dropped
+
+
+def test_a_fine_tune_started_before_its_unmerge_takes_its_requests_at_once(
+    tmp_path: Path,
+) -> None:
+    """Make-before-break: ft-a is scaled up while still merged (the runtime serves its
+    requests meanwhile); unmerged once its replica is Ready, it keeps that replica, serves
+    its own requests from the next step, holds none, and no wake is counted."""
+    models = _models(tmp_path)
+    models[1] = models[1].model_copy(update={"cold_start_seconds": 120.0})  # ft-a
+    sim = Simulator(sim_spec(models=models, groups=[node_group(gpus_per_node=8)]))
+    for _ in range(4):
+        sim.step()
+    sim.execute(_merge(sim, FT_A))
+    for _ in range(3):
+        sim.step()  # drained to zero while merged
+    started = sim.execute(ScaleDeployment(issued_at=sim.now, deployment=FT_A, replicas=1))
+    assert started.status is ResultStatus.APPLIED, started.message
+    runtime = sim.tally(BASE).arrived
+    for _ in range(3):
+        sim.step()  # its replica loads (120 s); the runtime serves its requests
+    assert sim.tally(BASE).arrived - runtime == pytest.approx(2 * 3 * 60, rel=0.3)
+    ft_a = sim.snapshot().deployment(FT_A)
+    assert ft_a is not None and ft_a.routed_to == BASE and ft_a.count(ReplicaPhase.READY) == 1
+    assert sim.execute(_unmerge(sim, FT_A)).status is ResultStatus.APPLIED
+    own, dropped = sim.tally(FT_A).arrived, sim.tally(FT_A).dropped
+    for _ in range(3):
+        sim.step()
+    assert sim.tally(FT_A).arrived - own == pytest.approx(3 * 60, rel=0.35)
+    assert sim.snapshot().metrics[FT_A].queue_depth == 0  # served, none held
+    assert sim.tally(FT_A).dropped == dropped
+    assert sim.wakes(FT_A).open is None and sim.wakes(FT_A).done == []
+    assert sim.snapshot().deployment(FT_A).replicas == 1  # type: ignore[union-attr]
