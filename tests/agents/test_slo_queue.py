@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -113,13 +111,24 @@ def test_a_window_guessed_wrong_is_moved_until_it_holds_the_first_miss(
     np.testing.assert_array_equal(first_miss(1.5, 0.0333, 2.0, 0.99), want)
 
 
-@pytest.mark.slow
-def test_the_search_is_faster_than_the_whole_grid() -> None:
-    """Side by side on one table: the search runs a few hundred queues, the grid 6,601."""
-    started = time.process_time()
-    first_miss(2.5, 0.0333, 2.0, 0.99)
-    search = time.process_time() - started
-    started = time.process_time()
-    first_miss_full(2.5, 0.0333, 2.0, 0.99)
-    full = time.process_time() - started
-    assert search < full / 1.5, (search, full)
+def test_the_search_runs_a_fraction_of_the_whole_grid_s_queue_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The work each does, counted in queue-steps (queues x steps simulated), not timed:
+    the search screens the grid on 1,000 steps and runs a window of 25 utilisations per
+    mean at full length; the grid runs all 6,601 queues at full length. (The wall-time
+    comparison is `benchmarks/slo_tables.py`'s, in RESULTS.md.)"""
+    steps: list[int] = []
+    real = slo_queue.attainment
+
+    def counted(counts: np.ndarray, means: np.ndarray, utils: np.ndarray, *a: float) -> np.ndarray:
+        steps.append(counts.shape[0] * utils.size)
+        return real(counts, means, utils, *a)
+
+    monkeypatch.setattr(slo_queue, "attainment", counted)
+    np.testing.assert_array_equal(
+        first_miss(2.5, 0.0333, 2.0, 0.99), first_miss_full(2.5, 0.0333, 2.0, 0.99)
+    )
+    full = steps.pop()
+    assert full == len(arrivals(2.5)) * len(MEANS) * len(UTILS)
+    assert sum(steps) < full / 3, (sum(steps), full)
