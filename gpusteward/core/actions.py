@@ -201,10 +201,12 @@ class MergeAdapters(_ActionBase):
 
 
 class UnmergeAdapters(_ActionBase):
-    """Undo a merge: `runtime` stops serving the adapters of `sources`, their requests go to
-    their own deployments again, and those start from zero (a request is held while a
-    replica starts, as for any wake). For when the merged traffic has outgrown what the
-    runtime serves at its max_replicas: the premise of the merge no longer holds."""
+    """Undo a merge: `runtime` stops serving the adapters of `sources` and their requests go
+    to their own deployments again. A source scaled up before (a make-before-break
+    handover) keeps its replicas and serves at once; one at zero wakes on its first
+    request, held while a replica starts, as for any wake. For when the merged traffic has
+    outgrown what the runtime serves at its max_replicas: the premise of the merge no
+    longer holds."""
 
     kind: Literal["unmerge-adapters"] = "unmerge-adapters"
     base_model: str = Field(min_length=1, description="The model the adapters fine-tune.")
