@@ -256,23 +256,21 @@ class AdapterMergePlanner(Remembers):
     def _start(
         self, snap: ClusterSnapshot, d: ModelDeployment, a: ModelDeployment, want: int, rate: float
     ) -> Proposal:
-        return Proposal(
-            action=ScaleDeployment(
-                deployment=a.key, replicas=want, from_replicas=a.replicas, issued_at=snap.at
-            ),
-            reason=(
-                f"start {a.key} before it comes off {d.key}: it receives {rate:.2f} req/s as "
-                f"an adapter there, and {d.key} is past what a merge may put on it; "
-                f"{d.key} serves its requests until a replica of its own is Ready: "
-                f"scale up {a.replicas} -> {want}"
-            ),
-            evidence=(
-                ev("adapter_rate", rate, "req/s"),
-                ev("runtime", d.key),
-                ev("cold_start", a.cold_start_seconds, "s"),
-            ),
-            planner=self.name,
+        """Adapter `a`'s own deployment scaled up while `d` still serves its requests."""
+        why = (
+            f"start {a.key} before it comes off {d.key}: it receives {rate:.2f} req/s as an "
+            f"adapter there, and {d.key} is past what a merge may put on it; {d.key} serves "
+            f"its requests until a replica of its own is Ready: scale up {a.replicas} -> {want}"
         )
+        scale = ScaleDeployment(
+            deployment=a.key, replicas=want, from_replicas=a.replicas, issued_at=snap.at
+        )
+        facts = (
+            ev("adapter_rate", rate, "req/s"),
+            ev("runtime", d.key),
+            ev("cold_start", a.cold_start_seconds, "s"),
+        )
+        return Proposal(action=scale, reason=why, evidence=facts, planner=self.name)
 
     def _unmerge_proposal(
         self,
