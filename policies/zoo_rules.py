@@ -150,8 +150,10 @@ def sustained_rate(rates: Sequence[float], lead_seconds: float, step_seconds: fl
 
 def combined_peak(ctx: ActionContext, keys: list[str], seconds: float) -> float:
     """The highest summed request rate of `keys` at any point of the last `seconds` of
-    the load history (a point missing for one of them counts as 0 for it)."""
-    points = int(seconds // ctx.facts.interval_seconds) + 1
+    the load history (a point missing for one of them counts as 0 for it). The window is
+    (now - seconds, now], as the adapter-merge planner's: a point exactly `seconds` old is
+    out of both, or the guard denies, for one tick, a merge the planner saw fit."""
+    points = max(1, math.ceil(seconds / ctx.facts.interval_seconds - 1e-9))
     total: list[float] = []
     for key in keys:
         series = ctx.inputs.load.get(key)

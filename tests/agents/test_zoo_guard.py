@@ -140,3 +140,23 @@ def test_a_handover_unmerge_is_allowed_at_any_rate_once_its_adapter_serves_on_it
         [unmerge], _snap(T0 + timedelta(days=1), waiting, {"assist": 20.0}), fits
     )
     assert held.decision == "deny" and "the merge still fits" in held.reason
+
+
+def test_a_burst_exactly_a_window_old_is_out_of_the_guard_s_window_as_of_the_planner_s() -> None:
+    """The planner forgets a point once it is a whole window old; so does the guard. With
+    145 ten-minute points the oldest is exactly a day old: a burst there does not deny the
+    merge, the same burst one point later does."""
+    proposal, keys = _merge_proposal()
+    snap = _snap(
+        T0 + timedelta(days=1), [_runtime(), _tune("ft-a"), _tune("ft-b"), _tune("ft-c")], RATES
+    )
+    engine = _engine("policies/zoo.yaml")
+    for burst_at, decision in ((0, "allow"), (1, "deny")):
+        history = _history(keys, RATES, 145)
+        values = [RATES["ft-a"]] * 145
+        values[burst_at] = 15.0
+        history.load["default/ft-a"] = history.load["default/ft-a"].model_copy(
+            update={"values": tuple(values)}
+        )
+        (verdict,) = engine.evaluate([proposal], snap, history)
+        assert verdict.decision == decision, (burst_at, verdict.reason)
