@@ -152,8 +152,10 @@ class AdapterMergePlanner(Remembers):
         live = [d for d in live if d.key not in unmerging]
         for base in sorted({d.model for d in live if is_fine_tune(d)}):
             tunes = [d for d in live if is_fine_tune(d) and d.model == base and d.min_replicas == 0]
-            runtimes = [
-                d for d in live if d.model == base and not is_fine_tune(d) and d.replicas > 0
+            runtimes = [  # serving now: one with no Ready replica has no capacity to judge
+                d
+                for d in live
+                if d.model == base and not is_fine_tune(d) and d.count(ReplicaPhase.READY) > 0
             ]
             best = self._best_runtime(snapshot, runtimes, tunes)
             if best is not None:

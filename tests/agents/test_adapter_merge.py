@@ -95,9 +95,18 @@ def test_a_fine_tune_promising_a_stricter_slo_stays_on_its_own() -> None:
     assert isinstance(p.action, MergeAdapters) and p.action.sources == ("default/ft-b",)
 
 
-def test_nothing_merges_into_a_runtime_at_zero_or_a_fine_tune_already_merged() -> None:
+def test_nothing_merges_into_a_runtime_at_zero_or_waking_or_a_fine_tune_already_merged() -> None:
     parked = [_runtime(replicas=0), _tune("ft-a")]
     assert not any(_day(AdapterMergePlanner(), parked, {"ft-a": 1}))
+    # serving for half a day (its capacity measured), then restarting: no Ready replica,
+    # so no capacity the guard could judge a merge by
+    planner = AdapterMergePlanner()
+    loading = Replica(id="r-0", phase=ReplicaPhase.LOADING, node="gpu-node-0", gpu_indices=(0,))
+    waking = [_runtime(replicas=1, replica_states=(loading,)), _tune("ft-a")]
+    for i in range(6 * 36):
+        deps = [_runtime(), _tune("ft-a")] if i < 6 * 12 else waking
+        at = T0 + timedelta(seconds=STEP * (i + 1))
+        assert planner.plan(_snap(at, deps, {"ft-a": 1}), {}) == [], i
     merged = [
         _runtime(adapters=("default/ft-a",)),
         _tune("ft-a", replicas=0, routed_to="default/assist"),
