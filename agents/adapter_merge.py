@@ -99,7 +99,6 @@ class AdapterMergePlanner(Remembers):
         "_interval",
         "_base_capacity",
         "_unmerged_at",
-        "_handover_since",
         "_handover",
     )
 
@@ -111,16 +110,16 @@ class AdapterMergePlanner(Remembers):
         # per deployment: the most one ready replica was seen to serve without adapters
         # (a replica Ready for part of a tick shows less, never more)
         self._base_capacity: dict[str, float] = {}
-        self._unmerged_at: dict[str, datetime] = {}  # runtime -> when its adapters came off
-        # runtime -> the adapters being started before they come off it, and since when
+        # runtime -> when it was found outgrown (its adapters came off, or began to)
+        self._unmerged_at: dict[str, datetime] = {}
+        # runtime -> the adapters being started before they come off it (since _unmerged_at)
         self._handover: dict[str, list[str]] = {}
-        self._handover_since: dict[str, datetime] = {}
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Reads checkpoints written before the unmerge or its handover existed (that
         memory starts empty)."""
-        empty: dict[str, Any] = {"_handover": {}, "_handover_since": {}}
-        super().restore({"_base_capacity": {}, "_unmerged_at": {}, **empty, **state})
+        empty: dict[str, Any] = {"_base_capacity": {}, "_unmerged_at": {}, "_handover": {}}
+        super().restore({**empty, **state})
 
     def observe(self, snap: ClusterSnapshot) -> None:
         if self._seen and snap.at <= self._seen[-1]:
@@ -142,9 +141,10 @@ class AdapterMergePlanner(Remembers):
         self.observe(snapshot)
         cfg = self.config
         live = [d for d in snapshot.deployments if not d.retired and d.routed_to is None]
+        serves = {d.key: set(d.adapters) for d in live}
         for r in list(self._handover):  # a handover ends once its adapters are off
-            if not {k for d in live if d.key == r for k in d.adapters} & set(self._handover[r]):
-                del self._handover[r], self._handover_since[r]
+            if not serves.get(r, set()) & set(self._handover[r]):
+                del self._handover[r]
         out = [p for d in live if d.adapters for p in self._unmerge(snapshot, d)]
         if len(self._seen) * self._interval < cfg.min_observed * cfg.window_seconds:
             return out  # an unmerge needs no history: the traffic now says it
@@ -189,8 +189,6 @@ class AdapterMergePlanner(Remembers):
         pending = [a for a in merged if a.key in self._handover.get(d.key, ())]
         if pending:
             return self._hand_over(snap, d, pending, lead)
-        self._handover.pop(d.key, None)
-        self._handover_since.pop(d.key, None)
         if m is None or limit <= 0:
             return []
         rate = sustained_rate(self._recent(d.key), lead, snap.interval_seconds)
@@ -212,8 +210,7 @@ class AdapterMergePlanner(Remembers):
         if left > limit:
             chosen = merged  # the runtime's own traffic outgrew it: the adapters' overhead goes
         self._handover[d.key] = [a.key for a in chosen]
-        self._handover_since[d.key] = snap.at
-        return self._hand_over(snap, d, chosen, lead, rate, own)
+        return self._hand_over(snap, d, chosen, lead)
 
     def _recent(self, key: str) -> list[float]:
         return [v for _, v in self._rates.get(key, ())]
@@ -224,23 +221,15 @@ class AdapterMergePlanner(Remembers):
         d: ModelDeployment,
         chosen: list[ModelDeployment],
         lead: float,
-        rate: float | None = None,
-        own: dict[str, float] | None = None,
     ) -> list[Proposal]:
         """Start the chosen adapters' own replicas; unmerge them once each has one Ready
-        (or once `handover_leads` wake leads have passed)."""
-        if own is None:
-            own = {
-                a.key: sustained_rate(self._recent(a.key), lead, snap.interval_seconds)
-                for a in chosen
-            }
-        if rate is None:
-            rate = sustained_rate(self._recent(d.key), lead, snap.interval_seconds)
-        waited = (snap.at - self._handover_since[d.key]).total_seconds()
+        (or once `handover_leads` wake leads have passed since the runtime was outgrown)."""
+        step = snap.interval_seconds
+        own = {a.key: sustained_rate(self._recent(a.key), lead, step) for a in chosen}
+        rate = sustained_rate(self._recent(d.key), lead, step)
+        waited = (snap.at - self._unmerged_at[d.key]).total_seconds()
         # an adapter without requests has none to hold: it needs no replica of its own first
-        unready = [
-            a for a in chosen if own.get(a.key, 0.0) > 0 and a.count(ReplicaPhase.READY) == 0
-        ]
+        unready = [a for a in chosen if own[a.key] > 0 and a.count(ReplicaPhase.READY) == 0]
         if not unready or waited >= self.config.handover_leads * lead:
             # proposed each tick until the snapshot shows them off (a tick's proposal may be
             # dropped for the scaling planner's on the runtime): the handover ends there
@@ -249,10 +238,10 @@ class AdapterMergePlanner(Remembers):
         out = []
         per = self._base_capacity.get(d.key, 0.0) * self.config.max_share
         for a in unready:
-            need = math.ceil(own.get(a.key, 0.0) / per) if per > 0 else 1
+            need = math.ceil(own[a.key] / per) if per > 0 else 1
             want = min(max(1, need, a.replicas), a.max_replicas)
             if want > a.replicas:
-                out.append(self._start(snap, d, a, want, own.get(a.key, 0.0)))
+                out.append(self._start(snap, d, a, want, own[a.key]))
         return out
 
     def _start(

@@ -23,6 +23,7 @@ from gpusteward.core.actions import (
     ScheduleCapacity,
     UnmergeAdapters,
 )
+from gpusteward.core.cluster import ReplicaPhase
 from gpusteward.core.verdicts import ResultStatus
 from gpusteward.sim.fleet import DeploymentState
 from gpusteward.sim.state import SimState
@@ -188,7 +189,7 @@ def _unmerge(state: SimState, a: UnmergeAdapters, dry: bool, now: float) -> str:
         src.version += 1  # its routed_to changed
         if src.desired == 0:
             _set_desired(state, src, 0, now)  # parked: its first request wakes it
-        elif any(r.node is not None and r.ready_at <= now for r in src.replicas):
+        elif any(r.phase is ReplicaPhase.READY for r in src.replicas):
             src.parked = False
             state.wakes[src.key].rerouted()  # its replicas were up before a request came
     runtime.adapters = [k for k in runtime.adapters if k not in a.sources]
